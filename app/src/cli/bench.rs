@@ -1,0 +1,74 @@
+//! `hitvideo bench`: throughput figures as one JSON document (data layer now; tokenizer and
+//! generator sections join as those parts land).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use hitvideo_engine::dataset::shapes::RenderConfig;
+use hitvideo_engine::dataset::synth::{self, SynthConfig};
+use hitvideo_engine::video::{self, DecodeOptions};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Video to decode for the decode benchmark.
+    #[arg(long, default_value = "../shared/data/bikes.mp4")]
+    pub video: PathBuf,
+    /// Repetitions of each measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Write the JSON here as well as to stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(a: BenchArgs, device: &str) -> Result<()> {
+    let repeat = a.repeat.max(1);
+    // Decode: the file to 64x64 at 8 fps.
+    let opts = DecodeOptions::at(8.0, 64);
+    let mut frames = 0;
+    let mut decode_fps = Vec::new();
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let clip = video::decode(&a.video, &opts).with_context(|| format!("decode benchmark on {}", a.video.display()))?;
+        decode_fps.push(clip.len() as f64 / t.elapsed().as_secs_f64());
+        frames = clip.len();
+    }
+    // Synthetic: generate and render 16-frame 64x64 clips for about a second per repetition.
+    let cfg = SynthConfig { count: usize::MAX, render: RenderConfig { frames: 16, size: 64, fps: 8.0 }, ..SynthConfig::default() };
+    let mut synth_rate = Vec::new();
+    let mut next = 0;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let mut n = 0;
+        while t.elapsed().as_secs_f64() < 1.0 {
+            let clip = synth::item(&cfg, next).render(&cfg.render);
+            std::hint::black_box(clip);
+            next += 1;
+            n += 1;
+        }
+        synth_rate.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    let report = serde_json::json!({
+        "app_version": hitvideo_engine::VERSION,
+        "device": device,
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "data": {
+            "decode": { "file": a.video.display().to_string(), "fps": 8.0, "size": 64, "output_frames": frames,
+                        "output_frames_per_s": median(decode_fps) },
+            "synth": { "frames": 16, "size": 64, "clips_per_s": median(synth_rate) },
+        },
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(out) = a.out {
+        std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Command-line interface: every operation of the studio is also a subcommand here.
+
+mod bench;
+mod data;
+mod video;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use hitvideo_engine::device::{self, DeviceChoice};
+
+/// HiTVideo Studio: text-to-video research with hierarchical video tokens.
+///
+/// Run `hitvideo studio` for the desktop app; every other subcommand works headless.
+#[derive(Debug, Parser)]
+#[command(name = "hitvideo", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Compute device: `auto` takes a real GPU (WGPU) when there is one and the CPU otherwise;
+    /// `cpu` is Burn's Flex backend; `gpu` is WGPU on any adapter, software ones included.
+    #[arg(long, global = true, default_value = "auto", value_parser = parse_device)]
+    pub device: DeviceChoice,
+
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+    s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the desktop studio.
+    Studio(StudioArgs),
+    /// Datasets: synthesize, import, inspect and preview.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Video files: probe, convert (resample, crop, resize, export) and read export metadata.
+    #[command(subcommand)]
+    Video(video::VideoCommand),
+    /// Show the compute devices found and the one `--device` selects.
+    Device,
+    /// Measure throughput (decode, synthetic data, ...) and print one JSON document.
+    Bench(bench::BenchArgs),
+}
+
+/// Options of `hitvideo studio`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct StudioArgs {
+    /// Save a PNG screenshot of the window after it has drawn a few frames, then exit
+    /// (for tests and bug reports).
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<PathBuf>,
+    /// Use the OpenGL (glow) renderer instead of wgpu.
+    #[arg(long)]
+    pub glow: bool,
+}
+
+/// Sets up `tracing` output on stderr.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,wgpu=warn,cubecl=warn",
+        _ => "debug,wgpu=info,naga=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Studio(args) => crate::studio::run(args, cli.device),
+        Command::Data(cmd) => data::run(cmd),
+        Command::Video(cmd) => video::run(cmd),
+        Command::Bench(args) => {
+            let chosen = device::select(cli.device)?;
+            bench::run(args, &chosen.description)
+        }
+        Command::Device => {
+            let adapters = device::list_adapters();
+            if adapters.is_empty() {
+                println!("wgpu adapters: none");
+            }
+            for a in &adapters {
+                println!("wgpu adapter: {} ({}, {:?})", a.name, a.backend, a.kind);
+            }
+            let chosen = device::select_from(cli.device, &adapters)?;
+            println!("--device {} -> {}", cli.device, chosen.description);
+            Ok(())
+        }
+    }
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub(crate) fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(what.to_string());
+    bar
+}

@@ -1,0 +1,13 @@
+//! HiTVideo engine: everything that touches tensors, files and models, with no GUI dependency.
+//!
+//! The studio and the CLI (crate `hitvideo-app`) are thin layers over the plain functions here.
+//! See `engine/README.md` for a map of the modules.
+
+pub mod analyze;
+pub mod dataset;
+pub mod device;
+pub mod metrics;
+pub mod video;
+
+/// The engine's version, written into every export and checkpoint.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
