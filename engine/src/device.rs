@@ -69,10 +69,11 @@ impl AdapterInfo {
     }
 }
 
-/// Lists the adapters wgpu can see (Vulkan, Metal, DX12, GL), without creating a device.
+/// Lists the adapters wgpu can see on its primary APIs (Vulkan, Metal, DX12, WebGPU) — the
+/// ones Burn computes on — without creating a device.
 pub fn list_adapters() -> Vec<AdapterInfo> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
     adapters
         .into_iter()
         .map(|a| {

@@ -54,7 +54,8 @@ const SETTINGS_KEY: &str = "hitvideo-settings";
 /// The studio application state.
 pub struct StudioApp {
     settings: Settings,
-    device: DeviceChoice,
+    /// The device the engine will use, as `device::select` described it.
+    device: String,
     player: Player,
     caption: String,
     status: String,
@@ -65,7 +66,7 @@ pub struct StudioApp {
 }
 
 impl StudioApp {
-    pub fn new(settings: Settings, device: DeviceChoice, screenshot: Option<PathBuf>) -> Self {
+    pub fn new(settings: Settings, device: String, screenshot: Option<PathBuf>) -> Self {
         let mut app = Self {
             settings,
             device,
@@ -229,6 +230,7 @@ fn save_png(img: &egui::ColorImage, path: &std::path::Path) -> Result<()> {
 
 /// Opens the studio window (blocks until it is closed).
 pub fn run(args: StudioArgs, device: DeviceChoice) -> Result<()> {
+    let device = hitvideo_engine::device::select(device)?.description;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("HiTVideo Studio").with_inner_size([1100.0, 720.0]),
         renderer: if args.glow { eframe::Renderer::Glow } else { eframe::Renderer::Wgpu },

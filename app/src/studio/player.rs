@@ -44,11 +44,11 @@ impl Player {
             if ui.button(if self.playing { "Pause" } else { "Play" }).clicked() {
                 self.playing = !self.playing;
             }
-            if ui.button("◀").on_hover_text("previous frame").clicked() {
+            if ui.button("⏮ Prev").on_hover_text("previous frame").clicked() {
                 self.playing = false;
                 self.frame = (self.frame + n - 1) % n.max(1);
             }
-            if ui.button("▶").on_hover_text("next frame").clicked() {
+            if ui.button("Next ⏭").on_hover_text("next frame").clicked() {
                 self.playing = false;
                 self.frame = (self.frame + 1) % n.max(1);
             }
