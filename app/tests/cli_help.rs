@@ -45,3 +45,19 @@ fn the_binary_prints_help_for_each_command() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/folder") && err.contains("not a HiTVideo dataset folder"), "{err}");
 }
+
+#[test]
+fn tokenizer_info_prints_the_paper_figures() {
+    let bin = env!("CARGO_BIN_EXE_hitvideo");
+    let out = std::process::Command::new(bin).args(["tokenizer", "info", "--preset", "paper"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("total tokens 2448; 1713.4 pixels per token"), "{text}");
+    for row in ["1x4x4      16    12", "2x8x8     128    14", "4x8x8     256    16", "8x16x16    2048    18"] {
+        assert!(text.contains(row), "missing layer row '{row}' in {text}");
+    }
+    assert!(text.contains("training memory (estimate)"), "{text}");
+    let out = std::process::Command::new(bin).args(["tokenizer", "info", "--preset", "giant"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown tokenizer preset 'giant'"));
+}

@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod tokenizer;
 mod video;
 
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Video files: probe, convert (resample, crop, resize, export) and read export metadata.
     #[command(subcommand)]
     Video(video::VideoCommand),
+    /// The hierarchical LFQ tokenizer: presets and model information.
+    #[command(subcommand)]
+    Tokenizer(tokenizer::TokenizerCommand),
     /// Show the compute devices found and the one `--device` selects.
     Device,
     /// Measure throughput (decode, synthetic data, ...) and print one JSON document.
@@ -79,6 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Studio(args) => crate::studio::run(args, cli.device),
         Command::Data(cmd) => data::run(cmd),
         Command::Video(cmd) => video::run(cmd),
+        Command::Tokenizer(cmd) => tokenizer::run(cmd),
         Command::Bench(args) => {
             let chosen = device::select(cli.device)?;
             bench::run(args, &chosen.description)

@@ -1,0 +1,107 @@
+//! Causal 3D convolution building blocks. Burn's `Conv3d` pads symmetrically, so time is
+//! padded here explicitly on the past side only (replicating the first frame) and space with
+//! zeros; the convolution itself runs unpadded. Normalization is per frame for the same reason.
+
+use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::nn::{GroupNorm, GroupNormConfig};
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+use burn::tensor::ops::PadMode;
+
+/// A 3D convolution that never looks at future frames.
+#[derive(Module, Debug)]
+pub struct CausalConv3d {
+    conv: Conv3d,
+    /// Frames of past padding (`kernel_t - stride_t`).
+    pad_t: usize,
+    /// Zero padding on each side of height and width.
+    pad_hw: usize,
+}
+
+impl CausalConv3d {
+    /// `kernel` is cubic; `stride` is `[t, h, w]`.
+    pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: [usize; 3], device: &Device) -> Self {
+        let conv = Conv3dConfig::new([c_in, c_out], [kernel, kernel, kernel]).with_stride(stride).init(device);
+        Self { conv, pad_t: kernel.saturating_sub(stride[0]), pad_hw: kernel / 2 }
+    }
+
+    /// `[B, C_in, T, H, W]` -> `[B, C_out, T / s_t, H / s_h, W / s_w]`.
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let x = if self.pad_t > 0 { x.pad([(self.pad_t, 0), (0, 0), (0, 0)], PadMode::Edge) } else { x };
+        let p = self.pad_hw;
+        let x = if p > 0 { x.pad([(0, 0), (p, p), (p, p)], PadMode::Constant(0.0)) } else { x };
+        self.conv.forward(x)
+    }
+}
+
+/// Group norm with up to 8 groups that divide the channels.
+pub fn group_norm(channels: usize, device: &Device) -> GroupNorm {
+    let groups = [8, 4, 2, 1].into_iter().find(|g| channels % g == 0).unwrap_or(1);
+    GroupNormConfig::new(groups, channels).init(device)
+}
+
+/// Group norm applied to each frame on its own, so statistics never mix in future frames:
+/// `[B, C, T, H, W]` -> same shape.
+pub fn frame_norm(norm: &GroupNorm, x: Tensor<5>) -> Tensor<5> {
+    let [b, c, t, h, w] = x.dims();
+    let y = x.swap_dims(1, 2).reshape([b * t, c, h, w]);
+    norm.forward(y).reshape([b, t, c, h, w]).swap_dims(1, 2)
+}
+
+/// Pre-activation ResNet block: GN, SiLU, causal conv, GN, SiLU, causal conv, plus a 1x1x1
+/// projection of the input when the width changes.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: CausalConv3d,
+    norm2: GroupNorm,
+    conv2: CausalConv3d,
+    skip: Option<Conv3d>,
+}
+
+impl ResBlock {
+    pub fn new(c_in: usize, c_out: usize, device: &Device) -> Self {
+        Self {
+            norm1: group_norm(c_in, device),
+            conv1: CausalConv3d::new(c_in, c_out, 3, [1, 1, 1], device),
+            norm2: group_norm(c_out, device),
+            conv2: CausalConv3d::new(c_out, c_out, 3, [1, 1, 1], device),
+            skip: (c_in != c_out).then(|| Conv3dConfig::new([c_in, c_out], [1, 1, 1]).init(device)),
+        }
+    }
+
+    /// `[B, C_in, T, H, W]` -> `[B, C_out, T, H, W]`.
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let h = self.conv1.forward(silu(frame_norm(&self.norm1, x.clone())));
+        let h = self.conv2.forward(silu(frame_norm(&self.norm2, h)));
+        let skip = match &self.skip {
+            Some(s) => s.forward(x),
+            None => x,
+        };
+        skip + h
+    }
+}
+
+/// Nearest-neighbour upsampling by integer factors `[t, h, w]`:
+/// `[B, C, T, H, W]` -> `[B, C, T*f_t, H*f_h, W*f_w]`.
+pub fn upsample(x: Tensor<5>, f: [usize; 3]) -> Tensor<5> {
+    let [b, c, t, h, w] = x.dims();
+    let mut x = x;
+    if f[0] > 1 {
+        x = x.unsqueeze_dim::<6>(3).repeat_dim(3, f[0]).reshape([b, c, t * f[0], h, w]);
+    }
+    let t = t * f[0];
+    if f[1] > 1 {
+        x = x.unsqueeze_dim::<6>(4).repeat_dim(4, f[1]).reshape([b, c, t, h * f[1], w]);
+    }
+    let h = h * f[1];
+    if f[2] > 1 {
+        x = x.unsqueeze_dim::<6>(5).repeat_dim(5, f[2]).reshape([b, c, t, h, w * f[2]]);
+    }
+    x
+}
+
+/// SiLU after per-frame group norm, the usual head of a conv stack.
+pub fn norm_act(norm: &GroupNorm, x: Tensor<5>) -> Tensor<5> {
+    silu(frame_norm(norm, x))
+}

@@ -1,0 +1,251 @@
+//! Tokenizer configuration and the named presets.
+//!
+//! Layers are listed **coarsest first** (the order the decoder rebuilds in and the generator
+//! predicts in). The finest layer is the encoder's own latent; each coarser one is produced from
+//! the next finer by a compressor that divides time and/or space by 2.
+
+use burn::config::Config;
+
+/// One quantized layer: its latent grid and its LFQ code width.
+#[derive(Config, Debug, PartialEq)]
+pub struct LayerConfig {
+    /// Latent frames.
+    pub t: usize,
+    /// Latent height.
+    pub h: usize,
+    /// Latent width.
+    pub w: usize,
+    /// LFQ quantization dimension: the codebook has `2^bits` entries.
+    pub bits: usize,
+}
+
+impl LayerConfig {
+    /// Tokens in one clip of this layer (`t * h * w`).
+    pub fn tokens(&self) -> usize {
+        self.t * self.h * self.w
+    }
+}
+
+/// The hierarchical LFQ video tokenizer.
+#[derive(Config, Debug, PartialEq)]
+pub struct TokenizerConfig {
+    /// Preset name, kept for messages and checkpoint checks.
+    pub name: String,
+    /// Frames per clip.
+    pub frames: usize,
+    /// Frame height and width in pixels.
+    pub height: usize,
+    pub width: usize,
+    /// Frame rate clips are resampled to.
+    #[config(default = 8.0)]
+    pub fps: f64,
+    /// Channels of the encoder stem and of each downsampling stage (the decoder mirrors them).
+    pub channels: Vec<usize>,
+    /// Channels of the latent grids (all layers) before quantization.
+    pub latent_channels: usize,
+    /// Quantized layers, coarsest first. The last one is the encoder's latent.
+    pub layers: Vec<LayerConfig>,
+    /// ResNet blocks per encoder/decoder stage.
+    #[config(default = 1)]
+    pub blocks_per_stage: usize,
+    /// Channels of the 3D patch discriminator's first layer.
+    #[config(default = 32)]
+    pub disc_channels: usize,
+}
+
+/// Named presets (see [`TokenizerConfig::preset`]).
+pub const PRESETS: [&str; 4] = ["paper", "paper-single", "tiny", "tiny-single"];
+
+/// Errors of configuration: unknown preset, inconsistent geometry.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown tokenizer preset '{0}'; choose one of: {list}", list = PRESETS.join(", "))]
+    UnknownPreset(String),
+    #[error("tokenizer config '{name}': {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+fn layer(t: usize, h: usize, w: usize, bits: usize) -> LayerConfig {
+    LayerConfig::new(t, h, w, bits)
+}
+
+impl TokenizerConfig {
+    /// A named preset:
+    /// - `paper`: 64 frames at 8 fps, 256x256; latents 1x4x4, 2x8x8, 4x8x8, 8x16x16 with
+    ///   12, 14, 16, 18 bits (the paper's Table 4; 2448 tokens, 1713.4 pixels per token).
+    /// - `paper-single`: one layer of 8x17x17 = 2312 tokens, 2^18 codes.
+    /// - `tiny`: 16 frames of 64x64; latents 1x4x4, 1x8x8, 2x8x8, 4x16x16 with 6, 8, 8, 10 bits
+    ///   (1232 tokens) — trains on a 2-core CPU.
+    /// - `tiny-single`: one layer of 4x17x17 = 1156 tokens, 2^10 codes.
+    pub fn preset(name: &str) -> Result<Self, ConfigError> {
+        let cfg = match name {
+            "paper" => Self::new(
+                name.into(),
+                64,
+                256,
+                256,
+                vec![64, 128, 128, 256, 256],
+                64,
+                vec![layer(1, 4, 4, 12), layer(2, 8, 8, 14), layer(4, 8, 8, 16), layer(8, 16, 16, 18)],
+            )
+            .with_blocks_per_stage(2)
+            .with_disc_channels(64),
+            "paper-single" => Self::new(name.into(), 64, 256, 256, vec![64, 128, 128, 256, 256], 64, vec![layer(8, 17, 17, 18)])
+                .with_blocks_per_stage(2)
+                .with_disc_channels(64),
+            "tiny" => Self::new(
+                name.into(),
+                16,
+                64,
+                64,
+                vec![32, 64, 96],
+                32,
+                vec![layer(1, 4, 4, 6), layer(1, 8, 8, 8), layer(2, 8, 8, 8), layer(4, 16, 16, 10)],
+            ),
+            "tiny-single" => Self::new(name.into(), 16, 64, 64, vec![32, 64, 96], 32, vec![layer(4, 17, 17, 10)]),
+            other => return Err(ConfigError::UnknownPreset(other.to_string())),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The finest layer (the encoder's latent grid).
+    pub fn finest(&self) -> &LayerConfig {
+        &self.layers[self.layers.len() - 1]
+    }
+
+    /// Number of spatial downsampling stages of the encoder (`channels.len() - 1`).
+    pub fn stages(&self) -> usize {
+        self.channels.len().saturating_sub(1)
+    }
+
+    /// The encoder's output grid before any adapter (`frames / 2^k_t`, `height / 2^stages`).
+    pub fn encoder_grid(&self) -> (usize, usize, usize) {
+        let s = 1 << self.stages();
+        let t = self.frames >> self.temporal_stages();
+        (t, self.height / s, self.width / s)
+    }
+
+    /// How many of the first stages also halve time.
+    pub fn temporal_stages(&self) -> usize {
+        let mut k = 0;
+        while (self.frames >> k) > self.finest().t && k < self.stages() {
+            k += 1;
+        }
+        k
+    }
+
+    /// Checks that the geometry is realisable by the architecture.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |reason: String| Err(ConfigError::Invalid { name: self.name.clone(), reason });
+        if self.layers.is_empty() {
+            return bad("needs at least one layer".into());
+        }
+        if self.channels.len() < 2 || self.channels.iter().any(|&c| c == 0) || self.latent_channels == 0 {
+            return bad("needs a stem and at least one stage, all with channels > 0".into());
+        }
+        if self.frames == 0 || self.height == 0 || self.width == 0 {
+            return bad("frames, height and width must be positive".into());
+        }
+        let s = 1 << self.stages();
+        if self.height % s != 0 || self.width % s != 0 {
+            return bad(format!("{}x{} is not divisible by 2^{} (one halving per stage)", self.height, self.width, self.stages()));
+        }
+        let f = self.finest();
+        let (t, h, w) = self.encoder_grid();
+        if t != f.t {
+            return bad(format!("{} frames cannot be halved to {} latent frames within {} stages", self.frames, f.t, self.stages()));
+        }
+        // The finest grid is the encoder grid, or one larger on each side (paper-single's 17x17).
+        let adapter_ok = (f.h, f.w) == (h, w) || (f.h, f.w) == (h + 1, w + 1);
+        if !adapter_ok {
+            return bad(format!("finest latent {}x{} does not follow from a {h}x{w} encoder grid", f.h, f.w));
+        }
+        if self.layers.len() > 1 && (f.h, f.w) != (h, w) {
+            return bad("only single-layer tokenizers may use the +1 grid adapter".into());
+        }
+        for pair in self.layers.windows(2) {
+            let (c, n) = (&pair[0], &pair[1]);
+            let ok = |a: usize, b: usize| b == a || b == 2 * a;
+            if !(ok(c.t, n.t) && ok(c.h, n.h) && ok(c.w, n.w)) || c.tokens() == n.tokens() {
+                return bad(format!(
+                    "layer {}x{}x{} must halve some of time/height/width of {}x{}x{}",
+                    c.t, c.h, c.w, n.t, n.h, n.w
+                ));
+            }
+        }
+        if self.layers.iter().any(|l| l.bits == 0 || l.bits > 24) {
+            return bad("bits must be 1..=24 per layer".into());
+        }
+        Ok(())
+    }
+
+    /// Tokens per clip over all layers.
+    pub fn total_tokens(&self) -> usize {
+        self.layers.iter().map(LayerConfig::tokens).sum()
+    }
+
+    /// Pixels (frame positions `T * H * W`) per token.
+    pub fn pixels_per_token(&self) -> f64 {
+        (self.frames * self.height * self.width) as f64 / self.total_tokens() as f64
+    }
+
+    /// Token bits per clip.
+    pub fn total_bits(&self) -> usize {
+        self.layers.iter().map(|l| l.tokens() * l.bits).sum()
+    }
+
+    /// Bits per pixel of the token stream.
+    pub fn bpp(&self) -> f64 {
+        self.total_bits() as f64 / (self.frames * self.height * self.width) as f64
+    }
+
+    /// Raw RGB24 bits over token bits.
+    pub fn compression_ratio(&self) -> f64 {
+        24.0 / self.bpp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_preset_matches_table_4() {
+        let c = TokenizerConfig::preset("paper").unwrap();
+        let tokens: Vec<usize> = c.layers.iter().map(LayerConfig::tokens).collect();
+        assert_eq!(tokens, vec![16, 128, 256, 2048]);
+        assert_eq!(c.total_tokens(), 2448);
+        assert_eq!(format!("{:.1}", c.pixels_per_token()), "1713.4");
+        assert_eq!(c.layers.iter().map(|l| l.bits).collect::<Vec<_>>(), vec![12, 14, 16, 18]);
+        assert_eq!(c.encoder_grid(), (8, 16, 16));
+        let s = TokenizerConfig::preset("paper-single").unwrap();
+        assert_eq!(s.total_tokens(), 2312);
+        assert_eq!(s.finest().bits, 18);
+    }
+
+    #[test]
+    fn tiny_presets_have_about_equal_token_counts() {
+        let t = TokenizerConfig::preset("tiny").unwrap();
+        let s = TokenizerConfig::preset("tiny-single").unwrap();
+        assert_eq!(t.total_tokens(), 1232);
+        assert_eq!(s.total_tokens(), 1156);
+        let ratio = s.total_tokens() as f64 / t.total_tokens() as f64;
+        assert!((0.9..=1.0).contains(&ratio), "{ratio}");
+    }
+
+    #[test]
+    fn bad_configs_are_rejected_with_reasons() {
+        assert!(TokenizerConfig::preset("huge").unwrap_err().to_string().contains("paper, paper-single, tiny, tiny-single"));
+        let mut c = TokenizerConfig::preset("tiny").unwrap();
+        c.layers[0].t = 3;
+        assert!(c.validate().unwrap_err().to_string().contains("must halve"));
+        let mut c = TokenizerConfig::preset("tiny").unwrap();
+        c.height = 60;
+        assert!(c.validate().is_err());
+        let c = TokenizerConfig::preset("tiny").unwrap();
+        let text = c.to_string();
+        let back: TokenizerConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, c);
+    }
+}

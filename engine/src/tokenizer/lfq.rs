@@ -1,0 +1,127 @@
+//! Lookup-free quantization (MAGVIT-v2, Yu et al. 2023): each latent channel is quantized to
+//! its sign, so a position with `D` channels holds one of `2^D` codes and its token id is the
+//! binary number of its bits. Gradients pass straight through.
+//!
+//! The entropy penalty uses the factorized per-bit form: with `q(c | z) ∝ exp(-|z - c|² / τ)`
+//! over `c ∈ {-1, 1}^D`, the distribution factorizes into independent bits with
+//! `p(bit_i = 1) = sigmoid(4 z_i / τ)`. The per-sample entropy is then exactly the sum of the
+//! bits' entropies; the codebook entropy is taken as the sum of the bits' marginal entropies
+//! (an upper bound on the joint), so memory grows with `D`, not `2^D` — 18 bits is practical.
+
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+/// What quantizing one layer gives.
+#[derive(Debug, Clone)]
+pub struct LfqOutput {
+    /// Quantized codes with straight-through gradients, `[B, D, t, h, w]`, values ±1.
+    pub codes: Tensor<5>,
+    /// Token ids, `[B, t, h, w]`, in `0 .. 2^D`.
+    pub indices: Tensor<4, Int>,
+    /// Commitment loss `mean((z - sg(q))²)`, `[1]`.
+    pub commitment: Tensor<1>,
+    /// Mean per-position entropy of the code distribution (nats), `[1]`: minimized.
+    pub sample_entropy: Tensor<1>,
+    /// Entropy of the batch-average code distribution (nats, per-bit form), `[1]`: maximized.
+    pub codebook_entropy: Tensor<1>,
+}
+
+fn binary_entropy(p: Tensor<5>) -> Tensor<5> {
+    let eps = 1e-6;
+    let q = p.clone().neg().add_scalar(1.0);
+    (p.clone() * p.clamp(eps, 1.0).log() + q.clone() * q.clamp(eps, 1.0).log()).neg()
+}
+
+/// Quantizes `z` (`[B, D, t, h, w]`) with entropy temperature `tau`.
+pub fn quantize(z: Tensor<5>, tau: f32) -> LfqOutput {
+    let [b, d, t, h, w] = z.dims();
+    let device = z.device();
+    let positive = z.clone().greater_elem(0.0);
+    let q = positive.clone().float().mul_scalar(2.0).sub_scalar(1.0);
+    let codes = z.clone() + (q.clone() - z.clone()).detach();
+    let weights: Vec<i64> = (0..d).map(|i| 1i64 << i).collect();
+    let weights = Tensor::<1, Int>::from_data(TensorData::new(weights, [d]), &device).reshape([1, d, 1, 1, 1]);
+    let indices = (positive.int() * weights).sum_dim(1).reshape([b, t, h, w]);
+    let commitment = (z.clone() - q.detach()).powf_scalar(2.0).mean();
+    let p = sigmoid(z.mul_scalar(4.0 / tau));
+    let sample_entropy = binary_entropy(p.clone()).sum_dim(1).mean();
+    // Marginal of each bit over batch and positions: [1, D, 1, 1, 1].
+    let marginal = p.swap_dims(0, 1).reshape([d, b * t * h * w]).mean_dim(1).reshape([1, d, 1, 1, 1]);
+    let codebook_entropy = binary_entropy(marginal).sum();
+    LfqOutput { codes, indices, commitment, sample_entropy, codebook_entropy }
+}
+
+/// Codes (±1, `[B, D, t, h, w]`) from token ids (`[B, t, h, w]`).
+pub fn codes_from_indices(indices: Tensor<4, Int>, bits: usize) -> Tensor<5> {
+    let [b, t, h, w] = indices.dims();
+    let device = indices.device();
+    let powers: Vec<i64> = (0..bits).map(|i| 1i64 << i).collect();
+    let powers = Tensor::<1, Int>::from_data(TensorData::new(powers, [bits]), &device).reshape([1, bits, 1, 1, 1]);
+    let idx = indices.reshape([b, 1, t, h, w]).repeat_dim(1, bits);
+    // bit_i = (index / 2^i) mod 2
+    let bit = (idx / powers).remainder_scalar(2);
+    bit.float().mul_scalar(2.0).sub_scalar(1.0)
+}
+
+/// Codebook usage of a histogram of token ids: (fraction of codes used, perplexity).
+pub fn usage_and_perplexity(counts: &[u64]) -> (f64, f64) {
+    let total: u64 = counts.iter().sum();
+    if total == 0 || counts.is_empty() {
+        return (0.0, 0.0);
+    }
+    let used = counts.iter().filter(|&&c| c > 0).count();
+    let h: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / total as f64;
+            -p * p.ln()
+        })
+        .sum();
+    (used as f64 / counts.len() as f64, h.exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_indices_and_round_trip() {
+        let device = Device::flex();
+        // One position, 3 bits: z = (+0.5, -2, +0.1) -> bits 1,0,1 -> index 1 + 4 = 5.
+        let z = Tensor::<5>::from_data(TensorData::new(vec![0.5f32, -2.0, 0.1], [1, 3, 1, 1, 1]), &device);
+        let out = quantize(z, 1.0);
+        let idx = out.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+        assert_eq!(idx, vec![5]);
+        let codes = out.codes.into_data().try_to_vec::<f32>().unwrap_or_default();
+        assert_eq!(codes, vec![1.0, -1.0, 1.0]);
+        let back = codes_from_indices(out.indices, 3).into_data().try_to_vec::<f32>().unwrap_or_default();
+        assert_eq!(back, vec![1.0, -1.0, 1.0]);
+        let c = out.commitment.into_scalar::<f32>();
+        assert!((c - (0.25 + 1.0 + 0.81) / 3.0).abs() < 1e-5, "{c}");
+    }
+
+    #[test]
+    fn straight_through_gradient_is_identity() {
+        let device = Device::flex().autodiff();
+        let z = Tensor::<5>::from_data(TensorData::new(vec![0.3f32, -0.7], [1, 2, 1, 1, 1]), &device).require_grad();
+        let out = quantize(z.clone(), 1.0);
+        let grads = out.codes.sum().backward();
+        let g = z.grad(&grads).map(|g| g.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(g, vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn entropy_terms_behave() {
+        let device = Device::flex();
+        // Confident, balanced codes: low sample entropy, high codebook entropy.
+        let z = Tensor::<5>::from_data(TensorData::new(vec![5.0f32, -5.0, -5.0, 5.0], [2, 2, 1, 1, 1]), &device);
+        let out = quantize(z, 1.0);
+        assert!(out.sample_entropy.into_scalar::<f32>() < 1e-3);
+        let cb = out.codebook_entropy.into_scalar::<f32>();
+        assert!((cb - 2.0 * std::f32::consts::LN_2).abs() < 1e-3, "{cb}");
+        let (usage, ppl) = usage_and_perplexity(&[5, 5, 0, 0]);
+        assert_eq!(usage, 0.5);
+        assert!((ppl - 2.0).abs() < 1e-9);
+    }
+}

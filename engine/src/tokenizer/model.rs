@@ -1,0 +1,212 @@
+//! The hierarchical LFQ video tokenizer (HiTVideo, arXiv 2503.11513): a causal 3D-conv
+//! encoder whose latent is the finest layer; lightweight causal compressors make successively
+//! coarser latents; every layer has its own LFQ. The decoder starts from the coarsest layer,
+//! expands it and adds each finer layer's residual in turn, so decoding from the `k` coarsest
+//! layers alone gives a valid, blurrier video.
+
+use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::nn::{GroupNorm, PaddingConfig3d};
+use burn::prelude::*;
+
+use super::blocks::{CausalConv3d, ResBlock, group_norm, norm_act, upsample};
+use super::config::TokenizerConfig;
+use super::lfq::{self, LfqOutput};
+
+/// One encoder stage: ResNet blocks at the stage's width, then a strided causal conv.
+#[derive(Module, Debug)]
+struct DownStage {
+    blocks: Vec<ResBlock>,
+    down: CausalConv3d,
+}
+
+/// One decoder stage: upsample, a causal conv, then ResNet blocks down to the next width.
+#[derive(Module, Debug)]
+struct UpStage {
+    conv: CausalConv3d,
+    blocks: Vec<ResBlock>,
+    factor: [usize; 3],
+}
+
+/// Latent-to-latent change of grid: a compressor (strided conv) or an expander (upsample+conv).
+#[derive(Module, Debug)]
+struct Resampler {
+    conv: CausalConv3d,
+    block: ResBlock,
+    /// Upsampling factor (expanders) or `[1, 1, 1]` (compressors, whose conv strides).
+    up: [usize; 3],
+}
+
+impl Resampler {
+    fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        self.block.forward(self.conv.forward(upsample(x, self.up)))
+    }
+}
+
+/// Projections into and out of one layer's LFQ code space.
+#[derive(Module, Debug)]
+struct QuantLayer {
+    pre: Conv3d,
+    post: Conv3d,
+    bits: usize,
+}
+
+/// The tokenizer network.
+#[derive(Module, Debug)]
+pub struct Tokenizer {
+    stem: CausalConv3d,
+    down: Vec<DownStage>,
+    enc_mid: ResBlock,
+    enc_norm: GroupNorm,
+    enc_out: CausalConv3d,
+    /// Grows the encoder grid by one on each side (single-layer 17x17 presets).
+    enc_adapter: Option<Conv3d>,
+    dec_adapter: Option<Conv3d>,
+    /// `compress[j]` maps layer `j + 1`'s latent to layer `j`'s (coarser).
+    compress: Vec<Resampler>,
+    /// `expand[j]` maps layer `j`'s decoder state to layer `j + 1`'s grid.
+    expand: Vec<Resampler>,
+    quant: Vec<QuantLayer>,
+    dec_in: CausalConv3d,
+    dec_mid: ResBlock,
+    up: Vec<UpStage>,
+    dec_norm: GroupNorm,
+    dec_out: CausalConv3d,
+}
+
+/// Continuous latents and their quantization, one entry per layer, coarsest first.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub layers: Vec<LfqOutput>,
+}
+
+impl TokenizerConfig {
+    /// Builds the network on `device`.
+    pub fn init(&self, device: &Device) -> Tokenizer {
+        let ch = &self.channels;
+        let s = self.stages();
+        let ts = self.temporal_stages();
+        let lat = self.latent_channels;
+        let nb = self.blocks_per_stage.max(1);
+        let down = (0..s)
+            .map(|i| DownStage {
+                blocks: (0..nb).map(|b| ResBlock::new(if b == 0 { ch[i] } else { ch[i + 1] }, ch[i + 1], device)).collect(),
+                down: CausalConv3d::new(ch[i + 1], ch[i + 1], 3, [if i < ts { 2 } else { 1 }, 2, 2], device),
+            })
+            .collect();
+        let up = (0..s)
+            .rev()
+            .map(|i| UpStage {
+                conv: CausalConv3d::new(ch[i + 1], ch[i + 1], 3, [1, 1, 1], device),
+                blocks: (0..nb).map(|b| ResBlock::new(ch[i + 1], if b + 1 == nb { ch[i] } else { ch[i + 1] }, device)).collect(),
+                factor: [if i < ts { 2 } else { 1 }, 2, 2],
+            })
+            .collect();
+        let (_, gh, _) = self.encoder_grid();
+        let adapt = self.finest().h != gh;
+        let adapter = |pad: usize| {
+            Conv3dConfig::new([lat, lat], [1, 2, 2]).with_padding(PaddingConfig3d::Explicit(0, pad, pad)).init(device)
+        };
+        let n = self.layers.len();
+        let mut compress = Vec::new();
+        let mut expand = Vec::new();
+        for j in 0..n.saturating_sub(1) {
+            let (c, f) = (&self.layers[j], &self.layers[j + 1]);
+            let factor = [f.t / c.t, f.h / c.h, f.w / c.w];
+            compress.push(Resampler { conv: CausalConv3d::new(lat, lat, 3, factor, device), block: ResBlock::new(lat, lat, device), up: [1, 1, 1] });
+            expand.push(Resampler { conv: CausalConv3d::new(lat, lat, 3, [1, 1, 1], device), block: ResBlock::new(lat, lat, device), up: factor });
+        }
+        let quant = self
+            .layers
+            .iter()
+            .map(|l| QuantLayer {
+                pre: Conv3dConfig::new([lat, l.bits], [1, 1, 1]).init(device),
+                post: Conv3dConfig::new([l.bits, lat], [1, 1, 1]).init(device),
+                bits: l.bits,
+            })
+            .collect();
+        Tokenizer {
+            stem: CausalConv3d::new(3, ch[0], 3, [1, 1, 1], device),
+            down,
+            enc_mid: ResBlock::new(ch[s], ch[s], device),
+            enc_norm: group_norm(ch[s], device),
+            enc_out: CausalConv3d::new(ch[s], lat, 3, [1, 1, 1], device),
+            enc_adapter: adapt.then(|| adapter(1)),
+            dec_adapter: adapt.then(|| adapter(0)),
+            compress,
+            expand,
+            quant,
+            dec_in: CausalConv3d::new(lat, ch[s], 3, [1, 1, 1], device),
+            dec_mid: ResBlock::new(ch[s], ch[s], device),
+            up,
+            dec_norm: group_norm(ch[0], device),
+            dec_out: CausalConv3d::new(ch[0], 3, 3, [1, 1, 1], device),
+        }
+    }
+}
+
+impl Tokenizer {
+    /// Number of quantized layers.
+    pub fn num_layers(&self) -> usize {
+        self.quant.len()
+    }
+
+    /// Continuous latents of every layer, coarsest first, each `[B, C_lat, t_j, h_j, w_j]`,
+    /// from video `x` `[B, 3, T, H, W]` in `[-1, 1]`.
+    pub fn latents(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
+        let mut h = self.stem.forward(x);
+        for stage in &self.down {
+            for b in &stage.blocks {
+                h = b.forward(h);
+            }
+            h = stage.down.forward(h);
+        }
+        h = self.enc_mid.forward(h);
+        let mut z = self.enc_out.forward(norm_act(&self.enc_norm, h));
+        if let Some(a) = &self.enc_adapter {
+            z = a.forward(z);
+        }
+        let mut out = vec![z];
+        for c in self.compress.iter().rev() {
+            let finer = out[0].clone();
+            out.insert(0, c.forward(finer));
+        }
+        out
+    }
+
+    /// Encodes and quantizes: per layer (coarsest first) codes `[B, bits_j, t_j, h_j, w_j]` and
+    /// token ids `[B, t_j, h_j, w_j]`, with the LFQ losses.
+    pub fn encode(&self, x: Tensor<5>, tau: f32) -> Encoded {
+        let layers = self.latents(x).into_iter().zip(&self.quant).map(|(z, q)| lfq::quantize(q.pre.forward(z), tau)).collect();
+        Encoded { layers }
+    }
+
+    /// Decodes from the codes of the `k = codes.len()` coarsest layers (finer layers absent),
+    /// each `[B, bits_j, t_j, h_j, w_j]`; returns video `[B, 3, T, H, W]` (unbounded, ~[-1, 1]).
+    pub fn decode(&self, codes: &[Tensor<5>]) -> Tensor<5> {
+        let k = codes.len().clamp(1, self.quant.len());
+        let mut d = self.quant[0].post.forward(codes[0].clone());
+        for j in 0..self.expand.len() {
+            d = self.expand[j].forward(d);
+            if j + 1 < k {
+                d = d + self.quant[j + 1].post.forward(codes[j + 1].clone());
+            }
+        }
+        if let Some(a) = &self.dec_adapter {
+            d = a.forward(d);
+        }
+        let mut h = self.dec_mid.forward(self.dec_in.forward(d));
+        for stage in &self.up {
+            h = stage.conv.forward(upsample(h, stage.factor));
+            for b in &stage.blocks {
+                h = b.forward(h);
+            }
+        }
+        self.dec_out.forward(norm_act(&self.dec_norm, h))
+    }
+
+    /// Decodes from token ids of the `k` coarsest layers (`[B, t_j, h_j, w_j]` each).
+    pub fn decode_indices(&self, indices: &[Tensor<4, Int>]) -> Tensor<5> {
+        let codes: Vec<Tensor<5>> = indices.iter().zip(&self.quant).map(|(i, q)| lfq::codes_from_indices(i.clone(), q.bits)).collect();
+        self.decode(&codes)
+    }
+}
