@@ -61,3 +61,39 @@ fn tokenizer_info_prints_the_paper_figures() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown tokenizer preset 'giant'"));
 }
+
+/// Kills training while it writes a checkpoint (a failpoint aborts the process after the first
+/// file) and shows that the previous checkpoint still loads and the run resumes from it.
+#[test]
+fn killed_during_checkpoint_keeps_the_previous_one() {
+    let bin = env!("CARGO_BIN_EXE_hitvideo");
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap().to_string();
+    let args = |steps: &'static str| -> Vec<String> {
+        [
+            "tokenizer", "train", "--out", run_s.as_str(), "--steps", steps, "--batch", "1", "--checkpoint-every", "1",
+            "--val-every", "100", "--val-clips", "1", "--synthetic-count", "40", "--device", "cpu",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let ok = std::process::Command::new(bin).args(args("1")).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let mut resume = args("2");
+    resume.push("--resume".to_string());
+    let crashed = std::process::Command::new(bin).args(&resume).env("HITVIDEO_FAILPOINT", "checkpoint-write").output().unwrap();
+    assert!(!crashed.status.success(), "the failpoint must kill the process");
+    assert!(String::from_utf8_lossy(&crashed.stderr).contains("failpoint checkpoint-write"));
+    assert!(run.join(".tmp-step-0000002").exists(), "the interrupted write is left in its temporary folder");
+    assert_eq!(std::fs::read_to_string(run.join("latest")).unwrap().trim(), "step-0000001");
+    // The surviving checkpoint loads and the run continues from it.
+    let again = std::process::Command::new(bin).args(&resume).output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(std::fs::read_to_string(run.join("latest")).unwrap().trim(), "step-0000002");
+    // Starting a new run over an existing one is refused.
+    let refused = std::process::Command::new(bin).args(args("2")).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds a run; pass --resume"));
+}

@@ -7,6 +7,7 @@ pub mod analyze;
 pub mod dataset;
 pub mod device;
 pub mod metrics;
+pub mod train;
 pub mod tokenizer;
 pub mod video;
 

@@ -83,7 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Studio(args) => crate::studio::run(args, cli.device),
         Command::Data(cmd) => data::run(cmd),
         Command::Video(cmd) => video::run(cmd),
-        Command::Tokenizer(cmd) => tokenizer::run(cmd),
+        Command::Tokenizer(cmd) => tokenizer::run(cmd, cli.device),
         Command::Bench(args) => {
             let chosen = device::select(cli.device)?;
             bench::run(args, &chosen.description)

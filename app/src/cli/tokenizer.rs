@@ -1,11 +1,21 @@
 //! `hitvideo tokenizer ...`: presets and model information.
 
-use anyhow::Result;
-use clap::Subcommand;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use hitvideo_engine::device::{self, DeviceChoice};
 use hitvideo_engine::tokenizer::{TokenizerConfig, config::PRESETS, info};
+use hitvideo_engine::train::data::ClipSource;
+use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenizerCommand {
+    /// Train a tokenizer (progressive layers, LFQ losses, adversarial loss after a warm-up) with
+    /// atomic checkpoints, resume and a JSONL metrics log.
+    Train(TrainArgs),
     /// Per-layer latent shape, tokens, bits, bpp, compression ratio, parameters and an estimate
     /// of training memory for a preset (or for every preset with --all).
     Info {
@@ -21,8 +31,130 @@ pub enum TokenizerCommand {
     },
 }
 
-pub fn run(cmd: TokenizerCommand) -> Result<()> {
+/// Options of `tokenizer train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Run folder: checkpoints (step-*/, latest) and metrics.jsonl go here.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Preset to train (ignored with --resume, which keeps the run's own).
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// A dataset folder (from `data import` or `data synth`); default: synthetic shapes.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Synthetic clips to draw from when no --data is given.
+    #[arg(long, default_value_t = 4000)]
+    pub synthetic_count: usize,
+    /// Seed of the synthetic dataset.
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Continue the run in --out from its latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Total optimizer steps.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Clips per step.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Linear warm-up steps before the cosine decay.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Step at which the discriminator and the adversarial loss start.
+    #[arg(long, default_value_t = 1000)]
+    pub disc_start: usize,
+    /// Weight of the adversarial loss (0 disables the discriminator).
+    #[arg(long, default_value_t = 0.05)]
+    pub adversarial_weight: f32,
+    /// Weight of the LFQ entropy penalty.
+    #[arg(long, default_value_t = 0.02)]
+    pub entropy_weight: f32,
+    /// Weight of the commitment loss.
+    #[arg(long, default_value_t = 0.25)]
+    pub commitment_weight: f32,
+    /// Fraction of the run after which each finer layer switches on (0: all from the start).
+    #[arg(long, default_value_t = 0.1)]
+    pub stage_fraction: f64,
+    /// Validate every N steps.
+    #[arg(long, default_value_t = 100)]
+    pub val_every: usize,
+    /// Validation clips.
+    #[arg(long, default_value_t = 32)]
+    pub val_clips: usize,
+    /// Checkpoint every N steps.
+    #[arg(long, default_value_t = 250)]
+    pub checkpoint_every: usize,
+    /// Seed of initialisation and batch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
+    let chosen = device::select(choice)?;
+    eprintln!("device: {}", chosen.description);
+    let has_run = hitvideo_engine::train::checkpoint::resolve(&a.out).is_ok();
+    let mut trainer = if a.resume {
+        if !has_run {
+            bail!("{}: nothing to resume (no checkpoint); drop --resume to start a run", a.out.display());
+        }
+        TokenizerTrainer::resume(&a.out, Some(a.steps), &chosen.device)?
+    } else {
+        if has_run {
+            bail!("{}: already holds a run; pass --resume to continue it or choose another --out", a.out.display());
+        }
+        let cfg = TokenizerConfig::preset(&a.preset)?;
+        let t = TokenizerTrainConfig::new()
+            .with_steps(a.steps)
+            .with_batch(a.batch.max(1))
+            .with_lr(a.lr)
+            .with_warmup(a.warmup)
+            .with_disc_start(a.disc_start)
+            .with_adversarial_weight(a.adversarial_weight)
+            .with_entropy_weight(a.entropy_weight)
+            .with_commitment_weight(a.commitment_weight)
+            .with_stage_fraction(a.stage_fraction)
+            .with_val_every(a.val_every.max(1))
+            .with_val_clips(a.val_clips.max(1))
+            .with_checkpoint_every(a.checkpoint_every.max(1))
+            .with_seed(a.seed);
+        TokenizerTrainer::new(cfg, t, &chosen.device)
+    };
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        bail!("--lr must be a positive number");
+    }
+    let c = &trainer.cfg;
+    let data = match &a.data {
+        Some(dir) => ClipSource::dataset(dir, c.frames, c.height, c.fps)?,
+        None => ClipSource::synthetic(a.synthetic_count, a.data_seed, c.frames, c.height, c.fps),
+    };
+    eprintln!(
+        "training '{}' from step {} to {}: {} training clips, {} validation clips -> {}",
+        c.name, trainer.step, trainer.train.steps, data.train_len(), data.val_len(), a.out.display()
+    );
+    let bar = super::progress_bar(trainer.train.steps as u64, "training");
+    bar.set_position(trainer.step as u64);
+    let started = std::time::Instant::now();
+    let result = train::run(&mut trainer, &data, &a.out, Arc::new(AtomicBool::new(false)), &mut |e| match e {
+        TrainEvent::Step { step, loss, l1, active_layers, .. } => {
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.4} l1 {l1:.4} layers {active_layers}"));
+        }
+        TrainEvent::Validation(v) => bar.println(format!("validation: {v}")),
+        TrainEvent::Checkpoint(p) => bar.println(format!("checkpoint: {}", p.display())),
+    });
+    bar.finish_and_clear();
+    let val = result?;
+    println!("done in {:.1} s; last validation: {val}", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn run(cmd: TokenizerCommand, device: DeviceChoice) -> Result<()> {
     match cmd {
+        TokenizerCommand::Train(a) => train_cmd(a, device),
         TokenizerCommand::Info { preset, all, json } => {
             let names: Vec<String> = if all { PRESETS.iter().map(|s| s.to_string()).collect() } else { vec![preset] };
             for name in names {

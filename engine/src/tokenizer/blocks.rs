@@ -105,3 +105,40 @@ pub fn upsample(x: Tensor<5>, f: [usize; 3]) -> Tensor<5> {
 pub fn norm_act(norm: &GroupNorm, x: Tensor<5>) -> Tensor<5> {
     silu(frame_norm(norm, x))
 }
+
+/// Lossless space-to-depth: `[B, C, T, H, W]` -> `[B, C p_t p_s², T/p_t, H/p_s, W/p_s]`.
+pub fn space_to_depth(x: Tensor<5>, pt: usize, ps: usize) -> Tensor<5> {
+    if pt == 1 && ps == 1 {
+        return x;
+    }
+    let [b, c, t, h, w] = x.dims();
+    x.reshape([b, c, t / pt, pt, h / ps, ps, w / ps, ps])
+        .permute([0, 1, 3, 5, 7, 2, 4, 6])
+        .reshape([b, c * pt * ps * ps, t / pt, h / ps, w / ps])
+}
+
+/// The inverse of [`space_to_depth`]: `[B, C p_t p_s², T', H', W']` -> `[B, C, T' p_t, H' p_s, W' p_s]`.
+pub fn depth_to_space(x: Tensor<5>, pt: usize, ps: usize) -> Tensor<5> {
+    if pt == 1 && ps == 1 {
+        return x;
+    }
+    let [b, cp, t, h, w] = x.dims();
+    let c = cp / (pt * ps * ps);
+    x.reshape([b, c, pt, ps, ps, t, h, w]).permute([0, 1, 5, 2, 6, 3, 7, 4]).reshape([b, c, t * pt, h * ps, w * ps])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_to_space_inverts_space_to_depth() {
+        let device = Device::flex();
+        let x = Tensor::<5>::random([2, 3, 4, 8, 8], burn::tensor::Distribution::Default, &device);
+        let y = space_to_depth(x.clone(), 2, 4);
+        assert_eq!(y.dims(), [2, 96, 2, 2, 2]);
+        let back = depth_to_space(y, 2, 4);
+        let (a, b) = (x.into_data().try_to_vec::<f32>().unwrap_or_default(), back.into_data().try_to_vec::<f32>().unwrap_or_default());
+        assert_eq!(a, b);
+    }
+}

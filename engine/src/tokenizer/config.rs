@@ -39,6 +39,12 @@ pub struct TokenizerConfig {
     /// Frame rate clips are resampled to.
     #[config(default = 8.0)]
     pub fps: f64,
+    /// Lossless space-to-depth patch at the input, `[time, space]`: the encoder sees
+    /// `T/p_t x H/p_s x W/p_s` voxels of `3 p_t p_s²` channels (the decoder ends with the
+    /// inverse). `[1, 1]` for the paper's presets; the CPU presets use it to keep full-resolution
+    /// convolutions off a 2-core machine.
+    #[config(default = "[1, 1]")]
+    pub patch: [usize; 2],
     /// Channels of the encoder stem and of each downsampling stage (the decoder mirrors them).
     pub channels: Vec<usize>,
     /// Channels of the latent grids (all layers) before quantization.
@@ -98,11 +104,15 @@ impl TokenizerConfig {
                 16,
                 64,
                 64,
-                vec![32, 64, 96],
+                vec![32, 96],
                 32,
                 vec![layer(1, 4, 4, 6), layer(1, 8, 8, 8), layer(2, 8, 8, 8), layer(4, 16, 16, 10)],
-            ),
-            "tiny-single" => Self::new(name.into(), 16, 64, 64, vec![32, 64, 96], 32, vec![layer(4, 17, 17, 10)]),
+            )
+            .with_patch([2, 2])
+            .with_disc_channels(16),
+            "tiny-single" => Self::new(name.into(), 16, 64, 64, vec![32, 96], 32, vec![layer(4, 17, 17, 10)])
+                .with_patch([2, 2])
+                .with_disc_channels(16),
             other => return Err(ConfigError::UnknownPreset(other.to_string())),
         };
         cfg.validate()?;
@@ -119,17 +129,19 @@ impl TokenizerConfig {
         self.channels.len().saturating_sub(1)
     }
 
-    /// The encoder's output grid before any adapter (`frames / 2^k_t`, `height / 2^stages`).
+    /// The encoder's output grid before any adapter
+    /// (`frames / (p_t 2^k_t)`, `height / (p_s 2^stages)`, ...).
     pub fn encoder_grid(&self) -> (usize, usize, usize) {
-        let s = 1 << self.stages();
-        let t = self.frames >> self.temporal_stages();
-        (t, self.height / s, self.width / s)
+        let s = self.patch[1] << self.stages();
+        let t = (self.frames / self.patch[0].max(1)) >> self.temporal_stages();
+        (t, self.height / s.max(1), self.width / s.max(1))
     }
 
     /// How many of the first stages also halve time.
     pub fn temporal_stages(&self) -> usize {
+        let frames = self.frames / self.patch[0].max(1);
         let mut k = 0;
-        while (self.frames >> k) > self.finest().t && k < self.stages() {
+        while (frames >> k) > self.finest().t && k < self.stages() {
             k += 1;
         }
         k
@@ -147,9 +159,12 @@ impl TokenizerConfig {
         if self.frames == 0 || self.height == 0 || self.width == 0 {
             return bad("frames, height and width must be positive".into());
         }
-        let s = 1 << self.stages();
+        if self.patch[0] == 0 || self.patch[1] == 0 || self.frames % self.patch[0] != 0 {
+            return bad(format!("patch {:?} must be positive and divide the {} frames", self.patch, self.frames));
+        }
+        let s = self.patch[1] << self.stages();
         if self.height % s != 0 || self.width % s != 0 {
-            return bad(format!("{}x{} is not divisible by 2^{} (one halving per stage)", self.height, self.width, self.stages()));
+            return bad(format!("{}x{} is not divisible by {s} (the patch, then one halving per stage)", self.height, self.width));
         }
         let f = self.finest();
         let (t, h, w) = self.encoder_grid();

@@ -3,6 +3,7 @@
 
 pub mod blocks;
 pub mod config;
+pub mod disc;
 pub mod info;
 pub mod lfq;
 pub mod model;

@@ -8,18 +8,20 @@ use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{GroupNorm, PaddingConfig3d};
 use burn::prelude::*;
 
-use super::blocks::{CausalConv3d, ResBlock, group_norm, norm_act, upsample};
+use super::blocks::{CausalConv3d, ResBlock, depth_to_space, group_norm, norm_act, space_to_depth, upsample};
 use super::config::TokenizerConfig;
 use super::lfq::{self, LfqOutput};
 
-/// One encoder stage: ResNet blocks at the stage's width, then a strided causal conv.
+/// One encoder stage: ResNet blocks at the stage's input width and resolution, then a strided
+/// causal conv that halves the grid and widens to the next stage.
 #[derive(Module, Debug)]
 struct DownStage {
     blocks: Vec<ResBlock>,
     down: CausalConv3d,
 }
 
-/// One decoder stage: upsample, a causal conv, then ResNet blocks down to the next width.
+/// One decoder stage: upsample, a causal conv that narrows to the finer stage's width, then
+/// ResNet blocks at that width and resolution.
 #[derive(Module, Debug)]
 struct UpStage {
     conv: CausalConv3d,
@@ -71,6 +73,8 @@ pub struct Tokenizer {
     up: Vec<UpStage>,
     dec_norm: GroupNorm,
     dec_out: CausalConv3d,
+    /// Space-to-depth patch `[time, space]` at the input (inverted at the output).
+    patch: [usize; 2],
 }
 
 /// Continuous latents and their quantization, one entry per layer, coarsest first.
@@ -89,15 +93,15 @@ impl TokenizerConfig {
         let nb = self.blocks_per_stage.max(1);
         let down = (0..s)
             .map(|i| DownStage {
-                blocks: (0..nb).map(|b| ResBlock::new(if b == 0 { ch[i] } else { ch[i + 1] }, ch[i + 1], device)).collect(),
-                down: CausalConv3d::new(ch[i + 1], ch[i + 1], 3, [if i < ts { 2 } else { 1 }, 2, 2], device),
+                blocks: (0..nb).map(|_| ResBlock::new(ch[i], ch[i], device)).collect(),
+                down: CausalConv3d::new(ch[i], ch[i + 1], 3, [if i < ts { 2 } else { 1 }, 2, 2], device),
             })
             .collect();
         let up = (0..s)
             .rev()
             .map(|i| UpStage {
-                conv: CausalConv3d::new(ch[i + 1], ch[i + 1], 3, [1, 1, 1], device),
-                blocks: (0..nb).map(|b| ResBlock::new(ch[i + 1], if b + 1 == nb { ch[i] } else { ch[i + 1] }, device)).collect(),
+                conv: CausalConv3d::new(ch[i + 1], ch[i], 3, [1, 1, 1], device),
+                blocks: (0..nb).map(|_| ResBlock::new(ch[i], ch[i], device)).collect(),
                 factor: [if i < ts { 2 } else { 1 }, 2, 2],
             })
             .collect();
@@ -124,8 +128,9 @@ impl TokenizerConfig {
                 bits: l.bits,
             })
             .collect();
+        let px = 3 * self.patch[0] * self.patch[1] * self.patch[1];
         Tokenizer {
-            stem: CausalConv3d::new(3, ch[0], 3, [1, 1, 1], device),
+            stem: CausalConv3d::new(px, ch[0], 3, [1, 1, 1], device),
             down,
             enc_mid: ResBlock::new(ch[s], ch[s], device),
             enc_norm: group_norm(ch[s], device),
@@ -139,7 +144,8 @@ impl TokenizerConfig {
             dec_mid: ResBlock::new(ch[s], ch[s], device),
             up,
             dec_norm: group_norm(ch[0], device),
-            dec_out: CausalConv3d::new(ch[0], 3, 3, [1, 1, 1], device),
+            dec_out: CausalConv3d::new(ch[0], px, 3, [1, 1, 1], device),
+            patch: self.patch,
         }
     }
 }
@@ -153,7 +159,7 @@ impl Tokenizer {
     /// Continuous latents of every layer, coarsest first, each `[B, C_lat, t_j, h_j, w_j]`,
     /// from video `x` `[B, 3, T, H, W]` in `[-1, 1]`.
     pub fn latents(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
-        let mut h = self.stem.forward(x);
+        let mut h = self.stem.forward(space_to_depth(x, self.patch[0], self.patch[1]));
         for stage in &self.down {
             for b in &stage.blocks {
                 h = b.forward(h);
@@ -201,7 +207,7 @@ impl Tokenizer {
                 h = b.forward(h);
             }
         }
-        self.dec_out.forward(norm_act(&self.dec_norm, h))
+        depth_to_space(self.dec_out.forward(norm_act(&self.dec_norm, h)), self.patch[0], self.patch[1])
     }
 
     /// Decodes from token ids of the `k` coarsest layers (`[B, t_j, h_j, w_j]` each).

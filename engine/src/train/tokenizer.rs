@@ -1,0 +1,395 @@
+//! Tokenizer training: L1 + commitment + entropy + (after a warm-up) adversarial loss from a 3D
+//! patch discriminator with its own optimizer; progressive layers (coarsest first, finer ones
+//! switched on in stages); AdamW with warm-up and cosine LR and gradient clipping; a NaN guard;
+//! periodic validation; atomic checkpoints; resume; JSONL metrics.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use burn::tensor::activation::relu;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::checkpoint::{self, CheckpointError, CheckpointState};
+use super::data::ClipSource;
+use super::log::MetricsLog;
+use super::schedule::lr_at;
+use crate::tokenizer::disc::Discriminator;
+use crate::tokenizer::lfq::usage_and_perplexity;
+use crate::tokenizer::{Tokenizer, TokenizerConfig};
+
+/// Checkpoint kind written in `state.json`.
+pub const KIND: &str = "tokenizer";
+
+/// Hyper-parameters of a tokenizer run (saved beside every checkpoint).
+#[derive(Config, Debug)]
+pub struct TokenizerTrainConfig {
+    /// Optimizer steps in total.
+    #[config(default = 2000)]
+    pub steps: usize,
+    /// Clips per step.
+    #[config(default = 4)]
+    pub batch: usize,
+    /// Peak learning rate of the tokenizer (AdamW).
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// Linear warm-up steps.
+    #[config(default = 100)]
+    pub warmup: usize,
+    /// Final learning rate as a fraction of the peak (cosine floor).
+    #[config(default = 0.05)]
+    pub min_lr_ratio: f64,
+    /// AdamW betas, epsilon and decoupled weight decay.
+    #[config(default = 0.9)]
+    pub beta1: f32,
+    #[config(default = 0.99)]
+    pub beta2: f32,
+    #[config(default = 1e-8)]
+    pub epsilon: f32,
+    #[config(default = 1e-4)]
+    pub weight_decay: f32,
+    /// Gradient clipping: maximum L2 norm of each parameter's gradient.
+    #[config(default = 1.0)]
+    pub grad_clip: f32,
+    /// Weight of the commitment loss.
+    #[config(default = 0.25)]
+    pub commitment_weight: f32,
+    /// Weight of the entropy penalty (sample entropy minus codebook entropy).
+    #[config(default = 0.02)]
+    pub entropy_weight: f32,
+    /// Temperature of the LFQ code distribution in the entropy terms.
+    #[config(default = 1.0)]
+    pub entropy_tau: f32,
+    /// Weight of the adversarial (hinge) loss once the discriminator is on.
+    #[config(default = 0.05)]
+    pub adversarial_weight: f32,
+    /// Steps before the discriminator starts (0 turns the GAN off for the whole run when
+    /// `adversarial_weight` is 0).
+    #[config(default = 1000)]
+    pub disc_start: usize,
+    /// Discriminator learning rate.
+    #[config(default = 2e-4)]
+    pub disc_lr: f64,
+    /// Fraction of the run after which each further (finer) layer is switched on; 0 trains all
+    /// layers from the start.
+    #[config(default = 0.1)]
+    pub stage_fraction: f64,
+    /// Probability of decoding a step from fewer than all active layers (keeps partial
+    /// decodes valid).
+    #[config(default = 0.5)]
+    pub partial_decode_prob: f64,
+    /// Validate (and log) every this many steps.
+    #[config(default = 100)]
+    pub val_every: usize,
+    /// Validation clips.
+    #[config(default = 32)]
+    pub val_clips: usize,
+    /// Checkpoint every this many steps (and at the end, and on cancel).
+    #[config(default = 250)]
+    pub checkpoint_every: usize,
+    /// Checkpoints kept.
+    #[config(default = 3)]
+    pub keep_checkpoints: usize,
+    /// Seed of initialisation and of the batch stream.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+/// Progress reported to the caller (CLI progress bar, studio events).
+#[derive(Debug, Clone)]
+pub enum TrainEvent {
+    Step { step: usize, total: usize, loss: f32, l1: f32, active_layers: usize, seconds: f64 },
+    Validation(serde_json::Value),
+    Checkpoint(PathBuf),
+}
+
+/// Why training stopped early or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(
+        "loss became {value} at step {step} (non-finite); training stopped. The last good checkpoint is {last}. \
+         Lower --lr, raise --warmup, or resume from it"
+    )]
+    NonFinite { step: usize, value: f32, last: String },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Layers active at `step`: the coarsest first, one more every `stage_fraction` of the run.
+pub fn active_layers(step: usize, steps: usize, layers: usize, stage_fraction: f64) -> usize {
+    if stage_fraction <= 0.0 {
+        return layers;
+    }
+    let stage = (step as f64 / (stage_fraction * steps as f64).max(1.0)).floor() as usize;
+    (stage + 1).min(layers)
+}
+
+/// The tokenizer's own state: model, discriminator and their optimizers.
+pub struct TokenizerTrainer {
+    pub cfg: TokenizerConfig,
+    pub train: TokenizerTrainConfig,
+    pub model: Tokenizer,
+    pub disc: Discriminator,
+    opt_g: ModuleOptimizer,
+    opt_d: ModuleOptimizer,
+    pub step: usize,
+    device: Device,
+}
+
+fn optimizer(t: &TokenizerTrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(t.beta1)
+        .with_beta_2(t.beta2)
+        .with_epsilon(t.epsilon)
+        .with_weight_decay(t.weight_decay)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(t.grad_clip)))
+        .init()
+}
+
+fn damaged(dir: &Path, file: &str, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Damaged { path: dir.join(file), reason: e.to_string() }
+}
+
+/// Loads a tokenizer (weights only) from a run or step folder, for inference.
+pub fn load_tokenizer(path: &Path, preset: Option<&str>, device: &Device) -> Result<(Tokenizer, TokenizerConfig, CheckpointState), CheckpointError> {
+    let dir = checkpoint::resolve(path)?;
+    let state = checkpoint::read_state(&dir, KIND, preset)?;
+    let cfg_bytes = checkpoint::read_file(&dir, "config.json")?;
+    let cfg: TokenizerConfig = serde_json::from_slice(&cfg_bytes).map_err(|e| damaged(&dir, "config.json", e))?;
+    if checkpoint::sha256_hex(&cfg_bytes) != state.config_sha256 {
+        return Err(damaged(&dir, "config.json", "its checksum does not match state.json"));
+    }
+    let model = load_module(cfg.init(device), &dir, "model.bpk")?;
+    Ok((model, cfg, state))
+}
+
+fn load_module<M: Module>(m: M, dir: &Path, file: &str) -> Result<M, CheckpointError> {
+    let bytes = checkpoint::read_file(dir, file)?;
+    let rec = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| damaged(dir, file, e))?;
+    m.try_load_record(rec).map_err(|e| damaged(dir, file, e))
+}
+
+impl TokenizerTrainer {
+    /// A fresh run on `device` (autodiff is switched on here).
+    pub fn new(cfg: TokenizerConfig, train: TokenizerTrainConfig, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        device.seed(train.seed);
+        let model = cfg.init(&device);
+        let disc = Discriminator::new(cfg.disc_channels, &device);
+        Self { opt_g: optimizer(&train), opt_d: optimizer(&train), cfg, train, model, disc, step: 0, device }
+    }
+
+    /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
+    /// may extend the run.
+    pub fn resume(path: &Path, steps: Option<usize>, device: &Device) -> Result<Self, CheckpointError> {
+        let dir = checkpoint::resolve(path)?;
+        let state = checkpoint::read_state(&dir, KIND, None)?;
+        let cfg: TokenizerConfig = serde_json::from_slice(&checkpoint::read_file(&dir, "config.json")?).map_err(|e| damaged(&dir, "config.json", e))?;
+        let mut train: TokenizerTrainConfig =
+            serde_json::from_slice(&checkpoint::read_file(&dir, "train.json")?).map_err(|e| damaged(&dir, "train.json", e))?;
+        if let Some(s) = steps {
+            train.steps = s;
+        }
+        let mut t = Self::new(cfg, train, device);
+        t.model = load_module(t.model, &dir, "model.bpk")?;
+        t.disc = load_module(t.disc, &dir, "disc.bpk")?;
+        let opt = |name: &str| -> Result<ModuleOptimizer, CheckpointError> {
+            let bytes = checkpoint::read_file(&dir, name)?;
+            optimizer(&t.train).from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| damaged(&dir, name, e))
+        };
+        t.opt_g = opt("optim_g.bpk")?;
+        t.opt_d = opt("optim_d.bpk")?;
+        t.step = state.step;
+        Ok(t)
+    }
+
+    /// Saves model, discriminator, both optimizers, both configs and the step.
+    pub fn save(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError> {
+        let bytes = |r: Result<Bytes, burn::store::RecordError>, name: &str| r.map(|b| b.to_vec()).map_err(|e| damaged(run_dir, name, e));
+        let cfg_json = serde_json::to_vec_pretty(&self.cfg).unwrap_or_default();
+        let files = vec![
+            ("model.bpk", bytes(self.model.clone().into_record().into_bytes(), "model.bpk")?),
+            ("disc.bpk", bytes(self.disc.clone().into_record().into_bytes(), "disc.bpk")?),
+            ("optim_g.bpk", bytes(self.opt_g.into_bytes(), "optim_g.bpk")?),
+            ("optim_d.bpk", bytes(self.opt_d.into_bytes(), "optim_d.bpk")?),
+            ("train.json", serde_json::to_vec_pretty(&self.train).unwrap_or_default()),
+            ("config.json", cfg_json.clone()),
+        ];
+        let state = CheckpointState {
+            kind: KIND.into(),
+            preset: self.cfg.name.clone(),
+            config_sha256: checkpoint::sha256_hex(&cfg_json),
+            step: self.step,
+            app_version: crate::VERSION.into(),
+            metrics,
+        };
+        checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
+    }
+
+    /// One optimizer step on batch `x` (`[B, 3, T, H, W]` in `[-1, 1]`); returns the logged
+    /// scalars.
+    pub fn train_step(&mut self, x: Tensor<5>) -> serde_json::Value {
+        let t = &self.train;
+        let n = self.cfg.layers.len();
+        let active = active_layers(self.step, t.steps, n, t.stage_fraction);
+        let mut rng = ChaCha8Rng::seed_from_u64(crate::dataset::synth::item_seed(t.seed ^ 0x6b, self.step));
+        let k = if active > 1 && rng.random_bool(t.partial_decode_prob) { rng.random_range(1..active) } else { active };
+        let enc = self.model.encode(x.clone(), t.entropy_tau);
+        let codes: Vec<Tensor<5>> = enc.layers[..k].iter().map(|o| o.codes.clone()).collect();
+        let recon = self.model.decode(&codes);
+        let l1 = (recon.clone() - x.clone()).abs().mean();
+        let mut commit = Tensor::<1>::zeros([1], &self.device);
+        let mut entropy = Tensor::<1>::zeros([1], &self.device);
+        for o in &enc.layers[..active] {
+            commit = commit + o.commitment.clone();
+            entropy = entropy + o.sample_entropy.clone() - o.codebook_entropy.clone();
+        }
+        let mut loss = l1.clone() + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
+        let mut d_loss = None;
+        let adversarial = t.adversarial_weight > 0.0 && self.step >= t.disc_start;
+        if adversarial {
+            let real = self.disc.forward(x.clone());
+            let fake = self.disc.forward(recon.clone().detach());
+            let ld = relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean();
+            d_loss = Some(ld.clone().into_scalar::<f32>());
+            let grads = GradientsParams::from_grads(ld.backward(), &self.disc);
+            self.disc = self.opt_d.step(t.disc_lr, self.disc.clone(), grads);
+            let g_adv = self.disc.clone().no_grad().forward(recon).mean().neg();
+            loss = loss + g_adv.mul_scalar(t.adversarial_weight);
+        }
+        let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
+        let loss_value = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if loss_value.is_finite() {
+            self.model = self.opt_g.step(lr, self.model.clone(), grads);
+        }
+        self.step += 1;
+        json!({
+            "step": self.step, "lr": lr, "loss": loss_value, "l1": l1.into_scalar::<f32>(),
+            "commitment": commit.into_scalar::<f32>(), "entropy": entropy.into_scalar::<f32>(),
+            "d_loss": d_loss, "active_layers": active, "decoded_layers": k,
+        })
+    }
+
+    /// Validation on `clips` clips of `data`: PSNR with the k coarsest layers for every k, and
+    /// codebook usage and perplexity per layer.
+    pub fn validate(&self, data: &ClipSource, clips: usize) -> serde_json::Value {
+        validate(&self.model.valid(), &self.cfg, data, clips, self.train.entropy_tau)
+    }
+}
+
+/// Validation of any tokenizer (see [`TokenizerTrainer::validate`]).
+pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> serde_json::Value {
+    let device = model.devices().first().cloned().unwrap_or_else(Device::flex);
+    let n = clips.min(data.val_len()).max(1);
+    let layers = cfg.layers.len();
+    let mut psnr_sum = vec![0f64; layers];
+    let mut hist: Vec<Vec<u64>> = cfg.layers.iter().map(|l| vec![0u64; 1usize << l.bits.min(24)]).collect();
+    let batch = 4;
+    let mut i = 0;
+    while i < n {
+        let x = data.val_batch(i..(i + batch).min(n), &device);
+        let b = x.dims()[0];
+        let enc = model.encode(x.clone(), tau);
+        for (l, o) in enc.layers.iter().enumerate() {
+            let ids = o.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+            for id in ids {
+                if let Some(c) = hist[l].get_mut(id as usize) {
+                    *c += 1;
+                }
+            }
+        }
+        for k in 1..=layers {
+            let codes: Vec<Tensor<5>> = enc.layers[..k].iter().map(|o| o.codes.clone()).collect();
+            let r = model.decode(&codes).clamp(-1.0, 1.0);
+            // Per-clip MSE in [0, 1] units, then PSNR per clip.
+            let mse = (r - x.clone()).mul_scalar(0.5).powf_scalar(2.0).reshape([b as i32, -1]).mean_dim(1);
+            let mse = mse.into_data().try_to_vec::<f32>().unwrap_or_default();
+            psnr_sum[k - 1] += mse.iter().map(|&m| -10.0 * f64::from(m.max(1e-10)).log10()).sum::<f64>();
+        }
+        i += b;
+    }
+    let psnr: Vec<f64> = psnr_sum.iter().map(|s| s / n as f64).collect();
+    let usage: Vec<serde_json::Value> = hist
+        .iter()
+        .zip(&cfg.layers)
+        .map(|(h, l)| {
+            let (u, p) = usage_and_perplexity(h);
+            json!({"bits": l.bits, "usage": u, "perplexity": p})
+        })
+        .collect();
+    json!({"clips": n, "psnr_by_layers": psnr, "psnr": psnr.last().copied().unwrap_or(0.0), "codebook": usage})
+}
+
+/// Runs (or continues) training to `trainer.train.steps`, writing checkpoints and
+/// `metrics.jsonl` into `run_dir`. Stops early, with a checkpoint, when `cancel` is set.
+pub fn run(
+    trainer: &mut TokenizerTrainer,
+    data: &ClipSource,
+    run_dir: &Path,
+    cancel: Arc<AtomicBool>,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> Result<serde_json::Value, TrainError> {
+    if data.train_len() == 0 || data.val_len() == 0 {
+        return Err(TrainError::Invalid("the dataset has no training or no validation clips".into()));
+    }
+    std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_path_buf(), source })?;
+    let log_path = run_dir.join("metrics.jsonl");
+    let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
+    let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
+    let mut last_val = serde_json::Value::Null;
+    let device = trainer.device.clone();
+    while trainer.step < trainer.train.steps {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let started = Instant::now();
+        let x = data.train_batch(trainer.step, trainer.train.batch, trainer.train.seed, &device);
+        let mut rec = trainer.train_step(x);
+        let secs = started.elapsed().as_secs_f64();
+        rec["seconds"] = json!(secs);
+        let loss = rec["loss"].as_f64().unwrap_or(f64::NAN) as f32;
+        if !loss.is_finite() {
+            let _ = log.write(&json!({"step": trainer.step, "error": "non-finite loss", "loss": loss.to_string()}));
+            return Err(TrainError::NonFinite { step: trainer.step, value: loss, last: last_ckpt });
+        }
+        let step = trainer.step;
+        on_event(TrainEvent::Step {
+            step,
+            total: trainer.train.steps,
+            loss,
+            l1: rec["l1"].as_f64().unwrap_or(0.0) as f32,
+            active_layers: rec["active_layers"].as_u64().unwrap_or(0) as usize,
+            seconds: secs,
+        });
+        if step % trainer.train.val_every == 0 || step == trainer.train.steps {
+            last_val = trainer.validate(data, trainer.train.val_clips);
+            rec["val"] = last_val.clone();
+            on_event(TrainEvent::Validation(last_val.clone()));
+        }
+        let _ = log.write(&rec);
+        if step % trainer.train.checkpoint_every == 0 || step == trainer.train.steps {
+            let p = trainer.save(run_dir, last_val.clone())?;
+            last_ckpt = p.display().to_string();
+            on_event(TrainEvent::Checkpoint(p));
+        }
+    }
+    if trainer.step < trainer.train.steps {
+        let p = trainer.save(run_dir, last_val.clone())?;
+        on_event(TrainEvent::Checkpoint(p));
+    }
+    Ok(last_val)
+}
