@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod dataset;
 pub mod device;
+pub mod fsutil;
 pub mod metrics;
 pub mod train;
 pub mod tokenizer;

@@ -2,7 +2,6 @@
 //! `dataset.json` (header), `index.jsonl` (one item a line) and `errors.jsonl` (items that
 //! were rejected, with the reason). All three are written atomically.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -106,14 +105,7 @@ pub enum IndexError {
 }
 
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    let io = |source| IndexError::Io { path: path.to_path_buf(), source };
-    let tmp = crate::video::temp_sibling(path);
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::fsutil::write_atomic(path, bytes).map_err(|source| IndexError::Io { path: path.to_path_buf(), source })
 }
 
 fn jsonl<T: Serialize>(rows: &[T]) -> Vec<u8> {

@@ -66,27 +66,9 @@ pub fn export(video: &Video, path: &Path, meta: &ExportMetadata) -> Result<Vec<s
     Ok(written)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, then rename, so a
-/// crash never leaves a half-written file under the final name.
+/// [`crate::fsutil::write_atomic`] with the video layer's error.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VideoError> {
-    let tmp = temp_sibling(path);
-    let io = |source| VideoError::Io { path: path.to_path_buf(), source };
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::fsutil::write_atomic(path, bytes).map_err(|source| VideoError::Io { path: path.to_path_buf(), source })
 }
 
-/// `dir/.name.partial.ext` for `dir/name.ext`: same folder (so rename is atomic), same
-/// extension (so FFmpeg picks the right muxer).
-pub(crate) fn temp_sibling(path: &Path) -> std::path::PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) => (s.to_string(), format!(".{e}")),
-        None => (name.clone(), String::new()),
-    };
-    path.with_file_name(format!(".{stem}.partial{ext}"))
-}
+pub(crate) use crate::fsutil::temp_sibling;
