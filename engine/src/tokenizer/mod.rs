@@ -8,5 +8,5 @@ pub mod info;
 pub mod lfq;
 pub mod model;
 
-pub use config::{LayerConfig, TokenizerConfig};
+pub use config::{LayerConfig, TokenizerConfig, config_sha256};
 pub use model::{Encoded, Tokenizer};
