@@ -33,7 +33,7 @@ fn every_option_is_explained() {
 #[test]
 fn the_binary_prints_help_for_each_command() {
     let bin = env!("CARGO_BIN_EXE_hitvideo");
-    for args in [&["--help"][..], &["data", "--help"], &["data", "import", "--help"], &["video", "convert", "--help"], &["studio", "--help"], &["bench", "--help"]] {
+    for args in [&["--help"][..], &["data", "--help"], &["data", "import", "--help"], &["video", "convert", "--help"], &["studio", "--help"], &["bench", "--help"], &["tokenizer", "eval", "--help"], &["tokenizer", "encode", "--help"], &["tokenizer", "decode", "--help"]] {
         let out = std::process::Command::new(bin).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);

@@ -2,6 +2,8 @@
 
 mod bench;
 mod data;
+mod generate;
+mod lm;
 mod tokenizer;
 mod video;
 
@@ -47,6 +49,15 @@ pub enum Command {
     /// The hierarchical LFQ tokenizer: presets and model information.
     #[command(subcommand)]
     Tokenizer(tokenizer::TokenizerCommand),
+    /// The generator's token cache and training: `lm cache`, `lm train`.
+    #[command(subcommand)]
+    Lm(lm::LmCommand),
+    /// Text to video with a trained generator: batches of prompts and seeds, negative prompt,
+    /// CFG schedules, coarse previews, re-roll of the finer layers.
+    Generate(generate::GenerateArgs),
+    /// A CFG x seed grid over a file of prompts: grid video and image with labelled axes, and a
+    /// CSV/JSON of every cell's analyzer scores and timings.
+    Sweep(generate::SweepArgs),
     /// Show the compute devices found and the one `--device` selects.
     Device,
     /// Measure throughput (decode, synthetic data, ...) and print one JSON document.
@@ -84,6 +95,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(cmd) => data::run(cmd),
         Command::Video(cmd) => video::run(cmd),
         Command::Tokenizer(cmd) => tokenizer::run(cmd, cli.device),
+        Command::Lm(cmd) => lm::run(cmd, cli.device),
+        Command::Generate(args) => generate::run_generate(args, cli.device),
+        Command::Sweep(args) => generate::run_sweep(args, cli.device),
         Command::Bench(args) => {
             let chosen = device::select(cli.device)?;
             bench::run(args, &chosen.description)

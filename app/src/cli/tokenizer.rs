@@ -1,4 +1,7 @@
-//! `hitvideo tokenizer ...`: presets and model information.
+//! `hitvideo tokenizer ...`: presets and model information, training, evaluation, and
+//! encoding videos to token files and back.
+
+mod codec;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +16,16 @@ use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, Tok
 
 #[derive(Debug, Subcommand)]
 pub enum TokenizerCommand {
+    /// Evaluate a checkpoint: PSNR/SSIM/MS-SSIM from the k coarsest layers for every k, bits
+    /// per pixel, compression ratio, per-layer codebook usage and perplexity, timings; with
+    /// --h264, H.264 at the same bits per pixel on the same clips.
+    Eval(codec::EvalArgs),
+    /// Encode a video to a token file (all layers, window shapes, the tokenizer's config
+    /// checksum); long videos are cut into windows, the last padded.
+    Encode(codec::EncodeArgs),
+    /// Decode a token file back to a video (MP4/GIF/PNG with metadata), optionally from the
+    /// k coarsest layers only.
+    Decode(codec::DecodeArgs),
     /// Train a tokenizer (progressive layers, LFQ losses, adversarial loss after a warm-up) with
     /// atomic checkpoints, resume and a JSONL metrics log.
     Train(TrainArgs),
@@ -155,6 +168,9 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
 pub fn run(cmd: TokenizerCommand, device: DeviceChoice) -> Result<()> {
     match cmd {
         TokenizerCommand::Train(a) => train_cmd(a, device),
+        TokenizerCommand::Eval(a) => codec::eval_cmd(a, device),
+        TokenizerCommand::Encode(a) => codec::encode_cmd(a, device),
+        TokenizerCommand::Decode(a) => codec::decode_cmd(a, device),
         TokenizerCommand::Info { preset, all, json } => {
             let names: Vec<String> = if all { PRESETS.iter().map(|s| s.to_string()).collect() } else { vec![preset] };
             for name in names {

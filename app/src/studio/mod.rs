@@ -1,127 +1,171 @@
-//! The desktop studio (eframe/egui). This is the app's frame — navigation between the views,
-//! a status bar with the compute device, and a dataset/video preview player; the generation,
-//! token, sweep and training views land with the engine parts they drive.
+//! The desktop studio (eframe/egui). UI only: one engine thread ([`jobs`]) owns the Burn
+//! device and the models; the views send it typed commands, read its events once per frame in
+//! `App::logic`, and read large results from latest-value slots — no tensor is touched here.
+//! Views: Generate, Tokens, Sweep, Train, Data; a debug panel (F12) shows frame times and the
+//! engine's state; settings persist between runs.
 
+mod debug;
+mod gpu_tokenmap;
+pub mod jobs;
 mod player;
+pub mod settings;
+pub mod tokenmap;
+pub mod views;
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 use eframe::egui;
-use hitvideo_engine::dataset::shapes::RenderConfig;
-use hitvideo_engine::dataset::synth::{self, SynthConfig};
 use hitvideo_engine::device::DeviceChoice;
-use hitvideo_engine::video::{self, DecodeOptions, Video};
 
 use crate::cli::StudioArgs;
-use player::Player;
+pub use debug::FrameStats;
+use debug::DebugPanel;
+use jobs::{EngineHandle, Event, JobId, ModelStatus, Outcome, Waker};
+pub use settings::{SETTINGS_KEY, Settings, View};
+use views::{ERROR, Shared};
 
-/// The studio's views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
-pub enum View {
-    #[default]
-    Generate,
-    Tokens,
-    Sweep,
-    Train,
-    Data,
+/// How the studio starts (besides the persisted settings).
+#[derive(Debug, Clone)]
+pub struct StudioOptions {
+    /// Save a PNG of the window after a few frames, then close.
+    pub screenshot: Option<PathBuf>,
+    /// Where new training runs and other files the studio makes go.
+    pub work_dir: PathBuf,
 }
-
-impl View {
-    const ALL: [View; 5] = [View::Generate, View::Tokens, View::Sweep, View::Train, View::Data];
-    fn label(self) -> &'static str {
-        match self {
-            View::Generate => "Generate",
-            View::Tokens => "Tokens",
-            View::Sweep => "Sweep",
-            View::Train => "Train",
-            View::Data => "Data",
-        }
-    }
-}
-
-/// Settings kept between runs.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
-pub struct Settings {
-    pub view: View,
-    pub synth_seed: u64,
-    pub last_video: Option<PathBuf>,
-}
-
-const SETTINGS_KEY: &str = "hitvideo-settings";
 
 /// The studio application state.
 pub struct StudioApp {
     settings: Settings,
-    /// The device the engine will use, as `device::select` described it.
-    device: String,
-    player: Player,
-    caption: String,
-    status: String,
-    error: Option<String>,
-    loading: Option<mpsc::Receiver<Result<Video, String>>>,
+    engine: EngineHandle,
+    device_text: String,
+    device_sent: DeviceChoice,
+    models: ModelStatus,
+    app_jobs: Vec<JobId>,
+    /// Messages for the user: (is an error, text).
+    notices: Vec<(bool, String)>,
+    pub data: views::data::DataView,
+    pub generate: views::generate::GenerateView,
+    pub tokens: views::tokens::TokensView,
+    pub sweep: views::sweep::SweepView,
+    pub train: views::train::TrainView,
+    debug: DebugPanel,
+    work_dir: PathBuf,
     screenshot: Option<PathBuf>,
     frames_drawn: u64,
+    wgpu: Option<eframe::egui_wgpu::RenderState>,
+}
+
+/// The default folder for runs: `$HITVIDEO_HOME`, else `~/.local/share/hitvideo`.
+pub fn default_work_dir() -> PathBuf {
+    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("HITVIDEO_HOME").unwrap_or_else(|| var("HOME").unwrap_or_else(std::env::temp_dir).join(".local/share/hitvideo"))
 }
 
 impl StudioApp {
-    pub fn new(settings: Settings, device: String, screenshot: Option<PathBuf>) -> Self {
+    /// A studio drawing into `ctx`; `wgpu` is the renderer's state when it runs on wgpu.
+    pub fn new(ctx: &egui::Context, wgpu: Option<eframe::egui_wgpu::RenderState>, settings: Settings, opts: StudioOptions) -> Self {
+        let repaint = ctx.clone();
+        let waker: Waker = Arc::new(move || repaint.request_repaint());
+        let engine = EngineHandle::spawn(settings.device, waker);
         let mut app = Self {
+            device_sent: settings.device,
             settings,
-            device,
-            player: Player::default(),
-            caption: String::new(),
-            status: String::new(),
-            error: None,
-            loading: None,
-            screenshot,
+            engine,
+            device_text: "choosing…".into(),
+            models: ModelStatus::default(),
+            app_jobs: Vec::new(),
+            notices: Vec::new(),
+            data: Default::default(),
+            generate: Default::default(),
+            tokens: Default::default(),
+            sweep: Default::default(),
+            train: Default::default(),
+            debug: DebugPanel::default(),
+            work_dir: opts.work_dir,
+            screenshot: opts.screenshot,
             frames_drawn: 0,
+            wgpu,
         };
-        app.show_synthetic(app.settings.synth_seed);
+        app.data.show_synthetic(app.settings.synth_seed);
         app
     }
 
-    /// Shows synthetic clip `seed` of the shapes domain.
-    fn show_synthetic(&mut self, seed: u64) {
-        let cfg = SynthConfig { render: RenderConfig { frames: 16, size: 128, fps: 8.0 }, seed, ..SynthConfig::default() };
-        let item = synth::item(&cfg, 0);
-        self.caption = item.caption.clone();
-        self.player.set_video(item.render(&cfg.render));
-        self.settings.synth_seed = seed;
+    /// For eframe: settings from storage (defaults in screenshot mode).
+    pub fn from_creation(cc: &eframe::CreationContext<'_>, device: Option<DeviceChoice>, opts: StudioOptions) -> Self {
+        let mut settings: Settings =
+            if opts.screenshot.is_some() { Settings::default() } else { cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY)).unwrap_or_default() };
+        if let Some(d) = device {
+            settings.device = d;
+        }
+        Self::new(&cc.egui_ctx, cc.wgpu_render_state.clone(), settings, opts)
     }
 
-    /// Decodes a video file on a worker thread (the UI keeps drawing meanwhile).
-    fn open_video(&mut self, path: PathBuf) {
-        let (tx, rx) = mpsc::channel();
-        self.status = format!("decoding {} ...", path.display());
-        self.error = None;
-        self.settings.last_video = Some(path.clone());
-        let opts = DecodeOptions { fps: Some(8.0), size: Some((256, 256)), max_frames: Some(256), ..DecodeOptions::default() };
-        std::thread::spawn(move || {
-            let _ = tx.send(video::decode(&path, &opts).map_err(|e| e.to_string()));
-        });
-        self.loading = Some(rx);
-        self.caption = String::new();
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    fn poll_loading(&mut self) {
-        let Some(rx) = &self.loading else { return };
-        match rx.try_recv() {
-            Ok(Ok(v)) => {
-                self.status = format!("{} frames, {}x{} at {} fps", v.len(), v.width(), v.height(), v.fps());
-                self.player.set_video(v);
-                self.loading = None;
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+
+    /// Recent frame times.
+    pub fn frame_stats(&self) -> FrameStats {
+        self.debug.stats()
+    }
+
+    /// Messages shown to the user, oldest first: (is an error, text).
+    pub fn notices(&self) -> &[(bool, String)] {
+        &self.notices
+    }
+
+    /// What the engine holds.
+    pub fn models(&self) -> &ModelStatus {
+        &self.models
+    }
+
+    /// Whether the engine has nothing queued or running.
+    pub fn engine_idle(&self) -> bool {
+        self.engine.pending().is_empty()
+    }
+
+    fn handle(&mut self, e: &Event) {
+        self.debug.on_event(e);
+        match e {
+            Event::Device(d) => self.device_text = d.clone(),
+            Event::Models(m) => self.models = m.clone(),
+            Event::Finished { job, outcome } if self.app_jobs.contains(job) => {
+                self.app_jobs.retain(|j| j != job);
+                match outcome {
+                    Outcome::Done(s) => self.notices.push((false, s.clone())),
+                    Outcome::Cancelled(s) => self.notices.push((false, s.clone())),
+                    Outcome::Failed(s) | Outcome::NotAvailable(s) => self.notices.push((true, s.clone())),
+                }
             }
-            Ok(Err(e)) => {
-                self.error = Some(e);
-                self.status.clear();
-                self.loading = None;
-            }
-            Err(mpsc::TryRecvError::Empty) => {}
-            Err(mpsc::TryRecvError::Disconnected) => {
-                self.error = Some("the decoder thread stopped unexpectedly".into());
-                self.loading = None;
+            _ => {}
+        }
+        let slots = self.engine.slots().clone();
+        self.generate.on_event(e, &slots);
+        self.tokens.on_event(e);
+        self.sweep.on_event(e);
+        self.train.on_event(e);
+    }
+
+    fn dropped_files(&mut self, ctx: &egui::Context) {
+        let files: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        for path in files {
+            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+            match self.settings.view {
+                View::Tokens if path.is_dir() => sh.submit_app(jobs::Task::LoadTokenizer(path)),
+                View::Tokens => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
+                View::Generate | View::Sweep => self.generate.restore_from_file(&path, &mut self.settings.generate),
+                View::Train if path.is_dir() => self.settings.train.folder = Some(path),
+                _ => {
+                    self.settings.view = View::Data;
+                    self.settings.last_video = Some(path.clone());
+                    self.data.open_video(path);
+                }
             }
         }
     }
@@ -132,13 +176,24 @@ impl StudioApp {
                 if ui.button("Open video…").clicked() {
                     if let Some(path) = rfd::FileDialog::new().add_filter("video", &["mp4", "mov", "mkv", "webm", "avi", "gif"]).pick_file() {
                         self.settings.view = View::Data;
-                        self.open_video(path);
+                        self.settings.last_video = Some(path.clone());
+                        self.data.open_video(path);
+                    }
+                    ui.close();
+                }
+                if ui.button("Open exported file (restore settings)…").clicked() {
+                    if let Some(path) = rfd::FileDialog::new().pick_file() {
+                        self.settings.view = View::Generate;
+                        self.generate.restore_from_file(&path, &mut self.settings.generate);
                     }
                     ui.close();
                 }
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                 }
+            });
+            ui.menu_button("View", |ui| {
+                ui.checkbox(&mut self.settings.show_debug, "Debug panel (F12)");
             });
             ui.separator();
             for v in View::ALL {
@@ -148,59 +203,76 @@ impl StudioApp {
     }
 
     fn central(&mut self, ui: &mut egui::Ui) {
-        ui.heading(self.settings.view.label());
-        match self.settings.view {
-            View::Data => {
-                ui.horizontal(|ui| {
-                    if ui.button("Next synthetic clip").clicked() {
-                        self.show_synthetic(self.settings.synth_seed.wrapping_add(1));
-                    }
-                    if ui.button("Open video…").clicked() {
-                        if let Some(path) = rfd::FileDialog::new().pick_file() {
-                            self.open_video(path);
-                        }
-                    }
-                });
-            }
-            other => {
-                ui.label(format!(
-                    "The {} view arrives with its engine part. Meanwhile the CLI has the data layer: \
-                     `hitvideo data synth|import|inspect|preview|analyze` and `hitvideo video info|convert|windows`.",
-                    other.label()
-                ));
-            }
+        let mut dismiss = None;
+        for (i, (err, text)) in self.notices.iter().enumerate().rev().take(3) {
+            ui.horizontal(|ui| {
+                if *err {
+                    ui.colored_label(ERROR, text);
+                } else {
+                    ui.label(text);
+                }
+                if ui.small_button("Dismiss").clicked() {
+                    dismiss = Some(i);
+                }
+            });
         }
-        if let Some(e) = &self.error {
-            ui.colored_label(egui::Color32::from_rgb(220, 80, 80), e);
+        if let Some(i) = dismiss {
+            self.notices.remove(i);
         }
-        if !self.caption.is_empty() {
-            ui.label(format!("caption: {}", self.caption));
+        let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+        let s = &mut self.settings;
+        match s.view {
+            View::Generate => self.generate.ui(ui, &mut sh, &mut s.generate),
+            View::Tokens => self.tokens.ui(ui, &mut sh, &mut s.tokens),
+            View::Sweep => self.sweep.ui(ui, &mut sh, &s.generate, &mut s.sweep),
+            View::Train => self.train.ui(ui, &mut sh, &mut s.train, &mut s.device),
+            View::Data => self.data.ui(ui, &mut s.synth_seed, &mut s.last_video),
         }
-        self.player.ui(ui);
     }
 }
 
 impl eframe::App for StudioApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.poll_loading();
-        if self.loading.is_some() {
+        for e in self.engine.poll() {
+            self.handle(&e);
+        }
+        if self.data.poll() {
             ctx.request_repaint();
         }
+        if self.settings.device != self.device_sent {
+            self.device_sent = self.settings.device;
+            self.engine.set_device(self.device_sent);
+        }
+        if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
+            self.settings.show_debug = !self.settings.show_debug;
+        }
+        self.dropped_files(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = self.debug.frame_start();
         self.frames_drawn += 1;
         egui::Panel::top("top").show(ui, |ui| self.top_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.label(format!("device: {}", self.device));
+                ui.label(format!("device: {}", self.device_text));
                 ui.separator();
-                ui.label(&self.status);
+                let p = self.engine.pending();
+                ui.label(match p.first() {
+                    Some(j) => format!("engine: {} ({} queued)", j.task, p.len() - 1),
+                    None => "engine: idle".into(),
+                });
             });
         });
-        egui::CentralPanel::default().show(ui, |ui| self.central(ui));
-        if self.frames_drawn == 10 {
-            if let Some(path) = self.screenshot.clone() {
+        if self.settings.show_debug {
+            egui::Panel::right("debug").default_size(320.0).show(ui, |ui| self.debug.ui(ui, &self.device_text, &self.models, &self.engine));
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.heading(self.settings.view.label());
+            self.central(ui);
+        });
+        if self.frames_drawn == 10
+            && let Some(path) = self.screenshot.clone() {
                 let ctx = ui.ctx().clone();
                 ui.ctx().request_screenshot(move |img| {
                     if let Err(e) = save_png(&img, &path) {
@@ -209,10 +281,10 @@ impl eframe::App for StudioApp {
                     ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                 });
             }
-        }
         if self.screenshot.is_some() {
             ui.ctx().request_repaint();
         }
+        self.debug.frame_end(started);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -230,26 +302,15 @@ fn save_png(img: &egui::ColorImage, path: &std::path::Path) -> Result<()> {
 
 /// Opens the studio window (blocks until it is closed).
 pub fn run(args: StudioArgs, device: DeviceChoice) -> Result<()> {
-    let device = hitvideo_engine::device::select(device)?.description;
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("HiTVideo Studio").with_inner_size([1100.0, 720.0]),
+        viewport: egui::ViewportBuilder::default().with_title("HiTVideo Studio").with_inner_size([1100.0, 720.0]).with_drag_and_drop(true),
         renderer: if args.glow { eframe::Renderer::Glow } else { eframe::Renderer::Wgpu },
         persist_window: args.screenshot.is_none(),
         ..Default::default()
     };
-    let screenshot = args.screenshot.clone();
-    eframe::run_native(
-        "HiTVideo Studio",
-        options,
-        Box::new(move |cc| {
-            let settings = if screenshot.is_some() {
-                Settings::default()
-            } else {
-                cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY)).unwrap_or_default()
-            };
-            Ok(Box::new(StudioApp::new(settings, device, screenshot)))
-        }),
-    )
-    .map_err(|e| anyhow!("cannot open the studio window: {e}. Is a display available (DISPLAY or WAYLAND_DISPLAY)? \
-                           On a headless machine run it under Xvfb: xvfb-run -a hitvideo studio"))
+    let opts = StudioOptions { screenshot: args.screenshot.clone(), work_dir: default_work_dir() };
+    let device = (device != DeviceChoice::Auto).then_some(device);
+    eframe::run_native("HiTVideo Studio", options, Box::new(move |cc| Ok(Box::new(StudioApp::from_creation(cc, device, opts)))))
+        .map_err(|e| anyhow!("cannot open the studio window: {e}. Is a display available (DISPLAY or WAYLAND_DISPLAY)? \
+                               On a headless machine run it under Xvfb: xvfb-run -a hitvideo studio"))
 }

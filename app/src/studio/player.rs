@@ -1,33 +1,55 @@
 //! A small clip player: play/pause, loop, scrub, step a frame, zoom.
 
+use std::sync::Arc;
+
 use eframe::egui;
 use hitvideo_engine::video::Video;
 
 /// Player state; the current frame lives in one GPU texture updated when it changes.
-#[derive(Default)]
 pub struct Player {
-    video: Option<Video>,
+    video: Option<Arc<Video>>,
+    version: u64,
     frame: usize,
     playing: bool,
+    looping: bool,
     zoom: f32,
     clock: f64,
     texture: Option<egui::TextureHandle>,
-    shown: Option<usize>,
+    shown: Option<(u64, usize)>,
+}
+
+impl Default for Player {
+    fn default() -> Self {
+        Self { video: None, version: 0, frame: 0, playing: true, looping: true, zoom: 2.0, clock: 0.0, texture: None, shown: None }
+    }
 }
 
 impl Player {
-    pub fn set_video(&mut self, v: Video) {
-        self.video = Some(v);
+    /// Shows a new clip from its first frame.
+    pub fn set_video(&mut self, v: impl Into<Arc<Video>>) {
+        self.replace(v);
         self.frame = 0;
         self.playing = true;
-        self.shown = None;
-        if self.zoom <= 0.0 {
-            self.zoom = 2.0;
-        }
+    }
+
+    /// Swaps in a new version of the same clip (a sharper preview), keeping frame and state.
+    pub fn replace(&mut self, v: impl Into<Arc<Video>>) {
+        let v = v.into();
+        self.frame = self.frame.min(v.len().saturating_sub(1));
+        self.video = Some(v);
+        self.version += 1;
+    }
+
+    pub fn video(&self) -> Option<&Arc<Video>> {
+        self.video.as_ref()
+    }
+
+    pub fn set_zoom(&mut self, zoom: f32) {
+        self.zoom = zoom;
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui) {
-        let Some(v) = &self.video else {
+        let Some(v) = self.video.clone() else {
             ui.label("no clip loaded");
             return;
         };
@@ -35,7 +57,11 @@ impl Player {
         let now = ui.input(|i| i.time);
         if self.playing && n > 0 {
             if now - self.clock >= 1.0 / v.fps() {
-                self.frame = (self.frame + 1) % n;
+                if self.frame + 1 >= n && !self.looping {
+                    self.playing = false;
+                } else {
+                    self.frame = (self.frame + 1) % n;
+                }
                 self.clock = now;
             }
             ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(1.0 / v.fps()));
@@ -44,24 +70,25 @@ impl Player {
             if ui.button(if self.playing { "Pause" } else { "Play" }).clicked() {
                 self.playing = !self.playing;
             }
-            if ui.button("⏮ Prev").on_hover_text("previous frame").clicked() {
+            if ui.button("Prev").on_hover_text("previous frame").clicked() {
                 self.playing = false;
                 self.frame = (self.frame + n - 1) % n.max(1);
             }
-            if ui.button("Next ⏭").on_hover_text("next frame").clicked() {
+            if ui.button("Next").on_hover_text("next frame").clicked() {
                 self.playing = false;
                 self.frame = (self.frame + 1) % n.max(1);
             }
+            ui.checkbox(&mut self.looping, "loop");
             ui.add(egui::Slider::new(&mut self.frame, 0..=n.saturating_sub(1)).text("frame"));
             ui.add(egui::Slider::new(&mut self.zoom, 0.5..=8.0).text("zoom"));
         });
-        if self.shown != Some(self.frame) && n > 0 {
+        if self.shown != Some((self.version, self.frame)) && n > 0 {
             let img = egui::ColorImage::from_rgb([v.width() as usize, v.height() as usize], v.frame(self.frame));
             match &mut self.texture {
                 Some(t) => t.set(img, egui::TextureOptions::NEAREST),
                 None => self.texture = Some(ui.ctx().load_texture("player", img, egui::TextureOptions::NEAREST)),
             }
-            self.shown = Some(self.frame);
+            self.shown = Some((self.version, self.frame));
         }
         if let Some(t) = &self.texture {
             let size = egui::vec2(v.width() as f32, v.height() as f32) * self.zoom;

@@ -1,12 +1,23 @@
 //! The hierarchical LFQ video tokenizer: configuration and presets, causal 3D-conv blocks,
-//! lookup-free quantization, and the encoder / compressors / decoder network.
+//! lookup-free quantization, the encoder / compressors / decoder network, and dynamic encoding
+//! (redundancy masks, masked decoding, compact masked streams).
 
 pub mod blocks;
+pub mod codec;
 pub mod config;
 pub mod disc;
+pub mod dynamic;
+pub mod eval;
+mod eval_table;
+pub mod h264;
 pub mod info;
 pub mod lfq;
 pub mod model;
+pub mod stream;
+pub mod tokens;
 
 pub use config::{LayerConfig, TokenizerConfig, config_sha256};
+pub use dynamic::{FillStrategy, LayerIds, LayerMask, MaskConfig, layer_masks};
 pub use model::{Encoded, Tokenizer};
+pub use stream::MaskedStream;
+pub use tokens::{TokenFile, TokenFileError, TokenLayer, TokenWindow};

@@ -5,11 +5,15 @@
 //! layers alone gives a valid, blurrier video.
 
 use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::{GroupNorm, PaddingConfig3d};
 use burn::prelude::*;
+use burn::store::{ModuleRecord, RecordError};
+use burn::tensor::Bytes;
 
 use super::blocks::{CausalConv3d, ResBlock, depth_to_space, group_norm, norm_act, space_to_depth, upsample};
 use super::config::TokenizerConfig;
+use super::dynamic::{FillStrategy, fill_codes};
 use super::lfq::{self, LfqOutput};
 
 /// One encoder stage: ResNet blocks at the stage's input width and resolution, then a strided
@@ -75,6 +79,9 @@ pub struct Tokenizer {
     dec_out: CausalConv3d,
     /// Space-to-depth patch `[time, space]` at the input (inverted at the output).
     patch: [usize; 2],
+    /// Learned per-layer mask embeddings (`[bits_j]` each, zeros at initialisation): what the
+    /// `learned` fill of dynamic decoding puts in place of a masked token's code.
+    mask_embed: Vec<Param<Tensor<1>>>,
 }
 
 /// Continuous latents and their quantization, one entry per layer, coarsest first.
@@ -146,6 +153,7 @@ impl TokenizerConfig {
             dec_norm: group_norm(ch[0], device),
             dec_out: CausalConv3d::new(ch[0], px, 3, [1, 1, 1], device),
             patch: self.patch,
+            mask_embed: self.layers.iter().map(|l| Param::from_tensor(Tensor::zeros([l.bits], device))).collect(),
         }
     }
 }
@@ -210,9 +218,67 @@ impl Tokenizer {
         depth_to_space(self.dec_out.forward(norm_act(&self.dec_norm, h)), self.patch[0], self.patch[1])
     }
 
+    /// The learned mask embedding of layer `layer` (coarsest = 0), `[bits]`.
+    pub fn mask_embedding(&self, layer: usize) -> Tensor<1> {
+        self.mask_embed[layer].val()
+    }
+
+    /// Decodes from the codes of the `k = codes.len()` coarsest layers (`[B, bits_j, t_j, h_j,
+    /// w_j]` each) whose masked positions (`masks[j]` `[B, t_j, h_j, w_j]`, true = masked; a
+    /// missing entry masks nothing) are first filled with `fill`; returns `[B, 3, T, H, W]`.
+    pub fn decode_masked(&self, codes: &[Tensor<5>], masks: &[Tensor<4, Bool>], fill: FillStrategy) -> Tensor<5> {
+        let filled: Vec<Tensor<5>> = codes
+            .iter()
+            .enumerate()
+            .map(|(j, c)| match masks.get(j) {
+                Some(m) => fill_codes(c.clone(), m.clone(), fill, self.mask_embedding(j)),
+                None => c.clone(),
+            })
+            .collect();
+        self.decode(&filled)
+    }
+
+    /// Loads weights from burnpack bytes. A checkpoint written before the mask embeddings
+    /// existed lacks exactly those tensors; it loads with them at their initial value (zeros).
+    /// Any other missing, extra or misshapen tensor is an error.
+    pub fn load_weights(self, bytes: Vec<u8>) -> Result<Self, RecordError> {
+        let rec = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))?;
+        let strict = match self.clone().try_load_record(rec.clone()) {
+            Ok(m) => return Ok(m),
+            Err(e) => e,
+        };
+        let before: Vec<_> = self.mask_embed.iter().map(|p| p.id).collect();
+        let mut count = CountParams(0);
+        self.visit(&mut count);
+        if rec.len() + before.len() != count.0 {
+            return Err(strict);
+        }
+        // Partial load (unused and misshapen tensors still fail); the embeddings must be the
+        // ones left untouched (a loaded parameter takes the record's id).
+        match self.try_load_record(rec.allow_partial(true)) {
+            Ok(m) if m.mask_embed.iter().map(|p| p.id).eq(before) => Ok(m),
+            _ => Err(strict),
+        }
+    }
+
     /// Decodes from token ids of the `k` coarsest layers (`[B, t_j, h_j, w_j]` each).
     pub fn decode_indices(&self, indices: &[Tensor<4, Int>]) -> Tensor<5> {
         let codes: Vec<Tensor<5>> = indices.iter().zip(&self.quant).map(|(i, q)| lfq::codes_from_indices(i.clone(), q.bits)).collect();
         self.decode(&codes)
+    }
+}
+
+/// Counts a module's parameter tensors.
+struct CountParams(usize);
+
+impl ModuleVisitor for CountParams {
+    fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
+        self.0 += 1;
+    }
+    fn visit_int<const D: usize>(&mut self, _: &Param<Tensor<D, Int>>) {
+        self.0 += 1;
+    }
+    fn visit_bool<const D: usize>(&mut self, _: &Param<Tensor<D, Bool>>) {
+        self.0 += 1;
     }
 }

@@ -1,7 +1,11 @@
-//! Training: the tokenizer loop (and, later, the generator's), checkpoints and metric logs.
+//! Training: the tokenizer and generator loops, the generator's token cache, checkpoints and
+//! metric logs.
 
 pub mod checkpoint;
 pub mod data;
+pub mod generator;
+pub mod generator_data;
 pub mod log;
 pub mod schedule;
+pub mod token_cache;
 pub mod tokenizer;

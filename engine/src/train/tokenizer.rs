@@ -23,7 +23,9 @@ use super::checkpoint::{self, CheckpointError, CheckpointState};
 use super::data::ClipSource;
 use super::log::MetricsLog;
 use super::schedule::lr_at;
+use crate::dataset::synth::item_seed;
 use crate::tokenizer::disc::Discriminator;
+use crate::tokenizer::dynamic::{FillStrategy, MaskConfig, decode_masked_batch, masked_fraction};
 use crate::tokenizer::lfq::usage_and_perplexity;
 use crate::tokenizer::{Tokenizer, TokenizerConfig};
 
@@ -102,6 +104,42 @@ pub struct TokenizerTrainConfig {
     /// Seed of initialisation and of the batch stream.
     #[config(default = 0)]
     pub seed: u64,
+    /// Masked training (dynamic encoding): probability that a step decodes from masked inputs,
+    /// its own token ids masked by the redundancy rule (`tokenizer::dynamic`) and filled with
+    /// one of `mask_fill`. 0 never masks.
+    #[config(default = 0.0)]
+    pub mask_prob: f64,
+    /// Largest masked fraction of each layer's maskable tokens in masked steps.
+    #[config(default = 0.85)]
+    pub mask_cap: f64,
+    /// Hamming tolerance of the redundancy rule (a fraction of each layer's bits).
+    #[config(default = 0.2)]
+    pub mask_tolerance: f64,
+    /// Fill strategies trained: `all` (a random one each masked step) or a comma-separated
+    /// list of `repeat`, `zero`, `learned`.
+    #[config(default = "String::from(\"all\")")]
+    pub mask_fill: String,
+    /// Train the decoder side only: codes are detached and the commitment and entropy terms
+    /// dropped, so the encoder (and the token ids it gives) stays exactly as loaded.
+    #[config(default = false)]
+    pub freeze_encoder: bool,
+}
+
+impl TokenizerTrainConfig {
+    /// The fill strategies of masked steps, after checking the masking settings.
+    pub fn mask_fills(&self) -> Result<Vec<FillStrategy>, TrainError> {
+        let bad = |what: &str, v: f64| TrainError::Invalid(format!("{what} is {v}; it must be between 0 and 1"));
+        if !(0.0..=1.0).contains(&self.mask_prob) {
+            return Err(bad("mask_prob", self.mask_prob));
+        }
+        if !(0.0..=1.0).contains(&self.mask_cap) {
+            return Err(bad("mask_cap", self.mask_cap));
+        }
+        if !(0.0..=1.0).contains(&self.mask_tolerance) {
+            return Err(bad("mask_tolerance", self.mask_tolerance));
+        }
+        FillStrategy::parse_list(&self.mask_fill).map_err(|e| TrainError::Invalid(e.to_string()))
+    }
 }
 
 /// Progress reported to the caller (CLI progress bar, studio events).
@@ -167,13 +205,36 @@ fn damaged(dir: &Path, file: &str, e: impl std::fmt::Display) -> CheckpointError
 pub fn load_tokenizer(path: &Path, preset: Option<&str>, device: &Device) -> Result<(Tokenizer, TokenizerConfig, CheckpointState), CheckpointError> {
     let dir = checkpoint::resolve(path)?;
     let state = checkpoint::read_state(&dir, KIND, preset)?;
-    let cfg_bytes = checkpoint::read_file(&dir, "config.json")?;
-    let cfg: TokenizerConfig = serde_json::from_slice(&cfg_bytes).map_err(|e| damaged(&dir, "config.json", e))?;
-    if checkpoint::sha256_hex(&cfg_bytes) != state.config_sha256 {
-        return Err(damaged(&dir, "config.json", "its checksum does not match state.json"));
-    }
-    let model = load_module(cfg.init(device), &dir, "model.bpk")?;
+    let cfg = read_model_config(&dir, &state)?;
+    let model = load_model(cfg.init(device), &dir)?;
     Ok((model, cfg, state))
+}
+
+/// Reads `config.json` and checks it against the checksum in `state.json`.
+fn read_model_config(dir: &Path, state: &CheckpointState) -> Result<TokenizerConfig, CheckpointError> {
+    let cfg_bytes = checkpoint::read_file(dir, "config.json")?;
+    let cfg: TokenizerConfig = serde_json::from_slice(&cfg_bytes).map_err(|e| damaged(dir, "config.json", e))?;
+    if checkpoint::sha256_hex(&cfg_bytes) != state.config_sha256 {
+        return Err(damaged(dir, "config.json", "its checksum does not match state.json"));
+    }
+    Ok(cfg)
+}
+
+/// Loads `model.bpk`; a checkpoint from before the mask embeddings loads with them at zero.
+fn load_model(m: Tokenizer, dir: &Path) -> Result<Tokenizer, CheckpointError> {
+    m.load_weights(checkpoint::read_file(dir, "model.bpk")?).map_err(|e| damaged(dir, "model.bpk", e))
+}
+
+/// Reads `train.json`; fields added since the checkpoint was written take their defaults.
+fn read_train_config(dir: &Path) -> Result<TokenizerTrainConfig, CheckpointError> {
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&checkpoint::read_file(dir, "train.json")?).map_err(|e| damaged(dir, "train.json", e))?;
+    if let (Some(obj), Ok(serde_json::Value::Object(defaults))) = (saved.as_object_mut(), serde_json::to_value(TokenizerTrainConfig::new())) {
+        for (k, v) in defaults {
+            obj.entry(k).or_insert(v);
+        }
+    }
+    serde_json::from_value(saved).map_err(|e| damaged(dir, "train.json", e))
 }
 
 fn load_module<M: Module>(m: M, dir: &Path, file: &str) -> Result<M, CheckpointError> {
@@ -198,13 +259,12 @@ impl TokenizerTrainer {
         let dir = checkpoint::resolve(path)?;
         let state = checkpoint::read_state(&dir, KIND, None)?;
         let cfg: TokenizerConfig = serde_json::from_slice(&checkpoint::read_file(&dir, "config.json")?).map_err(|e| damaged(&dir, "config.json", e))?;
-        let mut train: TokenizerTrainConfig =
-            serde_json::from_slice(&checkpoint::read_file(&dir, "train.json")?).map_err(|e| damaged(&dir, "train.json", e))?;
+        let mut train = read_train_config(&dir)?;
         if let Some(s) = steps {
             train.steps = s;
         }
         let mut t = Self::new(cfg, train, device);
-        t.model = load_module(t.model, &dir, "model.bpk")?;
+        t.model = load_model(t.model, &dir)?;
         t.disc = load_module(t.disc, &dir, "disc.bpk")?;
         let opt = |name: &str| -> Result<ModuleOptimizer, CheckpointError> {
             let bytes = checkpoint::read_file(&dir, name)?;
@@ -213,6 +273,18 @@ impl TokenizerTrainer {
         t.opt_g = opt("optim_g.bpk")?;
         t.opt_d = opt("optim_d.bpk")?;
         t.step = state.step;
+        Ok(t)
+    }
+
+    /// Starts a new run (step 0, fresh optimizers) from the model and discriminator weights
+    /// saved at `path` (run or step folder), with the training settings `train`: how a decoder
+    /// is fine-tuned for masked decoding (`mask_prob`, `freeze_encoder`).
+    pub fn finetune_from(path: &Path, train: TokenizerTrainConfig, device: &Device) -> Result<Self, CheckpointError> {
+        let dir = checkpoint::resolve(path)?;
+        let state = checkpoint::read_state(&dir, KIND, None)?;
+        let mut t = Self::new(read_model_config(&dir, &state)?, train, device);
+        t.model = load_model(t.model, &dir)?;
+        t.disc = load_module(t.disc, &dir, "disc.bpk")?;
         Ok(t)
     }
 
@@ -247,9 +319,31 @@ impl TokenizerTrainer {
         let active = active_layers(self.step, t.steps, n, t.stage_fraction);
         let mut rng = ChaCha8Rng::seed_from_u64(crate::dataset::synth::item_seed(t.seed ^ 0x6b, self.step));
         let k = if active > 1 && rng.random_bool(t.partial_decode_prob) { rng.random_range(1..active) } else { active };
+        // Drawn after `k` (and only when masking is on), so runs without masking are unchanged.
+        let fill = if t.mask_prob > 0.0 && rng.random_bool(t.mask_prob.min(1.0)) {
+            let fills = t.mask_fills().unwrap_or_else(|_| FillStrategy::ALL.to_vec());
+            Some(fills[rng.random_range(0..fills.len())])
+        } else {
+            None
+        };
         let enc = self.model.encode(x.clone(), t.entropy_tau);
-        let codes: Vec<Tensor<5>> = enc.layers[..k].iter().map(|o| o.codes.clone()).collect();
-        let recon = self.model.decode(&codes);
+        let codes: Vec<Tensor<5>> = enc.layers[..k].iter().map(|o| if t.freeze_encoder { o.codes.clone().detach() } else { o.codes.clone() }).collect();
+        let mut mask_ratio = None;
+        let recon = match fill {
+            Some(fill) => {
+                let indices: Vec<Tensor<4, Int>> = enc.layers[..k].iter().map(|o| o.indices.clone()).collect();
+                let mcfg = MaskConfig::new().with_cap(t.mask_cap).with_tolerance(t.mask_tolerance).with_seed(item_seed(t.seed ^ 0x6d, self.step));
+                match decode_masked_batch(&self.model, &codes, &indices, &mcfg, fill) {
+                    Ok((video, masks)) => {
+                        mask_ratio = Some(masked_fraction(&masks));
+                        video
+                    }
+                    // Unreachable: the ids come from this model's own quantizers.
+                    Err(_) => self.model.decode(&codes),
+                }
+            }
+            None => self.model.decode(&codes),
+        };
         let l1 = (recon.clone() - x.clone()).abs().mean();
         let mut commit = Tensor::<1>::zeros([1], &self.device);
         let mut entropy = Tensor::<1>::zeros([1], &self.device);
@@ -257,7 +351,10 @@ impl TokenizerTrainer {
             commit = commit + o.commitment.clone();
             entropy = entropy + o.sample_entropy.clone() - o.codebook_entropy.clone();
         }
-        let mut loss = l1.clone() + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
+        let mut loss = l1.clone();
+        if !t.freeze_encoder {
+            loss = loss + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
+        }
         let mut d_loss = None;
         let adversarial = t.adversarial_weight > 0.0 && self.step >= t.disc_start;
         if adversarial {
@@ -281,6 +378,7 @@ impl TokenizerTrainer {
             "step": self.step, "lr": lr, "loss": loss_value, "l1": l1.into_scalar::<f32>(),
             "commitment": commit.into_scalar::<f32>(), "entropy": entropy.into_scalar::<f32>(),
             "d_loss": d_loss, "active_layers": active, "decoded_layers": k,
+            "fill": fill.map(FillStrategy::name), "mask_ratio": mask_ratio,
         })
     }
 
@@ -346,6 +444,7 @@ pub fn run(
     if data.train_len() == 0 || data.val_len() == 0 {
         return Err(TrainError::Invalid("the dataset has no training or no validation clips".into()));
     }
+    trainer.train.mask_fills()?;
     std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_path_buf(), source })?;
     let log_path = run_dir.join("metrics.jsonl");
     let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;

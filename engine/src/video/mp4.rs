@@ -31,8 +31,55 @@ fn fps_rational(fps: f64) -> Rational {
     }
 }
 
+/// Sizes of what an encode produced (for rate measurements such as a matched-bpp baseline).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mp4Stats {
+    /// Packets written (one per frame).
+    pub packets: usize,
+    /// Bytes of every H.264 packet: the bitstream without the container and its headers.
+    pub stream_bytes: u64,
+    /// Bytes of the coded slice NAL units only (no start codes, SEI, parameter sets or
+    /// delimiters): the stream less x264's settings text and per-stream overhead.
+    pub slice_bytes: u64,
+}
+
+/// Bytes of the coded slices (NAL types 1..=5) in one H.264 packet, Annex B or
+/// 4-byte-length-prefixed.
+fn slice_bytes(data: &[u8]) -> u64 {
+    let is_slice = |nal: &[u8]| nal.first().is_some_and(|b| (1..=5).contains(&(b & 0x1f)));
+    let mut total = 0u64;
+    if data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]) {
+        let starts: Vec<usize> = (0..data.len().saturating_sub(2)).filter(|&i| data[i..i + 3] == [0, 0, 1]).map(|i| i + 3).collect();
+        for (k, &s) in starts.iter().enumerate() {
+            let mut end = starts.get(k + 1).map_or(data.len(), |&n| n - 3);
+            while end > s && data[end - 1] == 0 && k + 1 < starts.len() {
+                end -= 1;
+            }
+            if is_slice(&data[s..end]) {
+                total += (end - s) as u64;
+            }
+        }
+    } else {
+        let mut at = 0;
+        while at + 4 <= data.len() {
+            let n = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
+            let nal = &data[at + 4..(at + 4 + n).min(data.len())];
+            if is_slice(nal) {
+                total += nal.len() as u64;
+            }
+            at += 4 + n;
+        }
+    }
+    total
+}
+
 /// Encodes `video` to `path` (written to a temporary file and renamed when complete).
 pub fn write_mp4(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options) -> Result<(), VideoError> {
+    write_mp4_with_stats(video, path, meta, opts).map(|_| ())
+}
+
+/// [`write_mp4`], returning the sizes of the encoded stream.
+pub fn write_mp4_with_stats(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options) -> Result<Mp4Stats, VideoError> {
     super::decode::init_ffmpeg();
     if video.is_empty() {
         return Err(VideoError::Invalid(format!("{}: nothing to encode (0 frames)", path.display())));
@@ -43,7 +90,7 @@ pub fn write_mp4(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Op
     let tmp = super::temp_sibling(path);
     let result = encode_to(video, &tmp, meta, opts);
     match result {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(|source| VideoError::Io { path: path.to_path_buf(), source }),
+        Ok(stats) => std::fs::rename(&tmp, path).map(|()| stats).map_err(|source| VideoError::Io { path: path.to_path_buf(), source }),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
@@ -51,7 +98,7 @@ pub fn write_mp4(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Op
     }
 }
 
-fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options) -> Result<(), VideoError> {
+fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options) -> Result<Mp4Stats, VideoError> {
     let fail = |reason: String| VideoError::Encode { path: path.to_path_buf(), reason };
     let (w, h) = (video.width(), video.height());
     // yuv420p needs even sides.
@@ -106,6 +153,7 @@ fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Option
     let mut rgb = frame::Video::new(format::Pixel::RGB24, w, h);
     let mut yuv = frame::Video::empty();
     let row = w as usize * 3;
+    let mut stats = Mp4Stats::default();
     for t in 0..video.len() {
         let src = video.frame(t);
         let stride = rgb.stride(0);
@@ -116,12 +164,12 @@ fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Option
         scaler.run(&rgb, &mut yuv).map_err(|e| fail(format!("pixel conversion: {e}")))?;
         yuv.set_pts(Some(t as i64));
         enc.send_frame(&yuv).map_err(|e| fail(e.to_string()))?;
-        drain(&mut enc, &mut octx, ost_index, time_base, ost_tb, path)?;
+        drain(&mut enc, &mut octx, ost_index, time_base, ost_tb, path, &mut stats)?;
     }
     enc.send_eof().map_err(|e| fail(e.to_string()))?;
-    drain(&mut enc, &mut octx, ost_index, time_base, ost_tb, path)?;
+    drain(&mut enc, &mut octx, ost_index, time_base, ost_tb, path, &mut stats)?;
     octx.write_trailer().map_err(|e| fail(format!("cannot finish the MP4: {e}")))?;
-    Ok(())
+    Ok(stats)
 }
 
 fn drain(
@@ -131,9 +179,15 @@ fn drain(
     enc_tb: Rational,
     ost_tb: Rational,
     path: &Path,
+    stats: &mut Mp4Stats,
 ) -> Result<(), VideoError> {
     let mut packet = Packet::empty();
     while enc.receive_packet(&mut packet).is_ok() {
+        if let Some(data) = packet.data() {
+            stats.packets += 1;
+            stats.stream_bytes += data.len() as u64;
+            stats.slice_bytes += slice_bytes(data);
+        }
         packet.set_stream(index);
         // libx264 in FFmpeg 5.1 leaves the duration at 0, and the muxer then drops the
         // last frame's display time: every frame lasts one tick of 1/fps.

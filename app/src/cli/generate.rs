@@ -1,0 +1,334 @@
+//! `hitvideo generate` (text to clip, batches of prompts and seeds, negative prompt, CFG
+//! schedules, coarse previews, re-roll) and `hitvideo sweep` (CFG x seed grids scored by the
+//! analyzer).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::generator::config::layer_offsets;
+use hitvideo_engine::generator::pipeline::tokens_from_metadata;
+use hitvideo_engine::generator::{CfgSchedule, ClipRequest, GenEvent, Pipeline, SamplingConfig, sweep};
+use hitvideo_engine::video::{self, ExportMetadata};
+
+/// Models and sampling settings shared by `generate` and `sweep`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Generator checkpoint (run or step folder, from `lm train`).
+    #[arg(long)]
+    pub generator: PathBuf,
+    /// Tokenizer checkpoint (default: the one the generator's token cache was built with).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// MiniLM folder for MiniLM-conditioned generators (default: the model cache).
+    #[arg(long)]
+    pub text_model: Option<PathBuf>,
+    /// A prompt that replaces the unconditional branch of CFG ("what not to show").
+    #[arg(long)]
+    pub negative_prompt: Option<String>,
+    /// Softmax temperature (> 0).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Keep only the k most likely tokens of each bit group (>= 1; larger than the vocabulary
+    /// keeps all).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Nucleus sampling: keep the most likely tokens up to this probability mass, in (0, 1].
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f32,
+    /// Argmax decoding (temperature, top-k and top-p are then unused).
+    #[arg(long)]
+    pub greedy: bool,
+    /// Recompute the whole sequence at every step instead of using the KV-cache (slow; for
+    /// checking and benchmarking).
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Options of `generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The prompt; repeat for a batch of prompts (default with --reroll: the clip's own).
+    #[arg(long)]
+    pub prompt: Vec<String>,
+    /// CFG: a scale (`7.5`), a linear ramp from the coarsest to the finest layer
+    /// (`linear:1:7.5`) or one value per layer (`1,3,5,7.5`). 1 turns guidance off.
+    /// Default: 5, or with --reroll the clip's own schedule.
+    #[arg(long)]
+    pub cfg: Option<String>,
+    /// Seeds: `7`, `0,3,9` or a range `0-3`; one clip per prompt and seed.
+    #[arg(long, default_value = "0")]
+    pub seed: String,
+    /// Output video (.mp4, .gif, or a folder of PNG frames); with several clips, `-p<i>`
+    /// and `-s<seed>` are added to the name.
+    #[arg(long, default_value = "clip.mp4")]
+    pub out: PathBuf,
+    /// Also write a GIF of each coarse preview (the clip decoded from the first k layers) as
+    /// soon as layer k is done.
+    #[arg(long)]
+    pub previews: bool,
+    /// Re-roll: an export of `generate` whose coarse layers are kept (tokens come from its
+    /// metadata); only the finer layers are sampled again.
+    #[arg(long)]
+    pub reroll: Option<PathBuf>,
+    /// With --reroll: how many of the coarsest layers to keep.
+    #[arg(long, default_value_t = 1)]
+    pub keep_layers: usize,
+}
+
+/// Options of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A text file with one prompt per line (blank lines and lines starting with # are skipped).
+    #[arg(long)]
+    pub prompts: PathBuf,
+    /// Constant CFG scales, one grid column each.
+    #[arg(long, default_value = "1,2.5,5,7.5,10")]
+    pub cfg: String,
+    /// Seeds: `0-3`, `0,3,9` or `7`.
+    #[arg(long, default_value = "0-3")]
+    pub seeds: String,
+    /// Output folder: grid.mp4, grid.png, results.csv, results.json (and clips/ with --save-clips).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Cell magnification in the grid.
+    #[arg(long, default_value_t = 3)]
+    pub scale: usize,
+    /// Also export every cell's clip into <out>/clips/.
+    #[arg(long)]
+    pub save_clips: bool,
+}
+
+/// Parses `7`, `0,3,9` or `0-3` (at most 4096 seeds).
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
+    let bad = || anyhow::anyhow!("seeds '{s}': write a number (7), a list (0,3,9) or a range (0-3)");
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        if let Some((a, b)) = part.split_once('-') {
+            let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+            if b < a || b - a >= 4096 {
+                bail!("seed range '{part}' must go upwards and hold at most 4096 seeds");
+            }
+            out.extend(a..=b);
+        } else {
+            out.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    if out.is_empty() || out.len() > 4096 {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// Parses a list of CFG scales (each finite and >= 0).
+pub fn parse_cfgs(s: &str) -> Result<Vec<f32>> {
+    s.split(',')
+        .map(|v| {
+            let x: f32 = v.trim().parse().map_err(|_| anyhow::anyhow!("CFG scale '{v}' is not a number; write e.g. 1,2.5,5,7.5,10"))?;
+            if !(x.is_finite() && x >= 0.0) {
+                bail!("CFG scale {x} must be finite and >= 0 (1 means no guidance)");
+            }
+            Ok(x)
+        })
+        .collect()
+}
+
+impl ModelArgs {
+    fn sampling(&self) -> Result<SamplingConfig> {
+        let s = SamplingConfig { greedy: self.greedy, temperature: self.temperature, top_k: self.top_k, top_p: self.top_p };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn load(&self, choice: DeviceChoice) -> Result<Pipeline> {
+        let chosen = device::select(choice)?;
+        eprintln!("device: {}", chosen.description);
+        Ok(Pipeline::load(&self.generator, self.tokenizer.as_deref(), self.text_model.as_deref(), &chosen.device)?)
+    }
+}
+
+/// `clip.mp4` -> `clip-p1-s7.mp4` (parts present only when needed).
+fn row_path(out: &Path, prompt: Option<usize>, seed: Option<u64>, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "clip".into());
+    let ext = out.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let mut name = stem;
+    if let Some(p) = prompt {
+        name.push_str(&format!("-p{p}"));
+    }
+    if let Some(s) = seed {
+        name.push_str(&format!("-s{s}"));
+    }
+    name.push_str(suffix);
+    out.with_file_name(format!("{name}{}", if suffix.is_empty() { ext } else { String::new() }))
+}
+
+fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
+    let sampling = a.model.sampling()?;
+    let seeds = parse_seeds(&a.seed)?;
+    let mut prompts = a.prompt.clone();
+    let mut negative = a.model.negative_prompt.clone();
+    let mut schedule = a.cfg.clone();
+    let mut keep_row = Vec::new();
+    let p = a.model.load(choice)?;
+    if let Some(src) = &a.reroll {
+        let (meta, _) = video::meta::read_metadata(src)?;
+        let tokens = tokens_from_metadata(&meta).with_context(|| format!("{}: its metadata holds no generated tokens; re-roll needs a clip made by `hitvideo generate`", src.display()))?;
+        let off = layer_offsets(&p.cfg.layers);
+        if a.keep_layers == 0 || a.keep_layers >= off.len() || tokens.len() < off[a.keep_layers] {
+            bail!("--keep-layers must be 1..{} for this generator (and the clip must hold those layers)", p.cfg.layers.len());
+        }
+        if meta.model_checksums.get("generator") != p.checksums.get("generator") {
+            eprintln!("note: {} was made by another generator; its coarse tokens are kept as they are", src.display());
+        }
+        keep_row = tokens[..off[a.keep_layers]].to_vec();
+        if prompts.is_empty() {
+            prompts.extend(meta.prompt.clone());
+        }
+        negative = negative.or(meta.negative_prompt.clone());
+        schedule = schedule.or(meta.cfg_schedule.clone());
+    }
+    if prompts.is_empty() {
+        bail!("give a --prompt (or --reroll a clip made by `hitvideo generate`)");
+    }
+    let cfg = CfgSchedule::parse(schedule.as_deref().unwrap_or("5"))?;
+    cfg.scales(p.cfg.layers.len())?;
+    let req = ClipRequest {
+        prompts,
+        negative,
+        seeds,
+        sampling,
+        cfg,
+        keep: if keep_row.is_empty() { Vec::new() } else { vec![keep_row] },
+        use_cache: !a.model.no_cache,
+    };
+    let rows = req.rows();
+    let name = |r: usize, suffix: &str| {
+        let pi = (req.prompts.len() > 1).then_some(r / req.seeds.len());
+        let si = (rows.len() > 1).then_some(rows[r].1);
+        row_path(&a.out, pi, si, suffix)
+    };
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
+    }
+    let layers = p.cfg.layers.len();
+    let started = Instant::now();
+    let mut preview_err = None;
+    let tokens = p.generate(&req, &AtomicBool::new(false), |e| {
+        if let GenEvent::LayerDone { layer, tokens } = e {
+            eprintln!("layer {}/{layers} done at {:.2} s", layer + 1, started.elapsed().as_secs_f64());
+            if a.previews && layer + 1 < layers {
+                for (r, v) in p.decode(&tokens, layer + 1).iter().enumerate() {
+                    let path = name(r, &format!(".layer{}.gif", layer + 1));
+                    let mut meta = ExportMetadata::for_video(v);
+                    meta.prompt = Some(rows[r].0.to_string());
+                    meta.seed = Some(rows[r].1);
+                    meta.source = Some(format!("coarse preview: {} of {layers} layers", layer + 1));
+                    if let Err(e) = video::export(v, &path, &meta) {
+                        preview_err.get_or_insert(e);
+                    }
+                }
+            }
+        }
+    })?;
+    if let Some(e) = preview_err {
+        return Err(e).context("writing a coarse preview");
+    }
+    let gen_s = started.elapsed().as_secs_f64();
+    let videos = p.decode(&tokens, layers);
+    for (r, (v, t)) in videos.iter().zip(&tokens).enumerate() {
+        let path = name(r, "");
+        let meta = p.metadata(&req, rows[r].0, rows[r].1, t, v);
+        video::export(v, &path, &meta)?;
+        println!("{} (prompt \"{}\", seed {})", path.display(), rows[r].0, rows[r].1);
+    }
+    let n = tokens.iter().map(Vec::len).sum::<usize>() - req.keep.first().map_or(0, Vec::len) * tokens.len();
+    println!("{} clip(s) in {:.2} s ({:.0} tokens/s generating, CFG {}, {})", videos.len(), started.elapsed().as_secs_f64(), n as f64 / gen_s.max(1e-9), req.cfg, if req.use_cache { "KV-cache" } else { "no cache" });
+    Ok(())
+}
+
+fn sweep_cmd(a: SweepArgs, choice: DeviceChoice) -> Result<()> {
+    let text = std::fs::read_to_string(&a.prompts).with_context(|| format!("{}: cannot read the prompts file", a.prompts.display()))?;
+    let prompts: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
+    if prompts.is_empty() {
+        bail!("{}: no prompts (one per line; # starts a comment)", a.prompts.display());
+    }
+    let spec = sweep::SweepSpec {
+        prompts,
+        cfgs: parse_cfgs(&a.cfg)?,
+        seeds: parse_seeds(&a.seeds)?,
+        negative: a.model.negative_prompt.clone(),
+        sampling: a.model.sampling()?,
+        use_cache: !a.model.no_cache,
+    };
+    let p = a.model.load(choice)?;
+    let total = spec.prompts.len() * spec.cfgs.len() * spec.seeds.len();
+    let bar = super::progress_bar(total as u64, "sweep");
+    let started = Instant::now();
+    let cells = sweep::run(&p, &spec, &AtomicBool::new(false), |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create the folder", a.out.display()))?;
+    let grid = sweep::grid(&cells, &spec, a.scale.clamp(1, 16)).context("the sweep produced no clip")?;
+    let mut meta = ExportMetadata::for_video(&grid);
+    meta.source = Some(format!("sweep of {} prompts x CFG {:?} x seeds {:?}", spec.prompts.len(), spec.cfgs, spec.seeds));
+    meta.negative_prompt = spec.negative.clone();
+    meta.model_checksums = p.checksums.clone();
+    video::export(&grid, &a.out.join("grid.mp4"), &meta)?;
+    let mid = grid.frame(grid.len() / 2);
+    let png = video::png::encode_png(mid, grid.width(), grid.height(), Some(&meta.to_json())).map_err(|e| anyhow::anyhow!("grid.png: {e}"))?;
+    hitvideo_engine::fsutil::write_atomic(&a.out.join("grid.png"), &png).with_context(|| format!("{}: cannot write grid.png", a.out.display()))?;
+    hitvideo_engine::fsutil::write_atomic(&a.out.join("results.csv"), &sweep::to_csv(&cells)?)?;
+    let means = sweep::mean_by_cfg(&cells, &spec.cfgs);
+    let json = serde_json::json!({
+        "prompts": spec.prompts, "cfgs": spec.cfgs, "seeds": spec.seeds, "negative_prompt": spec.negative,
+        "sampling": {"greedy": spec.sampling.greedy, "temperature": spec.sampling.temperature, "top_k": spec.sampling.top_k, "top_p": spec.sampling.top_p},
+        "kv_cache": spec.use_cache, "models": p.checksums, "seconds": secs,
+        "mean_score_by_cfg": means.iter().map(|(c, m)| serde_json::json!({"cfg": c, "score": m})).collect::<Vec<_>>(),
+        "cells": cells,
+    });
+    hitvideo_engine::fsutil::write_atomic(&a.out.join("results.json"), &serde_json::to_vec_pretty(&json)?)?;
+    if a.save_clips {
+        for c in &cells {
+            let path = a.out.join("clips").join(format!("p{}-cfg{}-s{}.mp4", spec.prompts.iter().position(|x| *x == c.prompt).unwrap_or(0), c.cfg, c.seed));
+            std::fs::create_dir_all(a.out.join("clips"))?;
+            let req = ClipRequest { prompts: vec![c.prompt.clone()], negative: spec.negative.clone(), seeds: vec![c.seed], sampling: spec.sampling.clone(), cfg: CfgSchedule::Constant { scale: c.cfg }, keep: Vec::new(), use_cache: spec.use_cache };
+            video::export(&c.video, &path, &p.metadata(&req, &c.prompt, c.seed, &c.tokens, &c.video))?;
+        }
+    }
+    for (c, m) in &means {
+        println!("CFG {c:>5}: mean score {}", m.map_or_else(|| "-".into(), |m| format!("{:.1}%", m * 100.0)));
+    }
+    println!("{total} cells in {secs:.1} s -> {}", a.out.display());
+    Ok(())
+}
+
+pub fn run_generate(a: GenerateArgs, device: DeviceChoice) -> Result<()> {
+    generate_cmd(a, device)
+}
+
+pub fn run_sweep(a: SweepArgs, device: DeviceChoice) -> Result<()> {
+    sweep_cmd(a, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_cfgs_and_names() {
+        assert_eq!(parse_seeds("0-3").expect("range"), vec![0, 1, 2, 3]);
+        assert_eq!(parse_seeds("7, 9,1-2").expect("list"), vec![7, 9, 1, 2]);
+        assert!(parse_seeds("3-1").is_err() && parse_seeds("x").is_err() && parse_seeds("0-99999").is_err());
+        assert_eq!(parse_cfgs("1,2.5").expect("cfgs"), vec![1.0, 2.5]);
+        assert!(parse_cfgs("1,-2").is_err() && parse_cfgs("a").is_err());
+        assert_eq!(row_path(Path::new("out/clip.mp4"), Some(1), Some(7), ""), PathBuf::from("out/clip-p1-s7.mp4"));
+        assert_eq!(row_path(Path::new("clip.mp4"), None, None, ".layer2.gif"), PathBuf::from("clip.layer2.gif"));
+    }
+}

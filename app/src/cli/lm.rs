@@ -1,0 +1,235 @@
+//! `hitvideo lm ...`: the generator's token cache and its training.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
+use hitvideo_engine::text::{self, MiniLm};
+use hitvideo_engine::train::checkpoint;
+use hitvideo_engine::train::generator::{self as train, GeneratorTrainConfig, GeneratorTrainEvent, GeneratorTrainer};
+use hitvideo_engine::train::token_cache::{self, TokenCache};
+use hitvideo_engine::train::tokenizer::load_tokenizer;
+
+#[derive(Debug, Subcommand)]
+pub enum LmCommand {
+    /// Encode a dataset once with a trained tokenizer: the generator's training data
+    /// (`cache.json` + `ids.bin`).
+    Cache(CacheArgs),
+    /// Train the coarse-to-fine generator on a token cache, with atomic checkpoints, resume,
+    /// a NaN guard and a JSONL metrics log.
+    Train(TrainArgs),
+}
+
+/// Options of `lm cache`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Tokenizer checkpoint (run or step folder) that makes the tokens.
+    #[arg(long)]
+    pub tokenizer: PathBuf,
+    /// Cache folder to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A dataset folder (from `data import` or `data synth`); default: synthetic shapes.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Synthetic clips when no --data is given.
+    #[arg(long, default_value_t = 4000)]
+    pub synthetic_count: usize,
+    /// Seed of the synthetic dataset.
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+}
+
+/// Options of `lm train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Token cache folder (from `lm cache`); with --resume, default: the run's own.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Run folder: checkpoints (step-*/, latest) and metrics.jsonl go here.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Generator preset (ignored with --resume).
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// Text encoder: `small` (trained with the generator), `minilm` (frozen all-MiniLM-L6-v2,
+    /// installed by scripts/setup) or `auto` (minilm when installed, else small). Ignored with
+    /// --resume.
+    #[arg(long, default_value = "auto")]
+    pub text_encoder: String,
+    /// MiniLM folder (default: the model cache scripts/setup fills).
+    #[arg(long)]
+    pub text_model: Option<PathBuf>,
+    /// Continue the run in --out from its latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Total optimizer steps.
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Linear warm-up steps before the cosine decay.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+    /// Probability of replacing an input token by a random one.
+    #[arg(long, default_value_t = 0.1)]
+    pub token_dropout: f64,
+    /// Probability of training a row unconditionally (the CFG branch).
+    #[arg(long, default_value_t = 0.1)]
+    pub cond_dropout: f64,
+    /// Validate every N steps.
+    #[arg(long, default_value_t = 200)]
+    pub val_every: usize,
+    /// Held-out items per validation.
+    #[arg(long, default_value_t = 64)]
+    pub val_items: usize,
+    /// Checkpoint every N steps.
+    #[arg(long, default_value_t = 250)]
+    pub checkpoint_every: usize,
+    /// Seed of initialisation, batch order and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn cache_cmd(a: CacheArgs, choice: DeviceChoice) -> Result<()> {
+    let chosen = device::select(choice)?;
+    eprintln!("device: {}", chosen.description);
+    let (model, cfg, state) = load_tokenizer(&a.tokenizer, None, &chosen.device)?;
+    eprintln!("tokenizer '{}' at step {} ({} tokens per clip)", cfg.name, state.step, cfg.total_tokens());
+    let bar = super::progress_bar(0, "encoding");
+    let cancel = AtomicBool::new(false);
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let mut cache = match &a.data {
+        Some(dir) => token_cache::build_dataset(&model, &cfg, dir, &chosen.device, &cancel, progress)?,
+        None => {
+            let synth = token_cache::synthetic_config(a.synthetic_count, a.data_seed, &cfg);
+            token_cache::build_synthetic(&model, &cfg, &synth, &chosen.device, &cancel, progress)?
+        }
+    };
+    bar.finish_and_clear();
+    let tok_dir = checkpoint::resolve(&a.tokenizer)?;
+    cache.header.tokenizer_checkpoint = Some(absolute(&tok_dir).display().to_string());
+    cache.write(&a.out)?;
+    println!(
+        "{} clips ({} train, {} held out) x {} tokens -> {}",
+        cache.len(),
+        cache.split("train").len(),
+        cache.validation_items().len(),
+        cache.tokens_per_item(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn minilm(encoder: &str, dir: Option<&Path>, device: &burn::prelude::Device) -> Result<Option<MiniLm>> {
+    if encoder != "minilm" {
+        return Ok(None);
+    }
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(text::default_model_dir);
+    Ok(Some(MiniLm::load(&dir, device)?))
+}
+
+fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
+    let chosen = device::select(choice)?;
+    eprintln!("device: {}", chosen.description);
+    for (name, p) in [("--token-dropout", a.token_dropout), ("--cond-dropout", a.cond_dropout)] {
+        if !(0.0..1.0).contains(&p) {
+            bail!("{name} must be in [0, 1) (got {p})");
+        }
+    }
+    let has_run = checkpoint::resolve(&a.out).is_ok();
+    let (mut trainer, cache_dir) = if a.resume {
+        if !has_run {
+            bail!("{}: nothing to resume (no checkpoint); drop --resume to start a run", a.out.display());
+        }
+        let state_dir = checkpoint::resolve(&a.out)?;
+        let cfg: GeneratorConfig = serde_json::from_slice(&checkpoint::read_file(&state_dir, "config.json")?)
+            .with_context(|| format!("{}: unreadable config.json", state_dir.display()))?;
+        let text = minilm(&cfg.text.encoder, a.text_model.as_deref(), &chosen.device)?;
+        let t = GeneratorTrainer::resume(&a.out, Some(a.steps), text, &chosen.device)?;
+        let cache = a.cache.clone().unwrap_or_else(|| PathBuf::from(&t.train.cache));
+        (t, cache)
+    } else {
+        if has_run {
+            bail!("{}: already holds a run; pass --resume to continue it or choose another --out", a.out.display());
+        }
+        let Some(cache) = a.cache.clone() else { bail!("--cache is required for a new run (build one with `hitvideo lm cache`)") };
+        let header = TokenCache::read(&cache)?.header;
+        let encoder = match a.text_encoder.as_str() {
+            "auto" if text::is_model_dir(a.text_model.as_deref().map_or_else(text::default_model_dir, Path::to_path_buf).as_path()) => "minilm",
+            "auto" => "small",
+            other => other,
+        };
+        eprintln!("text encoder: {encoder}");
+        let mut cfg = GeneratorConfig::preset_for(&a.preset, &header.tokenizer, &header.tokenizer_sha256, &header.layers, TextConditionConfig::for_encoder(encoder))?;
+        cfg.token_dropout = a.token_dropout;
+        cfg.cond_dropout = a.cond_dropout;
+        let t = GeneratorTrainConfig::new()
+            .with_steps(a.steps)
+            .with_batch(a.batch.max(1))
+            .with_lr(a.lr)
+            .with_warmup(a.warmup)
+            .with_val_every(a.val_every.max(1))
+            .with_val_items(a.val_items.max(1))
+            .with_checkpoint_every(a.checkpoint_every.max(1))
+            .with_seed(a.seed)
+            .with_cache(absolute(&cache).display().to_string());
+        let text = minilm(encoder, a.text_model.as_deref(), &chosen.device)?;
+        (GeneratorTrainer::new(cfg, t, text, &chosen.device)?, cache)
+    };
+    let cache = TokenCache::read(&cache_dir)?;
+    if cache.header.tokenizer_sha256 != trainer.cfg.tokenizer_sha256 {
+        bail!("{}: this token cache was made by another tokenizer than the run's; pass the run's own --cache", cache_dir.display());
+    }
+    eprintln!(
+        "training '{}' ({} parameters, text: {}) from step {} to {}: {} training and {} held-out sequences of {} tokens -> {}",
+        trainer.cfg.name,
+        burn::module::Module::num_params(&trainer.model),
+        trainer.cfg.text.encoder,
+        trainer.step,
+        trainer.train.steps,
+        cache.split("train").len(),
+        cache.validation_items().len(),
+        trainer.cfg.video_tokens(),
+        a.out.display()
+    );
+    let bar = super::progress_bar(trainer.train.steps as u64, "training");
+    bar.set_position(trainer.step as u64);
+    bar.reset_eta();
+    let started = std::time::Instant::now();
+    let result = train::run(&mut trainer, &cache, &a.out, Arc::new(AtomicBool::new(false)), &mut |e| match e {
+        GeneratorTrainEvent::Step { step, loss, per_layer, .. } => {
+            bar.set_position(step as u64);
+            let layers: Vec<String> = per_layer.iter().map(|c| format!("{c:.2}")).collect();
+            bar.set_message(format!("loss {loss:.3} ce/layer [{}]", layers.join(" ")));
+        }
+        GeneratorTrainEvent::Validation(v) => bar.println(format!("validation: {v}")),
+        GeneratorTrainEvent::Checkpoint(p) => bar.println(format!("checkpoint: {}", p.display())),
+    });
+    bar.finish_and_clear();
+    let val = result?;
+    println!("done in {:.1} s; last validation: {val}", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+pub fn run(cmd: LmCommand, device: DeviceChoice) -> Result<()> {
+    match cmd {
+        LmCommand::Cache(a) => cache_cmd(a, device),
+        LmCommand::Train(a) => train_cmd(a, device),
+    }
+}

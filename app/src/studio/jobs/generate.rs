@@ -1,0 +1,186 @@
+//! Generation on the engine thread through the engine's text-to-clip `Pipeline`: coarse-to-fine
+//! sampling with a preview decoded after every finished layer, re-roll (keep coarse layers),
+//! export metadata made by the engine, and CFG x seed sweeps scored by the analyzer.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::prelude::*;
+use hitvideo_engine::analyze::{self, PromptAttributes};
+use hitvideo_engine::generator::{
+    CfgSchedule, ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig,
+};
+use hitvideo_engine::tokenizer::config_sha256;
+use hitvideo_engine::video::Video;
+
+use super::payload::{ClipPayload, SweepCell, SweepPayload};
+use super::protocol::{Event, GenerateRequest, Job, Outcome, SweepRequest};
+use super::worker::{LoadedTokenizer, Worker};
+
+/// A generator with its tokenizer (and text encoder), ready to generate.
+pub(super) struct LoadedGenerator {
+    pub pipeline: Pipeline,
+    pub label: String,
+}
+
+impl LoadedGenerator {
+    /// Moves the models to `device` (a loaded pipeline is reloaded from its folders there).
+    pub fn move_to(self, device: &Device) -> Result<Self, String> {
+        let p = self.pipeline;
+        let pipeline = if p.generator_dir.as_os_str().is_empty() {
+            Pipeline::from_parts(p.model.to_device(device), p.cfg, p.tokenizer.to_device(device), p.tok_cfg, None, device)
+        } else {
+            Pipeline::load(&p.generator_dir, Some(&p.tokenizer_dir), None, device).map_err(|e| e.to_string())?
+        };
+        Ok(Self { pipeline, label: self.label })
+    }
+}
+
+/// A fresh generator of `preset` (random weights, small text encoder inside) over the loaded
+/// tokenizer's layers.
+pub(super) fn untrained_generator(w: &mut Worker, preset: &str) -> Result<(), String> {
+    let tok = w.tokenizer.as_ref().ok_or("no tokenizer")?;
+    let cfg = GeneratorConfig::preset_for(preset, &tok.cfg.name, &config_sha256(&tok.cfg), &tok.cfg.layers, TextConditionConfig::for_encoder("small"))
+        .map_err(|e| e.to_string())?;
+    let model = cfg.init(&w.device);
+    let pipeline = Pipeline::from_parts(model, cfg, tok.model.clone(), tok.cfg.clone(), None, &w.device);
+    w.generator = Some(LoadedGenerator { pipeline, label: format!("{preset} (untrained)") });
+    Ok(())
+}
+
+/// Loads a generator checkpoint with the tokenizer its token cache records (which also
+/// becomes the tokens view's tokenizer).
+pub(super) fn load_generator(w: &mut Worker, path: &Path) -> Outcome {
+    match Pipeline::load(path, None, None, &w.device) {
+        Ok(p) => {
+            let label = format!("{} ({})", p.cfg.name, p.generator_dir.display());
+            let tok_label = format!("{} ({}, the generator's)", p.tok_cfg.name, p.tokenizer_dir.display());
+            w.tokenizer = Some(LoadedTokenizer { model: p.tokenizer.clone(), cfg: p.tok_cfg.clone(), label: tok_label });
+            w.generator = Some(LoadedGenerator { pipeline: p, label: label.clone() });
+            Outcome::Done(format!("loaded generator {label}"))
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+fn pipeline(w: &Worker) -> Result<&LoadedGenerator, String> {
+    w.generator.as_ref().ok_or_else(|| {
+        "no tokenizer loaded with a generator: train one (Train view), open a generator checkpoint folder, or press \
+         \"Use untrained tiny models\" to try the pipeline"
+            .to_string()
+    })
+}
+
+fn clip_request(req: &GenerateRequest) -> Result<ClipRequest, String> {
+    let sampling = SamplingConfig { greedy: false, temperature: req.temperature, top_k: req.top_k, top_p: req.top_p };
+    sampling.validate().map_err(|e| e.to_string())?;
+    let cfg = CfgSchedule::parse(&req.cfg_schedule).map_err(|e| e.to_string())?;
+    Ok(ClipRequest { prompts: vec![req.prompt.clone()], negative: req.negative.clone(), seeds: req.seeds.clone(), sampling, cfg, keep: req.keep.clone(), use_cache: true })
+}
+
+/// Runs one request; `on_layer` sees the decoded clips and tokens after every finished layer.
+fn run_one(
+    g: &LoadedGenerator,
+    job: &Job,
+    req: &ClipRequest,
+    mut on_layer: impl FnMut(Vec<Video>, Vec<Vec<u32>>, usize),
+    mut on_progress: impl FnMut(usize, usize),
+) -> Result<Vec<Vec<u32>>, Outcome> {
+    let p = &g.pipeline;
+    req.cfg.scales(p.cfg.layers.len()).map_err(|e| Outcome::Failed(e.to_string()))?;
+    let result = p.generate(req, &job.cancel, |e| match e {
+        GenEvent::LayerDone { layer, tokens } => on_layer(p.decode(&tokens, layer + 1), tokens, layer + 1),
+        GenEvent::Progress { done, total } => on_progress(done, total),
+    });
+    result.map_err(|e| match e {
+        PipelineError::Generate(GenerateError::Cancelled { done, total }) => Outcome::Cancelled(format!("stopped after {done} of {total} tokens")),
+        other => Outcome::Failed(other.to_string()),
+    })
+}
+
+pub(super) fn generate(w: &mut Worker, job: &Job, req: GenerateRequest) -> Outcome {
+    let w = &*w;
+    let g = match pipeline(w) {
+        Ok(g) => g,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let creq = match clip_request(&req) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let p = &g.pipeline;
+    let layers_total = p.cfg.layers.len();
+    let models = vec![("generator".to_string(), g.label.clone()), ("tokenizer".to_string(), p.tok_cfg.name.clone())];
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let first = req.keep.iter().map(Vec::len).min().unwrap_or(0);
+    let rows = req.seeds.len();
+    let out = run_one(
+        g,
+        job,
+        &creq,
+        |videos, tokens, layers_done| {
+            let metas = if layers_done == layers_total {
+                videos.iter().zip(&tokens).zip(&req.seeds).map(|((v, t), &s)| p.metadata(&creq, &req.prompt, s, t, v)).collect()
+            } else {
+                Vec::new()
+            };
+            let videos = videos.into_iter().map(Arc::new).collect();
+            w.slots.clip.put(ClipPayload { job: job.id, request: req.clone(), videos, tokens, layers_done, layers_total, models: models.clone(), metas });
+            w.emit(Event::Payload { job: job.id, slot: "clip" });
+        },
+        |done, total| {
+            if done == total || last_report.elapsed().as_secs_f64() > 0.05 {
+                last_report = Instant::now();
+                let rate = done.saturating_sub(first) as f64 * rows as f64 / started.elapsed().as_secs_f64().max(1e-6);
+                w.emit(Event::Progress { job: job.id, done, total, rate });
+            }
+        },
+    );
+    match out {
+        Ok(tokens) => Outcome::Done(format!(
+            "{} clip(s), {} tokens each, in {:.1} s",
+            tokens.len(),
+            tokens.first().map(Vec::len).unwrap_or(0),
+            started.elapsed().as_secs_f64()
+        )),
+        Err(o) => o,
+    }
+}
+
+pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
+    let w = &*w;
+    let g = match pipeline(w) {
+        Ok(g) => g,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let wanted = PromptAttributes::parse(&req.base.prompt);
+    let mut grid = SweepPayload { job: job.id, prompt: req.base.prompt.clone(), cfgs: req.cfgs.clone(), seeds: req.seeds.clone(), cells: vec![None; req.cfgs.len() * req.seeds.len()] };
+    let total = grid.cells.len();
+    let started = Instant::now();
+    for (ci, &cfg) in req.cfgs.iter().enumerate() {
+        for (si, &seed) in req.seeds.iter().enumerate() {
+            let cell = GenerateRequest { cfg_schedule: format!("{cfg}"), seeds: vec![seed], keep: Vec::new(), ..req.base.clone() };
+            let creq = match clip_request(&cell) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(e),
+            };
+            let t0 = Instant::now();
+            let tokens = match run_one(g, job, &creq, |_, _, _| {}, |_, _| {}) {
+                Ok(t) => t,
+                Err(o) => return o,
+            };
+            let Some(video) = g.pipeline.decode(&tokens, g.pipeline.cfg.layers.len()).into_iter().next() else {
+                return Outcome::Failed("the generator produced no clip".into());
+            };
+            let score = analyze::score(&analyze::analyze(&video), &wanted).fraction();
+            grid.cells[ci * req.seeds.len() + si] = Some(SweepCell { video: Arc::new(video), score, seconds: t0.elapsed().as_secs_f64() });
+            w.slots.sweep.put(grid.clone());
+            w.emit(Event::Payload { job: job.id, slot: "sweep" });
+            let done = ci * req.seeds.len() + si + 1;
+            w.emit(Event::Progress { job: job.id, done, total, rate: done as f64 / started.elapsed().as_secs_f64().max(1e-6) });
+        }
+    }
+    Outcome::Done(format!("{total} cells in {:.1} s", started.elapsed().as_secs_f64()))
+}

@@ -1,0 +1,119 @@
+//! Large results that travel through latest-value slots (see [`super::slot::Slot`]).
+
+use std::sync::Arc;
+
+use hitvideo_engine::video::Video;
+
+use super::protocol::{GenerateRequest, JobId};
+use super::slot::Slot;
+
+/// Validation clips and their reconstructions at a training checkpoint.
+#[derive(Debug, Clone)]
+pub struct TrainStrip {
+    pub job: JobId,
+    pub step: usize,
+    pub originals: Vec<Video>,
+    pub recon: Vec<Video>,
+}
+
+/// A layer's redundancy mask, as the engine's dynamic encoding computes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskView {
+    /// Per position (`t * h * w`, row-major), the difference to the previous latent frame.
+    pub diff: Vec<f32>,
+    /// Per position, true when the token is masked (filled at decode time).
+    pub mask: Vec<bool>,
+    /// Realized mask ratio of the layer.
+    pub ratio: f64,
+}
+
+/// The redundancy masks of a clip, or why there are none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Masks {
+    /// Per layer (coarsest first; `None` for layers with one latent frame), with the cap and
+    /// the fill strategy, the clip decoded from the masked tokens and its PSNR.
+    Ready { layers: Vec<Option<MaskView>>, cap: f64, fill: String, ratio_all: f64, recon: Box<Video>, psnr: f64 },
+    /// The engine cannot make masks; the message says why.
+    Unavailable(String),
+}
+
+/// One layer of a tokenized clip.
+#[derive(Debug, Clone)]
+pub struct LayerTokens {
+    /// Latent grid `[t, h, w]`.
+    pub shape: [usize; 3],
+    pub bits: usize,
+    /// Token ids, `t * h * w`, row-major.
+    pub ids: Vec<u32>,
+    /// Codebook usage histogram: `histogram[i]` counts ids in `i * bin .. (i + 1) * bin`.
+    pub histogram: Vec<u64>,
+    pub bin: usize,
+    /// Distinct ids used in this clip.
+    pub used: usize,
+    pub perplexity: f64,
+}
+
+/// A clip run through the tokenizer.
+#[derive(Debug, Clone)]
+pub struct TokenPayload {
+    pub job: JobId,
+    pub label: String,
+    /// The tokenizer, as the engine describes it.
+    pub tokenizer: String,
+    /// The clip at the tokenizer's geometry.
+    pub original: Video,
+    /// Frames added by repeating the last one (clips shorter than the tokenizer's length).
+    pub padded: usize,
+    pub layers: Vec<LayerTokens>,
+    /// `recon[k - 1]`: decoded from the k coarsest layers.
+    pub recon: Vec<Video>,
+    /// PSNR (dB) of each `recon` against `original`.
+    pub psnr: Vec<f64>,
+    pub masks: Masks,
+}
+
+/// Generated clips so far (coarse-to-fine: replaced after every finished layer).
+#[derive(Debug, Clone)]
+pub struct ClipPayload {
+    pub job: JobId,
+    pub request: GenerateRequest,
+    /// One clip per seed, decoded from `layers_done` layers.
+    pub videos: Vec<Arc<Video>>,
+    /// Token ids per seed, sequence order (all layers done so far).
+    pub tokens: Vec<Vec<u32>>,
+    pub layers_done: usize,
+    pub layers_total: usize,
+    /// Model descriptions.
+    pub models: Vec<(String, String)>,
+    /// Per seed, the engine's export metadata (settings, model checksums, tokens); filled
+    /// once every layer is done.
+    pub metas: Vec<hitvideo_engine::video::ExportMetadata>,
+}
+
+/// One finished sweep cell.
+#[derive(Debug, Clone)]
+pub struct SweepCell {
+    pub video: Arc<Video>,
+    /// Fraction of the prompt's attributes the analyzer finds (None: the prompt names none).
+    pub score: Option<f32>,
+    pub seconds: f64,
+}
+
+/// A CFG x seed grid, filled cell by cell (`cells[ci * seeds.len() + si]`).
+#[derive(Debug, Clone)]
+pub struct SweepPayload {
+    pub job: JobId,
+    pub prompt: String,
+    pub cfgs: Vec<f32>,
+    pub seeds: Vec<u64>,
+    pub cells: Vec<Option<SweepCell>>,
+}
+
+/// The latest-value slots the engine writes and the UI reads.
+#[derive(Clone, Default)]
+pub struct Slots {
+    pub train_strip: Slot<TrainStrip>,
+    pub tokens: Slot<TokenPayload>,
+    pub clip: Slot<ClipPayload>,
+    pub sweep: Slot<SweepPayload>,
+}

@@ -1,0 +1,199 @@
+//! The typed messages between the studio UI and its engine thread: commands in, events out.
+//! No egui and no tensors here — payloads are host data (RGB8 videos, token ids, numbers).
+//! Large payloads do not travel as events: the engine puts them in a latest-value slot
+//! ([`super::Slots`]) and sends a small event saying which job they belong to.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use hitvideo_engine::device::DeviceChoice;
+use hitvideo_engine::video::{ExportMetadata, Video};
+
+/// Identifies one submitted job (unique for the life of an [`super::EngineHandle`]).
+pub type JobId = u64;
+
+/// A job as the engine thread sees it: its id and its cancel flag (the UI sets the flag; the
+/// engine checks it between steps).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: JobId,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What the UI asks of the engine thread.
+#[derive(Debug)]
+pub enum Command {
+    /// Choose the compute device (models already loaded move to it).
+    SetDevice(DeviceChoice),
+    /// Queue a job; jobs run one after another in the order sent.
+    Run(Job, Box<Task>),
+    /// Stop the thread after the current job.
+    Shutdown,
+}
+
+/// Where training clips come from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum DataChoice {
+    /// Synthetic shapes: `count` clips of dataset `seed`.
+    Synthetic { count: usize, seed: u64 },
+    /// A dataset folder made by `hitvideo data import` or `data synth`.
+    Folder(PathBuf),
+}
+
+/// A training run to start or continue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainRequest {
+    /// Run folder (checkpoints and `metrics.jsonl`).
+    pub run_dir: PathBuf,
+    /// Continue the run in `run_dir` from its latest checkpoint.
+    pub resume: bool,
+    pub preset: String,
+    pub data: DataChoice,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub val_every: usize,
+    pub val_clips: usize,
+    pub checkpoint_every: usize,
+    pub seed: u64,
+    /// Generator runs: the tokenizer checkpoint whose tokens the generator learns.
+    pub tokenizer: Option<PathBuf>,
+    /// Generator runs: `auto`, `minilm` or `small`.
+    pub text_encoder: String,
+}
+
+/// The clip the tokens view analyses.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// A clip already in memory (a synthetic clip, a generated one), with a label.
+    Clip { video: Arc<Video>, label: String },
+    /// A video file, decoded at the tokenizer's fps and size on the engine thread.
+    File(PathBuf),
+}
+
+/// A clip to tokenize, and how to make its redundancy masks.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub source: TokenSource,
+    /// Largest fraction of a layer's maskable tokens that may be masked.
+    pub cap: f64,
+    /// Fill strategy of the masked decode: `repeat`, `zero` or `learned`.
+    pub fill: String,
+}
+
+/// One generation (or re-roll) request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateRequest {
+    pub prompt: String,
+    /// Replaces the unconditional branch of CFG when set.
+    pub negative: Option<String>,
+    /// `7.5`, `linear:1:7.5` or one value per layer `1,3,5,7.5`.
+    pub cfg_schedule: String,
+    /// One output clip per seed.
+    pub seeds: Vec<u64>,
+    pub temperature: f32,
+    pub top_k: Option<usize>,
+    pub top_p: f32,
+    /// Re-roll: per seed, the ids of the coarse layers to keep (whole layers, sequence order).
+    pub keep: Vec<Vec<u32>>,
+}
+
+/// A CFG x seed grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepRequest {
+    pub base: GenerateRequest,
+    pub cfgs: Vec<f32>,
+    pub seeds: Vec<u64>,
+}
+
+/// The jobs the engine thread runs.
+#[derive(Debug)]
+pub enum Task {
+    /// Fresh, untrained models (random weights) of the given presets, for trying the pipeline.
+    UntrainedModels { tokenizer: String, generator: String },
+    /// Load a tokenizer checkpoint (run or step folder).
+    LoadTokenizer(PathBuf),
+    /// Load a generator checkpoint (run or step folder).
+    LoadGenerator(PathBuf),
+    /// Parameters and estimated training memory of a preset at a batch size.
+    Estimate { preset: String, batch: usize },
+    TrainTokenizer(TrainRequest),
+    TrainGenerator(TrainRequest),
+    Tokenize(TokenRequest),
+    Generate(GenerateRequest),
+    Sweep(SweepRequest),
+    /// Write a clip as MP4 / GIF / PNG frames (by extension) with its metadata.
+    Export { video: Arc<Video>, path: PathBuf, meta: Box<ExportMetadata> },
+}
+
+impl Task {
+    /// A short name for queues and the debug panel.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::UntrainedModels { .. } => "untrained models",
+            Task::LoadTokenizer(_) => "load tokenizer",
+            Task::LoadGenerator(_) => "load generator",
+            Task::Estimate { .. } => "estimate",
+            Task::TrainTokenizer(_) => "train tokenizer",
+            Task::TrainGenerator(_) => "train generator",
+            Task::Tokenize(_) => "tokenize",
+            Task::Generate(_) => "generate",
+            Task::Sweep(_) => "sweep",
+            Task::Export { .. } => "export",
+        }
+    }
+}
+
+/// Which models the engine holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelStatus {
+    /// A description of the tokenizer (preset and source), if one is loaded.
+    pub tokenizer: Option<String>,
+    /// Its layers, coarsest first: `[t, h, w, bits]`.
+    pub tokenizer_layers: Vec<[usize; 4]>,
+    pub generator: Option<String>,
+}
+
+/// Progress of a training run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainUpdate {
+    /// A step: the loss and named curves plotted beside it (the tokenizer's L1, the
+    /// generator's cross-entropy per layer).
+    Step { step: usize, total: usize, loss: f32, curves: Vec<(String, f32)>, seconds: f64 },
+    /// A validation: titled named values (PSNR from the k coarsest layers; cross-entropy per
+    /// layer) and, for tokenizers, per-layer codebook usage (fraction of codes) and perplexity.
+    Validation { step: usize, title: String, values: Vec<(String, f64)>, usage: Vec<f64>, perplexity: Vec<f64> },
+    Checkpoint { step: usize, path: PathBuf },
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Finished; a one-line summary.
+    Done(String),
+    /// Stopped by its cancel flag; a one-line summary of what was kept.
+    Cancelled(String),
+    /// Failed; the message names the file or setting and the fix.
+    Failed(String),
+    /// The engine part this job needs does not exist yet; the message says which.
+    NotAvailable(String),
+}
+
+/// What the engine thread reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The device in use, as `device::select` described it.
+    Device(String),
+    Models(ModelStatus),
+    Started { job: JobId, task: &'static str },
+    Train { job: JobId, update: TrainUpdate },
+    /// Parameters and memory of a preset (answer to [`Task::Estimate`]).
+    Estimate { preset: String, batch: usize, parameters: usize, bytes: u64 },
+    /// Work done of a job in its own units (tokens for generation, cells for sweeps).
+    Progress { job: JobId, done: usize, total: usize, rate: f64 },
+    /// A new payload for `job` is in the slot named `slot`.
+    Payload { job: JobId, slot: &'static str },
+    Finished { job: JobId, outcome: Outcome },
+}

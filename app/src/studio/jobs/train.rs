@@ -1,0 +1,111 @@
+//! Tokenizer training on the engine thread: start or resume a run, report every step,
+//! validation and checkpoint, and after each checkpoint decode a few validation clips with the
+//! weights just saved (the reconstruction strip). Pausing is stopping with a checkpoint;
+//! resuming continues the run from it.
+
+use std::sync::atomic::Ordering;
+
+use hitvideo_engine::tokenizer::TokenizerConfig;
+use hitvideo_engine::train::checkpoint;
+use hitvideo_engine::train::data::{ClipSource, to_videos};
+use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent, load_tokenizer};
+
+use super::payload::TrainStrip;
+use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
+use super::worker::Worker;
+
+/// Validation clips shown in the reconstruction strip.
+const STRIP_CLIPS: usize = 3;
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default()
+}
+
+/// The validation record of `train::validate` as an update.
+fn validation(step: usize, v: &serde_json::Value) -> TrainUpdate {
+    let codebook = v["codebook"].as_array().cloned().unwrap_or_default();
+    TrainUpdate::Validation {
+        step,
+        title: "validation PSNR (dB) from the k coarsest layers".into(),
+        values: floats(&v["psnr_by_layers"]).into_iter().enumerate().map(|(k, p)| (format!("k={}", k + 1), p)).collect(),
+        usage: codebook.iter().map(|c| c["usage"].as_f64().unwrap_or(0.0)).collect(),
+        perplexity: codebook.iter().map(|c| c["perplexity"].as_f64().unwrap_or(0.0)).collect(),
+    }
+}
+
+fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, String> {
+    let has_run = checkpoint::resolve(&req.run_dir).is_ok();
+    if req.resume {
+        if !has_run {
+            return Err(format!("{}: nothing to resume (no checkpoint yet); start a new run instead", req.run_dir.display()));
+        }
+        return TokenizerTrainer::resume(&req.run_dir, Some(req.steps), &w.device).map_err(|e| e.to_string());
+    }
+    if has_run {
+        return Err(format!("{}: already holds a run; resume it or start a new run folder", req.run_dir.display()));
+    }
+    let cfg = TokenizerConfig::preset(&req.preset).map_err(|e| e.to_string())?;
+    let t = TokenizerTrainConfig::new()
+        .with_steps(req.steps)
+        .with_batch(req.batch.max(1))
+        .with_lr(req.lr)
+        .with_warmup(req.warmup.min(req.steps))
+        .with_val_every(req.val_every.max(1))
+        .with_val_clips(req.val_clips.max(1))
+        .with_checkpoint_every(req.checkpoint_every.max(1))
+        .with_seed(req.seed);
+    Ok(TokenizerTrainer::new(cfg, t, &w.device))
+}
+
+pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
+    let mut trainer = match start(w, &req) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let c = &trainer.cfg;
+    let data = match &req.data {
+        DataChoice::Synthetic { count, seed } => ClipSource::synthetic(*count, *seed, c.frames, c.height, c.fps),
+        DataChoice::Folder(dir) => match ClipSource::dataset(dir, c.frames, c.height, c.fps) {
+            Ok(d) => d,
+            Err(e) => return Outcome::Failed(format!("dataset {}: {e}", dir.display())),
+        },
+    };
+    let fps = c.fps;
+    let from = trainer.step;
+    let strip_n = STRIP_CLIPS.min(data.val_len());
+    let mut last_step = from;
+    let w_ref = &*w;
+    let result = engine_train::run(&mut trainer, &data, &req.run_dir, job.cancel.clone(), &mut |e| match e {
+        TrainEvent::Step { step, total, loss, l1, seconds, .. } => {
+            last_step = step;
+            let curves = vec![("L1".to_string(), l1)];
+            w_ref.emit(Event::Train { job: job.id, update: TrainUpdate::Step { step, total, loss, curves, seconds } });
+        }
+        TrainEvent::Validation(v) => w_ref.emit(Event::Train { job: job.id, update: validation(last_step, &v) }),
+        TrainEvent::Checkpoint(path) => {
+            w_ref.emit(Event::Train { job: job.id, update: TrainUpdate::Checkpoint { step: last_step, path: path.clone() } });
+            // The strip decodes with the weights just written (the trainer itself is busy).
+            if strip_n > 0
+                && let Ok((model, _, state)) = load_tokenizer(&path, None, &w_ref.device) {
+                    let x = data.val_batch(0..strip_n, &w_ref.device);
+                    let enc = model.encode(x.clone(), 1.0);
+                    let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
+                    let recon = to_videos(model.decode(&codes), fps);
+                    w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: state.step, originals: to_videos(x, fps), recon });
+                    w_ref.emit(Event::Payload { job: job.id, slot: "train_strip" });
+                }
+        }
+    });
+    let dir = req.run_dir.display();
+    match result {
+        Ok(val) if job.cancel.load(Ordering::Relaxed) && trainer.step < trainer.train.steps => {
+            let _ = val;
+            Outcome::Cancelled(format!("stopped at step {} of {}; checkpoint saved in {dir}", trainer.step, trainer.train.steps))
+        }
+        Ok(val) => {
+            let psnr = val["psnr"].as_f64().map(|p| format!("; validation PSNR {p:.2} dB")).unwrap_or_default();
+            Outcome::Done(format!("trained steps {from}..{} into {dir}{psnr}", trainer.step))
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}

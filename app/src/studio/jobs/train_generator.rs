@@ -1,0 +1,138 @@
+//! Generator training on the engine thread: the token cache is built once inside the run
+//! folder (`<run>/cache`) from the chosen tokenizer checkpoint over the synthetic shapes or a
+//! dataset folder, then the engine's generator loop runs with step, validation and checkpoint
+//! events. Pausing is stopping with a checkpoint; resuming continues from it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
+use hitvideo_engine::text::{self, MiniLm};
+use hitvideo_engine::train::checkpoint;
+use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent, GeneratorTrainer};
+use hitvideo_engine::train::token_cache::{self, TokenCache};
+use hitvideo_engine::train::tokenizer::load_tokenizer;
+
+use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
+use super::worker::Worker;
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// `auto`: MiniLM when it is installed, the small trainable encoder otherwise.
+fn encoder(choice: &str) -> &str {
+    match choice {
+        "auto" if text::is_model_dir(&text::default_model_dir()) => "minilm",
+        "auto" => "small",
+        other => other,
+    }
+}
+
+fn minilm(encoder: &str, w: &Worker) -> Result<Option<MiniLm>, String> {
+    if encoder != "minilm" {
+        return Ok(None);
+    }
+    MiniLm::load(&text::default_model_dir(), &w.device).map(Some).map_err(|e| e.to_string())
+}
+
+/// Builds the run's token cache (reporting progress) unless it exists.
+fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<TokenCache, String> {
+    if dir.join("cache.json").is_file() {
+        return TokenCache::read(dir).map_err(|e| e.to_string());
+    }
+    let tok_path = req.tokenizer.as_ref().ok_or("choose the tokenizer checkpoint whose tokens the generator learns (Tokenizer…)")?;
+    let (model, cfg, _) = load_tokenizer(tok_path, None, &w.device).map_err(|e| e.to_string())?;
+    let progress = |done: usize, total: usize| w.emit(Event::Progress { job: job.id, done, total, rate: 0.0 });
+    let mut cache = match &req.data {
+        DataChoice::Folder(d) => token_cache::build_dataset(&model, &cfg, d, &w.device, &job.cancel, progress),
+        DataChoice::Synthetic { count, seed } => {
+            token_cache::build_synthetic(&model, &cfg, &token_cache::synthetic_config(*count, *seed, &cfg), &w.device, &job.cancel, progress)
+        }
+    }
+    .map_err(|e| format!("building the token cache: {e}"))?;
+    let tok_dir = checkpoint::resolve(tok_path).map_err(|e| e.to_string())?;
+    cache.header.tokenizer_checkpoint = Some(absolute(&tok_dir).display().to_string());
+    cache.write(dir).map_err(|e| e.to_string())?;
+    Ok(cache)
+}
+
+fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<(GeneratorTrainer, TokenCache), String> {
+    let has_run = checkpoint::resolve(&req.run_dir).is_ok();
+    if req.resume {
+        if !has_run {
+            return Err(format!("{}: nothing to resume (no checkpoint yet); start a new run instead", req.run_dir.display()));
+        }
+        let dir = checkpoint::resolve(&req.run_dir).map_err(|e| e.to_string())?;
+        let cfg: GeneratorConfig = serde_json::from_slice(&checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?)
+            .map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
+        let t = GeneratorTrainer::resume(&req.run_dir, Some(req.steps), minilm(&cfg.text.encoder, w)?, &w.device).map_err(|e| e.to_string())?;
+        let cache = TokenCache::read(Path::new(&t.train.cache)).map_err(|e| e.to_string())?;
+        return Ok((t, cache));
+    }
+    if has_run {
+        return Err(format!("{}: already holds a run; resume it or start a new run folder", req.run_dir.display()));
+    }
+    let cache_dir = req.run_dir.join("cache");
+    let cache = cache(w, job, req, &cache_dir)?;
+    let h = &cache.header;
+    let enc = encoder(&req.text_encoder);
+    let cfg = GeneratorConfig::preset_for(&req.preset, &h.tokenizer, &h.tokenizer_sha256, &h.layers, TextConditionConfig::for_encoder(enc))
+        .map_err(|e| format!("{e} (generator presets: tiny, paper)"))?;
+    let t = GeneratorTrainConfig::new()
+        .with_steps(req.steps)
+        .with_batch(req.batch.max(1))
+        .with_lr(req.lr)
+        .with_warmup(req.warmup.min(req.steps))
+        .with_val_every(req.val_every.max(1))
+        .with_val_items(req.val_clips.max(1))
+        .with_checkpoint_every(req.checkpoint_every.max(1))
+        .with_seed(req.seed)
+        .with_cache(absolute(&cache_dir).display().to_string());
+    let trainer = GeneratorTrainer::new(cfg, t, minilm(enc, w)?, &w.device).map_err(|e| e.to_string())?;
+    Ok((trainer, cache))
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default()
+}
+
+pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
+    let w = &*w;
+    let (mut trainer, cache) = match start(w, job, &req) {
+        Ok(x) => x,
+        Err(e) if job.cancel.load(Ordering::Relaxed) => return Outcome::Cancelled(format!("stopped before training started ({e})")),
+        Err(e) => return Outcome::Failed(e),
+    };
+    let from = trainer.step;
+    let mut last_step = from;
+    let result = engine_train::run(&mut trainer, &cache, &req.run_dir, job.cancel.clone(), &mut |e| {
+        let update = match e {
+            GeneratorTrainEvent::Step { step, total, loss, per_layer, seconds } => {
+                last_step = step;
+                let curves = per_layer.iter().enumerate().map(|(j, c)| (format!("CE layer {}", j + 1), *c)).collect();
+                TrainUpdate::Step { step, total, loss, curves, seconds }
+            }
+            GeneratorTrainEvent::Validation(v) => TrainUpdate::Validation {
+                step: last_step,
+                title: "validation cross-entropy per layer (nats per token)".into(),
+                values: floats(&v["ce_by_layer"]).into_iter().enumerate().map(|(j, c)| (format!("layer {}", j + 1), c)).collect(),
+                usage: Vec::new(),
+                perplexity: Vec::new(),
+            },
+            GeneratorTrainEvent::Checkpoint(path) => TrainUpdate::Checkpoint { step: last_step, path },
+        };
+        w.emit(Event::Train { job: job.id, update });
+    });
+    let dir = req.run_dir.display();
+    match result {
+        Ok(_) if job.cancel.load(Ordering::Relaxed) && trainer.step < trainer.train.steps => {
+            Outcome::Cancelled(format!("stopped at step {} of {}; checkpoint saved in {dir}", trainer.step, trainer.train.steps))
+        }
+        Ok(val) => {
+            let loss = val["loss"].as_f64().map(|l| format!("; validation loss {l:.3}")).unwrap_or_default();
+            Outcome::Done(format!("trained steps {from}..{} into {dir}{loss}", trainer.step))
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}

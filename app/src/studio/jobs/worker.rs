@@ -1,0 +1,167 @@
+//! The engine thread: owns the Burn device and the models, runs one job at a time, reports
+//! through events and slots. A panic inside a job is caught and reported as a failed job, so
+//! bad input never takes the studio down.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+
+use burn::prelude::*;
+use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, info};
+use hitvideo_engine::train::tokenizer::load_tokenizer;
+use hitvideo_engine::video;
+
+use super::generate::{self, LoadedGenerator};
+use super::protocol::{Command, Event, Job, ModelStatus, Outcome, Task};
+use super::{Slots, Waker, tokens, train, train_generator};
+
+/// A tokenizer the engine holds.
+pub(super) struct LoadedTokenizer {
+    pub model: Tokenizer,
+    pub cfg: TokenizerConfig,
+    /// Preset and where it came from ("untrained" or the checkpoint folder).
+    pub label: String,
+}
+
+pub(super) struct Worker {
+    pub device: Device,
+    pub device_text: String,
+    pub tokenizer: Option<LoadedTokenizer>,
+    pub generator: Option<LoadedGenerator>,
+    pub slots: Slots,
+    events: mpsc::Sender<Event>,
+    waker: Waker,
+}
+
+impl Worker {
+    pub fn new(events: mpsc::Sender<Event>, waker: Waker, slots: Slots) -> Self {
+        Self { device: Device::flex(), device_text: "CPU (Flex)".into(), tokenizer: None, generator: None, slots, events, waker }
+    }
+
+    /// Sends an event and wakes the UI.
+    pub fn emit(&self, e: Event) {
+        let _ = self.events.send(e);
+        (self.waker)();
+    }
+
+    pub fn run(mut self, rx: &mpsc::Receiver<Command>) {
+        while let Ok(cmd) = rx.recv() {
+            match cmd {
+                Command::SetDevice(choice) => self.set_device(choice),
+                Command::Run(job, task) => {
+                    if job.cancel.load(Ordering::Relaxed) {
+                        self.emit(Event::Finished { job: job.id, outcome: Outcome::Cancelled("cancelled before it started".into()) });
+                        continue;
+                    }
+                    self.emit(Event::Started { job: job.id, task: task.name() });
+                    let outcome = match catch_unwind(AssertUnwindSafe(|| self.run_task(&job, *task))) {
+                        Ok(o) => o,
+                        Err(p) => Outcome::Failed(format!(
+                            "the engine failed inside this job ({}); the studio keeps running — check the inputs and try again",
+                            panic_text(&p)
+                        )),
+                    };
+                    self.emit(Event::Finished { job: job.id, outcome });
+                }
+                Command::Shutdown => break,
+            }
+        }
+    }
+
+    fn set_device(&mut self, choice: DeviceChoice) {
+        // The CPU needs no adapter list (enumerating wgpu adapters costs time and log noise).
+        let selected = if choice == DeviceChoice::Cpu { device::select_from(choice, &[]) } else { device::select(choice) };
+        match selected {
+            Ok(sel) => {
+                self.device = sel.device;
+                self.device_text = sel.description;
+                if let Some(t) = self.tokenizer.as_mut() {
+                    t.model = t.model.clone().to_device(&self.device);
+                }
+                if let Some(g) = self.generator.take() {
+                    match g.move_to(&self.device) {
+                        Ok(g) => self.generator = Some(g),
+                        Err(e) => self.emit(Event::Device(format!("{} (the generator could not move and was unloaded: {e})", self.device_text))),
+                    }
+                }
+                self.emit(Event::Device(self.device_text.clone()));
+                self.emit(Event::Models(self.model_status()));
+            }
+            Err(e) => self.emit(Event::Device(format!("{} (asked for '{choice}': {e})", self.device_text))),
+        }
+    }
+
+    pub fn model_status(&self) -> ModelStatus {
+        ModelStatus {
+            tokenizer: self.tokenizer.as_ref().map(|t| t.label.clone()),
+            tokenizer_layers: self.tokenizer.as_ref().map(|t| t.cfg.layers.iter().map(|l| [l.t, l.h, l.w, l.bits]).collect()).unwrap_or_default(),
+            generator: self.generator.as_ref().map(|g| g.label.clone()),
+        }
+    }
+
+    fn run_task(&mut self, job: &Job, task: Task) -> Outcome {
+        match task {
+            Task::UntrainedModels { tokenizer, generator } => self.untrained(&tokenizer, &generator),
+            Task::LoadTokenizer(path) => self.load_tokenizer(&path),
+            Task::LoadGenerator(path) => {
+                let out = generate::load_generator(self, &path);
+                self.emit(Event::Models(self.model_status()));
+                out
+            }
+            Task::Estimate { preset, batch } => match TokenizerConfig::preset(&preset) {
+                Ok(cfg) => {
+                    let r = info::info(&cfg);
+                    let bytes = r.train_memory_batch1 + r.train_memory_per_clip * batch.saturating_sub(1) as u64;
+                    self.emit(Event::Estimate { preset, batch, parameters: r.parameters, bytes });
+                    Outcome::Done(String::new())
+                }
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+            Task::TrainTokenizer(req) => train::train_tokenizer(self, job, req),
+            Task::TrainGenerator(req) => train_generator::train_generator(self, job, req),
+            Task::Tokenize(src) => tokens::tokenize(self, job, src),
+            Task::Generate(req) => generate::generate(self, job, req),
+            Task::Sweep(req) => generate::sweep(self, job, req),
+            Task::Export { video, path, meta } => match video::export(&video, &path, &meta) {
+                Ok(files) => Outcome::Done(format!("wrote {}", files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+        }
+    }
+
+    fn untrained(&mut self, tokenizer: &str, generator: &str) -> Outcome {
+        let cfg = match TokenizerConfig::preset(tokenizer) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        self.device.seed(0);
+        self.tokenizer = Some(LoadedTokenizer { model: cfg.init(&self.device), label: format!("{tokenizer} (untrained)"), cfg });
+        let gen_note = match generate::untrained_generator(self, generator) {
+            Ok(()) => format!("generator '{generator}'"),
+            Err(why) => {
+                self.generator = None;
+                format!("no generator ({why})")
+            }
+        };
+        self.emit(Event::Models(self.model_status()));
+        Outcome::Done(format!("untrained tokenizer '{tokenizer}' and {gen_note}: random weights, the output is noise until trained"))
+    }
+
+    fn load_tokenizer(&mut self, path: &Path) -> Outcome {
+        match load_tokenizer(path, None, &self.device) {
+            Ok((model, cfg, state)) => {
+                let label = format!("{} step {} ({})", cfg.name, state.step, path.display());
+                self.tokenizer = Some(LoadedTokenizer { model, label: label.clone(), cfg });
+                self.emit(Event::Models(self.model_status()));
+                Outcome::Done(format!("loaded tokenizer {label}"))
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into())
+}

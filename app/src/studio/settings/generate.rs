@@ -1,0 +1,196 @@
+//! Generation settings: prompt, CFG schedule, seeds and sampling, their parsing into an
+//! engine request, and restoring them from an export's metadata.
+
+use hitvideo_engine::video::ExportMetadata;
+
+use crate::studio::jobs::GenerateRequest;
+
+/// Most seeds one request may name (a range is a batch).
+pub const MAX_SEEDS: usize = 64;
+
+/// How CFG varies across token layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum ScheduleKind {
+    #[default]
+    Constant,
+    /// From `cfg_from` at the coarsest layer to `cfg` at the finest.
+    Linear,
+    /// One value per layer, written as a list.
+    PerLayer,
+}
+
+/// How seeds are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum SeedMode {
+    /// A new random seed per generation (shown, so it can be locked afterwards).
+    #[default]
+    Random,
+    /// Always `seed`.
+    Locked,
+    /// Every seed of `seed_range` (`0-3` or `1,5,9`), one clip each.
+    Range,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct GenerateSettings {
+    pub prompt: String,
+    pub negative: String,
+    pub cfg: f32,
+    pub cfg_from: f32,
+    pub schedule: ScheduleKind,
+    pub per_layer: String,
+    pub seed_mode: SeedMode,
+    pub seed: u64,
+    pub seed_range: String,
+    pub temperature: f32,
+    /// 0 keeps every token.
+    pub top_k: usize,
+    pub top_p: f32,
+    /// Clips per generation in random/locked mode (consecutive seeds).
+    pub batch: usize,
+    /// Coarse layers kept by "Re-roll details".
+    pub keep_layers: usize,
+}
+
+impl Default for GenerateSettings {
+    fn default() -> Self {
+        Self {
+            prompt: "a red circle moves left".into(),
+            negative: String::new(),
+            cfg: 5.0,
+            cfg_from: 1.0,
+            schedule: ScheduleKind::Constant,
+            per_layer: "1,3,5,7.5".into(),
+            seed_mode: SeedMode::Random,
+            seed: 0,
+            seed_range: "0-3".into(),
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            batch: 1,
+            keep_layers: 2,
+        }
+    }
+}
+
+/// Parses `0-3` (inclusive) or `1,5,9` into seeds.
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
+    let t = text.trim();
+    let bad = || format!("seeds '{t}': write a range FROM-TO (e.g. 0-3) or a list (1,5,9)");
+    let seeds: Vec<u64> = if let Some((a, b)) = t.split_once('-') {
+        let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+        if a > b {
+            return Err(format!("seed range {a}-{b} is empty; write FROM-TO with FROM <= TO, e.g. 0-3"));
+        }
+        if b - a >= MAX_SEEDS as u64 {
+            return Err(format!("seed range {a}-{b} has {} seeds; at most {MAX_SEEDS} per request", b - a + 1));
+        }
+        (a..=b).collect()
+    } else {
+        t.split(',').map(|s| s.trim().parse::<u64>().map_err(|_| bad())).collect::<Result<_, _>>()?
+    };
+    if seeds.is_empty() || seeds.len() > MAX_SEEDS {
+        return Err(format!("seeds '{t}': give between 1 and {MAX_SEEDS} seeds"));
+    }
+    Ok(seeds)
+}
+
+/// Parses a list of CFG scales (`1,3,5,7.5`).
+pub fn parse_cfgs(text: &str) -> Result<Vec<f32>, String> {
+    let bad = |s: &str| format!("CFG list '{}': '{s}' is not a number >= 0; write e.g. 1,3,5,7.5", text.trim());
+    let v: Vec<f32> = text
+        .split(',')
+        .map(|s| s.trim().parse::<f32>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| bad(s.trim())))
+        .collect::<Result<_, _>>()?;
+    if v.is_empty() || v.len() > 16 {
+        return Err(format!("CFG list '{}': give between 1 and 16 values", text.trim()));
+    }
+    Ok(v)
+}
+
+impl GenerateSettings {
+    /// The CFG schedule in the engine's syntax.
+    pub fn schedule_string(&self) -> String {
+        match self.schedule {
+            ScheduleKind::Constant => format!("{}", self.cfg),
+            ScheduleKind::Linear => format!("linear:{}:{}", self.cfg_from, self.cfg),
+            ScheduleKind::PerLayer => self.per_layer.trim().to_string(),
+        }
+    }
+
+    /// The seeds of the next generation; `random` supplies a fresh seed in random mode.
+    pub fn seeds(&self, random: u64) -> Result<Vec<u64>, String> {
+        let start = match self.seed_mode {
+            SeedMode::Range => return parse_seeds(&self.seed_range),
+            SeedMode::Random => random,
+            SeedMode::Locked => self.seed,
+        };
+        Ok((0..self.batch.clamp(1, MAX_SEEDS) as u64).map(|i| start.wrapping_add(i)).collect())
+    }
+
+    /// The engine request for these settings (checks what the UI can check).
+    pub fn request(&self, random: u64) -> Result<GenerateRequest, String> {
+        if self.prompt.trim().is_empty() {
+            return Err("the prompt is empty; describe the video, e.g. \"a red circle moves left\"".into());
+        }
+        let negative = Some(self.negative.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(GenerateRequest {
+            prompt: self.prompt.clone(),
+            negative,
+            cfg_schedule: self.schedule_string(),
+            seeds: self.seeds(random)?,
+            temperature: self.temperature,
+            top_k: (self.top_k > 0).then_some(self.top_k),
+            top_p: self.top_p,
+            keep: Vec::new(),
+        })
+    }
+
+    /// Restores the settings an export recorded (fields it lacks stay as they are).
+    pub fn restore(&mut self, meta: &ExportMetadata) {
+        if let Some(p) = &meta.prompt {
+            self.prompt = p.clone();
+        }
+        self.negative = meta.negative_prompt.clone().unwrap_or_default();
+        if let Some(s) = meta.seed {
+            self.seed = s;
+            self.seed_mode = SeedMode::Locked;
+            self.batch = 1;
+        }
+        if let Some(c) = meta.cfg {
+            self.cfg = c;
+        }
+        if let Some(s) = meta.cfg_schedule.as_deref() {
+            if let Some((a, b)) = s.strip_prefix("linear:").and_then(|r| r.split_once(':')) {
+                self.schedule = ScheduleKind::Linear;
+                self.cfg_from = a.parse().unwrap_or(self.cfg_from);
+                self.cfg = b.parse().unwrap_or(self.cfg);
+            } else if s.contains(',') {
+                self.schedule = ScheduleKind::PerLayer;
+                self.per_layer = s.to_string();
+            } else {
+                self.schedule = ScheduleKind::Constant;
+            }
+        }
+        self.temperature = meta.sampler.temperature.unwrap_or(self.temperature);
+        self.top_k = meta.sampler.top_k.unwrap_or(0);
+        self.top_p = meta.sampler.top_p.unwrap_or(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_and_cfg_lists_parse_or_explain() {
+        assert_eq!(parse_seeds("0-3"), Ok(vec![0, 1, 2, 3]));
+        assert_eq!(parse_seeds(" 1, 5,9 "), Ok(vec![1, 5, 9]));
+        assert!(parse_seeds("9-2").expect_err("must fail").contains("is empty"));
+        assert!(parse_seeds("x").expect_err("must fail").contains("FROM-TO"));
+        assert!(parse_seeds("0-1000").expect_err("must fail").contains("at most"));
+        assert_eq!(parse_cfgs("1, 7.5"), Ok(vec![1.0, 7.5]));
+        assert!(parse_cfgs("1,-2").expect_err("must fail").contains("'-2'"));
+    }
+}

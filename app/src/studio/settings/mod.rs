@@ -1,0 +1,223 @@
+//! Everything the studio remembers between runs (eframe storage, key [`SETTINGS_KEY`]), and
+//! the conversion of view settings into engine requests. Unknown or missing fields fall back
+//! to their defaults, so settings written by an older version still load.
+
+use std::path::PathBuf;
+
+use hitvideo_engine::device::DeviceChoice;
+
+use super::jobs::{DataChoice, TrainRequest};
+
+mod generate;
+
+pub use generate::{GenerateSettings, MAX_SEEDS, ScheduleKind, SeedMode, parse_cfgs, parse_seeds};
+
+/// The eframe storage key.
+pub const SETTINGS_KEY: &str = "hitvideo-settings";
+
+/// The studio's views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum View {
+    #[default]
+    Generate,
+    Tokens,
+    Sweep,
+    Train,
+    Data,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [View::Generate, View::Tokens, View::Sweep, View::Train, View::Data];
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Generate => "Generate",
+            View::Tokens => "Tokens",
+            View::Sweep => "Sweep",
+            View::Train => "Train",
+            View::Data => "Data",
+        }
+    }
+}
+
+/// How token maps are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum ColorMode {
+    /// A distinct colour per token id.
+    #[default]
+    Id,
+    /// Nearby colours for codes that differ in few bits.
+    Similarity,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TokensSettings {
+    pub layer: usize,
+    pub color: ColorMode,
+    pub show_mask: bool,
+    /// Layers used by the reconstruction shown beside the original (0 = all).
+    pub k: usize,
+    /// Redundancy-mask cap (largest masked fraction of a layer's maskable tokens).
+    pub cap: f64,
+    /// Fill strategy of the masked decode: repeat, zero or learned.
+    pub fill: String,
+}
+
+impl Default for TokensSettings {
+    fn default() -> Self {
+        Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, fill: "repeat".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct SweepSettings {
+    pub cfgs: String,
+    pub seeds: String,
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        Self { cfgs: "1,3,5,7.5".into(), seeds: "0-1".into() }
+    }
+}
+
+/// Which model the train view trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum TrainTarget {
+    #[default]
+    Tokenizer,
+    Generator,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct TrainSettings {
+    pub target: TrainTarget,
+    pub preset: String,
+    /// `None`: synthetic shapes.
+    pub folder: Option<PathBuf>,
+    pub synthetic_count: usize,
+    pub data_seed: u64,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    pub val_every: usize,
+    pub val_clips: usize,
+    pub checkpoint_every: usize,
+    pub seed: u64,
+    /// Where new run folders are made (`None`: the studio's work folder).
+    pub runs_dir: Option<PathBuf>,
+    /// Generator runs: the tokenizer checkpoint whose tokens the generator learns.
+    pub tokenizer: Option<PathBuf>,
+    /// Generator runs: `auto` (MiniLM when installed), `minilm` or `small`.
+    pub text_encoder: String,
+    /// Generator preset (tokenizer runs use `preset`).
+    pub generator_preset: String,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            target: TrainTarget::Tokenizer,
+            preset: "tiny".into(),
+            folder: None,
+            synthetic_count: 4000,
+            data_seed: 0,
+            steps: 2000,
+            batch: 4,
+            lr: 1e-3,
+            warmup: 100,
+            val_every: 100,
+            val_clips: 8,
+            checkpoint_every: 250,
+            seed: 0,
+            runs_dir: None,
+            tokenizer: None,
+            text_encoder: "auto".into(),
+            generator_preset: "tiny".into(),
+        }
+    }
+}
+
+impl TrainSettings {
+    /// The request for a run in `run_dir`.
+    pub fn request(&self, run_dir: PathBuf, resume: bool) -> Result<TrainRequest, String> {
+        if self.steps == 0 || self.batch == 0 || self.val_clips == 0 || self.val_every == 0 || self.checkpoint_every == 0 {
+            return Err("steps, batch, validation clips, validate-every and checkpoint-every must all be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("learning rate {} is not a positive number; try 1e-3", self.lr));
+        }
+        let data = match &self.folder {
+            Some(dir) if !dir.is_dir() => {
+                return Err(format!("dataset folder {} does not exist; choose a folder made by `hitvideo data import`", dir.display()));
+            }
+            Some(dir) => DataChoice::Folder(dir.clone()),
+            None => DataChoice::Synthetic { count: self.synthetic_count.max(16), seed: self.data_seed },
+        };
+        let generator = self.target == TrainTarget::Generator;
+        if generator && !resume && self.tokenizer.is_none() {
+            return Err("choose the tokenizer checkpoint whose tokens the generator learns (Tokenizer…)".into());
+        }
+        Ok(TrainRequest {
+            run_dir,
+            resume,
+            preset: if generator { self.generator_preset.clone() } else { self.preset.clone() },
+            data,
+            steps: self.steps,
+            batch: self.batch,
+            lr: self.lr,
+            warmup: self.warmup,
+            val_every: self.val_every,
+            val_clips: self.val_clips,
+            checkpoint_every: self.checkpoint_every,
+            seed: self.seed,
+            tokenizer: self.tokenizer.clone(),
+            text_encoder: self.text_encoder.clone(),
+        })
+    }
+}
+
+/// Settings kept between runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub view: View,
+    pub device: DeviceChoice,
+    pub show_debug: bool,
+    pub synth_seed: u64,
+    pub last_video: Option<PathBuf>,
+    pub generate: GenerateSettings,
+    pub tokens: TokensSettings,
+    pub sweep: SweepSettings,
+    pub train: TrainSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hitvideo_engine::video::ExportMetadata;
+
+    #[test]
+    fn settings_survive_json_and_restore_from_metadata() {
+        let mut s = Settings::default();
+        s.generate.prompt = "a blue square rises".into();
+        s.train.steps = 7;
+        let back: Settings = serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("parse");
+        assert_eq!(back, s);
+        let old: Settings = serde_json::from_str(r#"{"view":"Train","synth_seed":3}"#).expect("old settings load");
+        assert_eq!((old.view, old.synth_seed, old.train.steps), (View::Train, 3, 2000));
+        let video = hitvideo_engine::video::Video::new(8, 8, 8.0);
+        let mut meta = ExportMetadata::for_video(&video);
+        meta.prompt = Some("a green triangle".into());
+        meta.seed = Some(42);
+        meta.cfg_schedule = Some("linear:1:6".into());
+        let mut g = GenerateSettings::default();
+        g.restore(&meta);
+        assert_eq!((g.prompt.as_str(), g.seed, g.seed_mode, g.schedule), ("a green triangle", 42, SeedMode::Locked, ScheduleKind::Linear));
+        assert_eq!(g.schedule_string(), "linear:1:6");
+        assert_eq!(g.seeds(0), Ok(vec![42]));
+    }
+}

@@ -1,0 +1,94 @@
+//! Data view: browse synthetic clips and play video files (decoded on a worker thread).
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use eframe::egui;
+use hitvideo_engine::dataset::shapes::RenderConfig;
+use hitvideo_engine::dataset::synth::{self, SynthConfig};
+use hitvideo_engine::video::{self, DecodeOptions, Video};
+
+use super::ERROR;
+use crate::studio::player::Player;
+
+#[derive(Default)]
+pub struct DataView {
+    pub player: Player,
+    caption: String,
+    status: String,
+    error: Option<String>,
+    loading: Option<mpsc::Receiver<Result<Video, String>>>,
+}
+
+/// Synthetic clip `seed` of the shapes domain at `size` pixels, and its caption.
+pub fn synthetic_clip(seed: u64, frames: usize, size: u32) -> (Video, String) {
+    let cfg = SynthConfig { render: RenderConfig { frames, size, fps: 8.0 }, seed, ..SynthConfig::default() };
+    let item = synth::item(&cfg, 0);
+    (item.render(&cfg.render), item.caption)
+}
+
+impl DataView {
+    pub fn show_synthetic(&mut self, seed: u64) {
+        let (v, caption) = synthetic_clip(seed, 16, 128);
+        self.caption = caption;
+        self.player.set_video(v);
+    }
+
+    /// Decodes a video file on a worker thread (the UI keeps drawing meanwhile).
+    pub fn open_video(&mut self, path: PathBuf) {
+        let (tx, rx) = mpsc::channel();
+        self.status = format!("decoding {} ...", path.display());
+        self.error = None;
+        let opts = DecodeOptions { fps: Some(8.0), size: Some((256, 256)), max_frames: Some(256), ..DecodeOptions::default() };
+        std::thread::spawn(move || {
+            let _ = tx.send(video::decode(&path, &opts).map_err(|e| e.to_string()));
+        });
+        self.loading = Some(rx);
+        self.caption.clear();
+    }
+
+    /// Picks up a finished decode; true while one is running.
+    pub fn poll(&mut self) -> bool {
+        let Some(rx) = &self.loading else { return false };
+        match rx.try_recv() {
+            Ok(Ok(v)) => {
+                self.status = format!("{} frames, {}x{} at {} fps", v.len(), v.width(), v.height(), v.fps());
+                self.player.set_video(v);
+                self.loading = None;
+            }
+            Ok(Err(e)) => {
+                self.error = Some(e);
+                self.status.clear();
+                self.loading = None;
+            }
+            Err(mpsc::TryRecvError::Empty) => return true,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                self.error = Some("the decoder thread stopped unexpectedly".into());
+                self.loading = None;
+            }
+        }
+        false
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, seed: &mut u64, last_video: &mut Option<PathBuf>) {
+        ui.horizontal(|ui| {
+            if ui.button("Next synthetic clip").clicked() {
+                *seed = seed.wrapping_add(1);
+                self.show_synthetic(*seed);
+            }
+            if ui.button("Open video…").clicked()
+                && let Some(path) = rfd::FileDialog::new().add_filter("video", &["mp4", "mov", "mkv", "webm", "avi", "gif"]).pick_file() {
+                    *last_video = Some(path.clone());
+                    self.open_video(path);
+                }
+            ui.label(&self.status);
+        });
+        if let Some(e) = &self.error {
+            ui.colored_label(ERROR, e);
+        }
+        if !self.caption.is_empty() {
+            ui.label(format!("caption: {}", self.caption));
+        }
+        self.player.ui(ui);
+    }
+}

@@ -1,0 +1,135 @@
+//! The studio's views and the helpers they share. Views hold UI state only: they submit
+//! tasks to the engine handle, read events and slots, and draw.
+
+pub mod data;
+pub mod generate;
+pub mod sweep;
+pub mod tokens;
+pub mod train;
+mod train_settings;
+
+use std::path::Path;
+
+use eframe::egui::{self, Color32};
+use hitvideo_engine::video::Video;
+
+use super::jobs::{EngineHandle, JobId, ModelStatus, Outcome, Task};
+
+/// Colour of error text.
+pub const ERROR: Color32 = Color32::from_rgb(230, 90, 90);
+/// Colour of warnings.
+pub const WARN: Color32 = Color32::from_rgb(230, 180, 60);
+
+/// What every view may use while drawing.
+pub struct Shared<'a> {
+    pub engine: &'a mut EngineHandle,
+    pub models: &'a ModelStatus,
+    /// Folder for new runs and other files the studio makes.
+    pub work_dir: &'a Path,
+    /// Jobs whose outcome the app itself shows (model loads from any view).
+    pub app_jobs: &'a mut Vec<JobId>,
+    /// The wgpu renderer, when the studio runs on it (token maps then draw with WGSL shaders).
+    pub wgpu: Option<&'a eframe::egui_wgpu::RenderState>,
+}
+
+impl Shared<'_> {
+    /// Submits a model task whose outcome the app reports.
+    pub fn submit_app(&mut self, task: Task) {
+        let id = self.engine.submit(task);
+        self.app_jobs.push(id);
+    }
+
+    /// "Use untrained tiny models", "Open tokenizer…", "Open generator…" and what is loaded.
+    pub fn models_row(&mut self, ui: &mut egui::Ui, need_generator: bool) {
+        ui.horizontal_wrapped(|ui| {
+            let tok = self.models.tokenizer.as_deref().unwrap_or("none");
+            ui.label(format!("tokenizer: {tok}"));
+            if need_generator {
+                ui.label(format!("· generator: {}", self.models.generator.as_deref().unwrap_or("none")));
+            }
+            if ui.button("Use untrained tiny models").on_hover_text("random weights: tries the whole pipeline, output is noise").clicked() {
+                self.submit_app(Task::UntrainedModels { tokenizer: "tiny".into(), generator: "tiny".into() });
+            }
+            if ui.button("Open tokenizer…").clicked()
+                && let Some(dir) = rfd::FileDialog::new().set_title("Tokenizer checkpoint folder").pick_folder() {
+                    self.submit_app(Task::LoadTokenizer(dir));
+                }
+            if need_generator && ui.button("Open generator…").clicked()
+                && let Some(dir) = rfd::FileDialog::new().set_title("Generator checkpoint folder").pick_folder() {
+                    self.submit_app(Task::LoadGenerator(dir));
+                }
+        });
+    }
+}
+
+/// Shows how a job ended (errors in red).
+pub fn outcome_label(ui: &mut egui::Ui, outcome: &Option<Outcome>) {
+    match outcome {
+        Some(Outcome::Done(s)) if !s.is_empty() => {
+            ui.label(s);
+        }
+        Some(Outcome::Cancelled(s)) => {
+            ui.colored_label(WARN, s);
+        }
+        Some(Outcome::Failed(s)) | Some(Outcome::NotAvailable(s)) => {
+            ui.colored_label(ERROR, s);
+        }
+        _ => {}
+    }
+}
+
+/// Frame `t` of `v` as an egui image.
+pub fn frame_image(v: &Video, t: usize) -> egui::ColorImage {
+    let t = t.min(v.len().saturating_sub(1));
+    egui::ColorImage::from_rgb([v.width() as usize, v.height() as usize], v.frame(t))
+}
+
+/// A texture kept up to date with a frame: re-uploaded only when `key` changes.
+#[derive(Default)]
+pub struct FrameTexture {
+    tex: Option<egui::TextureHandle>,
+    key: Option<(u64, usize)>,
+}
+
+impl FrameTexture {
+    /// The texture showing frame `t` of `v`, where `version` identifies `v`.
+    pub fn show(&mut self, ui: &mut egui::Ui, name: &str, v: &Video, version: u64, t: usize, size: egui::Vec2) -> egui::Response {
+        if v.is_empty() {
+            return ui.label("(no frames)");
+        }
+        if self.key != Some((version, t)) || self.tex.is_none() {
+            let img = frame_image(v, t);
+            match &mut self.tex {
+                Some(tex) => tex.set(img, egui::TextureOptions::NEAREST),
+                None => self.tex = Some(ui.ctx().load_texture(name, img, egui::TextureOptions::NEAREST)),
+            }
+            self.key = Some((version, t));
+        }
+        match &self.tex {
+            Some(tex) => ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::hover())),
+            None => ui.label("(no frames)"),
+        }
+    }
+}
+
+/// A clock that advances a frame index at a clip's fps while playing.
+#[derive(Default)]
+pub struct Clock {
+    last: f64,
+}
+
+impl Clock {
+    /// The next frame index of `n` frames at `fps` (looping); asks for the next repaint.
+    pub fn tick(&mut self, ui: &egui::Ui, frame: usize, n: usize, fps: f64) -> usize {
+        if n == 0 || fps <= 0.0 {
+            return 0;
+        }
+        let now = ui.input(|i| i.time);
+        ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(1.0 / fps));
+        if now - self.last >= 1.0 / fps {
+            self.last = now;
+            return (frame + 1) % n;
+        }
+        frame % n
+    }
+}

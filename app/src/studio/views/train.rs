@@ -1,0 +1,271 @@
+//! Train view: dataset, preset and steps; start, pause, resume and stop for tokenizer and
+//! generator training; live loss and validation curves; per-layer codebook usage with a
+//! collapse warning; a reconstruction strip; the checkpoint list; the device picker with a
+//! memory estimate before a run starts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui;
+use egui_plot::{Bar, BarChart, Legend, Line, Plot};
+use hitvideo_engine::device::DeviceChoice;
+
+use super::train_settings::settings_ui;
+use super::{ERROR, FrameTexture, Shared, WARN, outcome_label};
+use crate::studio::jobs::{Event, JobId, Outcome, Task, TrainStrip, TrainUpdate};
+use crate::studio::settings::{TrainSettings, TrainTarget};
+
+/// A layer whose validation perplexity is below this is flagged as collapsing.
+const COLLAPSE_PERPLEXITY: f64 = 2.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunState {
+    #[default]
+    Idle,
+    Running,
+    Pausing,
+    Paused,
+    Stopping,
+    Finished,
+}
+
+#[derive(Default)]
+pub struct TrainView {
+    job: Option<JobId>,
+    pub state: RunState,
+    target: TrainTarget,
+    run_dir: Option<PathBuf>,
+    pub step: usize,
+    total: usize,
+    secs_per_step: f64,
+    /// Token-cache building progress of a generator run: (done, total).
+    building: Option<(usize, usize)>,
+    loss: Vec<[f64; 2]>,
+    curves: Vec<(String, Vec<[f64; 2]>)>,
+    val_title: String,
+    val: Vec<(usize, Vec<(String, f64)>)>,
+    usage: Vec<f64>,
+    perplexity: Vec<f64>,
+    pub checkpoints: Vec<(usize, PathBuf)>,
+    /// The newest tokenizer checkpoint of this session (a generator run can start from it).
+    pub last_tokenizer: Option<PathBuf>,
+    strip: Option<Arc<TrainStrip>>,
+    strip_seen: u64,
+    strip_tex: Vec<FrameTexture>,
+    estimate: Option<(String, usize, usize, u64)>,
+    asked: Option<(String, usize)>,
+    outcome: Option<Outcome>,
+    error: Option<String>,
+}
+
+impl TrainView {
+    pub fn on_event(&mut self, e: &Event) {
+        match e {
+            Event::Estimate { preset, batch, parameters, bytes } => self.estimate = Some((preset.clone(), *batch, *parameters, *bytes)),
+            Event::Progress { job, done, total, .. } if Some(*job) == self.job => self.building = Some((*done, *total)),
+            Event::Train { job, update } if Some(*job) == self.job => self.update(update),
+            Event::Finished { job, outcome } if Some(*job) == self.job => {
+                self.job = None;
+                self.building = None;
+                self.state = match (self.state, outcome) {
+                    (RunState::Running | RunState::Pausing, Outcome::Cancelled(_)) if !self.checkpoints.is_empty() => RunState::Paused,
+                    _ => RunState::Finished,
+                };
+                self.outcome = Some(outcome.clone());
+            }
+            _ => {}
+        }
+    }
+
+    fn update(&mut self, u: &TrainUpdate) {
+        match u {
+            TrainUpdate::Step { step, total, loss, curves, seconds } => {
+                self.building = None;
+                (self.step, self.total) = (*step, *total);
+                self.loss.push([*step as f64, f64::from(*loss)]);
+                for (name, v) in curves {
+                    match self.curves.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, pts)) => pts.push([*step as f64, f64::from(*v)]),
+                        None => self.curves.push((name.clone(), vec![[*step as f64, f64::from(*v)]])),
+                    }
+                }
+                self.secs_per_step = if self.secs_per_step == 0.0 { *seconds } else { 0.8 * self.secs_per_step + 0.2 * seconds };
+            }
+            TrainUpdate::Validation { step, title, values, usage, perplexity } => {
+                self.val_title = title.clone();
+                self.val.push((*step, values.clone()));
+                self.usage = usage.clone();
+                self.perplexity = perplexity.clone();
+            }
+            TrainUpdate::Checkpoint { step, path } => {
+                self.checkpoints.push((*step, path.clone()));
+                if self.target == TrainTarget::Tokenizer {
+                    self.last_tokenizer = Some(path.clone());
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, sh: &mut Shared<'_>, s: &TrainSettings, resume: bool) {
+        let dir = match (&self.run_dir, resume) {
+            (Some(d), true) => d.clone(),
+            _ => {
+                let root = s.runs_dir.clone().unwrap_or_else(|| sh.work_dir.join("runs"));
+                let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+                let (kind, preset) = match s.target {
+                    TrainTarget::Tokenizer => ("tokenizer", &s.preset),
+                    TrainTarget::Generator => ("generator", &s.generator_preset),
+                };
+                root.join(format!("{kind}-{preset}-{ms}"))
+            }
+        };
+        match s.request(dir.clone(), resume) {
+            Ok(req) => {
+                if !resume {
+                    let keep = (self.estimate.take(), self.asked.take(), self.last_tokenizer.take());
+                    *self = Self { estimate: keep.0, asked: keep.1, last_tokenizer: keep.2, ..Self::default() };
+                    self.target = s.target;
+                }
+                self.error = None;
+                self.outcome = None;
+                self.run_dir = Some(dir);
+                let task = match self.target {
+                    TrainTarget::Tokenizer => Task::TrainTokenizer(req),
+                    TrainTarget::Generator => Task::TrainGenerator(req),
+                };
+                self.job = Some(sh.engine.submit(task));
+                self.state = RunState::Running;
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TrainSettings, device: &mut DeviceChoice) {
+        let idle = self.job.is_none();
+        ui.add_enabled_ui(idle, |ui| settings_ui(ui, s, device, self.last_tokenizer.as_ref()));
+        if idle && s.target == TrainTarget::Tokenizer && self.asked.as_ref() != Some(&(s.preset.clone(), s.batch)) {
+            self.asked = Some((s.preset.clone(), s.batch));
+            sh.engine.submit(Task::Estimate { preset: s.preset.clone(), batch: s.batch });
+        }
+        match &self.estimate {
+            _ if s.target == TrainTarget::Generator => {}
+            Some((p, b, params, bytes)) if *p == s.preset && *b == s.batch => {
+                ui.label(format!("{p}: {:.2} M parameters; estimated training memory at batch {b}: {:.0} MiB", *params as f64 / 1e6, *bytes as f64 / 1048576.0));
+            }
+            _ => {
+                ui.label("estimating memory…");
+            }
+        }
+        self.buttons_ui(ui, sh, s, idle);
+        if let Some(e) = &self.error {
+            ui.colored_label(ERROR, e);
+        }
+        outcome_label(ui, &self.outcome);
+        if let Some(d) = &self.run_dir {
+            ui.label(format!("run folder: {}", d.display()));
+        }
+        if let Some((done, total)) = self.building {
+            ui.add(egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(format!("building the token cache: {done} / {total} clips")));
+        }
+        if self.total > 0 {
+            let left = self.total.saturating_sub(self.step) as f64 * self.secs_per_step;
+            ui.add(egui::ProgressBar::new(self.step as f32 / self.total as f32).text(format!(
+                "step {} / {} · {:.2} s/step · ETA {:.0} s",
+                self.step, self.total, self.secs_per_step, left
+            )));
+        }
+        egui::ScrollArea::vertical().show(ui, |ui| self.results_ui(ui, sh));
+    }
+
+    fn buttons_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &TrainSettings, idle: bool) {
+        ui.horizontal(|ui| {
+            let st = self.state;
+            if ui.add_enabled(idle, egui::Button::new("Start")).clicked() {
+                self.start(sh, s, false);
+            }
+            if ui.add_enabled(st == RunState::Running, egui::Button::new("Pause")).clicked()
+                && let Some(j) = self.job
+            {
+                sh.engine.cancel(j);
+                self.state = RunState::Pausing;
+            }
+            if ui.add_enabled(idle && st == RunState::Paused, egui::Button::new("Resume")).clicked() {
+                self.start(sh, s, true);
+            }
+            if ui.add_enabled(matches!(st, RunState::Running | RunState::Pausing), egui::Button::new("Stop")).clicked()
+                && let Some(j) = self.job
+            {
+                sh.engine.cancel(j);
+                self.state = RunState::Stopping;
+            }
+            ui.label(format!("state: {:?}", self.state));
+        });
+    }
+
+    fn results_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>) {
+        ui.columns(2, |cols| {
+            cols[0].label("training loss");
+            Plot::new("train-loss").height(180.0).legend(Legend::default()).show(&mut cols[0], |p| {
+                p.line(Line::new("loss", self.loss.clone()));
+                for (name, pts) in &self.curves {
+                    p.line(Line::new(name.clone(), pts.clone()));
+                }
+            });
+            cols[1].label(if self.val_title.is_empty() { "validation" } else { &self.val_title });
+            Plot::new("train-val").height(180.0).legend(Legend::default()).show(&mut cols[1], |p| {
+                let names: Vec<String> = self.val.last().map(|(_, v)| v.iter().map(|(n, _)| n.clone()).collect()).unwrap_or_default();
+                for (i, name) in names.iter().enumerate() {
+                    let pts: Vec<[f64; 2]> = self.val.iter().filter_map(|(s, v)| v.get(i).map(|(_, y)| [*s as f64, *y])).collect();
+                    p.line(Line::new(name.clone(), pts));
+                }
+            });
+        });
+        if !self.usage.is_empty() {
+            ui.label("codebook usage per layer (validation, % of codes)");
+            let bars = self.usage.iter().enumerate().map(|(j, u)| Bar::new(j as f64 + 1.0, u * 100.0).name(format!("layer {}", j + 1))).collect();
+            Plot::new("train-usage").height(120.0).show(ui, |p| p.bar_chart(BarChart::new("usage %", bars)));
+            for (j, p) in self.perplexity.iter().enumerate() {
+                if *p < COLLAPSE_PERPLEXITY {
+                    ui.colored_label(WARN, format!("warning: layer {} may be collapsing: perplexity {p:.2} (few codes in use)", j + 1));
+                }
+            }
+        }
+        self.strip_ui(ui, sh);
+        if !self.checkpoints.is_empty() {
+            ui.label("checkpoints");
+            for (step, path) in self.checkpoints.clone().iter().rev() {
+                ui.horizontal(|ui| {
+                    ui.label(format!("step {step}: {}", path.display()));
+                    let (label, task) = match self.target {
+                        TrainTarget::Tokenizer => ("Load for the tokens view", Task::LoadTokenizer(path.clone())),
+                        TrainTarget::Generator => ("Load for generation", Task::LoadGenerator(path.clone())),
+                    };
+                    if ui.small_button(label).clicked() {
+                        sh.submit_app(task);
+                    }
+                });
+            }
+        }
+    }
+
+    fn strip_ui(&mut self, ui: &mut egui::Ui, sh: &Shared<'_>) {
+        let mut seen = self.strip_seen;
+        if let Some(s) = sh.engine.slots().train_strip.take_newer(&mut seen) {
+            self.strip = Some(s);
+        }
+        self.strip_seen = seen;
+        let Some(strip) = self.strip.clone() else { return };
+        ui.label(format!("reconstructions at step {} (top: validation clips, bottom: decoded)", strip.step));
+        let n = strip.originals.len();
+        self.strip_tex.resize_with(2 * n, FrameTexture::default);
+        for (row, clips) in [&strip.originals, &strip.recon].into_iter().enumerate() {
+            ui.horizontal(|ui| {
+                for (i, v) in clips.iter().enumerate() {
+                    if let Some(t) = self.strip_tex.get_mut(row * n + i) {
+                        t.show(ui, "strip", v, self.strip_seen, v.len() / 2, egui::vec2(96.0, 96.0));
+                    }
+                }
+            });
+        }
+    }
+}

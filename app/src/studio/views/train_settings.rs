@@ -1,0 +1,100 @@
+//! The train view's settings form (a separate file to keep the view readable).
+
+use std::path::PathBuf;
+
+use eframe::egui;
+use hitvideo_engine::device::DeviceChoice;
+use hitvideo_engine::generator::config::PRESETS as GENERATOR_PRESETS;
+use hitvideo_engine::tokenizer::config::PRESETS;
+
+use crate::studio::settings::{TrainSettings, TrainTarget};
+
+fn combo(ui: &mut egui::Ui, label: &str, value: &mut String, options: &[&str]) {
+    let l = ui.label(label);
+    egui::ComboBox::from_id_salt(label)
+        .selected_text(value.clone())
+        .show_ui(ui, |ui| {
+            for o in options {
+                ui.selectable_value(value, o.to_string(), *o);
+            }
+        })
+        .response
+        .labelled_by(l.id);
+    ui.end_row();
+}
+
+fn number<T: egui::emath::Numeric>(ui: &mut egui::Ui, label: &str, v: &mut T, range: std::ops::RangeInclusive<T>) {
+    let l = ui.label(label);
+    ui.add(egui::DragValue::new(v).range(range)).labelled_by(l.id);
+    ui.end_row();
+}
+
+/// The form; `last_tokenizer` is this session's newest tokenizer checkpoint.
+pub fn settings_ui(ui: &mut egui::Ui, s: &mut TrainSettings, device: &mut DeviceChoice, last_tokenizer: Option<&PathBuf>) {
+    egui::Grid::new("train-settings").num_columns(2).show(ui, |ui| {
+        ui.label("model");
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut s.target, TrainTarget::Tokenizer, "tokenizer");
+            ui.radio_value(&mut s.target, TrainTarget::Generator, "generator");
+        });
+        ui.end_row();
+        match s.target {
+            TrainTarget::Tokenizer => combo(ui, "preset", &mut s.preset, &PRESETS),
+            TrainTarget::Generator => {
+                combo(ui, "generator preset", &mut s.generator_preset, &GENERATOR_PRESETS);
+                ui.label("tokenizer");
+                ui.horizontal(|ui| {
+                    if ui.button("Tokenizer…").on_hover_text("the tokenizer checkpoint whose tokens the generator learns").clicked()
+                        && let Some(dir) = rfd::FileDialog::new().set_title("Tokenizer checkpoint folder").pick_folder()
+                    {
+                        s.tokenizer = Some(dir);
+                    }
+                    if let Some(last) = last_tokenizer
+                        && ui.button("Use the last tokenizer checkpoint").clicked()
+                    {
+                        s.tokenizer = Some(last.clone());
+                    }
+                    ui.label(s.tokenizer.as_ref().map_or("none chosen".to_string(), |p| p.display().to_string()));
+                });
+                ui.end_row();
+                combo(ui, "text encoder", &mut s.text_encoder, &["auto", "minilm", "small"]);
+            }
+        }
+        ui.label("dataset");
+        ui.horizontal(|ui| {
+            let mut synthetic = s.folder.is_none();
+            if ui.radio_value(&mut synthetic, true, "synthetic shapes").clicked() {
+                s.folder = None;
+            }
+            if ui.button("Import folder…").clicked()
+                && let Some(dir) = rfd::FileDialog::new().set_title("Dataset folder (from `hitvideo data import`)").pick_folder()
+            {
+                s.folder = Some(dir);
+            }
+            match &s.folder {
+                Some(f) => ui.label(f.display().to_string()),
+                None => ui.add(egui::DragValue::new(&mut s.synthetic_count).range(16..=100_000).prefix("clips ")),
+            };
+        });
+        ui.end_row();
+        number(ui, "steps", &mut s.steps, 1..=1_000_000);
+        number(ui, "batch", &mut s.batch, 1..=256);
+        let l = ui.label("learning rate");
+        ui.add(egui::DragValue::new(&mut s.lr).speed(1e-5).range(1e-6..=1.0)).labelled_by(l.id);
+        ui.end_row();
+        number(ui, "validate every", &mut s.val_every, 1..=100_000);
+        number(ui, "validation clips", &mut s.val_clips, 1..=1024);
+        number(ui, "checkpoint every", &mut s.checkpoint_every, 1..=100_000);
+        let l = ui.label("device");
+        egui::ComboBox::from_id_salt("train-device")
+            .selected_text(device.to_string())
+            .show_ui(ui, |ui| {
+                for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Gpu] {
+                    ui.selectable_value(device, d, d.to_string());
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        ui.end_row();
+    });
+}

@@ -1,0 +1,398 @@
+//! The studio driven through its UI (egui_kittest, no window, the CPU device): training start
+//! and stop, the UI producing frames while training runs, the tokens view, generation, a 2x2
+//! sweep, bad input, settings persistence; and one real window under Xvfb.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use eframe::egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use hitvideo_app::studio::settings::ColorMode;
+use hitvideo_app::studio::{Settings, StudioApp, StudioOptions, View, tokenmap};
+use hitvideo_engine::device::DeviceChoice;
+
+type H = Harness<'static, StudioApp>;
+
+/// A file dropped on the window.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl eframe::egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(h: &mut H, path: PathBuf) {
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(path)));
+}
+
+fn harness(work: &Path, setup: impl FnOnce(&mut Settings)) -> H {
+    let mut settings = Settings { device: DeviceChoice::Cpu, ..Default::default() };
+    setup(&mut settings);
+    let opts = StudioOptions { screenshot: None, work_dir: work.to_path_buf() };
+    Harness::builder()
+        .with_size(eframe::egui::vec2(1400.0, 1100.0))
+        .build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, settings, opts))
+}
+
+/// Steps the UI (as a real event loop would, ~50 fps) until `cond` holds.
+fn wait_until(h: &mut H, what: &str, secs: u64, mut cond: impl FnMut(&H) -> bool) {
+    let t0 = Instant::now();
+    while !cond(h) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs} s waiting for {what}; notices: {:?}; train view: {:?} at step {}; engine idle: {}",
+            h.state().notices(),
+            h.state().train.state,
+            h.state().train.step,
+            h.state().engine_idle()
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+}
+
+fn has_label(h: &H, text: &str) -> bool {
+    h.query_by_label_contains(text).is_some()
+}
+
+/// Settings for a short tokenizer run on a small synthetic set.
+fn short_run(s: &mut Settings, steps: usize) {
+    s.view = View::Train;
+    let t = &mut s.train;
+    (t.steps, t.batch, t.synthetic_count, t.val_every, t.val_clips, t.checkpoint_every, t.warmup) = (steps, 1, 64, 1000, 1, 1000, 1);
+}
+
+#[test]
+fn train_view_starts_and_stops_a_tokenizer_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| short_run(s, 200));
+    h.step();
+    wait_until(&mut h, "the memory estimate", 60, |h| has_label(h, "estimated training memory at batch 1"));
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "two training steps", 120, |h| h.state().train.step >= 2);
+    assert!(has_label(&h, "run folder:"));
+    h.get_by_label("Stop").click();
+    wait_until(&mut h, "the run to stop", 60, |h| has_label(h, "stopped at step"));
+    let t = &h.state().train;
+    assert!(t.step >= 2 && t.step < 200, "stopped early: step {}", t.step);
+    let (ckpt_step, ckpt) = t.checkpoints.last().cloned().expect("stopping writes a checkpoint");
+    assert!(ckpt.join("model.bpk").is_file(), "{}", ckpt.display());
+    assert_eq!(ckpt_step, t.step);
+    assert!(h.state().engine_idle());
+    // Pause/resume shares the mechanism; resume continues from the checkpoint.
+    assert!(h.query_by_label("Resume").is_some());
+}
+
+#[test]
+fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| {
+        short_run(s, 200);
+        s.train.text_encoder = "small".into();
+    });
+    h.step();
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "tokenizer steps", 120, |h| h.state().train.step >= 2);
+    h.get_by_label("Stop").click();
+    wait_until(&mut h, "the tokenizer run to stop", 60, |h| h.state().engine_idle() && h.state().train.last_tokenizer.is_some());
+    h.get_by_label("generator").click();
+    h.step();
+    h.get_by_label("Use the last tokenizer checkpoint").click();
+    h.step();
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "generator steps (after the token cache)", 240, |h| h.state().train.step >= 2);
+    h.get_by_label("Stop").click();
+    wait_until(&mut h, "the generator run to stop", 60, |h| has_label(h, "stopped at step"));
+    let run = h.state().train.checkpoints.last().expect("generator checkpoint").1.clone();
+    assert!(run.join("model.bpk").is_file());
+    h.get_all_by_label("Load for generation").next().expect("checkpoint row").click();
+    wait_until(&mut h, "the trained generator", 120, |h| h.state().models().generator.as_deref().is_some_and(|g| !g.contains("untrained")));
+    assert!(h.state().models().tokenizer.as_deref().is_some_and(|t| t.contains("the generator's")), "{:?}", h.state().models());
+    h.get_all_by_label("Generate").next().expect("tab").click();
+    h.step();
+    generate_button(&h).click();
+    wait_until(&mut h, "a clip from the trained generator", 120, |h| has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle());
+}
+
+#[test]
+fn ui_keeps_producing_frames_while_training() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| short_run(s, 1000));
+    h.step();
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "the first training step", 120, |h| h.state().train.step >= 1);
+    let first = h.state().train.step;
+    let views = ["Generate", "Tokens", "Sweep", "Data", "Train"];
+    let mut times = Vec::new();
+    let t0 = Instant::now();
+    let mut i = 0usize;
+    while t0.elapsed() < Duration::from_secs(8) {
+        // Keep sending input: pointer moves every frame, a view switch every 10 frames.
+        let x = 100.0 + (i % 50) as f32 * 10.0;
+        h.event(eframe::egui::Event::PointerMoved(eframe::egui::pos2(x, 300.0)));
+        if i.is_multiple_of(10) {
+            h.get_all_by_label(views[(i / 10) % views.len()]).next().expect("view tab").click();
+        }
+        let f = Instant::now();
+        h.step();
+        times.push(f.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(16));
+        i += 1;
+    }
+    let trained = h.state().train.step - first;
+    times.sort_by(f64::total_cmp);
+    let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
+    let stats = h.state().frame_stats();
+    println!(
+        "frames while training: {} in 8 s; frame time p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms; UI time mean {:.2} ms, p95 {:.2} ms; \
+         training steps meanwhile: {trained}",
+        times.len(),
+        pct(50),
+        pct(95),
+        pct(100),
+        stats.ui_mean,
+        stats.ui_p95
+    );
+    assert!(times.len() > 100, "only {} frames in 8 s", times.len());
+    assert!(pct(95) < 100.0, "p95 frame time {:.1} ms: the UI waits for the engine", pct(95));
+    assert!(trained >= 1, "training made no progress while the UI ran");
+    h.get_by_label("Train").click();
+    h.step();
+    h.get_by_label("Stop").click();
+    wait_until(&mut h, "the run to stop", 60, |h| h.state().engine_idle());
+}
+
+/// The Generate button (the view's tab has the same label and comes first).
+fn generate_button(h: &H) -> egui_kittest::Node<'_> {
+    h.get_all_by_label("Generate").last().expect("the Generate button")
+}
+
+fn untrained_models(h: &mut H) {
+    h.get_by_label("Use untrained tiny models").click();
+    wait_until(h, "untrained models", 120, |h| h.state().models().generator.is_some());
+}
+
+#[test]
+fn tokens_view_switches_layers_hovers_and_reports_a_corrupt_video() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Tokens);
+    h.step();
+    untrained_models(&mut h);
+    h.get_by_label("Tokenize synthetic clip").click();
+    wait_until(&mut h, "token maps", 120, |h| h.state().tokens.payload().is_some());
+    assert!(has_label(&h, "token map: layer 1, latent frame 0 (2×2)"));
+    h.get_by_label("layer 4 · 4×8×8 · 10 bits").click();
+    h.step();
+    assert!(has_label(&h, "token map: layer 4, latent frame 0 (8×8)"));
+    let map = h.state().tokens.map_rect.expect("the map was drawn");
+    h.hover_at(map.min + (map.max - map.min) * 0.55);
+    h.step();
+    h.step();
+    assert!(has_label(&h, "layer 4 · t 0 · h 4 · w 4 · token "), "hover details missing");
+    let p = h.state().tokens.payload().expect("payload");
+    assert_eq!(p.layers.iter().map(|l| l.ids.len()).sum::<usize>(), 308);
+    assert_eq!(p.recon.len(), 4);
+    assert!(has_label(&h, "PSNR with 4 of 4 layers"));
+    assert!(has_label(&h, "codebook usage, layer 4"));
+    // A corrupt file dropped on the view: a clear message, and the view keeps working.
+    let bad = dir.path().join("broken.mp4");
+    std::fs::write(&bad, b"this is not a video at all").expect("write");
+    drop_file(&mut h, bad);
+    wait_until(&mut h, "the decode error", 60, |h| has_label(h, "cannot open this video"));
+    h.get_by_label("Tokenize synthetic clip").click();
+    wait_until(&mut h, "a second tokenization", 120, |h| has_label(h, "PSNR from all layers"));
+}
+
+/// The wgpu renderer draws token maps with `shaders/token_map.wgsl`; its pixels must match
+/// the CPU colouring (`tokenmap.rs`) cell by cell, in both colour modes.
+#[test]
+fn token_maps_drawn_by_the_wgsl_shader_match_the_cpu_colours() {
+    if hitvideo_engine::device::list_adapters().is_empty() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "a wgpu adapter (e.g. lavapipe) is required on CI");
+        eprintln!("skipped: no wgpu adapter (apt-get install mesa-vulkan-drivers)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = Settings { device: DeviceChoice::Cpu, view: View::Tokens, ..Default::default() };
+    let opts = StudioOptions { screenshot: None, work_dir: dir.path().to_path_buf() };
+    let mut h: H = Harness::builder()
+        .with_size(eframe::egui::vec2(1400.0, 1100.0))
+        .with_render_cursor(false)
+        .wgpu()
+        .build_eframe(move |cc| {
+            assert!(cc.wgpu_render_state.is_some(), "the wgpu test renderer gives the app its render state");
+            StudioApp::new(&cc.egui_ctx, cc.wgpu_render_state.clone(), settings, opts)
+        });
+    h.step();
+    untrained_models(&mut h);
+    h.get_by_label("Tokenize synthetic clip").click();
+    wait_until(&mut h, "token maps", 120, |h| h.state().tokens.payload().is_some());
+    h.get_by_label("layer 4 · 4×8×8 · 10 bits").click();
+    for (mode_label, mode) in [("colour by id", ColorMode::Id), ("by code similarity", ColorMode::Similarity)] {
+        h.get_by_label(mode_label).click();
+        h.step();
+        h.step();
+        let img = h.render().expect("render a frame with wgpu");
+        let rect = h.state().tokens.map_rect.expect("map drawn");
+        let layer = h.state().tokens.payload().expect("payload").layers[3].clone();
+        let (cw, ch) = (rect.width() / 8.0, rect.height() / 8.0);
+        let mut worst = 0i32;
+        for y in 0..8 {
+            for x in 0..8 {
+                let px = img.get_pixel((rect.left() + (x as f32 + 0.5) * cw) as u32, (rect.top() + (y as f32 + 0.5) * ch) as u32);
+                let want = tokenmap::token_rgb(layer.ids[y * 8 + x], 10, mode).map(|c| (c * 255.0).round() as i32);
+                for c in 0..3 {
+                    worst = worst.max((i32::from(px[c]) - want[c]).abs());
+                }
+            }
+        }
+        println!("{mode_label}: largest channel difference GPU vs CPU over 64 cells: {worst}/255");
+        assert!(worst <= 3, "{mode_label}: the shader's colours differ from the CPU path by {worst}/255");
+    }
+}
+
+#[test]
+fn generate_shows_frames_arriving_coarse_to_fine() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Generate);
+    h.step();
+    untrained_models(&mut h);
+    let prompt = h.get_by_role(Role::MultilineTextInput);
+    prompt.focus();
+    h.step();
+    h.get_by_role(Role::MultilineTextInput).type_text(" quickly");
+    h.step();
+    assert_eq!(h.state().settings().generate.prompt, "a red circle moves left quickly");
+    generate_button(&h).click();
+    wait_until(&mut h, "the coarsest layer's preview", 120, |h| has_label(h, "preview: 1 of 4 layers decoded"));
+    wait_until(&mut h, "the full clip", 120, |h| has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle());
+    let clip = h.state().generate.clip.clone().expect("clip");
+    assert_eq!((clip.videos[0].len(), clip.videos[0].width()), (16, 32));
+    assert_eq!(clip.tokens[0].len(), 308);
+    // Re-roll keeps the coarse layers exactly.
+    h.get_by_label("Re-roll details").click();
+    wait_until(&mut h, "the re-roll", 120, |h| h.state().generate.clip.as_ref().is_some_and(|c| c.job != clip.job && c.layers_done == 4) && h.state().engine_idle());
+    let again = h.state().generate.clip.clone().expect("re-rolled clip");
+    let keep: usize = 4 + 16; // layers 1x2x2 and 1x4x4
+    assert_eq!(again.tokens[0][..keep], clip.tokens[0][..keep]);
+    // Ctrl+Enter queues another generation.
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::Enter);
+    h.step();
+    assert!(!h.state().engine_idle(), "Ctrl+Enter did not queue a generation");
+    wait_until(&mut h, "the shortcut's generation", 120, |h| h.state().engine_idle());
+}
+
+#[test]
+fn a_two_by_two_sweep_fills_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| {
+        s.view = View::Sweep;
+        s.sweep.cfgs = "1,5".into();
+        s.sweep.seeds = "0-1".into();
+    });
+    h.step();
+    untrained_models(&mut h);
+    h.get_by_label("Run sweep").click();
+    wait_until(&mut h, "the first cell", 120, |h| has_label(h, "1 of 4 cells"));
+    wait_until(&mut h, "all cells", 240, |h| has_label(h, "4 of 4 cells") && h.state().engine_idle());
+    let grid = h.state().sweep.grid.clone().expect("grid");
+    assert!(grid.cells.iter().all(|c| c.as_ref().is_some_and(|c| c.score.is_some())), "every cell has a score");
+    assert!(has_label(&h, "analyzer score against CFG"));
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_the_app_keeps_working() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A checkpoint of the wrong kind dropped on the tokens view.
+    let ckpt = dir.path().join("gen-run");
+    std::fs::create_dir_all(&ckpt).expect("dir");
+    let state = r#"{"kind":"generator","preset":"tiny","config_sha256":"x","step":3,"app_version":"0","metrics":null}"#;
+    std::fs::write(ckpt.join("state.json"), state).expect("write");
+    let mut h = harness(dir.path(), |s| s.view = View::Tokens);
+    h.step();
+    drop_file(&mut h, ckpt);
+    wait_until(&mut h, "the wrong-kind message", 60, |h| has_label(h, "this is a generator checkpoint, not a tokenizer one"));
+    // Impossible settings: an empty seed range and a bad CFG list.
+    h.get_all_by_label("Generate").next().expect("the Generate tab").click();
+    h.step();
+    h.state_mut().settings_mut().generate.seed_mode = hitvideo_app::studio::settings::SeedMode::Range;
+    h.state_mut().settings_mut().generate.seed_range = "9-2".into();
+    h.step();
+    generate_button(&h).click();
+    h.step();
+    h.step();
+    assert!(has_label(&h, "seed range 9-2 is empty"));
+    // Generating without models explains how to get them.
+    h.state_mut().settings_mut().generate.seed_range = "0-1".into();
+    generate_button(&h).click();
+    wait_until(&mut h, "the no-model message", 60, |h| has_label(h, "no tokenizer loaded"));
+    // The app still works: models load and a clip tokenizes.
+    h.get_by_label("Tokens").click();
+    h.step();
+    untrained_models(&mut h);
+    h.get_by_label("Tokenize synthetic clip").click();
+    wait_until(&mut h, "tokenization after the errors", 120, |h| h.state().tokens.payload().is_some());
+}
+
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn settings_persist_between_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |_| {});
+    h.step();
+    h.get_by_label("Train").click();
+    h.step();
+    h.state_mut().settings_mut().generate.prompt = "a blue square rises".into();
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let saved: Settings = eframe::get_value(&storage, hitvideo_app::studio::SETTINGS_KEY).expect("saved settings");
+    assert_eq!(saved.view, View::Train);
+    assert_eq!(saved.generate.prompt, "a blue square rises");
+    let h2 = harness(dir.path(), |s| *s = saved.clone());
+    assert_eq!(h2.state().settings(), &saved);
+}
+
+/// The real binary in a real (virtual) window: `hitvideo studio --screenshot` under Xvfb.
+#[test]
+fn real_window_under_xvfb_takes_a_screenshot() {
+    let have_xvfb = std::process::Command::new("xvfb-run").arg("--help").output().is_ok();
+    if !have_xvfb {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "xvfb-run is required on CI");
+        eprintln!("skipped: xvfb-run not found (apt-get install xvfb)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shot: PathBuf = dir.path().join("studio.png");
+    let out = std::process::Command::new("timeout")
+        .args(["120", "xvfb-run", "-a", "-s", "-screen 0 1280x800x24", env!("CARGO_BIN_EXE_hitvideo"), "--device", "cpu", "studio", "--glow", "--screenshot"])
+        .arg(&shot)
+        .env("HITVIDEO_HOME", dir.path())
+        .env("HOME", dir.path())
+        .output()
+        .expect("run xvfb-run");
+    assert!(out.status.success(), "studio failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(&shot).expect("the screenshot was written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+}

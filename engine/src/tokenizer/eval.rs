@@ -1,0 +1,279 @@
+//! `tokenizer eval`: a loaded tokenizer on a list of clips. Per clip and averaged: PSNR, SSIM
+//! and MS-SSIM (when frames are large enough) of the reconstruction from the `k` coarsest
+//! layers for every `k`; bits per pixel and compression ratio; per-layer codebook usage and
+//! perplexity; encode and decode time; optionally an H.264 baseline at the same bpp.
+//!
+//! Clips may have any length: they are encoded in padded windows as `tokenizer encode` does,
+//! and measured over their true frames. The report is [`EvalReport`] (JSON via serde; a table
+//! via `Display`, in `eval_table.rs`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::codec::{self, CodecError};
+use super::config::TokenizerConfig;
+use super::h264::{self, H264Clip};
+use super::lfq::usage_and_perplexity;
+use super::model::Tokenizer;
+use crate::dataset::synth;
+use crate::metrics;
+use crate::train::data::{ClipSource, DataError};
+use crate::video::{Video, VideoError};
+
+/// PSNR reported for a perfect reconstruction (where the formula gives infinity).
+pub const PSNR_CAP: f64 = 100.0;
+
+/// How to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOptions {
+    /// Windows per forward pass.
+    pub batch: usize,
+    /// Also run the H.264 baseline with this x264 preset (e.g. `medium`).
+    pub h264_preset: Option<String>,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { batch: codec::DEFAULT_BATCH, h264_preset: None }
+    }
+}
+
+/// Reconstruction quality of one clip (or a mean over clips).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Quality {
+    /// dB, capped at [`PSNR_CAP`].
+    pub psnr: f64,
+    /// Gaussian-window SSIM per RGB channel, averaged (see [`crate::metrics`]).
+    pub ssim: f64,
+    /// 5-scale MS-SSIM; `None` when a frame side is under [`metrics::MS_SSIM_MIN_SIDE`].
+    pub ms_ssim: Option<f64>,
+}
+
+impl Quality {
+    /// Measures `test` against `reference`; `None` when shapes differ or frames are under 11x11.
+    pub fn measure(reference: &Video, test: &Video) -> Option<Self> {
+        Some(Self {
+            psnr: metrics::psnr(reference, test)?.min(PSNR_CAP),
+            ssim: metrics::ssim(reference, test)?,
+            ms_ssim: metrics::ms_ssim(reference, test),
+        })
+    }
+
+    /// The mean of several (MS-SSIM only when every item has it).
+    pub fn mean(items: &[Quality]) -> Option<Self> {
+        let n = items.len() as f64;
+        let ms: Option<Vec<f64>> = items.iter().map(|q| q.ms_ssim).collect();
+        (!items.is_empty()).then(|| Self {
+            psnr: items.iter().map(|q| q.psnr).sum::<f64>() / n,
+            ssim: items.iter().map(|q| q.ssim).sum::<f64>() / n,
+            ms_ssim: ms.map(|v| v.iter().sum::<f64>() / n),
+        })
+    }
+}
+
+/// The tokenizer on one clip.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClipReport {
+    pub name: String,
+    /// True frames (windows are padded past them).
+    pub frames: usize,
+    pub windows: usize,
+    /// Token bits per true pixel position.
+    pub bpp: f64,
+    /// Quality from the `k` coarsest layers, `k = 1 ..= layers` (the last is the full decode).
+    pub by_layers: Vec<Quality>,
+    pub h264: Option<H264Clip>,
+}
+
+/// Codebook statistics of one layer over every evaluated window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LayerUsage {
+    /// `[t, h, w]` of the layer's grid.
+    pub shape: [usize; 3],
+    pub bits: usize,
+    /// Fraction of the `2^bits` codes used at least once.
+    pub usage: f64,
+    /// `exp(entropy)` of the id histogram (at most `2^bits`).
+    pub perplexity: f64,
+}
+
+/// Means of the H.264 baseline over clips.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct H264Summary {
+    pub preset: String,
+    pub bpp: f64,
+    pub stream_bpp: f64,
+    pub file_bpp: f64,
+    /// Clips whose slices fit the token budget (the rest are at CRF 51).
+    pub matched_clips: usize,
+    pub quality: Quality,
+}
+
+/// Everything `tokenizer eval` reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalReport {
+    pub preset: String,
+    pub config_sha256: String,
+    pub clips: usize,
+    pub frames: usize,
+    pub height: usize,
+    pub width: usize,
+    pub fps: f64,
+    pub windows: usize,
+    pub tokens_per_window: usize,
+    /// Token bits over all true pixel positions of all clips.
+    pub bpp: f64,
+    /// `24 / bpp` (raw RGB24 bits per token bit).
+    pub compression_ratio: f64,
+    /// Mean over clips of the quality from the `k` coarsest layers, `k = 1 ..= layers`.
+    pub mean_by_layers: Vec<Quality>,
+    /// Why MS-SSIM is missing, when it is.
+    pub ms_ssim_note: Option<String>,
+    pub layers: Vec<LayerUsage>,
+    /// Wall time of encoding every window, and of decoding every window from all layers.
+    pub encode_seconds: f64,
+    pub decode_seconds: f64,
+    pub h264: Option<H264Summary>,
+    pub per_clip: Vec<ClipReport>,
+}
+
+/// Errors of an evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `n` clips of the held-out splits of synthetic dataset (`count`, `seed`) at the
+/// tokenizer's geometry, named `synth-<index>`.
+pub fn synthetic_clips(cfg: &TokenizerConfig, count: usize, seed: u64, n: usize) -> Vec<(String, Video)> {
+    match ClipSource::synthetic(count, seed, cfg.frames, cfg.height, cfg.fps) {
+        ClipSource::Synthetic { config, val, .. } => {
+            val.iter().take(n).map(|&i| (format!("synth-{i}"), synth::item(&config, i).render(&config.render))).collect()
+        }
+        ClipSource::Windows { val, .. } => val.into_iter().take(n).enumerate().map(|(i, v)| (format!("val-{i}"), v)).collect(),
+    }
+}
+
+/// Up to `n` validation windows of a dataset folder (every tenth window, as in training).
+pub fn dataset_clips(cfg: &TokenizerConfig, dir: &Path, n: usize) -> Result<Vec<(String, Video)>, EvalError> {
+    if cfg.height != cfg.width {
+        return Err(EvalError::Invalid(format!("dataset windows are square; tokenizer '{}' is {}x{}", cfg.name, cfg.width, cfg.height)));
+    }
+    Ok(match ClipSource::dataset(dir, cfg.frames, cfg.height, cfg.fps)? {
+        ClipSource::Synthetic { config, val, .. } => {
+            val.iter().take(n).map(|&i| (format!("synth-{i}"), synth::item(&config, i).render(&config.render))).collect()
+        }
+        ClipSource::Windows { val, .. } => val.into_iter().take(n).enumerate().map(|(i, v)| (format!("{}#val-{i}", dir.display()), v)).collect(),
+    })
+}
+
+/// Evaluates `model` (config `cfg`) on named clips at the tokenizer's frame size.
+pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Video)], opts: &EvalOptions) -> Result<EvalReport, EvalError> {
+    if clips.is_empty() {
+        return Err(EvalError::Invalid("no clips to evaluate".into()));
+    }
+    if let Some((name, v)) = clips.iter().find(|(_, v)| v.is_empty() || (v.width() as usize, v.height() as usize) != (cfg.width, cfg.height)) {
+        return Err(EvalError::Invalid(format!(
+            "{name}: {} frames of {}x{}; tokenizer '{}' needs {}x{} frames (decode with its size)",
+            v.len(), v.width(), v.height(), cfg.name, cfg.width, cfg.height
+        )));
+    }
+    let n_layers = cfg.layers.len();
+    let mut hist: Vec<Vec<u64>> = cfg.layers.iter().map(|l| vec![0u64; 1usize << l.bits]).collect();
+    let (mut enc_s, mut dec_s) = (0f64, 0f64);
+    let scratch = opts.h264_preset.as_ref().map(|_| h264::ScratchDir::new("h264")).transpose()?;
+    let mut per_clip = Vec::with_capacity(clips.len());
+    for (name, clip) in clips {
+        let windows = codec::padded_windows(clip, cfg.frames);
+        let started = Instant::now();
+        let tokens = codec::encode_windows(model, cfg, &windows, opts.batch)?;
+        enc_s += started.elapsed().as_secs_f64();
+        for w in &tokens {
+            for (h, l) in hist.iter_mut().zip(&w.layers) {
+                for &id in &l.ids {
+                    if let Some(c) = h.get_mut(id as usize) {
+                        *c += 1;
+                    }
+                }
+            }
+        }
+        let mut by_layers = Vec::with_capacity(n_layers);
+        for k in 1..=n_layers {
+            let started = Instant::now();
+            let decoded = codec::decode_windows(model, &tokens, k, opts.batch, clip.fps())?;
+            if k == n_layers {
+                dec_s += started.elapsed().as_secs_f64();
+            }
+            let recon = codec::join_windows(&decoded, clip.len(), clip.fps())?;
+            by_layers.push(Quality::measure(clip, &recon).ok_or_else(|| EvalError::Invalid(format!("{name}: reconstruction has another shape")))?);
+        }
+        let bits = tokens.iter().flat_map(|w| &w.layers).map(|l| l.ids.len() * l.bits).sum::<usize>() as f64;
+        let h264 = match (&opts.h264_preset, &scratch) {
+            (Some(preset), Some(dir)) => Some(h264::h264_at_bits(clip, bits, preset, &dir.0)?),
+            _ => None,
+        };
+        let pixels = (clip.len() * cfg.height * cfg.width) as f64;
+        per_clip.push(ClipReport { name: name.clone(), frames: clip.len(), windows: windows.len(), bpp: bits / pixels, by_layers, h264 });
+    }
+    let frames: usize = per_clip.iter().map(|c| c.frames).sum();
+    let windows: usize = per_clip.iter().map(|c| c.windows).sum();
+    let total_bits: f64 = per_clip.iter().map(|c| c.bpp * (c.frames * cfg.height * cfg.width) as f64).sum();
+    let bpp = total_bits / (frames * cfg.height * cfg.width) as f64;
+    let mean_by_layers = (0..n_layers)
+        .map(|k| Quality::mean(&per_clip.iter().map(|c| c.by_layers[k]).collect::<Vec<_>>()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| EvalError::Invalid("no clips measured".into()))?;
+    let ms_ssim_note = mean_by_layers.first().and_then(|q| q.ms_ssim).is_none().then(|| {
+        format!("MS-SSIM n/a: frames are {}x{}; 5 scales need at least {m}x{m}", cfg.width, cfg.height, m = metrics::MS_SSIM_MIN_SIDE)
+    });
+    let layers = hist
+        .iter()
+        .zip(&cfg.layers)
+        .map(|(h, l)| {
+            let (usage, perplexity) = usage_and_perplexity(h);
+            LayerUsage { shape: [l.t, l.h, l.w], bits: l.bits, usage, perplexity }
+        })
+        .collect();
+    let h264 = opts.h264_preset.as_ref().and_then(|preset| summarize_h264(preset, &per_clip));
+    Ok(EvalReport {
+        preset: cfg.name.clone(),
+        config_sha256: super::config_sha256(cfg),
+        clips: clips.len(),
+        frames,
+        height: cfg.height,
+        width: cfg.width,
+        fps: cfg.fps,
+        windows,
+        tokens_per_window: cfg.total_tokens(),
+        bpp,
+        compression_ratio: 24.0 / bpp,
+        mean_by_layers,
+        ms_ssim_note,
+        layers,
+        encode_seconds: enc_s,
+        decode_seconds: dec_s,
+        h264,
+        per_clip,
+    })
+}
+
+fn summarize_h264(preset: &str, clips: &[ClipReport]) -> Option<H264Summary> {
+    let runs: Vec<&H264Clip> = clips.iter().filter_map(|c| c.h264.as_ref()).collect();
+    let n = runs.len() as f64;
+    let quality = Quality::mean(&runs.iter().map(|r| r.quality).collect::<Vec<_>>())?;
+    Some(H264Summary {
+        preset: preset.to_string(),
+        bpp: runs.iter().map(|r| r.bpp).sum::<f64>() / n,
+        stream_bpp: runs.iter().map(|r| r.stream_bpp).sum::<f64>() / n,
+        file_bpp: runs.iter().map(|r| r.file_bpp).sum::<f64>() / n,
+        matched_clips: runs.iter().filter(|r| r.matched).count(),
+        quality,
+    })
+}

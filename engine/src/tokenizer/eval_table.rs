@@ -1,0 +1,70 @@
+//! The text table of an [`EvalReport`] (what `hitvideo tokenizer eval` prints).
+
+use std::fmt;
+
+use super::eval::{EvalReport, Quality};
+
+fn ms(q: &Quality) -> String {
+    q.ms_ssim.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
+}
+
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let short = &self.config_sha256[..self.config_sha256.len().min(12)];
+        writeln!(
+            f,
+            "tokenizer '{}' (config {short}): {} clips, {} frames of {}x{} at {} fps in {} windows",
+            self.preset, self.clips, self.frames, self.width, self.height, self.fps, self.windows
+        )?;
+        writeln!(
+            f,
+            "{} tokens per window; {:.4} bits per pixel; compression {:.1}x over RGB24",
+            self.tokens_per_window, self.bpp, self.compression_ratio
+        )?;
+        writeln!(f, "encode {:.2} s, decode (all layers) {:.2} s", self.encode_seconds, self.decode_seconds)?;
+        writeln!(f, "\nlayer  grid       bits  usage    perplexity")?;
+        for (i, l) in self.layers.iter().enumerate() {
+            let grid = format!("{}x{}x{}", l.shape[0], l.shape[1], l.shape[2]);
+            writeln!(f, "{:<6} {grid:<10} {:<5} {:<8.4} {:.1} / {}", i + 1, l.bits, l.usage, l.perplexity, 1u64 << l.bits)?;
+        }
+        writeln!(f, "\nquality from the k coarsest layers (mean over clips)")?;
+        writeln!(f, "k      PSNR dB   SSIM     MS-SSIM")?;
+        for (k, q) in self.mean_by_layers.iter().enumerate() {
+            writeln!(f, "{:<6} {:<9.2} {:<8.4} {}", k + 1, q.psnr, q.ssim, ms(q))?;
+        }
+        if let Some(note) = &self.ms_ssim_note {
+            writeln!(f, "{note}")?;
+        }
+        if let Some(h) = &self.h264 {
+            writeln!(f, "\nH.264 (libx264 {}) at the tokens' bpp: {}/{} clips within budget", h.preset, h.matched_clips, self.clips)?;
+            writeln!(
+                f,
+                "bpp {:.4} (coded slices; whole stream {:.4}, whole MP4 {:.4}); PSNR {:.2} dB, SSIM {:.4}, MS-SSIM {}",
+                h.bpp, h.stream_bpp, h.file_bpp, h.quality.psnr, h.quality.ssim, ms(&h.quality)
+            )?;
+            if let Some(t) = self.mean_by_layers.last() {
+                writeln!(f, "tokenizer (all layers) at bpp {:.4}: PSNR {:.2} dB, SSIM {:.4}, MS-SSIM {}", self.bpp, t.psnr, t.ssim, ms(t))?;
+            }
+        }
+        writeln!(f, "\nper clip (all layers)")?;
+        let width = self.per_clip.iter().map(|c| c.name.len()).max().unwrap_or(4).clamp(4, 48);
+        write!(f, "{:<width$}  frames  bpp     PSNR dB  SSIM    MS-SSIM", "clip")?;
+        if self.h264.is_some() {
+            write!(f, "  | H.264 CRF  bpp     PSNR dB  SSIM")?;
+        }
+        writeln!(f)?;
+        for c in &self.per_clip {
+            let Some(q) = c.by_layers.last() else { continue };
+            write!(f, "{:<width$}  {:<6}  {:<7.4} {:<8.2} {:<7.4} {:<7}", c.name, c.frames, c.bpp, q.psnr, q.ssim, ms(q))?;
+            if let Some(h) = &c.h264 {
+                let star = if h.matched { "" } else { "*" };
+                write!(f, "  | {:<9} {:<7.4} {:<8.2} {:.4}", format!("{}{star}", h.crf), h.bpp, h.quality.psnr, h.quality.ssim)?;
+            }
+            writeln!(f)?;
+        }
+        if self.per_clip.iter().any(|c| c.h264.as_ref().is_some_and(|h| !h.matched)) {
+            writeln!(f, "* even CRF 51 exceeds the token budget for this clip")?;
+        }
+        Ok(())
+    }
+}

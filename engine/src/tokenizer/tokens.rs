@@ -1,0 +1,317 @@
+//! Token files: the output of `hitvideo tokenizer encode`, the input of `decode`.
+//!
+//! Layout (all integers little-endian):
+//! ```text
+//! 0       8 bytes  magic "HVTOKENS"
+//! 8       u32      format version (1)
+//! 12      u32      header length n
+//! 16      n bytes  header JSON: preset, config_sha256, fps, window_frames, height, width,
+//!                  frames (true frame count), source, windows (count), and per window per
+//!                  layer {shape [t, h, w], bits, mask (whether mask bits follow)}
+//! 16 + n  payload  per window, per layer (coarsest first): the t*h*w ids bit-packed with
+//!                  `bits` bits each, least significant bit first, padded to a whole byte;
+//!                  then, when the layer has a mask, t*h*w mask bits padded to a byte
+//! end-32  32 bytes SHA-256 of every byte before it
+//! ```
+//! Every id is stored, masked or not: a mask is carried as extra information (dynamic encoding
+//! decides what it means), so a round trip is lossless.
+
+use std::path::{Path, PathBuf};
+
+mod bitpack;
+
+use super::config::TokenizerConfig;
+use bitpack::{pack, packed_len, unpack};
+use crate::train::checkpoint::sha256_hex;
+
+/// The first 8 bytes of every token file.
+pub const MAGIC: &[u8; 8] = b"HVTOKENS";
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+const PREFIX: usize = 16;
+const CHECKSUM: usize = 32;
+
+/// One layer of one window: its grid, code width, ids and optional mask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLayer {
+    /// Latent grid `[t, h, w]`.
+    pub shape: [usize; 3],
+    /// Bits per id (the codebook has `2^bits` entries).
+    pub bits: usize,
+    /// `t * h * w` ids, row-major `[t, h, w]`, each below `2^bits`.
+    pub ids: Vec<u32>,
+    /// Optional per-token flags (`t * h * w`, row-major), e.g. a dynamic-encoding redundancy
+    /// mask (true = masked, see [`super::dynamic`]). Stored as given; ids are stored for every
+    /// position either way.
+    pub mask: Option<Vec<bool>>,
+}
+
+impl TokenLayer {
+    /// Tokens in the layer (`t * h * w`).
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One window of `window_frames` frames: its layers, coarsest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenWindow {
+    pub layers: Vec<TokenLayer>,
+}
+
+/// A whole encoded clip.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenFile {
+    /// Tokenizer preset name (for messages).
+    pub preset: String,
+    /// [`crate::tokenizer::config_sha256`] of the tokenizer that made the tokens.
+    pub config_sha256: String,
+    /// Frame rate of the encoded frames.
+    pub fps: f64,
+    /// Frames per window (the tokenizer's clip length).
+    pub window_frames: usize,
+    /// Frame size in pixels.
+    pub height: usize,
+    pub width: usize,
+    /// True frame count: the last window was padded by repeating its last frame.
+    pub frames: usize,
+    /// Where the frames came from, when known.
+    pub source: Option<String>,
+    pub windows: Vec<TokenWindow>,
+}
+
+/// Errors reading, writing or matching a token file; each names the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFileError {
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a HiTVideo token file (bad magic bytes); pass a file written by `hitvideo tokenizer encode`", .path.display())]
+    BadMagic { path: PathBuf },
+    #[error("{}: token file format version {found} is not supported (this build reads version {VERSION}); re-encode the video with this build", .path.display())]
+    Version { path: PathBuf, found: u32 },
+    #[error("{}: truncated token file ({found} bytes where {expected} are needed); re-encode the video", .path.display())]
+    Truncated { path: PathBuf, expected: u64, found: u64 },
+    #[error("{}: damaged token file ({reason}); re-encode the video", .path.display())]
+    Damaged { path: PathBuf, reason: String },
+    #[error(
+        "{}: these tokens were made by tokenizer '{file_preset}' (config sha256 {file_sha}) but the checkpoint is \
+         '{ckpt_preset}' (config sha256 {ckpt_sha}); decode with the checkpoint that encoded them",
+        .path.display()
+    )]
+    ConfigMismatch { path: PathBuf, file_preset: String, file_sha: String, ckpt_preset: String, ckpt_sha: String },
+    #[error("{}: cannot write these tokens: {reason}", .path.display())]
+    Invalid { path: PathBuf, reason: String },
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LayerHeader {
+    shape: [usize; 3],
+    bits: usize,
+    /// Written only when true, to keep the per-window header short.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    mask: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    preset: String,
+    config_sha256: String,
+    fps: f64,
+    window_frames: usize,
+    height: usize,
+    width: usize,
+    frames: usize,
+    source: Option<String>,
+    windows: usize,
+    layers: Vec<Vec<LayerHeader>>,
+}
+
+impl TokenFile {
+    /// Checks shapes, bit widths, id ranges, mask lengths and the frame count.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.fps.is_finite() && self.fps > 0.0) {
+            return Err(format!("fps {} must be positive", self.fps));
+        }
+        if self.windows.is_empty() || self.window_frames == 0 || self.height == 0 || self.width == 0 {
+            return Err("needs at least one window and a positive frame size and window length".into());
+        }
+        let room = self.windows.len() * self.window_frames;
+        if self.frames == 0 || self.frames > room || self.frames + self.window_frames <= room {
+            return Err(format!("{} frames do not fill {} windows of {} frames", self.frames, self.windows.len(), self.window_frames));
+        }
+        for (wi, w) in self.windows.iter().enumerate() {
+            if w.layers.is_empty() {
+                return Err(format!("window {wi} has no layers"));
+            }
+            for (li, l) in w.layers.iter().enumerate() {
+                let at = format!("window {wi} layer {li}");
+                if l.bits == 0 || l.bits > 24 {
+                    return Err(format!("{at}: {} bits (1..=24 allowed)", l.bits));
+                }
+                if l.ids.len() != l.len() {
+                    return Err(format!("{at}: {} ids for a {:?} grid", l.ids.len(), l.shape));
+                }
+                if let Some(bad) = l.ids.iter().find(|&&id| id >> l.bits != 0) {
+                    return Err(format!("{at}: id {bad} does not fit in {} bits", l.bits));
+                }
+                if l.mask.as_ref().is_some_and(|m| m.len() != l.len()) {
+                    return Err(format!("{at}: mask length differs from the {} tokens", l.len()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Id bits over all windows and layers (masks and the header not counted).
+    pub fn id_bits(&self) -> usize {
+        self.windows.iter().flat_map(|w| &w.layers).map(|l| l.len() * l.bits).sum()
+    }
+
+    /// Id bits per true pixel position (`id_bits / (frames * height * width)`).
+    pub fn bpp(&self) -> f64 {
+        self.id_bits() as f64 / (self.frames * self.height * self.width) as f64
+    }
+
+    /// Errors unless `cfg` (the checkpoint's config) is the one that made these tokens.
+    pub fn check_config(&self, cfg: &TokenizerConfig, path: &Path) -> Result<(), TokenFileError> {
+        let sha = super::config_sha256(cfg);
+        if sha == self.config_sha256 {
+            return Ok(());
+        }
+        Err(TokenFileError::ConfigMismatch {
+            path: path.to_path_buf(),
+            file_preset: self.preset.clone(),
+            file_sha: self.config_sha256.clone(),
+            ckpt_preset: cfg.name.clone(),
+            ckpt_sha: sha,
+        })
+    }
+
+    /// The file's bytes (see the module docs); `path` only names the file in errors.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, TokenFileError> {
+        self.validate().map_err(|reason| TokenFileError::Invalid { path: path.to_path_buf(), reason })?;
+        let layers = self
+            .windows
+            .iter()
+            .map(|w| w.layers.iter().map(|l| LayerHeader { shape: l.shape, bits: l.bits, mask: l.mask.is_some() }).collect())
+            .collect();
+        let header = Header {
+            preset: self.preset.clone(),
+            config_sha256: self.config_sha256.clone(),
+            fps: self.fps,
+            window_frames: self.window_frames,
+            height: self.height,
+            width: self.width,
+            frames: self.frames,
+            source: self.source.clone(),
+            windows: self.windows.len(),
+            layers,
+        };
+        let json = serde_json::to_vec(&header).map_err(|e| TokenFileError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
+        let mut out = Vec::with_capacity(PREFIX + json.len() + self.id_bits() / 8 + CHECKSUM + 64);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        for l in self.windows.iter().flat_map(|w| &w.layers) {
+            pack(l.ids.iter().copied(), l.bits, &mut out);
+            if let Some(m) = &l.mask {
+                pack(m.iter().map(|&b| u32::from(b)), 1, &mut out);
+            }
+        }
+        let sum = sha256_hex(&out);
+        let digest = hex::decode(sum).map_err(|e| TokenFileError::Invalid { path: path.to_path_buf(), reason: e.to_string() })?;
+        out.extend_from_slice(&digest);
+        Ok(out)
+    }
+
+    /// Parses bytes written by [`to_bytes`](Self::to_bytes); `path` names the file in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, TokenFileError> {
+        let p = || path.to_path_buf();
+        let truncated = |expected: usize| TokenFileError::Truncated { path: p(), expected: expected as u64, found: bytes.len() as u64 };
+        let damaged = |reason: String| TokenFileError::Damaged { path: p(), reason };
+        let head = &bytes[..bytes.len().min(MAGIC.len())];
+        if head != &MAGIC[..head.len()] {
+            return Err(TokenFileError::BadMagic { path: p() });
+        }
+        if bytes.len() < PREFIX {
+            return Err(truncated(PREFIX + CHECKSUM));
+        }
+        let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let version = word(8);
+        if version != VERSION {
+            return Err(TokenFileError::Version { path: p(), found: version });
+        }
+        let header_end = PREFIX + word(12) as usize;
+        if bytes.len() < header_end + CHECKSUM {
+            return Err(truncated(header_end + CHECKSUM));
+        }
+        let header: Header = serde_json::from_slice(&bytes[PREFIX..header_end]).map_err(|e| damaged(format!("header: {e}")))?;
+        if header.layers.len() != header.windows {
+            return Err(damaged(format!("header lists {} windows but layers for {}", header.windows, header.layers.len())));
+        }
+        let mut need = header_end;
+        for l in header.layers.iter().flatten() {
+            let n = l.shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+            let size = n.and_then(|n| Some(packed_len(n, l.bits)? + if l.mask { packed_len(n, 1)? } else { 0 }));
+            need = size.and_then(|s| need.checked_add(s)).filter(|_| l.bits <= 24).ok_or_else(|| damaged("impossible layer shape".into()))?;
+        }
+        if bytes.len() < need + CHECKSUM {
+            return Err(truncated(need + CHECKSUM));
+        }
+        if bytes.len() > need + CHECKSUM {
+            return Err(damaged(format!("{} unexpected bytes at the end", bytes.len() - need - CHECKSUM)));
+        }
+        if hex::encode(&bytes[need..]) != sha256_hex(&bytes[..need]) {
+            return Err(damaged("checksum mismatch: the contents changed after writing".into()));
+        }
+        let mut at = header_end;
+        let mut take = |n: usize| {
+            let s = &bytes[at..at + n];
+            at += n;
+            s
+        };
+        let mut windows = Vec::with_capacity(header.windows);
+        for ls in &header.layers {
+            let mut layers = Vec::with_capacity(ls.len());
+            for l in ls {
+                let n = l.shape.iter().product();
+                let ids = unpack(take(packed_len(n, l.bits).unwrap_or(0)), n, l.bits);
+                let mask = l.mask.then(|| unpack(take(packed_len(n, 1).unwrap_or(0)), n, 1).into_iter().map(|b| b == 1).collect());
+                layers.push(TokenLayer { shape: l.shape, bits: l.bits, ids, mask });
+            }
+            windows.push(TokenWindow { layers });
+        }
+        let file = Self {
+            preset: header.preset,
+            config_sha256: header.config_sha256,
+            fps: header.fps,
+            window_frames: header.window_frames,
+            height: header.height,
+            width: header.width,
+            frames: header.frames,
+            source: header.source,
+            windows,
+        };
+        file.validate().map_err(damaged)?;
+        Ok(file)
+    }
+
+    /// Writes the file atomically (temporary sibling, fsync, rename).
+    pub fn write(&self, path: &Path) -> Result<(), TokenFileError> {
+        let bytes = self.to_bytes(path)?;
+        crate::fsutil::write_atomic(path, &bytes).map_err(|source| TokenFileError::Io { path: path.to_path_buf(), source })
+    }
+
+    /// Reads and checks a token file.
+    pub fn read(path: &Path) -> Result<Self, TokenFileError> {
+        let bytes = std::fs::read(path).map_err(|source| TokenFileError::Io { path: path.to_path_buf(), source })?;
+        Self::from_bytes(&bytes, path)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+//! Unit tests of the token file format.
+
+use super::*;
+
+fn sample(mask: bool) -> TokenFile {
+    let cfg = TokenizerConfig::preset("tiny").expect("tiny preset");
+    let windows = (0..2u32)
+        .map(|w| TokenWindow {
+            layers: cfg
+                .layers
+                .iter()
+                .map(|l| {
+                    let n = l.tokens();
+                    let ids = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761u32.wrapping_add(w)) >> (32 - l.bits)).collect();
+                    let mask = mask.then(|| (0..n).map(|i| !(i + w as usize).is_multiple_of(3)).collect());
+                    TokenLayer { shape: [l.t, l.h, l.w], bits: l.bits, ids, mask }
+                })
+                .collect(),
+        })
+        .collect();
+    TokenFile {
+        preset: cfg.name.clone(),
+        config_sha256: crate::tokenizer::config_sha256(&cfg),
+        fps: cfg.fps,
+        window_frames: cfg.frames,
+        height: cfg.height,
+        width: cfg.width,
+        frames: 21,
+        source: Some("clip.mp4".into()),
+        windows,
+    }
+}
+
+#[test]
+fn bit_packing_round_trips_every_width() {
+    for bits in 1..=24usize {
+        let vals: Vec<u32> = (0..37u32).map(|i| (i.wrapping_mul(0x9e37_79b9) >> 7) & ((1u32 << bits) - 1)).collect();
+        let mut out = Vec::new();
+        pack(vals.iter().copied(), bits, &mut out);
+        assert_eq!(out.len(), packed_len(vals.len(), bits).expect("small"));
+        assert_eq!(unpack(&out, vals.len(), bits), vals, "{bits} bits");
+    }
+}
+
+#[test]
+fn write_read_round_trip_with_and_without_masks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for mask in [false, true] {
+        let path = dir.path().join(format!("clip-{mask}.tokens"));
+        let file = sample(mask);
+        file.write(&path).expect("write");
+        let back = TokenFile::read(&path).expect("read");
+        assert_eq!(back, file);
+        // 2932 id bits a window: the tiny preset's bits per clip.
+        assert_eq!(back.id_bits(), 2 * TokenizerConfig::preset("tiny").expect("tiny").total_bits());
+        let size = std::fs::metadata(&path).expect("size").len() as usize;
+        assert!(size < back.id_bits() / 8 + if mask { 100 } else { 0 } + 1200, "{size} bytes");
+    }
+    let no_tmp = std::fs::read_dir(dir.path()).expect("dir").filter_map(Result::ok).all(|e| !e.file_name().to_string_lossy().contains("partial"));
+    assert!(no_tmp, "no temporary file is left behind");
+}
+
+#[test]
+fn truncated_wrong_magic_damaged_and_wrong_version_are_named_errors() {
+    let path = Path::new("/data/clip.tokens");
+    let bytes = sample(true).to_bytes(path).expect("bytes");
+    for cut in [0, 5, 12, 40, bytes.len() / 2, bytes.len() - 1] {
+        let err = TokenFile::from_bytes(&bytes[..cut], path).expect_err("truncated");
+        assert!(matches!(err, TokenFileError::Truncated { .. }), "cut at {cut}: {err}");
+        assert!(err.to_string().contains("/data/clip.tokens") && err.to_string().contains("truncated"), "{err}");
+    }
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    let err = TokenFile::from_bytes(&bad, path).expect_err("magic");
+    assert!(err.to_string().contains("/data/clip.tokens: not a HiTVideo token file"), "{err}");
+    let err = TokenFile::from_bytes(b"{\"json\": true}", path).expect_err("magic");
+    assert!(matches!(err, TokenFileError::BadMagic { .. }), "{err}");
+    let mut bad = bytes.clone();
+    bad[8] = 9;
+    assert!(TokenFile::from_bytes(&bad, path).expect_err("version").to_string().contains("version 9 is not supported"));
+    let mut bad = bytes.clone();
+    let last_payload = bad.len() - CHECKSUM - 1;
+    bad[last_payload] ^= 0x10;
+    assert!(TokenFile::from_bytes(&bad, path).expect_err("flip").to_string().contains("checksum mismatch"));
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(TokenFile::from_bytes(&long, path).expect_err("extra").to_string().contains("unexpected bytes"));
+    let err = TokenFile::read(Path::new("/nonexistent/x.tokens")).expect_err("missing");
+    assert!(err.to_string().contains("/nonexistent/x.tokens"), "{err}");
+}
+
+#[test]
+fn checksum_mismatch_names_both_tokenizers() {
+    let file = sample(false);
+    let tiny = TokenizerConfig::preset("tiny").expect("tiny");
+    file.check_config(&tiny, Path::new("a.tokens")).expect("same config");
+    let other = TokenizerConfig::preset("tiny-single").expect("tiny-single");
+    let err = file.check_config(&other, Path::new("a.tokens")).expect_err("mismatch").to_string();
+    assert!(err.contains("a.tokens") && err.contains("'tiny'") && err.contains("'tiny-single'"), "{err}");
+    // Same preset name, different geometry: the checksum still tells them apart.
+    let mut changed = tiny.clone();
+    changed.latent_channels = 16;
+    assert!(file.check_config(&changed, Path::new("a.tokens")).is_err());
+}
+
+#[test]
+fn invalid_contents_are_refused_on_write() {
+    let path = Path::new("bad.tokens");
+    let mut f = sample(false);
+    f.windows[0].layers[0].ids[0] = 1 << 5;
+    assert!(f.to_bytes(path).expect_err("range").to_string().contains("does not fit in 5 bits"));
+    let mut f = sample(false);
+    f.frames = 40;
+    assert!(f.to_bytes(path).is_err(), "40 frames cannot fit 2 windows of 16");
+    f.frames = 16;
+    assert!(f.to_bytes(path).is_err(), "16 frames leave the second window empty");
+    let mut f = sample(true);
+    f.windows[1].layers[2].mask = Some(vec![true; 3]);
+    assert!(f.to_bytes(path).expect_err("mask").to_string().contains("mask length"));
+}

@@ -1,0 +1,326 @@
+//! Generator training on a token cache: weighted per-layer cross-entropy with token dropout
+//! and condition dropout (for CFG); AdamW with warm-up, cosine LR and gradient clipping; a NaN
+//! guard; periodic validation on the held-out items; atomic checkpoints (`checkpoint.rs`);
+//! resume; JSONL metrics (`log.rs`); events and a cancel flag.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::checkpoint::{self, CheckpointError, CheckpointState};
+use super::generator_data::{TextSource, layer_ids, to_tensors, token_dropout};
+use super::log::MetricsLog;
+use super::schedule::lr_at;
+use super::token_cache::TokenCache;
+pub use super::tokenizer::TrainError;
+use crate::dataset::synth::item_seed;
+use crate::generator::{Generator, GeneratorConfig, layer_losses};
+use crate::text::MiniLm;
+
+/// Checkpoint kind written in `state.json`.
+pub const KIND: &str = "generator";
+
+/// Hyper-parameters of a generator run (saved beside every checkpoint).
+#[derive(Config, Debug)]
+pub struct GeneratorTrainConfig {
+    /// Optimizer steps in total.
+    #[config(default = 3000)]
+    pub steps: usize,
+    /// Sequences per step.
+    #[config(default = 16)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW).
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// Linear warm-up steps.
+    #[config(default = 100)]
+    pub warmup: usize,
+    /// Final learning rate as a fraction of the peak (cosine floor).
+    #[config(default = 0.05)]
+    pub min_lr_ratio: f64,
+    /// AdamW betas, epsilon and decoupled weight decay.
+    #[config(default = 0.9)]
+    pub beta1: f32,
+    #[config(default = 0.95)]
+    pub beta2: f32,
+    #[config(default = 1e-8)]
+    pub epsilon: f32,
+    #[config(default = 0.01)]
+    pub weight_decay: f32,
+    /// Gradient clipping: maximum L2 norm of each parameter's gradient.
+    #[config(default = 1.0)]
+    pub grad_clip: f32,
+    /// Validate (and log) every this many steps.
+    #[config(default = 200)]
+    pub val_every: usize,
+    /// Held-out items per validation.
+    #[config(default = 64)]
+    pub val_items: usize,
+    /// Checkpoint every this many steps (and at the end, and on cancel).
+    #[config(default = 250)]
+    pub checkpoint_every: usize,
+    /// Checkpoints kept.
+    #[config(default = 3)]
+    pub keep_checkpoints: usize,
+    /// Seed of initialisation, batch order and dropout.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// The token cache folder trained on (for `--resume` and generation defaults).
+    #[config(default = "String::new()")]
+    pub cache: String,
+}
+
+/// Progress reported to the caller (CLI progress bar, studio events).
+#[derive(Debug, Clone)]
+pub enum GeneratorTrainEvent {
+    /// A step finished: total loss and each layer's cross-entropy (nats per token).
+    Step { step: usize, total: usize, loss: f32, per_layer: Vec<f32>, seconds: f64 },
+    Validation(serde_json::Value),
+    Checkpoint(PathBuf),
+}
+
+/// The generator's training state: model, optimizer, step and the prompt-feature source.
+pub struct GeneratorTrainer {
+    pub cfg: GeneratorConfig,
+    pub train: GeneratorTrainConfig,
+    pub model: Generator,
+    opt: ModuleOptimizer,
+    pub step: usize,
+    text: TextSource,
+    device: Device,
+}
+
+fn optimizer(t: &GeneratorTrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(t.beta1)
+        .with_beta_2(t.beta2)
+        .with_epsilon(t.epsilon)
+        .with_weight_decay(t.weight_decay)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(t.grad_clip)))
+        .init()
+}
+
+fn damaged(dir: &Path, file: &str, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Damaged { path: dir.join(file), reason: e.to_string() }
+}
+
+fn load_module<M: Module>(m: M, dir: &Path, file: &str) -> Result<M, CheckpointError> {
+    let bytes = checkpoint::read_file(dir, file)?;
+    let rec = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| damaged(dir, file, e))?;
+    m.try_load_record(rec).map_err(|e| damaged(dir, file, e))
+}
+
+fn read_config(dir: &Path, state: &CheckpointState) -> Result<GeneratorConfig, CheckpointError> {
+    let bytes = checkpoint::read_file(dir, "config.json")?;
+    if checkpoint::sha256_hex(&bytes) != state.config_sha256 {
+        return Err(damaged(dir, "config.json", "its checksum does not match state.json"));
+    }
+    let cfg: GeneratorConfig = serde_json::from_slice(&bytes).map_err(|e| damaged(dir, "config.json", e))?;
+    cfg.validate().map_err(|e| damaged(dir, "config.json", e))?;
+    Ok(cfg)
+}
+
+/// A generator loaded for inference from a run or step folder, with its checkpoint state and
+/// the SHA-256 of its weights file (for export metadata).
+pub struct LoadedGenerator {
+    pub model: Generator,
+    pub cfg: GeneratorConfig,
+    pub state: CheckpointState,
+    pub weights_sha256: String,
+    /// The step folder it came from.
+    pub dir: PathBuf,
+    /// The run's training settings (the token cache it was trained on, ...), when readable.
+    pub train: Option<GeneratorTrainConfig>,
+}
+
+/// Loads a generator (weights only) from a run or step folder, checking the kind and, if
+/// given, the preset.
+pub fn load_generator(path: &Path, preset: Option<&str>, device: &Device) -> Result<LoadedGenerator, CheckpointError> {
+    let dir = checkpoint::resolve(path)?;
+    let state = checkpoint::read_state(&dir, KIND, preset)?;
+    let cfg = read_config(&dir, &state)?;
+    let weights = checkpoint::read_file(&dir, "model.bpk")?;
+    let weights_sha256 = checkpoint::sha256_hex(&weights);
+    let model = load_module(cfg.init(device), &dir, "model.bpk")?;
+    let train = checkpoint::read_file(&dir, "train.json").ok().and_then(|b| serde_json::from_slice(&b).ok());
+    Ok(LoadedGenerator { model, cfg, state, weights_sha256, dir, train })
+}
+
+impl GeneratorTrainer {
+    /// A fresh run on `device` (autodiff is switched on here). `minilm` is required when the
+    /// generator is conditioned on MiniLM features.
+    pub fn new(cfg: GeneratorConfig, train: GeneratorTrainConfig, minilm: Option<MiniLm>, device: &Device) -> Result<Self, TrainError> {
+        cfg.validate().map_err(|e| TrainError::Invalid(e.to_string()))?;
+        if train.batch == 0 || train.steps == 0 || !(train.lr > 0.0 && train.lr.is_finite()) {
+            return Err(TrainError::Invalid("steps and batch must be at least 1 and the learning rate a positive number".into()));
+        }
+        let text = TextSource::for_config(&cfg, minilm).map_err(|e| TrainError::Invalid(e.to_string()))?;
+        let device = device.clone().autodiff();
+        device.seed(train.seed);
+        let model = cfg.init(&device);
+        Ok(Self { opt: optimizer(&train), cfg, train, model, step: 0, text, device })
+    }
+
+    /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
+    /// may extend the run.
+    pub fn resume(path: &Path, steps: Option<usize>, minilm: Option<MiniLm>, device: &Device) -> Result<Self, TrainError> {
+        let dir = checkpoint::resolve(path)?;
+        let state = checkpoint::read_state(&dir, KIND, None)?;
+        let cfg = read_config(&dir, &state)?;
+        let mut train: GeneratorTrainConfig =
+            serde_json::from_slice(&checkpoint::read_file(&dir, "train.json")?).map_err(|e| damaged(&dir, "train.json", e))?;
+        if let Some(s) = steps {
+            train.steps = s;
+        }
+        let mut t = Self::new(cfg, train, minilm, device)?;
+        t.model = load_module(t.model, &dir, "model.bpk")?;
+        let bytes = checkpoint::read_file(&dir, "optim.bpk")?;
+        t.opt = optimizer(&t.train).from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| damaged(&dir, "optim.bpk", e))?;
+        t.step = state.step;
+        Ok(t)
+    }
+
+    /// Saves model, optimizer, both configs and the step.
+    pub fn save(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError> {
+        let bytes = |r: Result<Bytes, burn::store::RecordError>, name: &str| r.map(|b| b.to_vec()).map_err(|e| damaged(run_dir, name, e));
+        let json = |v: serde_json::Result<Vec<u8>>, name: &str| v.map_err(|e| damaged(run_dir, name, e));
+        let cfg_json = json(serde_json::to_vec_pretty(&self.cfg), "config.json")?;
+        let files = vec![
+            ("model.bpk", bytes(self.model.clone().into_record().into_bytes(), "model.bpk")?),
+            ("optim.bpk", bytes(self.opt.into_bytes(), "optim.bpk")?),
+            ("train.json", json(serde_json::to_vec_pretty(&self.train), "train.json")?),
+            ("config.json", cfg_json.clone()),
+        ];
+        let state = CheckpointState {
+            kind: KIND.into(),
+            preset: self.cfg.name.clone(),
+            config_sha256: checkpoint::sha256_hex(&cfg_json),
+            step: self.step,
+            app_version: crate::VERSION.into(),
+            metrics,
+        };
+        checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
+    }
+
+    /// One optimizer step on `batch` items drawn from `items` of `cache` (seeded by the run's
+    /// seed and the step, so a resumed run sees the same batches); returns the logged scalars.
+    pub fn train_step(&mut self, cache: &TokenCache, items: &[usize]) -> Result<serde_json::Value, TrainError> {
+        let t = &self.train;
+        let mut rng = ChaCha8Rng::seed_from_u64(item_seed(t.seed ^ 0x6c6d_7472, self.step));
+        let rows: Vec<usize> = (0..t.batch).map(|_| items[rng.random_range(0..items.len().max(1))]).collect();
+        let targets = layer_ids(cache, &self.cfg, &rows);
+        let inputs = token_dropout(&targets, &self.cfg, self.cfg.token_dropout, &mut rng);
+        let uncond: Vec<bool> = rows.iter().map(|_| rng.random_bool(self.cfg.cond_dropout)).collect();
+        let captions: Vec<&str> = rows.iter().map(|&r| cache.header.items[r].caption.as_str()).collect();
+        let text = self.text.input(&self.model, &self.cfg, &captions, uncond, &self.device).map_err(|e| TrainError::Invalid(e.to_string()))?;
+        let b = rows.len();
+        let h = self.model.forward_train(&self.cfg, &text, &to_tensors(&inputs, &self.cfg, b, &self.device));
+        let losses = layer_losses(&self.model, &self.cfg, h, &to_tensors(&targets, &self.cfg, b, &self.device));
+        let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
+        let loss_value = losses.total.clone().into_scalar::<f32>();
+        let per_layer: Vec<f32> = losses.per_layer.iter().map(|l| l.clone().into_scalar::<f32>()).collect();
+        let grads = GradientsParams::from_grads(losses.total.backward(), &self.model);
+        if loss_value.is_finite() {
+            self.model = self.opt.step(lr, self.model.clone(), grads);
+        }
+        self.step += 1;
+        Ok(json!({"step": self.step, "lr": lr, "loss": loss_value, "ce_by_layer": per_layer}))
+    }
+
+    /// Teacher-forced validation on up to `val_items` held-out items (no dropout): mean
+    /// cross-entropy and next-token accuracy per layer.
+    pub fn validate(&mut self, cache: &TokenCache) -> Result<serde_json::Value, TrainError> {
+        let model = self.model.valid();
+        let device = model.devices().first().cloned().unwrap_or_else(Device::flex);
+        let items: Vec<usize> = cache.validation_items().into_iter().take(self.train.val_items.max(1)).collect();
+        let layers = self.cfg.layers.len();
+        let (mut ce, mut acc, mut n) = (vec![0f64; layers], vec![0f64; layers], 0usize);
+        for chunk in items.chunks(self.train.batch.max(1)) {
+            let captions: Vec<&str> = chunk.iter().map(|&r| cache.header.items[r].caption.as_str()).collect();
+            let text = self.text.input(&model, &self.cfg, &captions, vec![false; chunk.len()], &device).map_err(|e| TrainError::Invalid(e.to_string()))?;
+            let ids = to_tensors(&layer_ids(cache, &self.cfg, chunk), &self.cfg, chunk.len(), &device);
+            let h = model.forward_train(&self.cfg, &text, &ids);
+            let losses = layer_losses(&model, &self.cfg, h.clone(), &ids);
+            let correct = crate::generator::loss::accuracy(&model, &self.cfg, h, &ids);
+            for j in 0..layers {
+                ce[j] += f64::from(losses.per_layer[j].clone().into_scalar::<f32>()) * chunk.len() as f64;
+                acc[j] += correct[j] * chunk.len() as f64;
+            }
+            n += chunk.len();
+        }
+        let n = n.max(1) as f64;
+        let ce: Vec<f64> = ce.iter().map(|v| v / n).collect();
+        let acc: Vec<f64> = acc.iter().map(|v| v / n).collect();
+        let w: Vec<f64> = (0..layers).map(|j| f64::from(self.cfg.loss_weight(j))).collect();
+        let loss = ce.iter().zip(&w).map(|(c, w)| c * w).sum::<f64>() / w.iter().sum::<f64>().max(1e-9);
+        Ok(json!({"items": items.len(), "loss": loss, "ce_by_layer": ce, "accuracy_by_layer": acc}))
+    }
+}
+
+/// Runs (or continues) training to `trainer.train.steps` on the `train` items of `cache`,
+/// writing checkpoints and `metrics.jsonl` into `run_dir`. Stops early, with a checkpoint,
+/// when `cancel` is set.
+pub fn run(
+    trainer: &mut GeneratorTrainer,
+    cache: &TokenCache,
+    run_dir: &Path,
+    cancel: Arc<AtomicBool>,
+    on_event: &mut dyn FnMut(GeneratorTrainEvent),
+) -> Result<serde_json::Value, TrainError> {
+    if cache.header.layers != trainer.cfg.layers {
+        return Err(TrainError::Invalid("the token cache's layers differ from the generator's; build the cache with the generator's tokenizer".into()));
+    }
+    let train_items = cache.split("train");
+    if train_items.is_empty() || cache.validation_items().is_empty() {
+        return Err(TrainError::Invalid("the token cache has no training or no held-out items; build it from more clips".into()));
+    }
+    std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_path_buf(), source })?;
+    let log_path = run_dir.join("metrics.jsonl");
+    let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
+    let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
+    let mut last_val = serde_json::Value::Null;
+    while trainer.step < trainer.train.steps {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let started = Instant::now();
+        let mut rec = trainer.train_step(cache, &train_items)?;
+        let secs = started.elapsed().as_secs_f64();
+        rec["seconds"] = json!(secs);
+        let loss = rec["loss"].as_f64().unwrap_or(f64::NAN) as f32;
+        if !loss.is_finite() {
+            let _ = log.write(&json!({"step": trainer.step, "error": "non-finite loss", "loss": loss.to_string()}));
+            return Err(TrainError::NonFinite { step: trainer.step, value: loss, last: last_ckpt });
+        }
+        let step = trainer.step;
+        let per_layer = rec["ce_by_layer"].as_array().map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect()).unwrap_or_default();
+        on_event(GeneratorTrainEvent::Step { step, total: trainer.train.steps, loss, per_layer, seconds: secs });
+        if step.is_multiple_of(trainer.train.val_every.max(1)) || step == trainer.train.steps {
+            last_val = trainer.validate(cache)?;
+            rec["val"] = last_val.clone();
+            on_event(GeneratorTrainEvent::Validation(last_val.clone()));
+        }
+        let _ = log.write(&rec);
+        if step.is_multiple_of(trainer.train.checkpoint_every.max(1)) || step == trainer.train.steps {
+            let p = trainer.save(run_dir, last_val.clone())?;
+            last_ckpt = p.display().to_string();
+            on_event(GeneratorTrainEvent::Checkpoint(p));
+        }
+    }
+    if trainer.step < trainer.train.steps {
+        let p = trainer.save(run_dir, last_val.clone())?;
+        on_event(GeneratorTrainEvent::Checkpoint(p));
+    }
+    Ok(last_val)
+}

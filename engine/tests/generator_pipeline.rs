@@ -1,0 +1,156 @@
+//! Text to clip end to end from checkpoints (untrained `tiny` / `tiny-single` tokenizers and
+//! generators, CPU): loading and cross-checks, batches of prompts and seeds, events per layer,
+//! decoding previews and clips, export metadata, re-roll from an exported file, the
+//! single-layer baseline, and a small sweep grid.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::prelude::*;
+use hitvideo_engine::generator::pipeline::tokens_from_metadata;
+use hitvideo_engine::generator::{CfgSchedule, ClipRequest, GenEvent, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig, sweep};
+use hitvideo_engine::tokenizer::TokenizerConfig;
+use hitvideo_engine::train::generator::{GeneratorTrainConfig, GeneratorTrainer};
+use hitvideo_engine::train::token_cache::{self, TokenCache};
+use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
+use hitvideo_engine::video;
+
+/// Saves an untrained tokenizer of `preset`, a token cache of 16 clips recording it, and a
+/// generator run (one step) on that cache; returns the generator run folder.
+fn models(dir: &Path, preset: &str) -> std::path::PathBuf {
+    let device = Device::flex();
+    let tok_cfg = TokenizerConfig::preset(preset).expect("preset");
+    let tok = TokenizerTrainer::new(tok_cfg.clone(), TokenizerTrainConfig::new(), &device);
+    let tok_run = dir.join(format!("{preset}-tokenizer"));
+    tok.save(&tok_run, serde_json::Value::Null).expect("tokenizer checkpoint");
+    let model = tok.model.valid();
+    let mut cache = token_cache::build_synthetic(&model, &tok_cfg, &token_cache::synthetic_config(16, 1, &tok_cfg), &device, &AtomicBool::new(false), |_, _| {}).expect("cache");
+    cache.header.tokenizer_checkpoint = Some(tok_run.display().to_string());
+    let cache_dir = dir.join(format!("{preset}-cache"));
+    cache.write(&cache_dir).expect("write cache");
+    let cfg = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("small")).expect("generator preset");
+    let train = GeneratorTrainConfig::new().with_steps(1).with_batch(2).with_val_items(2).with_cache(cache_dir.display().to_string());
+    let mut t = GeneratorTrainer::new(cfg, train, None, &device).expect("trainer");
+    let cache = TokenCache::read(&cache_dir).expect("cache");
+    t.train_step(&cache, &cache.split("train")).expect("one step");
+    let run = dir.join(format!("{preset}-generator"));
+    t.save(&run, serde_json::Value::Null).expect("generator checkpoint");
+    run
+}
+
+fn request(prompts: &[&str], seeds: Vec<u64>, cfg: &str) -> ClipRequest {
+    ClipRequest {
+        prompts: prompts.iter().map(|p| p.to_string()).collect(),
+        negative: None,
+        seeds,
+        sampling: SamplingConfig { top_k: Some(8), temperature: 0.9, top_p: 0.95, greedy: false },
+        cfg: CfgSchedule::parse(cfg).expect("schedule"),
+        keep: Vec::new(),
+        use_cache: true,
+    }
+}
+
+#[test]
+fn generate_decode_export_and_reroll() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = models(dir.path(), "tiny");
+    let device = Device::flex();
+    // The tokenizer is found through the generator's token cache.
+    let p = Pipeline::load(&run, None, None, &device).expect("pipeline");
+    assert_eq!(p.checksums.len(), 3);
+    assert_eq!(p.cfg.video_tokens(), 308);
+
+    // Two prompts x two seeds as one batch; an event after each layer with a decodable preview.
+    let req = request(&["a red circle moves left", "a blue square moves up"], vec![3, 4], "linear:1:5");
+    let mut previews = Vec::new();
+    let tokens = p
+        .generate(&req, &AtomicBool::new(false), |e| {
+            if let GenEvent::LayerDone { layer, tokens } = e {
+                let clips = p.decode(&tokens, layer + 1);
+                assert_eq!(clips.len(), 4);
+                previews.push((layer, clips[0].len()));
+            }
+        })
+        .expect("generate");
+    assert_eq!(previews, vec![(0, 16), (1, 16), (2, 16), (3, 16)]);
+    assert_eq!(tokens.len(), 4);
+    assert!(tokens.iter().all(|t| t.len() == 308));
+    let again = p.generate(&req, &AtomicBool::new(false), |_| {}).expect("generate");
+    assert_eq!(tokens, again, "same seeds and settings, same tokens");
+
+    // Export with metadata; re-roll from the file keeps its two coarsest layers exactly.
+    let clips = p.decode(&tokens, 4);
+    assert_eq!((clips[0].width(), clips[0].height(), clips[0].len()), (32, 32, 16));
+    let out = dir.path().join("clip.mp4");
+    let rows = req.rows();
+    video::export(&clips[1], &out, &p.metadata(&req, rows[1].0, rows[1].1, &tokens[1], &clips[1])).expect("export");
+    let (meta, _) = video::meta::read_metadata(&out).expect("metadata");
+    assert_eq!(meta.prompt.as_deref(), Some("a red circle moves left"));
+    assert_eq!(meta.seed, Some(4));
+    assert_eq!(meta.cfg_schedule.as_deref(), Some("linear:1:5"));
+    assert_eq!(meta.sampler.top_k, Some(8));
+    assert_eq!(meta.model_checksums, p.checksums);
+    let kept = tokens_from_metadata(&meta).expect("tokens in the metadata");
+    assert_eq!(kept, tokens[1]);
+    let mut reroll = request(&["a red circle moves left"], vec![11, 12], "linear:1:5");
+    reroll.keep = vec![kept[..20].to_vec()];
+    let rerolled = p.generate(&reroll, &AtomicBool::new(false), |_| {}).expect("re-roll");
+    for row in &rerolled {
+        assert_eq!(row[..20], kept[..20]);
+    }
+    assert_ne!(rerolled[0][20..], rerolled[1][20..], "the finer layers are sampled per seed");
+
+    // Negative prompt; cancellation; invalid settings are errors.
+    let mut neg = request(&["a red circle moves left"], vec![3], "5");
+    neg.negative = Some("a green triangle".into());
+    let with_neg = p.generate(&neg, &AtomicBool::new(false), |_| {}).expect("negative prompt");
+    neg.negative = None;
+    assert_ne!(with_neg, p.generate(&neg, &AtomicBool::new(false), |_| {}).expect("generate"));
+    let cancel = AtomicBool::new(false);
+    let err = p.generate(&neg, &cancel, |e| {
+        if let GenEvent::Progress { done: 10, .. } = e {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
+    assert!(matches!(err, Err(PipelineError::Generate(hitvideo_engine::generator::GenerateError::Cancelled { done: 10, total: 308 }))));
+    let mut bad = request(&["x"], vec![0], "5");
+    bad.sampling.top_p = 0.0;
+    assert!(p.generate(&bad, &AtomicBool::new(false), |_| {}).is_err());
+    assert!(p.generate(&request(&["   "], vec![0], "5"), &AtomicBool::new(false), |_| {}).expect_err("blank prompt").to_string().contains("empty"));
+
+    // A small sweep: grid with labelled axes and every cell scored.
+    let spec = sweep::SweepSpec { prompts: vec!["a red circle moves left".into()], cfgs: vec![1.0, 4.0], seeds: vec![0, 1], negative: None, sampling: SamplingConfig::default(), use_cache: true };
+    let cells = sweep::run(&p, &spec, &AtomicBool::new(false), |_, _| {}).expect("sweep");
+    assert_eq!(cells.len(), 4);
+    assert!(cells.iter().all(|c| c.fraction.is_some() && c.generate_seconds > 0.0));
+    let grid = sweep::grid(&cells, &spec, 2).expect("grid");
+    assert!(grid.width() > 2 * 64 && grid.height() > 2 * 64 && grid.len() == 16);
+    let csv = String::from_utf8(sweep::to_csv(&cells).expect("csv")).expect("utf-8");
+    assert_eq!(csv.lines().count(), 5);
+    assert!(csv.starts_with("prompt,seed,cfg,score"));
+}
+
+#[test]
+fn single_layer_baseline_and_mismatched_tokenizer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = models(dir.path(), "tiny-single");
+    let device = Device::flex();
+    let p = Pipeline::load(&run, None, None, &device).expect("pipeline");
+    assert_eq!((p.cfg.layers.len(), p.cfg.video_tokens()), (1, 324));
+    let mut layers = 0;
+    let tokens = p
+        .generate(&request(&["a yellow triangle moves right"], vec![0], "3"), &AtomicBool::new(false), |e| {
+            if let GenEvent::LayerDone { .. } = e {
+                layers += 1;
+            }
+        })
+        .expect("generate");
+    assert_eq!(layers, 1);
+    assert!(tokens[0].iter().all(|&t| t < 1024));
+    assert_eq!(p.decode(&tokens, 1)[0].len(), 16);
+    // A tokenizer other than the one the generator's tokens came from is refused.
+    let tiny = dir.path().join("other-tokenizer");
+    TokenizerTrainer::new(TokenizerConfig::preset("tiny").expect("preset"), TokenizerTrainConfig::new(), &device).save(&tiny, serde_json::Value::Null).expect("save");
+    let err = Pipeline::load(&run, Some(&tiny), None, &device).err().expect("mismatch").to_string();
+    assert!(err.contains("pass the tokenizer checkpoint its token cache was built with"), "{err}");
+}

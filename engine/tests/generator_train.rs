@@ -1,0 +1,128 @@
+//! Generator training end to end on a token cache made by an untrained `tiny` tokenizer over a
+//! handful of synthetic clips: cache round trip and damage checks, steps, validation,
+//! checkpoints, an exact resume, the NaN guard, and wrong-kind checkpoints.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use burn::prelude::*;
+use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
+use hitvideo_engine::tokenizer::TokenizerConfig;
+use hitvideo_engine::train::generator::{self as train, GeneratorTrainConfig, GeneratorTrainer, TrainError, load_generator};
+use hitvideo_engine::train::token_cache::{self, CacheError, TokenCache};
+use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
+use hitvideo_engine::train::{checkpoint, log};
+
+fn no_cancel() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+/// An untrained `tiny` tokenizer saved as a checkpoint, and a cache of 24 synthetic clips.
+fn tokenizer_and_cache(dir: &std::path::Path) -> (TokenizerConfig, TokenCache) {
+    let device = Device::flex();
+    let cfg = TokenizerConfig::preset("tiny").expect("tiny preset");
+    let tok_run = dir.join("tokenizer");
+    TokenizerTrainer::new(cfg.clone(), TokenizerTrainConfig::new(), &device).save(&tok_run, serde_json::Value::Null).expect("tokenizer checkpoint");
+    let (model, loaded, _) = load_tokenizer(&tok_run, None, &device).expect("load tokenizer");
+    let synth = token_cache::synthetic_config(24, 0, &loaded);
+    let mut calls = 0;
+    let cache = token_cache::build_synthetic(&model, &loaded, &synth, &device, &AtomicBool::new(false), |_, _| calls += 1).expect("cache");
+    assert_eq!(calls, 3, "24 clips in batches of 8");
+    (cfg, cache)
+}
+
+fn run_config(steps: usize) -> GeneratorTrainConfig {
+    GeneratorTrainConfig::new().with_steps(steps).with_batch(2).with_warmup(1).with_val_every(2).with_val_items(4).with_checkpoint_every(2)
+}
+
+#[test]
+fn cache_train_checkpoint_resume_and_bad_checkpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tok_cfg, cache) = tokenizer_and_cache(dir.path());
+
+    // The cache: 308 ids per clip within each layer's bits, a round trip, damage detection.
+    assert_eq!(cache.len(), 24);
+    assert_eq!(cache.tokens_per_item(), 308);
+    assert_eq!(cache.ids.len(), 24 * 308);
+    let cache_dir = dir.path().join("cache");
+    cache.write(&cache_dir).expect("write cache");
+    let back = TokenCache::read(&cache_dir).expect("read cache");
+    assert_eq!(back.ids, cache.ids);
+    assert_eq!(back.header, cache.header);
+    back.check_tokenizer(&cache_dir, &tok_cfg).expect("same tokenizer");
+    let other = TokenizerConfig::preset("tiny-single").expect("preset");
+    assert!(matches!(back.check_tokenizer(&cache_dir, &other), Err(CacheError::WrongTokenizer { .. })));
+    assert!(!cache.split("train").is_empty() && !cache.validation_items().is_empty());
+    let cut = dir.path().join("cut");
+    cache.write(&cut).expect("write cache");
+    let bytes = std::fs::read(cut.join("ids.bin")).expect("ids");
+    std::fs::write(cut.join("ids.bin"), &bytes[..bytes.len() - 4]).expect("truncate");
+    let err = TokenCache::read(&cut).expect_err("truncated ids").to_string();
+    assert!(err.contains("rebuild it with `hitvideo lm cache`"), "{err}");
+
+    // A few steps of the tiny generator with the embedded small text encoder.
+    let device = Device::flex();
+    let cfg = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("small")).expect("preset");
+    let run = dir.path().join("run");
+    let mut t = GeneratorTrainer::new(cfg.clone(), run_config(2), None, &device).expect("trainer");
+    let mut steps = Vec::new();
+    let val = train::run(&mut t, &cache, &run, no_cancel(), &mut |e| {
+        if let train::GeneratorTrainEvent::Step { step, per_layer, .. } = e {
+            assert_eq!(per_layer.len(), 4);
+            steps.push(step);
+        }
+    })
+    .expect("train");
+    assert_eq!(steps, vec![1, 2]);
+    let ce = val["ce_by_layer"].as_array().expect("per-layer validation");
+    assert_eq!(ce.len(), 4);
+    // Untrained: about ln(2^bits) nats per token.
+    for (c, bits) in ce.iter().zip([5.0f64, 6.0, 8.0, 10.0]) {
+        let c = c.as_f64().expect("number");
+        assert!((c - bits * std::f64::consts::LN_2).abs() < 1.5, "{c} nats for {bits} bits");
+    }
+    assert!(val["accuracy_by_layer"].as_array().is_some_and(|a| a.len() == 4));
+
+    // Resume to step 4 and compare with an uninterrupted 4-step run: the same losses.
+    let mut r = GeneratorTrainer::resume(&run, Some(4), None, &device).expect("resume");
+    assert_eq!(r.step, 2);
+    train::run(&mut r, &cache, &run, no_cancel(), &mut |_| {}).expect("resumed run");
+    assert_eq!(r.step, 4);
+    let resumed = log::read(&run.join("metrics.jsonl")).expect("metrics");
+    assert_eq!(resumed.len(), 4);
+    let straight_dir = dir.path().join("straight");
+    let mut s = GeneratorTrainer::new(cfg.clone(), run_config(4), None, &device).expect("trainer");
+    train::run(&mut s, &cache, &straight_dir, no_cancel(), &mut |_| {}).expect("straight run");
+    let straight = log::read(&straight_dir.join("metrics.jsonl")).expect("metrics");
+    for (a, b) in resumed.iter().zip(&straight) {
+        let (a, b) = (a["loss"].as_f64().expect("loss"), b["loss"].as_f64().expect("loss"));
+        assert!((a - b).abs() < 1e-4 * b.abs().max(1.0), "resumed {a} vs straight {b}");
+    }
+
+    // Inference loading; a tokenizer checkpoint is refused by kind; a damaged one by content.
+    let loaded = load_generator(&run, Some("tiny"), &device).expect("load");
+    assert_eq!((loaded.cfg, loaded.state.step), (cfg.clone(), 4));
+    assert_eq!(loaded.weights_sha256.len(), 64);
+    let err = load_generator(&dir.path().join("tokenizer"), None, &device).err().expect("wrong kind").to_string();
+    assert!(err.contains("this is a tokenizer checkpoint, not a generator one"), "{err}");
+    let err = GeneratorTrainer::resume(&dir.path().join("tokenizer"), None, None, &device).err().expect("wrong kind").to_string();
+    assert!(err.contains("not a generator one"), "{err}");
+    let latest = checkpoint::resolve(&run).expect("latest");
+    let model = latest.join("model.bpk");
+    let bytes = std::fs::read(&model).expect("weights");
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).expect("truncate");
+    let err = load_generator(&run, None, &device).err().expect("truncated weights").to_string();
+    assert!(err.contains("damaged or truncated"), "{err}");
+
+    // A MiniLM-conditioned generator cannot train without the encoder.
+    let minilm = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("minilm")).expect("preset");
+    let err = GeneratorTrainer::new(minilm, run_config(1), None, &device).err().expect("no MiniLM").to_string();
+    assert!(err.contains("scripts/setup"), "{err}");
+
+    // The NaN guard: an absurd learning rate blows the weights up and training stops with a
+    // message naming the last good checkpoint.
+    let mut bad = GeneratorTrainer::new(cfg, run_config(6).with_lr(1e30).with_warmup(0), None, &device).expect("trainer");
+    let err = train::run(&mut bad, &cache, &dir.path().join("nan"), no_cancel(), &mut |_| {}).expect_err("non-finite loss");
+    assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
+    assert!(err.to_string().contains("Lower --lr"), "{err}");
+}

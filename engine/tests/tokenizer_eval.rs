@@ -1,0 +1,168 @@
+//! Token files and evaluation end to end on a `tiny` tokenizer trained for 2 steps: encode a
+//! one-window and a two-window clip, round-trip the token file, decode (all and fewer layers,
+//! to MP4 with metadata), refuse another tokenizer's tokens, and evaluate 4 synthetic clips
+//! with the H.264 baseline; then a real file (`../shared/data/bikes.mp4`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use burn::prelude::*;
+use hitvideo_engine::metrics;
+use hitvideo_engine::tokenizer::eval::{self, EvalOptions};
+use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, codec, tokens::TokenFile};
+use hitvideo_engine::train::data::ClipSource;
+use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
+use hitvideo_engine::video::{self, Video};
+
+/// Trains `tiny` for 2 steps into `run` and loads it back for inference.
+fn trained_tiny(run: &Path) -> (Tokenizer, TokenizerConfig) {
+    let cfg = TokenizerConfig::preset("tiny").expect("tiny preset");
+    let data = ClipSource::synthetic(60, 0, cfg.frames, cfg.height, cfg.fps);
+    let t = TokenizerTrainConfig::new().with_steps(2).with_batch(1).with_warmup(1).with_val_clips(1).with_checkpoint_every(2).with_stage_fraction(0.0);
+    let mut trainer = TokenizerTrainer::new(cfg, t, &Device::flex());
+    train::run(&mut trainer, &data, run, Arc::new(AtomicBool::new(false)), &mut |_| {}).expect("2 training steps");
+    let (model, cfg, state) = load_tokenizer(run, Some("tiny"), &Device::flex()).expect("load the checkpoint");
+    assert_eq!(state.step, 2);
+    (model, cfg)
+}
+
+fn concat(a: &Video, b: &Video, frames_of_b: usize) -> Video {
+    let mut out = a.clone();
+    for t in 0..frames_of_b {
+        out.push_frame(b.frame(t));
+    }
+    out
+}
+
+#[test]
+fn encode_decode_token_files_and_evaluate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let (model, cfg) = trained_tiny(&run);
+    let clips = eval::synthetic_clips(&cfg, 400, 0, 4);
+    assert_eq!(clips.len(), 4);
+
+    // One window.
+    let one = codec::encode_video(&model, &cfg, &clips[0].1, Some(clips[0].0.clone())).expect("encode one window");
+    assert_eq!((one.windows.len(), one.frames), (1, 16));
+    assert_eq!(one.id_bits(), cfg.total_bits());
+    let one_path = dir.path().join("one.tokens");
+    one.write(&one_path).expect("write");
+    let back = TokenFile::read(&one_path).expect("read");
+    assert_eq!(back, one);
+    let recon = codec::decode_tokens(&model, &cfg, &back, &one_path, None).expect("decode");
+    assert_eq!((recon.len(), recon.width(), recon.height()), (16, 32, 32));
+    assert!(metrics::psnr(&clips[0].1, &recon).expect("same shape").is_finite());
+
+    // Two windows: 16 + 9 frames, the second padded; window 0 gets the same ids as above.
+    let long = concat(&clips[0].1, &clips[1].1, 9);
+    let two = codec::encode_video(&model, &cfg, &long, None).expect("encode two windows");
+    assert_eq!((two.windows.len(), two.frames), (2, 25));
+    assert_eq!(two.windows[0], one.windows[0], "encoding is deterministic and windows are independent");
+    let two_path = dir.path().join("two.tokens");
+    two.write(&two_path).expect("write");
+    let back = TokenFile::read(&two_path).expect("read");
+    assert_eq!(back, two);
+    let full = codec::decode_tokens(&model, &cfg, &back, &two_path, None).expect("decode all layers");
+    assert_eq!(full.len(), 25, "padding is dropped");
+    // Same ids as the one-window file; batching may move a pixel by a rounding step at most.
+    assert!(metrics::psnr(&full.slice(0..16), &recon).expect("same shape") > 45.0);
+    let coarse = codec::decode_tokens(&model, &cfg, &back, &two_path, Some(1)).expect("decode the coarsest layer");
+    assert_eq!(coarse.len(), 25);
+    assert_ne!(coarse, full, "one layer decodes differently from four");
+    let err = codec::decode_tokens(&model, &cfg, &back, &two_path, Some(5)).expect_err("5 layers").to_string();
+    assert!(err.contains("layers 1..=4"), "{err}");
+
+    // Another tokenizer refuses these tokens, naming the file.
+    let other = TokenizerConfig::preset("tiny-single").expect("tiny-single");
+    let other_model = other.init(&Device::flex());
+    let err = codec::decode_tokens(&other_model, &other, &back, &two_path, None).expect_err("wrong tokenizer").to_string();
+    assert!(err.contains("two.tokens") && err.contains("checkpoint that encoded them"), "{err}");
+
+    // To MP4 through the export path, with metadata.
+    let mp4 = dir.path().join("two.mp4");
+    let weights = codec::weights_sha256(&run).expect("weights checksum");
+    let written = codec::export_decoded(&full, &mp4, &back, &two_path, 4, Some(weights.clone())).expect("export");
+    assert_eq!(written.len(), 2, "{written:?}");
+    let (meta, _) = video::meta::read_metadata(&mp4).expect("metadata");
+    assert_eq!(meta.frames, 25);
+    assert_eq!(meta.model_checksums.get("tokenizer"), Some(&weights));
+    assert_eq!(meta.extra.get("layers_used").and_then(|v| v.as_u64()), Some(4));
+    assert_eq!(video::decode(&mp4, &video::DecodeOptions::default()).expect("decode mp4").len(), 25);
+
+    // Evaluation of 4 synthetic clips with the H.264 baseline.
+    let opts = EvalOptions { batch: 2, h264_preset: Some("ultrafast".into()) };
+    let report = eval::evaluate(&model, &cfg, &clips, &opts).expect("evaluate");
+    assert_eq!((report.clips, report.windows, report.frames), (4, 4, 64));
+    assert!((report.bpp - cfg.bpp()).abs() < 1e-12, "{} vs {}", report.bpp, cfg.bpp());
+    assert!((report.compression_ratio - cfg.compression_ratio()).abs() < 1e-9);
+    assert_eq!(report.mean_by_layers.len(), 4);
+    for q in report.mean_by_layers.iter().chain(report.per_clip.iter().flat_map(|c| &c.by_layers)) {
+        assert!(q.psnr.is_finite() && q.psnr > 0.0 && q.ssim.is_finite() && q.ssim <= 1.0, "{q:?}");
+        assert!(q.ms_ssim.is_none(), "32x32 frames are too small for MS-SSIM");
+    }
+    assert!(report.ms_ssim_note.as_deref().is_some_and(|n| n.contains("176x176")));
+    assert_eq!(report.layers.len(), 4);
+    for (l, c) in report.layers.iter().zip(&cfg.layers) {
+        assert_eq!(l.bits, c.bits);
+        assert!(l.usage > 0.0 && l.usage <= 1.0 && l.perplexity >= 1.0 && l.perplexity <= (1u64 << c.bits) as f64, "{l:?}");
+    }
+    assert!(report.encode_seconds > 0.0 && report.decode_seconds > 0.0);
+    let h = report.h264.as_ref().expect("H.264 summary");
+    assert!(h.bpp > 0.0 && h.bpp <= h.stream_bpp && h.stream_bpp <= h.file_bpp, "{h:?}");
+    assert!(h.quality.psnr.is_finite() && h.quality.ssim.is_finite());
+    for c in &report.per_clip {
+        let h = c.h264.as_ref().expect("per-clip H.264");
+        assert!((h.target_bpp - c.bpp).abs() < 1e-12);
+        assert_eq!(h.matched, h.bpp <= h.target_bpp, "{h:?}");
+    }
+    let json = serde_json::to_value(&report).expect("json");
+    for key in ["bpp", "compression_ratio", "mean_by_layers", "layers", "per_clip", "h264", "encode_seconds", "decode_seconds"] {
+        assert!(json.get(key).is_some(), "JSON lacks {key}");
+    }
+    let table = report.to_string();
+    assert!(table.contains("quality from the k coarsest layers") && table.contains("H.264 (libx264 ultrafast)"), "{table}");
+
+    // Clips at another size are refused with their name.
+    let small = vec![("odd".to_string(), Video::from_raw(16, 16, 8.0, vec![0; 16 * 16 * 3 * 16]).expect("clip"))];
+    let err = eval::evaluate(&model, &cfg, &small, &EvalOptions::default()).expect_err("wrong size").to_string();
+    assert!(err.contains("odd") && err.contains("32x32"), "{err}");
+}
+
+/// `../shared/data/<name>`: skipped with a message when missing, except under `CI=true`.
+fn shared_data(name: &str) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p = root.join("../shared/data").join(name);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{name} is missing from ../shared/data; CI must have it");
+    }
+    eprintln!("skipping: ../shared/data/{name} is not present in this checkout");
+    None
+}
+
+#[test]
+fn a_real_video_encodes_in_windows_and_decodes_to_mp4() {
+    let Some(bikes) = shared_data("bikes.mp4") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = TokenizerConfig::preset("tiny").expect("tiny");
+    let model = cfg.init(&Device::flex());
+    // 10 s at 8 fps: 80 frames, 5 windows of 16.
+    let tokens = codec::encode_file(&model, &cfg, &bikes).expect("encode bikes.mp4");
+    assert_eq!((tokens.frames, tokens.windows.len()), (80, 5));
+    assert_eq!(tokens.source.as_deref(), Some(bikes.display().to_string().as_str()));
+    let path = dir.path().join("bikes.tokens");
+    tokens.write(&path).expect("write");
+    let back = TokenFile::read(&path).expect("read");
+    let clip = codec::decode_tokens(&model, &cfg, &back, &path, Some(2)).expect("decode");
+    let out = dir.path().join("bikes.mp4");
+    codec::export_decoded(&clip, &out, &back, &path, 2, None).expect("export");
+    let info = video::probe(&out).expect("probe");
+    assert_eq!((info.width, info.height), (32, 32));
+    assert_eq!(video::decode(&out, &video::DecodeOptions::default()).expect("decode").len(), 80);
+    let (meta, _) = video::meta::read_metadata(&out).expect("metadata");
+    assert_eq!(meta.extra.get("encoded_from").and_then(|v| v.as_str()), Some(bikes.display().to_string().as_str()));
+}
