@@ -65,6 +65,10 @@ fn cache_train_checkpoint_resume_and_bad_checkpoints() {
     let cfg = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("small")).expect("preset");
     let run = dir.path().join("run");
     let mut t = GeneratorTrainer::new(cfg.clone(), run_config(2), None, &device).expect("trainer");
+    // The initial weights, for an uninterrupted comparison run below (initialisation draws from
+    // the device's global generator, which tests running in parallel also draw from).
+    let straight_dir = dir.path().join("straight");
+    t.save(&straight_dir, serde_json::Value::Null).expect("step-0 checkpoint");
     let mut steps = Vec::new();
     let val = train::run(&mut t, &cache, &run, no_cancel(), &mut |e| {
         if let train::GeneratorTrainEvent::Step { step, per_layer, .. } = e {
@@ -90,8 +94,8 @@ fn cache_train_checkpoint_resume_and_bad_checkpoints() {
     assert_eq!(r.step, 4);
     let resumed = log::read(&run.join("metrics.jsonl")).expect("metrics");
     assert_eq!(resumed.len(), 4);
-    let straight_dir = dir.path().join("straight");
-    let mut s = GeneratorTrainer::new(cfg.clone(), run_config(4), None, &device).expect("trainer");
+    let mut s = GeneratorTrainer::resume(&straight_dir, Some(4), None, &device).expect("from step 0");
+    assert_eq!(s.step, 0);
     train::run(&mut s, &cache, &straight_dir, no_cancel(), &mut |_| {}).expect("straight run");
     let straight = log::read(&straight_dir.join("metrics.jsonl")).expect("metrics");
     for (a, b) in resumed.iter().zip(&straight) {
@@ -125,4 +129,46 @@ fn cache_train_checkpoint_resume_and_bad_checkpoints() {
     let err = train::run(&mut bad, &cache, &dir.path().join("nan"), no_cancel(), &mut |_| {}).expect_err("non-finite loss");
     assert!(matches!(err, TrainError::NonFinite { .. }), "{err}");
     assert!(err.to_string().contains("Lower --lr"), "{err}");
+}
+
+/// MiniLM conditioning: frozen features cached per caption, a step, validation, a checkpoint
+/// and generation through the pipeline. Skipped (with a message) when MiniLM is not installed,
+/// except under `CI=true`, where that fails — the convention of `tests/minilm.rs`.
+#[test]
+fn minilm_conditioned_training_and_generation() {
+    use hitvideo_engine::generator::{CfgSchedule, ClipRequest, Pipeline, SamplingConfig};
+    use hitvideo_engine::text::{MiniLm, default_model_dir, is_model_dir};
+    let model_dir = default_model_dir();
+    if !is_model_dir(&model_dir) {
+        let msg = format!("MiniLM is not installed in {}; run scripts/setup", model_dir.display());
+        assert!(!std::env::var("CI").is_ok_and(|v| v == "true"), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tok_cfg, mut cache) = tokenizer_and_cache(dir.path());
+    cache.header.tokenizer_checkpoint = Some(dir.path().join("tokenizer").display().to_string());
+    let cache_dir = dir.path().join("cache");
+    cache.write(&cache_dir).expect("write cache");
+    let device = Device::flex();
+    let cfg = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("minilm")).expect("preset");
+    let minilm = MiniLm::load(&model_dir, &device).expect("MiniLM");
+    let run = dir.path().join("run");
+    let mut t = GeneratorTrainer::new(cfg, run_config(2).with_cache(cache_dir.display().to_string()), Some(minilm), &device).expect("trainer");
+    let val = train::run(&mut t, &cache, &run, no_cancel(), &mut |_| {}).expect("train");
+    assert_eq!(val["ce_by_layer"].as_array().map(Vec::len), Some(4));
+    let p = Pipeline::load(&run, None, Some(&model_dir), &device).expect("pipeline");
+    assert_eq!(p.checksums.get("text_encoder").map(String::as_str), Some("all-MiniLM-L6-v2"));
+    let req = ClipRequest {
+        prompts: vec!["a crimson ball drifts to the left".into()],
+        negative: Some("a blue square".into()),
+        seeds: vec![1, 2],
+        sampling: SamplingConfig::default(),
+        cfg: CfgSchedule::parse("linear:1:4").expect("schedule"),
+        keep: Vec::new(),
+        use_cache: true,
+    };
+    let tokens = p.generate(&req, &AtomicBool::new(false), |_| {}).expect("generate");
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(p.decode(&tokens, 4).len(), 2);
 }

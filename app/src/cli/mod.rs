@@ -4,6 +4,7 @@ mod bench;
 mod data;
 mod generate;
 mod lm;
+mod sweep;
 mod tokenizer;
 mod video;
 
@@ -46,7 +47,7 @@ pub enum Command {
     /// Video files: probe, convert (resample, crop, resize, export) and read export metadata.
     #[command(subcommand)]
     Video(video::VideoCommand),
-    /// The hierarchical LFQ tokenizer: presets and model information.
+    /// The hierarchical LFQ tokenizer: presets, training, evaluation, token files (encode/decode).
     #[command(subcommand)]
     Tokenizer(tokenizer::TokenizerCommand),
     /// The generator's token cache and training: `lm cache`, `lm train`.
@@ -57,7 +58,7 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// A CFG x seed grid over a file of prompts: grid video and image with labelled axes, and a
     /// CSV/JSON of every cell's analyzer scores and timings.
-    Sweep(generate::SweepArgs),
+    Sweep(sweep::SweepArgs),
     /// Show the compute devices found and the one `--device` selects.
     Device,
     /// Measure throughput (decode, synthetic data, ...) and print one JSON document.
@@ -97,7 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tokenizer(cmd) => tokenizer::run(cmd, cli.device),
         Command::Lm(cmd) => lm::run(cmd, cli.device),
         Command::Generate(args) => generate::run_generate(args, cli.device),
-        Command::Sweep(args) => generate::run_sweep(args, cli.device),
+        Command::Sweep(args) => sweep::run_sweep(args, cli.device),
         Command::Bench(args) => {
             let chosen = device::select(cli.device)?;
             bench::run(args, &chosen.description)

@@ -32,7 +32,7 @@ pub enum TokenizerCommand {
     /// Per-layer latent shape, tokens, bits, bpp, compression ratio, parameters and an estimate
     /// of training memory for a preset (or for every preset with --all).
     Info {
-        /// Preset name: paper, paper-single, tiny or tiny-single.
+        /// Preset name: paper, paper-single, small, tiny or tiny-single.
         #[arg(long, default_value = "tiny")]
         preset: String,
         /// Describe every preset.
@@ -92,6 +92,10 @@ pub struct TrainArgs {
     /// Fraction of the run after which each finer layer switches on (0: all from the start).
     #[arg(long, default_value_t = 0.1)]
     pub stage_fraction: f64,
+    /// Probability that a step decodes from a random number of the coarser active layers only
+    /// (keeps partial decodes valid; the rest of the steps decode from all active layers).
+    #[arg(long, default_value_t = 0.5)]
+    pub partial_decode_prob: f64,
     /// Validate every N steps.
     #[arg(long, default_value_t = 100)]
     pub val_every: usize,
@@ -130,6 +134,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_entropy_weight(a.entropy_weight)
             .with_commitment_weight(a.commitment_weight)
             .with_stage_fraction(a.stage_fraction)
+            .with_partial_decode_prob(a.partial_decode_prob.clamp(0.0, 1.0))
             .with_val_every(a.val_every.max(1))
             .with_val_clips(a.val_clips.max(1))
             .with_checkpoint_every(a.checkpoint_every.max(1))

@@ -11,19 +11,20 @@ mod player;
 pub mod settings;
 pub mod tokenmap;
 pub mod views;
+mod window;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
 use eframe::egui;
 use hitvideo_engine::device::DeviceChoice;
 
-use crate::cli::StudioArgs;
 pub use debug::FrameStats;
 use debug::DebugPanel;
 use jobs::{EngineHandle, Event, JobId, ModelStatus, Outcome, Waker};
 pub use settings::{SETTINGS_KEY, Settings, View};
+pub use window::{default_work_dir, demo_models, run};
+use window::save_png;
 use views::{ERROR, Shared};
 
 /// How the studio starts (besides the persisted settings).
@@ -33,6 +34,9 @@ pub struct StudioOptions {
     pub screenshot: Option<PathBuf>,
     /// Where new training runs and other files the studio makes go.
     pub work_dir: PathBuf,
+    /// Where to look for demo models (`<dir>/models/{generator,tokenizer}`); `None`: the
+    /// default places (see [`demo_models`]).
+    pub assets: Option<PathBuf>,
 }
 
 /// The studio application state.
@@ -57,12 +61,6 @@ pub struct StudioApp {
     wgpu: Option<eframe::egui_wgpu::RenderState>,
 }
 
-/// The default folder for runs: `$HITVIDEO_HOME`, else `~/.local/share/hitvideo`.
-pub fn default_work_dir() -> PathBuf {
-    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
-    var("HITVIDEO_HOME").unwrap_or_else(|| var("HOME").unwrap_or_else(std::env::temp_dir).join(".local/share/hitvideo"))
-}
-
 impl StudioApp {
     /// A studio drawing into `ctx`; `wgpu` is the renderer's state when it runs on wgpu.
     pub fn new(ctx: &egui::Context, wgpu: Option<eframe::egui_wgpu::RenderState>, settings: Settings, opts: StudioOptions) -> Self {
@@ -83,12 +81,16 @@ impl StudioApp {
             sweep: Default::default(),
             train: Default::default(),
             debug: DebugPanel::default(),
-            work_dir: opts.work_dir,
+            work_dir: opts.work_dir.clone(),
             screenshot: opts.screenshot,
             frames_drawn: 0,
             wgpu,
         };
         app.data.show_synthetic(app.settings.synth_seed);
+        if let Some((generator, tokenizer)) = demo_models(opts.assets.as_deref()) {
+            let id = app.engine.submit(jobs::Task::LoadGenerator { generator, tokenizer: Some(tokenizer) });
+            app.app_jobs.push(id);
+        }
         app
     }
 
@@ -228,6 +230,10 @@ impl StudioApp {
             View::Train => self.train.ui(ui, &mut sh, &mut s.train, &mut s.device),
             View::Data => self.data.ui(ui, &mut s.synth_seed, &mut s.last_video),
         }
+        if let Some(src) = self.generate.to_tokens.take() {
+            s.view = View::Tokens;
+            self.tokens.submit(&mut sh, &s.tokens, src);
+        }
     }
 }
 
@@ -290,27 +296,4 @@ impl eframe::App for StudioApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
     }
-}
-
-fn save_png(img: &egui::ColorImage, path: &std::path::Path) -> Result<()> {
-    let [w, h] = img.size;
-    let rgb: Vec<u8> = img.pixels.iter().flat_map(|c| [c.r(), c.g(), c.b()]).collect();
-    let bytes = hitvideo_engine::video::png::encode_png(&rgb, w as u32, h as u32, None).map_err(|e| anyhow!(e))?;
-    std::fs::write(path, bytes)?;
-    Ok(())
-}
-
-/// Opens the studio window (blocks until it is closed).
-pub fn run(args: StudioArgs, device: DeviceChoice) -> Result<()> {
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("HiTVideo Studio").with_inner_size([1100.0, 720.0]).with_drag_and_drop(true),
-        renderer: if args.glow { eframe::Renderer::Glow } else { eframe::Renderer::Wgpu },
-        persist_window: args.screenshot.is_none(),
-        ..Default::default()
-    };
-    let opts = StudioOptions { screenshot: args.screenshot.clone(), work_dir: default_work_dir() };
-    let device = (device != DeviceChoice::Auto).then_some(device);
-    eframe::run_native("HiTVideo Studio", options, Box::new(move |cc| Ok(Box::new(StudioApp::from_creation(cc, device, opts)))))
-        .map_err(|e| anyhow!("cannot open the studio window: {e}. Is a display available (DISPLAY or WAYLAND_DISPLAY)? \
-                               On a headless machine run it under Xvfb: xvfb-run -a hitvideo studio"))
 }

@@ -275,7 +275,9 @@ pub fn build_dataset(
             return Err(CacheError::Cancelled);
         }
         let Some(rel) = &item.path else { continue };
-        let path = if Path::new(rel).is_absolute() { PathBuf::from(rel) } else { dir.join(rel) };
+        // Absolute, relative to the dataset folder, or (as `data import` writes them) to the
+        // folder the import ran in.
+        let path = if Path::new(rel).is_absolute() || !dir.join(rel).exists() { PathBuf::from(rel) } else { dir.join(rel) };
         let opts = DecodeOptions {
             fps: Some(cfg.fps),
             size: Some((cfg.width as u32, cfg.height as u32)),
@@ -303,6 +305,12 @@ pub fn build_dataset(
     flush(&mut pending, &mut ids, &mut items);
     if items.is_empty() {
         return Err(bad(format!("no clip has {} frames at {} fps; add longer clips or train a tokenizer with fewer frames", cfg.frames, cfg.fps)));
+    }
+    // Fewer than ten windows and no splits given: hold out the last one for validation.
+    if items.len() > 1 && items.iter().all(|it| it.split == "train") {
+        if let Some(last) = items.last_mut() {
+            last.split = "val".into();
+        }
     }
     let mut cache = TokenCache { header: header(cfg, None, items), ids };
     cache.header.dataset = Some(dir.display().to_string());

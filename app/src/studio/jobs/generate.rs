@@ -49,10 +49,10 @@ pub(super) fn untrained_generator(w: &mut Worker, preset: &str) -> Result<(), St
     Ok(())
 }
 
-/// Loads a generator checkpoint with the tokenizer its token cache records (which also
-/// becomes the tokens view's tokenizer).
-pub(super) fn load_generator(w: &mut Worker, path: &Path) -> Outcome {
-    match Pipeline::load(path, None, None, &w.device) {
+/// Loads a generator checkpoint with `tokenizer` or the one its token cache records (which
+/// also becomes the tokens view's tokenizer).
+pub(super) fn load_generator(w: &mut Worker, path: &Path, tokenizer: Option<&Path>) -> Outcome {
+    match Pipeline::load(path, tokenizer, None, &w.device) {
         Ok(p) => {
             let label = format!("{} ({})", p.cfg.name, p.generator_dir.display());
             let tok_label = format!("{} ({}, the generator's)", p.tok_cfg.name, p.tokenizer_dir.display());

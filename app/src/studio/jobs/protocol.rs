@@ -71,6 +71,8 @@ pub enum TokenSource {
     Clip { video: Arc<Video>, label: String },
     /// A video file, decoded at the tokenizer's fps and size on the engine thread.
     File(PathBuf),
+    /// A generated clip's own tokens (all layers in sequence order, coarsest first).
+    Generated { tokens: Vec<u32>, label: String },
 }
 
 /// A clip to tokenize, and how to make its redundancy masks.
@@ -115,8 +117,9 @@ pub enum Task {
     UntrainedModels { tokenizer: String, generator: String },
     /// Load a tokenizer checkpoint (run or step folder).
     LoadTokenizer(PathBuf),
-    /// Load a generator checkpoint (run or step folder).
-    LoadGenerator(PathBuf),
+    /// Load a generator checkpoint (run or step folder) with `tokenizer`, or with the
+    /// tokenizer its token cache records.
+    LoadGenerator { generator: PathBuf, tokenizer: Option<PathBuf> },
     /// Parameters and estimated training memory of a preset at a batch size.
     Estimate { preset: String, batch: usize },
     TrainTokenizer(TrainRequest),
@@ -134,7 +137,7 @@ impl Task {
         match self {
             Task::UntrainedModels { .. } => "untrained models",
             Task::LoadTokenizer(_) => "load tokenizer",
-            Task::LoadGenerator(_) => "load generator",
+            Task::LoadGenerator { .. } => "load generator",
             Task::Estimate { .. } => "estimate",
             Task::TrainTokenizer(_) => "train tokenizer",
             Task::TrainGenerator(_) => "train generator",

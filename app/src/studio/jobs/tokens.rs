@@ -10,7 +10,7 @@ use burn::prelude::*;
 use hitvideo_engine::metrics;
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::tokenizer::dynamic::{FillStrategy, LayerIds, MaskConfig, decode_masked_ids, layer_masks};
-use hitvideo_engine::tokenizer::lfq::usage_and_perplexity;
+use hitvideo_engine::tokenizer::lfq::{codes_from_indices, usage_and_perplexity};
 use hitvideo_engine::train::data::{to_tensor, to_videos};
 use hitvideo_engine::video::clip::center_crop_resize;
 use hitvideo_engine::video::{self, DecodeOptions, Video};
@@ -93,16 +93,41 @@ fn masks(tok: &LoadedTokenizer, layers: &[LayerTokens], original: &Video, cap: f
     }
 }
 
-pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome {
-    let Some(tok) = &w.tokenizer else {
-        return Outcome::Failed(
-            "no tokenizer loaded: open a tokenizer checkpoint folder (Open tokenizer…) or press \
-             \"Use untrained tiny models\" to try the pipeline"
-                .into(),
-        );
-    };
+/// Per-layer ids and codes (`[1, bits_j, t_j, h_j, w_j]`) of one clip encoded by `tok`.
+fn encode(tok: &LoadedTokenizer, clip: &Video, device: &Device) -> (Vec<LayerTokens>, Vec<Tensor<5>>) {
+    let enc = tok.model.encode(to_tensor(std::slice::from_ref(clip), device), 1.0);
+    let mut layers = Vec::new();
+    for (o, l) in enc.layers.iter().zip(&tok.cfg.layers) {
+        let ids = o.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+        layers.push(layer_tokens(ids.into_iter().map(|i| i as u32).collect(), [l.t, l.h, l.w], l.bits));
+    }
+    (layers, enc.layers.into_iter().map(|o| o.codes).collect())
+}
+
+/// Per-layer ids and codes of a generated sequence (all layers, coarsest first).
+fn from_ids(tok: &LoadedTokenizer, ids: &[u32], device: &Device) -> Result<(Vec<LayerTokens>, Vec<Tensor<5>>), String> {
+    let want: usize = tok.cfg.layers.iter().map(|l| l.tokens()).sum();
+    if ids.len() != want {
+        return Err(format!("{} tokens for a tokenizer of {want}; the clip was generated for another tokenizer", ids.len()));
+    }
+    let (mut layers, mut codes, mut at) = (Vec::new(), Vec::new(), 0);
+    for l in &tok.cfg.layers {
+        let part = &ids[at..at + l.tokens()];
+        at += l.tokens();
+        let data: Vec<i64> = part.iter().map(|&v| i64::from(v)).collect();
+        let idx = Tensor::<4, Int>::from_data(TensorData::new(data, [1, l.t, l.h, l.w]), device);
+        codes.push(codes_from_indices(idx, l.bits));
+        layers.push(layer_tokens(part.to_vec(), [l.t, l.h, l.w], l.bits));
+    }
+    Ok((layers, codes))
+}
+
+/// A clip ready to show: the clip, frames padded, its label, per-layer tokens and codes.
+type Prepared = (Video, usize, String, Vec<LayerTokens>, Vec<Tensor<5>>);
+
+fn prepare(tok: &LoadedTokenizer, source: TokenSource, device: &Device) -> Result<Prepared, String> {
     let cfg = &tok.cfg;
-    let (clip, label): (Arc<Video>, String) = match req.source {
+    let (clip, label) = match source {
         TokenSource::Clip { video, label } => (video, label),
         TokenSource::File(path) => {
             let opts = DecodeOptions {
@@ -111,32 +136,42 @@ pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome 
                 max_frames: Some(cfg.frames),
                 ..DecodeOptions::default()
             };
-            match video::decode(&path, &opts) {
-                Ok(v) => (Arc::new(v), path.display().to_string()),
-                Err(e) => return Outcome::Failed(format!("cannot open this video: {e}")),
-            }
+            let v = video::decode(&path, &opts).map_err(|e| format!("cannot open this video: {e}"))?;
+            (Arc::new(v), path.display().to_string())
+        }
+        TokenSource::Generated { tokens, label } => {
+            // The generated tokens themselves (not a re-encoding); the clip is their full decode.
+            let (layers, codes) = from_ids(tok, &tokens, device)?;
+            let original = to_videos(tok.model.decode(&codes), cfg.fps).into_iter().next().ok_or("the decoder returned no frames")?;
+            return Ok((original, 0, label, layers, codes));
         }
     };
-    let (original, padded) = match fit(&clip, cfg) {
-        Ok(x) => x,
-        Err(e) => return Outcome::Failed(format!("{label}: {e}")),
+    let (original, padded) = fit(&clip, cfg).map_err(|e| format!("{label}: {e}"))?;
+    let (layers, codes) = encode(tok, &original, device);
+    Ok((original, padded, label, layers, codes))
+}
+
+pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome {
+    let Some(tok) = &w.tokenizer else {
+        return Outcome::Failed(
+            "no tokenizer loaded: open a tokenizer checkpoint folder (Open tokenizer…) or press \
+             \"Use untrained tiny models\" to try the pipeline"
+                .into(),
+        );
     };
-    let x = to_tensor(std::slice::from_ref(&original), &w.device);
-    let enc = tok.model.encode(x, 1.0);
-    let mut layers = Vec::new();
-    for (o, l) in enc.layers.iter().zip(&cfg.layers) {
-        let ids = o.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-        layers.push(layer_tokens(ids.into_iter().map(|i| i as u32).collect(), [l.t, l.h, l.w], l.bits));
-    }
+    let (original, padded, label, layers, codes) = match prepare(tok, req.source, &w.device) {
+        Ok(x) => x,
+        Err(e) => return Outcome::Failed(e),
+    };
     let mut recon = Vec::new();
     let mut psnr = Vec::new();
-    for k in 1..=enc.layers.len() {
+    for k in 1..=codes.len() {
         if job.cancel.load(Ordering::Relaxed) {
-            return Outcome::Cancelled(format!("stopped after decoding {} of {} layer counts", k - 1, enc.layers.len()));
+            return Outcome::Cancelled(format!("stopped after decoding {} of {} layer counts", k - 1, codes.len()));
         }
-        let codes: Vec<Tensor<5>> = enc.layers[..k].iter().map(|o| o.codes.clone()).collect();
-        let v = to_videos(tok.model.decode(&codes), cfg.fps).into_iter().next();
-        let Some(v) = v else { return Outcome::Failed("the decoder returned no frames".into()) };
+        let Some(v) = to_videos(tok.model.decode(&codes[..k]), tok.cfg.fps).into_iter().next() else {
+            return Outcome::Failed("the decoder returned no frames".into());
+        };
         psnr.push(metrics::psnr(&original, &v).unwrap_or(f64::NAN));
         recon.push(v);
     }

@@ -105,8 +105,8 @@ impl Worker {
         match task {
             Task::UntrainedModels { tokenizer, generator } => self.untrained(&tokenizer, &generator),
             Task::LoadTokenizer(path) => self.load_tokenizer(&path),
-            Task::LoadGenerator(path) => {
-                let out = generate::load_generator(self, &path);
+            Task::LoadGenerator { generator, tokenizer } => {
+                let out = generate::load_generator(self, &generator, tokenizer.as_deref());
                 self.emit(Event::Models(self.model_status()));
                 out
             }

@@ -11,7 +11,7 @@ use hitvideo_engine::video::meta::{SamplerSettings, read_metadata};
 use hitvideo_engine::video::{ExportMetadata, Video};
 
 use super::{ERROR, FrameTexture, Shared, outcome_label};
-use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task};
+use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task, TokenSource};
 use crate::studio::player::Player;
 use crate::studio::settings::{GenerateSettings, ScheduleKind, SeedMode};
 
@@ -32,6 +32,8 @@ pub struct GenerateView {
     row: usize,
     pub player: Player,
     history: Vec<HistoryItem>,
+    /// Set when the user asks to see the current clip's tokens (the app opens the tokens view).
+    pub to_tokens: Option<TokenSource>,
     outcome: Option<Outcome>,
     error: Option<String>,
     random: u64,
@@ -204,6 +206,13 @@ impl GenerateView {
         });
         self.player.ui(ui);
         ui.horizontal(|ui| {
+            let complete = clip.layers_done == clip.layers_total;
+            if ui.add_enabled(complete, egui::Button::new("Show tokens")).on_hover_text("this clip's tokens in the tokens view").clicked()
+                && let Some(tokens) = clip.tokens.get(self.row)
+            {
+                let seed = clip.request.seeds.get(self.row).copied().unwrap_or(0);
+                self.to_tokens = Some(TokenSource::Generated { tokens: tokens.clone(), label: format!("generated: {} (seed {seed})", clip.request.prompt) });
+            }
             for (label, ext) in [("Export MP4…", "mp4"), ("Export GIF…", "gif"), ("Export PNG frames…", "")] {
                 if ui.button(label).clicked() {
                     let Some(video) = clip.videos.get(self.row) else { continue };

@@ -56,7 +56,7 @@ impl Shared<'_> {
                 }
             if need_generator && ui.button("Open generator…").clicked()
                 && let Some(dir) = rfd::FileDialog::new().set_title("Generator checkpoint folder").pick_folder() {
-                    self.submit_app(Task::LoadGenerator(dir));
+                    self.submit_app(Task::LoadGenerator { generator: dir, tokenizer: None });
                 }
         });
     }

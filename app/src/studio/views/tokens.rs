@@ -52,7 +52,8 @@ impl TokensView {
         self.submit(sh, s, TokenSource::Clip { video, label });
     }
 
-    fn submit(&mut self, sh: &mut Shared<'_>, s: &TokensSettings, source: TokenSource) {
+    /// Shows `source` (a clip, a file, a generated clip's tokens).
+    pub fn submit(&mut self, sh: &mut Shared<'_>, s: &TokensSettings, source: TokenSource) {
         if let Some(j) = self.job {
             sh.engine.cancel(j);
         }

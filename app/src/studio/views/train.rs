@@ -59,6 +59,11 @@ pub struct TrainView {
 }
 
 impl TrainView {
+    /// The last error or outcome shown, for diagnostics.
+    pub fn message(&self) -> Option<String> {
+        self.error.clone().or_else(|| self.outcome.as_ref().map(|o| format!("{o:?}")))
+    }
+
     pub fn on_event(&mut self, e: &Event) {
         match e {
             Event::Estimate { preset, batch, parameters, bytes } => self.estimate = Some((preset.clone(), *batch, *parameters, *bytes)),
@@ -238,7 +243,7 @@ impl TrainView {
                     ui.label(format!("step {step}: {}", path.display()));
                     let (label, task) = match self.target {
                         TrainTarget::Tokenizer => ("Load for the tokens view", Task::LoadTokenizer(path.clone())),
-                        TrainTarget::Generator => ("Load for generation", Task::LoadGenerator(path.clone())),
+                        TrainTarget::Generator => ("Load for generation", Task::LoadGenerator { generator: path.clone(), tokenizer: None }),
                     };
                     if ui.small_button(label).clicked() {
                         sh.submit_app(task);
