@@ -161,6 +161,18 @@ pub fn read_file(dir: &Path, name: &str) -> Result<Vec<u8>, CheckpointError> {
     std::fs::read(&path).map_err(io(&path))
 }
 
+/// The error for a checkpoint file that exists but cannot be used.
+pub fn damaged(dir: &Path, file: &str, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError::Damaged { path: dir.join(file), reason: e.to_string() }
+}
+
+/// Loads the burnpack record `file` of checkpoint folder `dir` into `m`.
+pub fn load_module<M: burn::module::Module>(m: M, dir: &Path, file: &str) -> Result<M, CheckpointError> {
+    let bytes = read_file(dir, file)?;
+    let rec = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| damaged(dir, file, e))?;
+    m.try_load_record(rec).map_err(|e| damaged(dir, file, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

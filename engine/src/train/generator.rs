@@ -12,13 +12,12 @@ use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::checkpoint::{self, CheckpointError, CheckpointState};
+use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use super::generator_data::{TextSource, layer_ids, to_tensors, token_dropout};
 use super::log::MetricsLog;
 use super::schedule::lr_at;
@@ -109,16 +108,6 @@ fn optimizer(t: &GeneratorTrainConfig) -> ModuleOptimizer {
         .with_weight_decay(t.weight_decay)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(t.grad_clip)))
         .init()
-}
-
-fn damaged(dir: &Path, file: &str, e: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::Damaged { path: dir.join(file), reason: e.to_string() }
-}
-
-fn load_module<M: Module>(m: M, dir: &Path, file: &str) -> Result<M, CheckpointError> {
-    let bytes = checkpoint::read_file(dir, file)?;
-    let rec = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| damaged(dir, file, e))?;
-    m.try_load_record(rec).map_err(|e| damaged(dir, file, e))
 }
 
 fn read_config(dir: &Path, state: &CheckpointState) -> Result<GeneratorConfig, CheckpointError> {

@@ -12,14 +12,13 @@ use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use burn::tensor::activation::relu;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::checkpoint::{self, CheckpointError, CheckpointState};
+use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use super::data::ClipSource;
 use super::log::MetricsLog;
 use super::schedule::lr_at;
@@ -197,10 +196,6 @@ fn optimizer(t: &TokenizerTrainConfig) -> ModuleOptimizer {
         .init()
 }
 
-fn damaged(dir: &Path, file: &str, e: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::Damaged { path: dir.join(file), reason: e.to_string() }
-}
-
 /// Loads a tokenizer (weights only) from a run or step folder, for inference.
 pub fn load_tokenizer(path: &Path, preset: Option<&str>, device: &Device) -> Result<(Tokenizer, TokenizerConfig, CheckpointState), CheckpointError> {
     let dir = checkpoint::resolve(path)?;
@@ -235,12 +230,6 @@ fn read_train_config(dir: &Path) -> Result<TokenizerTrainConfig, CheckpointError
         }
     }
     serde_json::from_value(saved).map_err(|e| damaged(dir, "train.json", e))
-}
-
-fn load_module<M: Module>(m: M, dir: &Path, file: &str) -> Result<M, CheckpointError> {
-    let bytes = checkpoint::read_file(dir, file)?;
-    let rec = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| damaged(dir, file, e))?;
-    m.try_load_record(rec).map_err(|e| damaged(dir, file, e))
 }
 
 impl TokenizerTrainer {
