@@ -4,6 +4,7 @@
 //! See `engine/README.md` for a map of the modules.
 
 pub mod analyze;
+pub mod bench;
 pub mod dataset;
 pub mod device;
 pub mod fsutil;

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use burn::prelude::*;
 use hitvideo_engine::metrics;
 use hitvideo_engine::tokenizer::eval::{self, EvalOptions};
-use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, codec, tokens::TokenFile};
+use hitvideo_engine::tokenizer::{FillStrategy, MaskConfig, Tokenizer, TokenizerConfig, codec, tokens::TokenFile};
 use hitvideo_engine::train::data::ClipSource;
 use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
 use hitvideo_engine::video::{self, Video};
@@ -80,6 +80,24 @@ fn encode_decode_token_files_and_evaluate() {
     let err = codec::decode_tokens(&other_model, &other, &back, &two_path, None).expect_err("wrong tokenizer").to_string();
     assert!(err.contains("two.tokens") && err.contains("checkpoint that encoded them"), "{err}");
 
+    // Dynamic encoding in the token file: masks and the default fill survive the round trip,
+    // and decoding fills the masked positions (the file's fill, or one given).
+    let mut masked = two.clone();
+    let sum = hitvideo_engine::tokenizer::masked_codec::mask_windows(&mut masked.windows, &MaskConfig::new(), 16 * 32 * 32).expect("mask");
+    assert!(sum.ratio() <= 0.85 + 1e-12 && sum.windows == 2, "{sum:?}");
+    masked.fill = Some("zero".into());
+    let masked_path = dir.path().join("masked.tokens");
+    masked.write(&masked_path).expect("write masked");
+    let back_masked = TokenFile::read(&masked_path).expect("read masked");
+    assert_eq!(back_masked, masked);
+    let filled = codec::decode_tokens(&model, &cfg, &back_masked, &masked_path, None).expect("decode masked");
+    assert_eq!(filled.len(), 25);
+    let repeat = codec::decode_tokens_filled(&model, &cfg, &back_masked, &masked_path, None, Some(FillStrategy::Repeat)).expect("repeat");
+    assert_eq!(repeat.len(), 25);
+    if sum.masked == 0 {
+        assert_eq!(filled, full, "nothing masked decodes as the plain tokens");
+    }
+
     // To MP4 through the export path, with metadata.
     let mp4 = dir.path().join("two.mp4");
     let weights = codec::weights_sha256(&run).expect("weights checksum");
@@ -92,7 +110,7 @@ fn encode_decode_token_files_and_evaluate() {
     assert_eq!(video::decode(&mp4, &video::DecodeOptions::default()).expect("decode mp4").len(), 25);
 
     // Evaluation of 4 synthetic clips with the H.264 baseline.
-    let opts = EvalOptions { batch: 2, h264_preset: Some("ultrafast".into()) };
+    let opts = EvalOptions { batch: 2, h264_preset: Some("ultrafast".into()), mask: Some((MaskConfig::new().with_cap(0.5), FillStrategy::ALL.to_vec())) };
     let report = eval::evaluate(&model, &cfg, &clips, &opts).expect("evaluate");
     assert_eq!((report.clips, report.windows, report.frames), (4, 4, 64));
     assert!((report.bpp - cfg.bpp()).abs() < 1e-12, "{} vs {}", report.bpp, cfg.bpp());
@@ -121,8 +139,22 @@ fn encode_decode_token_files_and_evaluate() {
     for key in ["bpp", "compression_ratio", "mean_by_layers", "layers", "per_clip", "h264", "encode_seconds", "decode_seconds"] {
         assert!(json.get(key).is_some(), "JSON lacks {key}");
     }
+    // Dynamic encoding: the cap holds over all windows, the bits add up, every fill is measured.
+    let d = report.dynamic.as_ref().expect("dynamic encoding report");
+    let s = &d.summary;
+    let maskable_per_window: usize = cfg.layers.iter().map(|l| (l.t - 1) * l.h * l.w).sum();
+    assert_eq!((s.windows, s.tokens, s.maskable), (4, 4 * cfg.total_tokens(), 4 * maskable_per_window));
+    assert!(s.masked <= s.maskable / 2 && d.mask_ratio <= 0.5 + 1e-12, "{s:?}");
+    assert_eq!(s.dense_bits, 4 * cfg.layers.iter().map(|l| l.tokens() * l.bits).sum::<usize>());
+    assert!(d.bpp <= d.dense_bpp + maskable_per_window as f64 / (16.0 * 32.0 * 32.0) + 1e-12, "{d:?}");
+    assert_eq!(d.fills.iter().map(|f| f.fill.as_str()).collect::<Vec<_>>(), ["repeat", "zero", "learned"]);
+    assert_eq!(d.unmasked, *report.mean_by_layers.last().expect("k = 4"));
+    for f in &d.fills {
+        assert!(f.quality.psnr.is_finite() && f.quality.psnr > 0.0, "{f:?}");
+    }
     let table = report.to_string();
     assert!(table.contains("quality from the k coarsest layers") && table.contains("H.264 (libx264 ultrafast)"), "{table}");
+    assert!(table.contains("dynamic encoding (cap 0.50") && table.contains("learned"), "{table}");
 
     // Clips at another size are refused with their name.
     let small = vec![("odd".to_string(), Video::from_raw(16, 16, 8.0, vec![0; 16 * 16 * 3 * 16]).expect("clip"))];

@@ -1,11 +1,14 @@
-//! `hitvideo bench`: throughput figures as one JSON document (data layer now; tokenizer and
-//! generator sections join as those parts land).
+//! `hitvideo bench`: throughput figures as one JSON document: the data layer (decoding,
+//! synthetic rendering) and the tokenizer (encode and decode clips/s, real-time factor,
+//! training steps/s) on the chosen device, and the peak memory of the run. The generator's
+//! figures come from `cargo run -p hitvideo-engine --example bench_generator` (docs/benchmarks.md).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use hitvideo_engine::bench;
 use hitvideo_engine::dataset::shapes::RenderConfig;
 use hitvideo_engine::dataset::synth::{self, SynthConfig};
 use hitvideo_engine::video::{self, DecodeOptions};
@@ -21,6 +24,15 @@ pub struct BenchArgs {
     /// Write the JSON here as well as to stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Tokenizer preset to time (`none` skips the tokenizer section).
+    #[arg(long, default_value = "tiny")]
+    pub tokenizer: String,
+    /// Clips per batch for the batched tokenizer figures and the training steps.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Tokenizer training steps timed.
+    #[arg(long, default_value_t = 5)]
+    pub train_steps: usize,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -28,7 +40,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(a: BenchArgs, device: &str) -> Result<()> {
+pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> Result<()> {
     let repeat = a.repeat.max(1);
     // Decode: the file to 64x64 at 8 fps.
     let opts = DecodeOptions::at(8.0, 64);
@@ -55,6 +67,12 @@ pub fn run(a: BenchArgs, device: &str) -> Result<()> {
         }
         synth_rate.push(n as f64 / t.elapsed().as_secs_f64());
     }
+    let tokenizer = if a.tokenizer == "none" {
+        serde_json::Value::Null
+    } else {
+        eprintln!("timing tokenizer '{}' (batch {}, {} training steps)...", a.tokenizer, a.batch, a.train_steps);
+        bench::tokenizer::bench_tokenizer(&a.tokenizer, burn_device, a.batch, repeat, a.train_steps)?
+    };
     let report = serde_json::json!({
         "app_version": hitvideo_engine::VERSION,
         "device": device,
@@ -64,6 +82,8 @@ pub fn run(a: BenchArgs, device: &str) -> Result<()> {
                         "output_frames_per_s": median(decode_fps) },
             "synth": { "frames": 16, "size": 64, "clips_per_s": median(synth_rate) },
         },
+        "tokenizer": tokenizer,
+        "peak_rss_mib": bench::tokenizer::peak_rss_mib(),
     });
     let text = serde_json::to_string_pretty(&report)?;
     println!("{text}");

@@ -101,7 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(args) => sweep::run_sweep(args, cli.device),
         Command::Bench(args) => {
             let chosen = device::select(cli.device)?;
-            bench::run(args, &chosen.description)
+            bench::run(args, &chosen.description, &chosen.device)
         }
         Command::Device => {
             let adapters = device::list_adapters();

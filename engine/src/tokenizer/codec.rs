@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 
 use super::config::TokenizerConfig;
+use super::dynamic::FillStrategy;
 use super::model::Tokenizer;
 use super::tokens::{TokenFile, TokenFileError, TokenLayer, TokenWindow};
 use crate::train::checkpoint::{self, CheckpointError};
@@ -138,6 +139,7 @@ pub fn encode_video(model: &Tokenizer, cfg: &TokenizerConfig, clip: &Video, sour
         width: cfg.width,
         frames: clip.len(),
         source,
+        fill: None,
         windows,
     })
 }
@@ -150,7 +152,22 @@ pub fn encode_file(model: &Tokenizer, cfg: &TokenizerConfig, input: &Path) -> Re
 
 /// Decodes a token file (read from `path`) from its `layers` coarsest layers (all when
 /// `None`): checks that `cfg` made it and that its layers match, then drops the padding.
+/// Layers that carry a dynamic-encoding mask are decoded with their masked positions filled
+/// by the file's fill strategy (`repeat` when it names none); see [`decode_tokens_filled`].
 pub fn decode_tokens(model: &Tokenizer, cfg: &TokenizerConfig, tokens: &TokenFile, path: &Path, layers: Option<usize>) -> Result<Video, CodecError> {
+    decode_tokens_filled(model, cfg, tokens, path, layers, None)
+}
+
+/// [`decode_tokens`] with the fill strategy of masked positions chosen by `fill` (over the
+/// file's own).
+pub fn decode_tokens_filled(
+    model: &Tokenizer,
+    cfg: &TokenizerConfig,
+    tokens: &TokenFile,
+    path: &Path,
+    layers: Option<usize>,
+    fill: Option<FillStrategy>,
+) -> Result<Video, CodecError> {
     tokens.check_config(cfg, path)?;
     let n = cfg.layers.len();
     let k = layers.unwrap_or(n);
@@ -164,7 +181,16 @@ pub fn decode_tokens(model: &Tokenizer, cfg: &TokenizerConfig, tokens: &TokenFil
         let reason = format!("its layer grids do not match tokenizer '{}' although the checksums agree", cfg.name);
         return Err(TokenFileError::Damaged { path: path.to_path_buf(), reason }.into());
     }
-    let decoded = decode_windows(model, &tokens.windows, k, DEFAULT_BATCH, tokens.fps)?;
+    let masked = tokens.windows.iter().any(|w| w.layers.iter().take(k).any(|l| l.mask.is_some()));
+    let decoded = if masked {
+        let fill = match fill {
+            Some(f) => f,
+            None => tokens.fill.as_deref().unwrap_or("repeat").parse().map_err(|e: super::dynamic::MaskError| CodecError::Invalid(format!("{}: {e}", path.display())))?,
+        };
+        super::masked_codec::decode_windows_masked(model, &tokens.windows, k, fill, DEFAULT_BATCH, tokens.fps)?
+    } else {
+        decode_windows(model, &tokens.windows, k, DEFAULT_BATCH, tokens.fps)?
+    };
     join_windows(&decoded, tokens.frames, tokens.fps)
 }
 

@@ -13,7 +13,9 @@ use std::time::Instant;
 use super::codec::{self, CodecError};
 use super::config::TokenizerConfig;
 use super::h264::{self, H264Clip};
+use super::dynamic::{FillStrategy, MaskConfig};
 use super::lfq::usage_and_perplexity;
+use super::masked_codec::{self, MaskSummary};
 use super::model::Tokenizer;
 use crate::dataset::synth;
 use crate::metrics;
@@ -30,12 +32,40 @@ pub struct EvalOptions {
     pub batch: usize,
     /// Also run the H.264 baseline with this x264 preset (e.g. `medium`).
     pub h264_preset: Option<String>,
+    /// Also evaluate dynamic encoding: mask every window with this rule and decode it (all
+    /// layers) with each of these fill strategies.
+    pub mask: Option<(MaskConfig, Vec<FillStrategy>)>,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { batch: codec::DEFAULT_BATCH, h264_preset: None }
+        Self { batch: codec::DEFAULT_BATCH, h264_preset: None, mask: None }
     }
+}
+
+/// Quality of masked decoding with one fill strategy (mean over clips).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FillQuality {
+    pub fill: String,
+    pub quality: Quality,
+}
+
+/// Dynamic encoding over every evaluated window: what was masked, the bits, and the quality
+/// per fill strategy beside the unmasked decode.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DynamicReport {
+    pub tolerance: f64,
+    pub summary: MaskSummary,
+    /// Ratio masked over maskable tokens, `summary.ratio()`.
+    pub mask_ratio: f64,
+    /// Masked over all tokens, `summary.saved()`.
+    pub tokens_saved: f64,
+    /// Bits per pixel of the masked streams and of the unmasked ids.
+    pub bpp: f64,
+    pub dense_bpp: f64,
+    /// The unmasked decode from all layers (the reference the fills are compared with).
+    pub unmasked: Quality,
+    pub fills: Vec<FillQuality>,
 }
 
 /// Reconstruction quality of one clip (or a mean over clips).
@@ -134,6 +164,8 @@ pub struct EvalReport {
     pub encode_seconds: f64,
     pub decode_seconds: f64,
     pub h264: Option<H264Summary>,
+    /// With `EvalOptions::mask`: dynamic encoding's figures.
+    pub dynamic: Option<DynamicReport>,
     pub per_clip: Vec<ClipReport>,
 }
 
@@ -190,6 +222,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
     let (mut enc_s, mut dec_s) = (0f64, 0f64);
     let scratch = opts.h264_preset.as_ref().map(|_| h264::ScratchDir::new("h264")).transpose()?;
     let mut per_clip = Vec::with_capacity(clips.len());
+    let mut masked = MaskedTotals::default();
     for (name, clip) in clips {
         let windows = codec::padded_windows(clip, cfg.frames);
         let started = Instant::now();
@@ -213,6 +246,9 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             }
             let recon = codec::join_windows(&decoded, clip.len(), clip.fps())?;
             by_layers.push(Quality::measure(clip, &recon).ok_or_else(|| EvalError::Invalid(format!("{name}: reconstruction has another shape")))?);
+        }
+        if let Some((mcfg, fills)) = &opts.mask {
+            masked.add_clip(model, cfg, clip, &tokens, mcfg, fills, opts.batch)?;
         }
         let bits = tokens.iter().flat_map(|w| &w.layers).map(|l| l.ids.len() * l.bits).sum::<usize>() as f64;
         let h264 = match (&opts.h264_preset, &scratch) {
@@ -242,6 +278,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         })
         .collect();
     let h264 = opts.h264_preset.as_ref().and_then(|preset| summarize_h264(preset, &per_clip));
+    let dynamic = opts.mask.as_ref().and_then(|(mcfg, _)| masked.report(mcfg, mean_by_layers.last().copied()));
     Ok(EvalReport {
         preset: cfg.name.clone(),
         config_sha256: super::config_sha256(cfg),
@@ -254,14 +291,68 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         tokens_per_window: cfg.total_tokens(),
         bpp,
         compression_ratio: 24.0 / bpp,
-        mean_by_layers,
         ms_ssim_note,
         layers,
         encode_seconds: enc_s,
         decode_seconds: dec_s,
         h264,
+        dynamic,
+        mean_by_layers,
         per_clip,
     })
+}
+
+/// Dynamic-encoding figures accumulated over clips.
+#[derive(Default)]
+struct MaskedTotals {
+    summary: Option<MaskSummary>,
+    /// Per fill strategy, the quality of each clip.
+    fills: Vec<(FillStrategy, Vec<Quality>)>,
+}
+
+impl MaskedTotals {
+    #[allow(clippy::too_many_arguments)]
+    fn add_clip(
+        &mut self,
+        model: &Tokenizer,
+        cfg: &TokenizerConfig,
+        clip: &Video,
+        tokens: &[super::tokens::TokenWindow],
+        mcfg: &MaskConfig,
+        fills: &[FillStrategy],
+        batch: usize,
+    ) -> Result<(), EvalError> {
+        let mut windows = tokens.to_vec();
+        let s = masked_codec::mask_windows(&mut windows, mcfg, cfg.frames * cfg.height * cfg.width)?;
+        match &mut self.summary {
+            Some(total) => total.merge(&s),
+            None => self.summary = Some(s),
+        }
+        for &fill in fills {
+            let decoded = masked_codec::decode_windows_masked(model, &windows, cfg.layers.len(), fill, batch, clip.fps())?;
+            let recon = codec::join_windows(&decoded, clip.len(), clip.fps())?;
+            let q = Quality::measure(clip, &recon).ok_or_else(|| EvalError::Invalid("masked reconstruction has another shape".into()))?;
+            match self.fills.iter_mut().find(|(f, _)| *f == fill) {
+                Some((_, v)) => v.push(q),
+                None => self.fills.push((fill, vec![q])),
+            }
+        }
+        Ok(())
+    }
+
+    fn report(&self, mcfg: &MaskConfig, unmasked: Option<Quality>) -> Option<DynamicReport> {
+        let summary = self.summary.clone()?;
+        Some(DynamicReport {
+            tolerance: mcfg.tolerance,
+            mask_ratio: summary.ratio(),
+            tokens_saved: summary.saved(),
+            bpp: summary.bpp(),
+            dense_bpp: summary.dense_bpp(),
+            summary,
+            unmasked: unmasked?,
+            fills: self.fills.iter().filter_map(|(f, q)| Some(FillQuality { fill: f.name().into(), quality: Quality::mean(q)? })).collect(),
+        })
+    }
 }
 
 fn summarize_h264(preset: &str, clips: &[ClipReport]) -> Option<H264Summary> {

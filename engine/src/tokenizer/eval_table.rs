@@ -46,6 +46,22 @@ impl fmt::Display for EvalReport {
                 writeln!(f, "tokenizer (all layers) at bpp {:.4}: PSNR {:.2} dB, SSIM {:.4}, MS-SSIM {}", self.bpp, t.psnr, t.ssim, ms(t))?;
             }
         }
+        if let Some(d) = &self.dynamic {
+            let s = &d.summary;
+            writeln!(
+                f,
+                "\ndynamic encoding (cap {:.2}, tolerance {:.2}): {} of {} maskable tokens masked ({:.1}%), {:.1}% of all {} tokens saved",
+                s.cap, d.tolerance, s.masked, s.maskable, 100.0 * d.mask_ratio, 100.0 * d.tokens_saved, s.tokens
+            )?;
+            writeln!(f, "bpp {:.4} masked stream (mask bits + kept ids) against {:.4} unmasked", d.bpp, d.dense_bpp)?;
+            let per_layer: Vec<String> = s.layers.iter().map(|l| if l.maskable == 0 { "-".into() } else { format!("{:.1}%", 100.0 * l.masked as f64 / l.maskable as f64) }).collect();
+            writeln!(f, "masked per layer (coarse -> fine): {}", per_layer.join(", "))?;
+            writeln!(f, "fill      PSNR dB   SSIM     MS-SSIM   PSNR vs unmasked")?;
+            writeln!(f, "{:<9} {:<9.2} {:<8.4} {:<9} {:+.2}", "none", d.unmasked.psnr, d.unmasked.ssim, ms(&d.unmasked), 0.0)?;
+            for q in &d.fills {
+                writeln!(f, "{:<9} {:<9.2} {:<8.4} {:<9} {:+.2}", q.fill, q.quality.psnr, q.quality.ssim, ms(&q.quality), q.quality.psnr - d.unmasked.psnr)?;
+            }
+        }
         writeln!(f, "\nper clip (all layers)")?;
         let width = self.per_clip.iter().map(|c| c.name.len()).max().unwrap_or(4).clamp(4, 48);
         write!(f, "{:<width$}  frames  bpp     PSNR dB  SSIM    MS-SSIM", "clip")?;

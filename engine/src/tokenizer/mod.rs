@@ -8,10 +8,13 @@ pub mod config;
 pub mod disc;
 pub mod dynamic;
 pub mod eval;
+#[cfg(test)]
+mod gradcheck;
 mod eval_table;
 pub mod h264;
 pub mod info;
 pub mod lfq;
+pub mod masked_codec;
 pub mod model;
 pub mod stream;
 pub mod tokens;

@@ -190,8 +190,14 @@ impl Tokenizer {
     /// Encodes and quantizes: per layer (coarsest first) codes `[B, bits_j, t_j, h_j, w_j]` and
     /// token ids `[B, t_j, h_j, w_j]`, with the LFQ losses.
     pub fn encode(&self, x: Tensor<5>, tau: f32) -> Encoded {
-        let layers = self.latents(x).into_iter().zip(&self.quant).map(|(z, q)| lfq::quantize(q.pre.forward(z), tau)).collect();
-        Encoded { layers }
+        Encoded { layers: self.code_logits(x).into_iter().map(|z| lfq::quantize(z, tau)).collect() }
+    }
+
+    /// The continuous pre-quantization codes of every layer, coarsest first,
+    /// `[B, bits_j, t_j, h_j, w_j]` each (their signs are the bits), from video `x`
+    /// `[B, 3, T, H, W]` in `[-1, 1]`.
+    pub fn code_logits(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
+        self.latents(x).into_iter().zip(&self.quant).map(|(z, q)| q.pre.forward(z)).collect()
     }
 
     /// Decodes from the codes of the `k = codes.len()` coarsest layers (finer layers absent),

@@ -80,6 +80,9 @@ pub struct TokenFile {
     pub frames: usize,
     /// Where the frames came from, when known.
     pub source: Option<String>,
+    /// Dynamic encoding: the fill strategy (`repeat`, `zero`, `learned`) that decoding uses by
+    /// default for the masked positions of layers that carry a mask.
+    pub fill: Option<String>,
     pub windows: Vec<TokenWindow>,
 }
 
@@ -125,6 +128,9 @@ struct Header {
     width: usize,
     frames: usize,
     source: Option<String>,
+    /// Absent in files without masks (and in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fill: Option<String>,
     windows: usize,
     layers: Vec<Vec<LayerHeader>>,
 }
@@ -132,6 +138,11 @@ struct Header {
 impl TokenFile {
     /// Checks shapes, bit widths, id ranges, mask lengths and the frame count.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(f) = &self.fill
+            && f.parse::<super::dynamic::FillStrategy>().is_err()
+        {
+            return Err(format!("unknown fill strategy '{f}'"));
+        }
         if !(self.fps.is_finite() && self.fps > 0.0) {
             return Err(format!("fps {} must be positive", self.fps));
         }
@@ -207,6 +218,7 @@ impl TokenFile {
             width: self.width,
             frames: self.frames,
             source: self.source.clone(),
+            fill: self.fill.clone(),
             windows: self.windows.len(),
             layers,
         };
@@ -294,6 +306,7 @@ impl TokenFile {
             width: header.width,
             frames: header.frames,
             source: header.source,
+            fill: header.fill,
             windows,
         };
         file.validate().map_err(damaged)?;

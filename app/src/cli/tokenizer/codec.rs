@@ -7,8 +7,52 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hitvideo_engine::device::{self, DeviceChoice};
 use hitvideo_engine::tokenizer::eval::{self, EvalOptions};
-use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, codec, tokens::TokenFile};
+use hitvideo_engine::tokenizer::{FillStrategy, MaskConfig, Tokenizer, TokenizerConfig, codec, masked_codec, tokens::TokenFile};
 use hitvideo_engine::train::tokenizer::load_tokenizer;
+
+/// Dynamic encoding (redundancy masks) on `eval`, `encode` and `decode`.
+#[derive(Debug, Args)]
+pub struct MaskArgs {
+    /// Mask tokens that barely change from the previous latent frame and fill them at decode:
+    /// `repeat` (the previous frame's token), `zero` (a zero code) or `learned` (the layer's
+    /// learned mask embedding). `eval` also takes a comma-separated list or `all`; `encode`
+    /// stores the masks and this fill as the file's default; `decode` overrides the file's fill.
+    #[arg(long, value_name = "FILL")]
+    pub mask: Option<String>,
+    /// Largest masked fraction of each layer's maskable tokens (frames 1..t), 0 to 1.
+    #[arg(long, default_value_t = 0.85, value_name = "RATIO")]
+    pub mask_cap: f64,
+    /// A token changed by more than this fraction of its bits is never masked, 0 to 1.
+    #[arg(long, default_value_t = 0.2, value_name = "FRACTION")]
+    pub mask_tolerance: f64,
+    /// Seed of the random unmasking that enforces the cap.
+    #[arg(long, default_value_t = 0)]
+    pub mask_seed: u64,
+}
+
+impl MaskArgs {
+    /// The masking rule and the fill strategies, when `--mask` is given.
+    fn parse(&self) -> Result<Option<(MaskConfig, Vec<FillStrategy>)>> {
+        let Some(text) = &self.mask else { return Ok(None) };
+        for (name, v) in [("--mask-cap", self.mask_cap), ("--mask-tolerance", self.mask_tolerance)] {
+            if !(0.0..=1.0).contains(&v) {
+                bail!("{name} {v} is out of range; give a value from 0 to 1");
+            }
+        }
+        let fills = FillStrategy::parse_list(text)?;
+        let cfg = MaskConfig::new().with_cap(self.mask_cap).with_tolerance(self.mask_tolerance).with_seed(self.mask_seed);
+        Ok(Some((cfg, fills)))
+    }
+
+    /// As [`Self::parse`] for commands that take one fill.
+    fn parse_one(&self) -> Result<Option<(MaskConfig, FillStrategy)>> {
+        match self.parse()? {
+            None => Ok(None),
+            Some((cfg, fills)) if fills.len() == 1 => Ok(Some((cfg, fills[0]))),
+            Some(_) => bail!("--mask takes one fill strategy here (repeat, zero or learned); lists are for `tokenizer eval`"),
+        }
+    }
+}
 
 /// Options of `tokenizer eval`.
 #[derive(Debug, Args)]
@@ -50,6 +94,8 @@ pub struct EvalArgs {
     /// Also write the full report (per clip, per layer) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub mask: MaskArgs,
 }
 
 /// Options of `tokenizer encode`.
@@ -64,6 +110,8 @@ pub struct EncodeArgs {
     /// The token file to write.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub mask: MaskArgs,
 }
 
 /// Options of `tokenizer decode`.
@@ -80,6 +128,24 @@ pub struct DecodeArgs {
     /// Decode from the k coarsest layers only (default: all layers).
     #[arg(long, value_name = "K")]
     pub layers: Option<usize>,
+    /// Masked positions are filled with the file's own fill unless --mask names one; a file
+    /// without masks is masked here by the rule these flags give.
+    #[command(flatten)]
+    pub mask: MaskArgs,
+}
+
+fn print_mask_summary(s: &masked_codec::MaskSummary) {
+    println!(
+        "dynamic encoding (cap {:.2}): {} of {} maskable tokens masked ({:.1}%), {} of {} tokens kept; {:.4} bpp masked against {:.4} unmasked",
+        s.cap,
+        s.masked,
+        s.maskable,
+        100.0 * s.ratio(),
+        s.tokens - s.masked,
+        s.tokens,
+        s.bpp(),
+        s.dense_bpp()
+    );
 }
 
 fn load(checkpoint: &Path, choice: DeviceChoice) -> Result<(Tokenizer, TokenizerConfig)> {
@@ -94,6 +160,7 @@ pub fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
     if a.batch == 0 {
         bail!("--batch must be at least 1");
     }
+    let mask = a.mask.parse()?;
     let (model, cfg) = load(&a.checkpoint, choice)?;
     let mut clips = Vec::new();
     let synthetic = a.synthetic.or((a.video.is_empty() && a.dataset.is_none()).then_some(32));
@@ -107,7 +174,7 @@ pub fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
         clips.push((path.display().to_string(), codec::read_video(&cfg, path)?));
     }
     eprintln!("evaluating {} clips{}", clips.len(), if a.h264 { " (and the H.264 baseline)" } else { "" });
-    let opts = EvalOptions { batch: a.batch, h264_preset: a.h264.then(|| a.h264_preset.clone()) };
+    let opts = EvalOptions { batch: a.batch, h264_preset: a.h264.then(|| a.h264_preset.clone()), mask };
     let report = eval::evaluate(&model, &cfg, &clips, &opts)?;
     print!("{report}");
     if let Some(path) = &a.json {
@@ -119,8 +186,14 @@ pub fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
 }
 
 pub fn encode_cmd(a: EncodeArgs, choice: DeviceChoice) -> Result<()> {
+    let mask = a.mask.parse_one()?;
     let (model, cfg) = load(&a.checkpoint, choice)?;
-    let tokens = codec::encode_file(&model, &cfg, &a.input)?;
+    let mut tokens = codec::encode_file(&model, &cfg, &a.input)?;
+    if let Some((mcfg, fill)) = &mask {
+        let s = masked_codec::mask_windows(&mut tokens.windows, mcfg, cfg.frames * cfg.height * cfg.width)?;
+        tokens.fill = Some(fill.name().to_string());
+        print_mask_summary(&s);
+    }
     tokens.write(&a.out)?;
     let bytes = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -138,9 +211,21 @@ pub fn encode_cmd(a: EncodeArgs, choice: DeviceChoice) -> Result<()> {
 }
 
 pub fn decode_cmd(a: DecodeArgs, choice: DeviceChoice) -> Result<()> {
-    let tokens = TokenFile::read(&a.tokens)?;
+    let mut tokens = TokenFile::read(&a.tokens)?;
+    let mask = a.mask.parse_one()?;
     let (model, cfg) = load(&a.checkpoint, choice)?;
-    let clip = codec::decode_tokens(&model, &cfg, &tokens, &a.tokens, a.layers)?;
+    let has_masks = tokens.windows.iter().any(|w| w.layers.iter().any(|l| l.mask.is_some()));
+    if let Some((mcfg, _)) = mask.as_ref().filter(|_| !has_masks) {
+        tokens.check_config(&cfg, &a.tokens)?;
+        let s = masked_codec::mask_windows(&mut tokens.windows, mcfg, cfg.frames * cfg.height * cfg.width)?;
+        print_mask_summary(&s);
+    }
+    let fill = mask.map(|(_, f)| f);
+    if has_masks || fill.is_some() {
+        let name = fill.map(|f| f.name().to_string()).or_else(|| tokens.fill.clone()).unwrap_or_else(|| "repeat".into());
+        eprintln!("masked tokens are filled with '{name}'");
+    }
+    let clip = codec::decode_tokens_filled(&model, &cfg, &tokens, &a.tokens, a.layers, fill)?;
     let weights = codec::weights_sha256(&a.checkpoint).ok();
     let layers = a.layers.unwrap_or(cfg.layers.len());
     let written = codec::export_decoded(&clip, &a.out, &tokens, &a.tokens, layers, weights)?;

@@ -1,0 +1,3 @@
+//! Throughput measurements behind `hitvideo bench` (one JSON document per run).
+
+pub mod tokenizer;

@@ -1,0 +1,70 @@
+//! The tokenizer's command line end to end: train `tiny` for 2 steps, encode a clip with
+//! dynamic encoding (masks stored with a default fill), decode it with another fill, evaluate
+//! with every fill, refuse bad masking settings with a clear message, and time it with
+//! `hitvideo bench`.
+
+use hitvideo_e2e::hitvideo;
+use hitvideo_engine::tokenizer::tokens::TokenFile;
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
+#[test]
+fn train_encode_decode_eval_with_masks_and_bench() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    hitvideo(&[
+        "--device", "cpu", "tokenizer", "train", "--preset", "tiny", "--out", s(&run), "--steps", "2", "--batch", "2",
+        "--synthetic-count", "200", "--val-clips", "2", "--val-every", "2", "--checkpoint-every", "2",
+    ])
+    .expect("train");
+    let clip = dir.path().join("clip.gif");
+    hitvideo(&["data", "synth", "--out", s(&dir.path().join("ds")), "--count", "4", "--frames", "20", "--size", "32"]).expect("synth");
+    hitvideo(&["data", "preview", s(&dir.path().join("ds")), "--item", "1", "--out", s(&clip)]).expect("preview");
+
+    // Encode with masks: the file carries them and the default fill.
+    let tokens = dir.path().join("clip.tokens");
+    hitvideo(&["--device", "cpu", "tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "zero", "--mask-cap", "0.5"]).expect("encode");
+    let file = TokenFile::read(&tokens).expect("read tokens");
+    assert_eq!(file.fill.as_deref(), Some("zero"));
+    assert_eq!(file.windows.len(), 2, "20 frames are 2 windows of 16");
+    for l in file.windows.iter().flat_map(|w| &w.layers) {
+        let m = l.mask.as_ref().expect("every layer carries a mask");
+        let plane = l.shape[1] * l.shape[2];
+        assert!(m[..plane].iter().all(|&b| !b), "first latent frame masked");
+        let maskable = (l.shape[0] - 1) * plane;
+        assert!(m.iter().filter(|&&b| b).count() * 2 <= maskable, "cap 0.5 exceeded");
+    }
+    // Decode with the file's fill and with another one.
+    hitvideo(&["--device", "cpu", "tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("a.mp4"))]).expect("decode");
+    hitvideo(&["--device", "cpu", "tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("b.mp4")), "--mask", "learned"])
+        .expect("decode with learned fill");
+    // Eval with every fill writes the dynamic-encoding report.
+    let json = dir.path().join("eval.json");
+    hitvideo(&["--device", "cpu", "tokenizer", "eval", "--checkpoint", s(&run), "--synthetic", "2", "--synthetic-count", "200", "--mask", "all", "--json", s(&json)])
+        .expect("eval");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("JSON");
+    let fills: Vec<&str> = report["dynamic"]["fills"].as_array().expect("fills").iter().filter_map(|f| f["fill"].as_str()).collect();
+    assert_eq!(fills, ["repeat", "zero", "learned"]);
+    assert!(report["dynamic"]["mask_ratio"].as_f64().is_some_and(|r| (0.0..=0.85 + 1e-12).contains(&r)));
+
+    // Bad settings: clear errors naming the flag.
+    let err = hitvideo(&["tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "repeat", "--mask-cap", "1.5"]).expect_err("cap");
+    assert!(format!("{err:#}").contains("--mask-cap 1.5"), "{err:#}");
+    let err = hitvideo(&["tokenizer", "eval", "--checkpoint", s(&run), "--mask", "blur"]).expect_err("fill");
+    assert!(format!("{err:#}").contains("unknown fill strategy 'blur'"), "{err:#}");
+    let err = hitvideo(&["tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("c.mp4")), "--mask", "all"]).expect_err("list");
+    assert!(format!("{err:#}").contains("one fill strategy"), "{err:#}");
+    assert_eq!(TokenFile::read(&tokens).expect("still readable").fill.as_deref(), Some("zero"), "a refused command leaves the file alone");
+
+    // bench: the tokenizer section on the CPU.
+    let bench = dir.path().join("bench.json");
+    let bikes = hitvideo_e2e::shared_data("bikes.mp4");
+    let video = bikes.as_deref().unwrap_or(clip.as_path());
+    hitvideo(&["--device", "cpu", "bench", "--video", s(video), "--repeat", "1", "--batch", "2", "--train-steps", "1", "--out", s(&bench)]).expect("bench");
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&bench).expect("bench json")).expect("JSON");
+    assert_eq!(b["tokenizer"]["preset"], "tiny");
+    assert!(b["tokenizer"]["inference"][1]["encode_clips_per_s"].as_f64().is_some_and(|x| x > 0.0), "{b}");
+    assert!(b["peak_rss_mib"].as_f64().is_some_and(|x| x > 0.0));
+}
