@@ -1,7 +1,7 @@
 //! The tokenizer's command line end to end: train `tiny` for 2 steps, encode a clip with
 //! dynamic encoding (masks stored with a default fill), decode it with another fill, evaluate
-//! with every fill, refuse bad masking settings with a clear message, and time it with
-//! `hitvideo bench`.
+//! with every fill, fine-tune the decoder with masked inputs (encoder frozen), refuse bad
+//! masking settings with a clear message, and time it with `hitvideo bench`.
 
 use hitvideo_e2e::hitvideo;
 use hitvideo_engine::tokenizer::tokens::TokenFile;
@@ -48,6 +48,25 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     let fills: Vec<&str> = report["dynamic"]["fills"].as_array().expect("fills").iter().filter_map(|f| f["fill"].as_str()).collect();
     assert_eq!(fills, ["repeat", "zero", "learned"]);
     assert!(report["dynamic"]["mask_ratio"].as_f64().is_some_and(|r| (0.0..=0.85 + 1e-12).contains(&r)));
+
+    // Masked fine-tuning of the decoder with the encoder frozen: the ids stay the same.
+    let ft = dir.path().join("ft");
+    hitvideo(&[
+        "--device", "cpu", "tokenizer", "train", "--finetune-from", s(&run), "--out", s(&ft), "--steps", "2", "--batch", "2",
+        "--synthetic-count", "200", "--val-clips", "2", "--val-every", "2", "--checkpoint-every", "2", "--mask-prob", "1",
+        "--mask-fill", "learned", "--freeze-encoder",
+    ])
+    .expect("masked fine-tuning");
+    let log = std::fs::read_to_string(ft.join("metrics.jsonl")).expect("metrics");
+    assert!(log.lines().filter(|l| l.contains("\"step\"")).all(|l| l.contains("\"fill\":\"learned\"")), "{log}");
+    let ft_tokens = dir.path().join("ft.tokens");
+    hitvideo(&["--device", "cpu", "tokenizer", "encode", "--checkpoint", s(&ft), s(&clip), "--out", s(&ft_tokens)]).expect("encode after fine-tuning");
+    let after = TokenFile::read(&ft_tokens).expect("read");
+    for (a, b) in after.windows.iter().flat_map(|w| &w.layers).zip(file.windows.iter().flat_map(|w| &w.layers)) {
+        assert_eq!(a.ids, b.ids, "a frozen encoder gives the same ids");
+    }
+    let err = hitvideo(&["tokenizer", "train", "--out", s(&dir.path().join("bad")), "--steps", "1", "--mask-fill", "blur"]).expect_err("fill");
+    assert!(format!("{err:#}").contains("unknown fill strategy 'blur'"), "{err:#}");
 
     // Bad settings: clear errors naming the flag.
     let err = hitvideo(&["tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "repeat", "--mask-cap", "1.5"]).expect_err("cap");

@@ -108,6 +108,27 @@ pub struct TrainArgs {
     /// Seed of initialisation and batch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Start a new run (step 0, fresh optimizers) from the weights of this tokenizer run or
+    /// step folder (its preset wins over --preset): how a decoder is fine-tuned for masked
+    /// decoding with --mask-prob.
+    #[arg(long, value_name = "DIR")]
+    pub finetune_from: Option<PathBuf>,
+    /// Masked training (dynamic encoding): probability that a step decodes from its own tokens
+    /// masked by the redundancy rule and filled with one of --mask-fill (0 never).
+    #[arg(long, default_value_t = 0.0)]
+    pub mask_prob: f64,
+    /// Fills trained in masked steps: `all` or a comma-separated list of repeat, zero, learned.
+    #[arg(long, default_value = "all")]
+    pub mask_fill: String,
+    /// Largest masked fraction of each layer's maskable tokens in masked steps, 0 to 1.
+    #[arg(long, default_value_t = 0.85)]
+    pub mask_cap: f64,
+    /// A token changed by more than this fraction of its bits is never masked, 0 to 1.
+    #[arg(long, default_value_t = 0.2)]
+    pub mask_tolerance: f64,
+    /// Train the decoder side only: the encoder, and so the token ids, stay as loaded.
+    #[arg(long)]
+    pub freeze_encoder: bool,
 }
 
 fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
@@ -123,7 +144,6 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         if has_run {
             bail!("{}: already holds a run; pass --resume to continue it or choose another --out", a.out.display());
         }
-        let cfg = TokenizerConfig::preset(&a.preset)?;
         let t = TokenizerTrainConfig::new()
             .with_steps(a.steps)
             .with_batch(a.batch.max(1))
@@ -138,8 +158,20 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_val_every(a.val_every.max(1))
             .with_val_clips(a.val_clips.max(1))
             .with_checkpoint_every(a.checkpoint_every.max(1))
-            .with_seed(a.seed);
-        TokenizerTrainer::new(cfg, t, &chosen.device)
+            .with_seed(a.seed)
+            .with_mask_prob(a.mask_prob)
+            .with_mask_fill(a.mask_fill.clone())
+            .with_mask_cap(a.mask_cap)
+            .with_mask_tolerance(a.mask_tolerance)
+            .with_freeze_encoder(a.freeze_encoder);
+        t.mask_fills()?;
+        match &a.finetune_from {
+            Some(from) => {
+                eprintln!("fine-tuning from {}", from.display());
+                TokenizerTrainer::finetune_from(from, t, &chosen.device)?
+            }
+            None => TokenizerTrainer::new(TokenizerConfig::preset(&a.preset)?, t, &chosen.device),
+        }
     };
     if !(a.lr > 0.0 && a.lr.is_finite()) {
         bail!("--lr must be a positive number");
