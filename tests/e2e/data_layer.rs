@@ -284,3 +284,22 @@ fn manifests_in_jsonl_and_csv() {
     assert_eq!(r.index.errors.len(), 1);
     assert!(import::import(&dir.path().join("nothing.csv"), &ImportOptions::default(), &mut |_, _, _| {}).is_err());
 }
+
+#[test]
+fn imported_clip_paths_are_stored_absolute() {
+    // A source folder given by a relative path (the tests run in the package folder).
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let src = dir.path().join("videos").strip_prefix(&cwd).unwrap().to_path_buf();
+    assert!(src.is_relative(), "{}", src.display());
+    std::fs::create_dir_all(&src).unwrap();
+    write_clip(&src.join("clip.mp4"), 24, 64, 64, 1);
+    std::fs::write(src.join("clip.txt"), b"a blue square moving up").unwrap();
+    let out = dir.path().join("ds");
+    hitvideo(&["data", "import", src.to_str().unwrap(), "--out", out.to_str().unwrap()]).unwrap();
+    let ds = DatasetIndex::read(&out).unwrap();
+    assert_eq!(ds.items.len(), 1);
+    let stored = ds.items[0].path.clone().unwrap_or_default();
+    assert!(Path::new(&stored).is_absolute(), "stored path {stored} depends on the working directory");
+    assert!(Path::new(&stored).exists());
+}

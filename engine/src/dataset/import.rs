@@ -211,7 +211,9 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 fn validate(c: &Candidate, opts: &ImportOptions, seen: &mut HashMap<String, String>) -> Result<IndexItem, ItemError> {
     let label = c.label.as_str();
     let shown = c.path.display().to_string();
-    let Some(path_str) = c.path.to_str() else {
+    // Stored absolute, so the dataset works from any working directory.
+    let abs = std::path::absolute(&c.path).unwrap_or_else(|_| c.path.clone());
+    let Some(path_str) = abs.to_str() else {
         return Err(err(label, "bad file name", format!("{shown}: file name is not valid UTF-8; rename the file")));
     };
     if !c.path.exists() {
