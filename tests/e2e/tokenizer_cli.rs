@@ -86,4 +86,6 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     assert_eq!(b["tokenizer"]["preset"], "tiny");
     assert!(b["tokenizer"]["inference"][1]["encode_clips_per_s"].as_f64().is_some_and(|x| x > 0.0), "{b}");
     assert!(b["peak_rss_mib"].as_f64().is_some_and(|x| x > 0.0));
+    assert_eq!(b["generator"]["decode_tokens_per_s"]["same_tokens"], true, "{b}");
+    assert!(b["generator"]["train_step_s"]["seconds"].as_f64().is_some_and(|x| x > 0.0));
 }

@@ -1,7 +1,7 @@
 //! `hitvideo bench`: throughput figures as one JSON document: the data layer (decoding,
 //! synthetic rendering) and the tokenizer (encode and decode clips/s, real-time factor,
-//! training steps/s) on the chosen device, and the peak memory of the run. The generator's
-//! figures come from `cargo run -p hitvideo-engine --example bench_generator` (docs/benchmarks.md).
+//! training steps/s) and the generator (tokens/s with and without the KV-cache, one clip with
+//! CFG, a training step) on the chosen device, and the peak memory of the run.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Tokenizer training steps timed.
     #[arg(long, default_value_t = 5)]
     pub train_steps: usize,
+    /// Time the `tiny` generator too (`--no-generator` skips it).
+    #[arg(long)]
+    pub no_generator: bool,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -73,6 +76,12 @@ pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> R
         eprintln!("timing tokenizer '{}' (batch {}, {} training steps)...", a.tokenizer, a.batch, a.train_steps);
         bench::tokenizer::bench_tokenizer(&a.tokenizer, burn_device, a.batch, repeat, a.train_steps)?
     };
+    let generator = if a.no_generator {
+        serde_json::Value::Null
+    } else {
+        eprintln!("timing generator 'tiny' (training batch {})...", a.batch);
+        bench::generator::bench_generator(burn_device, repeat, a.batch).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
+    };
     let report = serde_json::json!({
         "app_version": hitvideo_engine::VERSION,
         "device": device,
@@ -83,6 +92,7 @@ pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> R
             "synth": { "frames": 16, "size": 64, "clips_per_s": median(synth_rate) },
         },
         "tokenizer": tokenizer,
+        "generator": generator,
         "peak_rss_mib": bench::tokenizer::peak_rss_mib(),
     });
     let text = serde_json::to_string_pretty(&report)?;

@@ -1,0 +1,117 @@
+//! Generator throughput on a device, as JSON:
+//! - decoding speed of one full `tiny` sequence (308 video tokens, CFG off, batch 1) with and
+//!   without the KV-cache, in tokens/s, the speed-up, and whether both gave the same tokens;
+//! - the time of one `tiny` clip with CFG 7.5 (text encoding, generation with conditional and
+//!   unconditional rows as one batch of 2, then decoding the tokens with the `tiny` tokenizer);
+//! - the time of one training step (forward, backward, AdamW) on random token ids.
+//!
+//! Weights are random: speed does not depend on them.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use burn::prelude::*;
+use serde_json::{Value, json};
+
+use crate::generator::{self, CfgSchedule, GenerateSpec, GeneratorConfig, SamplingConfig, TextConditionConfig, TextInput};
+use crate::tokenizer::TokenizerConfig;
+use crate::train::data::to_videos;
+use crate::train::generator::{GeneratorTrainConfig, GeneratorTrainer};
+use crate::train::token_cache::{CacheHeader, CacheItem, TokenCache};
+
+fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut out = None;
+    let mut best = f64::INFINITY;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let v = f();
+        best = best.min(t.elapsed().as_secs_f64());
+        out = Some(v);
+    }
+    (best, out.expect("at least one repetition"))
+}
+
+/// Times the `tiny` generator on `device` (see the module docs); `batch` is the training
+/// batch, `repeat` the repetitions of each timing (the best is kept).
+pub fn bench_generator(device: &Device, repeat: usize, batch: usize) -> Result<Value, Box<dyn std::error::Error>> {
+    let device = device.clone();
+    device.seed(0);
+    let tok_cfg = TokenizerConfig::preset("tiny")?;
+    let tokenizer = tok_cfg.init(&device);
+    let cfg = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("small"))?;
+    let model = cfg.init(&device);
+    let prompt = ["a red circle moves to the left"];
+    let cond = model.encode_prompts(&prompt, cfg.text.max_len)?;
+    let spec = |cfg_scale: &str, use_cache: bool| GenerateSpec {
+        sampling: SamplingConfig::default(),
+        cfg: CfgSchedule::parse(cfg_scale).unwrap_or(CfgSchedule::Constant { scale: 1.0 }),
+        seeds: vec![0],
+        keep: Vec::new(),
+        use_cache,
+    };
+    let cancel = AtomicBool::new(false);
+    let gen_once = |s: &GenerateSpec, text: &TextInput| generator::generate(&model, &cfg, text, None, s, &cancel, |_| {});
+    let n = cfg.video_tokens();
+
+    let (cached_s, cached) = best(repeat, || gen_once(&spec("1", true), &cond));
+    let (full_s, full) = best(1, || gen_once(&spec("1", false), &cond));
+    let same = cached? == full?;
+
+    let (clip_s, frames) = best(repeat, || -> Result<usize, Box<dyn std::error::Error>> {
+        let c = model.encode_prompts(&prompt, cfg.text.max_len)?;
+        let tokens = gen_once(&spec("7.5", true), &c)?;
+        let ids: Vec<Tensor<4, Int>> = generator::split_layers(&cfg, &tokens[0])
+            .iter()
+            .zip(&cfg.layers)
+            .map(|(l, g)| Tensor::from_data(TensorData::new(l.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), [1, g.t, g.h, g.w]), &device))
+            .collect();
+        Ok(to_videos(tokenizer.decode_indices(&ids), tok_cfg.fps).first().map(|v| v.len()).unwrap_or(0))
+    });
+    let frames = frames?;
+
+    // Training step: a synthetic token cache of random ids (speed only).
+    let items: Vec<CacheItem> = (0..64)
+        .map(|i| CacheItem { caption: format!("a red circle moves left {i}"), split: if i % 8 == 0 { "val".into() } else { "train".into() }, index: Some(i), source: None, start_frame: None })
+        .collect();
+    let bits: Vec<u32> = cfg.layers.iter().flat_map(|l| std::iter::repeat_n(l.bits as u32, l.tokens())).collect();
+    let ids: Vec<u32> = (0..items.len() * n).map(|i| (i as u32).wrapping_mul(2_654_435_761) % (1 << bits[i % n])).collect();
+    let header = CacheHeader {
+        format_version: crate::train::token_cache::FORMAT_VERSION,
+        tokenizer: tok_cfg.name.clone(),
+        tokenizer_sha256: crate::tokenizer::config_sha256(&tok_cfg),
+        layers: tok_cfg.layers.clone(),
+        synthetic: None,
+        tokenizer_checkpoint: None,
+        dataset: None,
+        items,
+    };
+    let cache = TokenCache { header, ids };
+    let train_items = cache.split("train");
+    let mut trainer = GeneratorTrainer::new(cfg.clone(), GeneratorTrainConfig::new().with_batch(batch), None, &device)?;
+    trainer.train_step(&cache, &train_items)?; // warm-up
+    let (step_s, _) = best(repeat, || trainer.train_step(&cache, &train_items));
+
+    let report = json!({
+        "model": {"preset": cfg.name, "dim": cfg.dim, "depth": cfg.depth, "heads": cfg.heads, "text_encoder": cfg.text.encoder, "video_tokens": n,
+                  "parameters": burn::module::Module::num_params(&model)},
+        "decode_tokens_per_s": {"kv_cache": n as f64 / cached_s, "no_cache": n as f64 / full_s, "speedup": full_s / cached_s, "same_tokens": same},
+        "clip_with_cfg_s": {"seconds": clip_s, "cfg": 7.5, "frames": frames, "includes": "text encoding, generation (2 rows), tokenizer decode"},
+        "train_step_s": {"batch": batch, "seconds": step_s},
+    });
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_bench_reports_rates_and_identical_tokens() {
+        let v = bench_generator(&Device::flex(), 1, 2).expect("bench");
+        let d = &v["decode_tokens_per_s"];
+        assert!(d["kv_cache"].as_f64().is_some_and(|x| x > 0.0) && d["no_cache"].as_f64().is_some_and(|x| x > 0.0), "{v}");
+        assert_eq!(d["same_tokens"], true);
+        assert!(v["train_step_s"]["seconds"].as_f64().is_some_and(|x| x > 0.0));
+        assert_eq!(v["clip_with_cfg_s"]["frames"], 16);
+    }
+}
