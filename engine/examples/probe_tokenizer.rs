@@ -10,6 +10,14 @@ use burn::prelude::*;
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::train::data::ClipSource;
 
+/// The decoder's input: LFQ codes, or `tanh` of the logits for `continuous`.
+fn codes_of(mode: &str, logits: Vec<Tensor<5>>) -> Vec<Tensor<5>> {
+    match mode {
+        "continuous" => logits.into_iter().map(|z| z.tanh()).collect(),
+        _ => logits.into_iter().map(|z| hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes).collect(),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).cloned().unwrap_or_else(|| "lfq".into());
@@ -39,10 +47,7 @@ fn main() {
             println!("L1 of predicting each clip's mean: {base:.4}");
         }
         let logits = model.code_logits(x.clone());
-        let codes: Vec<Tensor<5>> = match mode.as_str() {
-            "continuous" => logits.into_iter().map(|z| z.tanh()).collect(),
-            _ => logits.into_iter().map(|z| hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes).collect(),
-        };
+        let codes = codes_of(&mode, logits);
         let err = model.decode(&codes) - x;
         let l1 = if l2 { err.clone().abs().mean() + err.powf_scalar(2.0).mean() } else { err.abs().mean() };
         let v = l1.clone().into_scalar::<f32>();
@@ -62,10 +67,7 @@ fn main() {
     let m = model.valid();
     let x = if overfit { data.train_batch(0, batch, 0, &m.devices()[0]).slice([0..4]) } else { data.val_batch(0..4, &m.devices()[0]) };
     let logits = m.code_logits(x.clone());
-    let codes: Vec<Tensor<5>> = match mode.as_str() {
-        "continuous" => logits.into_iter().map(|z| z.tanh()).collect(),
-        _ => logits.into_iter().map(|z| hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes).collect(),
-    };
+    let codes = codes_of(&mode, logits);
     let r = m.decode(&codes).clamp(-1.0, 1.0);
     let [b, _, t, h, w] = x.dims();
     let to_vec = |v: Tensor<5>| v.into_data().try_to_vec::<f32>().unwrap_or_default();

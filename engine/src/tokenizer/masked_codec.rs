@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::codec::CodecError;
 use super::dynamic::{FillStrategy, LayerIds, MaskConfig, decode_masked_ids, layer_masks};
 use super::model::Tokenizer;
-use super::stream::MaskedStream;
+use super::stream::{MaskedStream, StreamStats};
 use super::tokens::TokenWindow;
 use crate::dataset::synth::item_seed;
 use crate::train::data::to_videos;
@@ -61,6 +61,21 @@ impl MaskSummary {
         self.dense_bits as f64 / self.pixels.max(1) as f64
     }
 
+    /// One window's figures from its masked stream's bit accounting.
+    fn of_window(cap: f64, s: &StreamStats, pixels: usize) -> Self {
+        Self {
+            cap,
+            windows: 1,
+            tokens: s.tokens,
+            maskable: s.maskable,
+            masked: s.masked,
+            stream_bits: s.total_bits,
+            dense_bits: s.dense_bits,
+            pixels,
+            layers: s.layers.iter().map(|l| LayerMaskTotals { tokens: l.tokens, maskable: l.maskable, masked: l.masked }).collect(),
+        }
+    }
+
     /// Adds another set of windows masked under the same rule.
     pub fn merge(&mut self, o: &MaskSummary) {
         self.windows += o.windows;
@@ -82,23 +97,12 @@ impl MaskSummary {
 /// Computes the masks of every window (window `i` seeded with `item_seed(cfg.seed, i)`) and
 /// stores them in its layers; `pixels_per_window` is `T H W` of one window.
 pub fn mask_windows(windows: &mut [TokenWindow], cfg: &MaskConfig, pixels_per_window: usize) -> Result<MaskSummary, CodecError> {
-    let mut sum = MaskSummary { cap: cfg.cap, windows: windows.len(), ..MaskSummary::default() };
+    let mut sum = MaskSummary { cap: cfg.cap, ..MaskSummary::default() };
     for (i, w) in windows.iter_mut().enumerate() {
         let ids: Vec<LayerIds> = w.layers.iter().map(LayerIds::from).collect();
         let masks = layer_masks(&ids, &cfg.clone().with_seed(item_seed(cfg.seed, i))).map_err(|e| CodecError::Invalid(e.to_string()))?;
         let stats = MaskedStream::new(&ids, &masks).map_err(|e| CodecError::Invalid(e.to_string()))?.stats(pixels_per_window);
-        sum.layers.resize(stats.layers.len().max(sum.layers.len()), LayerMaskTotals::default());
-        for (tot, l) in sum.layers.iter_mut().zip(&stats.layers) {
-            tot.tokens += l.tokens;
-            tot.maskable += l.maskable;
-            tot.masked += l.masked;
-        }
-        sum.tokens += stats.tokens;
-        sum.maskable += stats.maskable;
-        sum.masked += stats.masked;
-        sum.stream_bits += stats.total_bits;
-        sum.dense_bits += stats.dense_bits;
-        sum.pixels += pixels_per_window;
+        sum.merge(&MaskSummary::of_window(cfg.cap, &stats, pixels_per_window));
         for (layer, m) in w.layers.iter_mut().zip(masks) {
             layer.mask = Some(m.mask);
         }
