@@ -123,12 +123,11 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     generate_button(&h).click();
     wait_until(&mut h, "a clip from the trained generator", 120, |h| has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle());
     drop(h);
-    // First run with demo models in `assets/models/`: the studio loads them and generates at once.
+    // First run with a demo bundle in `assets/models/` (packed as scripts/demo-models does): the
+    // studio checks its SHA256SUMS, loads it and generates at once.
     let assets = dir.path().join("assets/models");
-    std::fs::create_dir_all(&assets).expect("assets dir");
     let tok = dir.path().join("runs").read_dir().expect("runs").flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("tokenizer-")).expect("tokenizer run");
-    std::fs::rename(&tok, assets.join("tokenizer")).expect("move tokenizer");
-    std::fs::rename(run.parent().expect("run folder"), assets.join("generator")).expect("move generator");
+    hitvideo_engine::bundle::pack(&tok, run.parent().expect("run folder"), &serde_json::json!({"test": true}), &assets).expect("pack the bundle");
     let work = dir.path().to_path_buf();
     let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")) };
     let mut h: H = Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).build_eframe(move |cc| {
@@ -137,6 +136,19 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     wait_until(&mut h, "the demo models", 120, |h| h.state().models().generator.is_some());
     generate_button(&h).click();
     wait_until(&mut h, "a clip from the demo models", 120, |h| has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle());
+    drop(h);
+    // A damaged bundle is refused with a message naming the file and the fix; the studio runs on.
+    std::fs::write(assets.join("generator/model.bpk"), b"not weights").expect("damage the bundle");
+    let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")) };
+    let mut h: H = Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).build_eframe(move |cc| {
+        StudioApp::new(&cc.egui_ctx, None, Settings { device: DeviceChoice::Cpu, ..Default::default() }, opts)
+    });
+    h.step();
+    let notice = h.state().notices().iter().find(|(err, _)| *err).map(|(_, t)| t.clone()).expect("an error notice");
+    assert!(notice.contains("generator/model.bpk") && notice.contains("checksum mismatch") && notice.contains("scripts/demo-models"), "{notice}");
+    assert!(h.state().models().generator.is_none());
+    h.get_all_by_label("Tokens").next().expect("tab").click();
+    h.step();
 }
 
 #[test]

@@ -6,7 +6,7 @@ use burn::prelude::*;
 
 fn main() {
     let dev = Device::flex();
-    for &(cin, cout, stride, shape) in &[(12usize, 48usize, 1usize, [8usize, 12usize, 10usize, 18usize, 18usize]), (48, 96, 2, [8, 48, 9, 18, 18]), (96, 96, 1, [8, 96, 6, 10, 10])] {
+    for &(cin, cout, stride, shape) in &[(24usize, 16usize, 1usize, [8usize, 24usize, 10usize, 18usize, 18usize]), (16, 16, 1, [8, 16, 10, 18, 18]), (16, 32, 2, [8, 16, 9, 17, 17]), (32, 32, 1, [8, 32, 6, 10, 10]), (48, 96, 2, [8, 48, 9, 18, 18])] {
         let conv = Conv3dConfig::new([cin, cout], [3, 3, 3]).with_stride([stride; 3]).init(&dev);
         let x = Tensor::<5>::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), &dev);
         let y = conv.forward(x.clone());
@@ -56,6 +56,26 @@ fn main() {
             gmax = gmax.max(s.abs());
         }
         println!("  weight grad max err {gerr:.2e} (max |grad| {gmax:.1})");
+        // Input gradient of sum(y * r) against the naive transposed correlation.
+        let xa = Tensor::<5>::from_data(x.clone().into_data(), &ad).require_grad();
+        let r = Tensor::<5>::from_data(TensorData::new(rv.clone(), [b, cout, to, ho, wo]), &ad);
+        let grads = (conv_a.forward(xa.clone()) * r).sum().backward();
+        let gx = xa.grad(&grads).expect("check").into_data().try_to_vec::<f32>().expect("check");
+        let (mut xerr, mut xmax) = (0f32, 0f32);
+        for probe in 0..200usize {
+            let (bi, ci, it, ih, iw) = (probe % b, (probe * 7) % cin, (probe * 3) % t, (probe * 5) % h, (probe * 11) % w);
+            let mut s = 0f32;
+            for co in 0..cout { for kt in 0..3 { for kh in 0..3 { for kw in 0..3 {
+                let (nt, nh, nw) = (it as isize - kt as isize, ih as isize - kh as isize, iw as isize - kw as isize);
+                if nt < 0 || nh < 0 || nw < 0 || nt as usize % stride != 0 || nh as usize % stride != 0 || nw as usize % stride != 0 { continue; }
+                let (ot, oh, ow) = (nt as usize / stride, nh as usize / stride, nw as usize / stride);
+                if ot >= to || oh >= ho || ow >= wo { continue; }
+                s += rv[(((bi * cout + co) * to + ot) * ho + oh) * wo + ow] * wv[(((co * cin + ci) * 3 + kt) * 3 + kh) * 3 + kw];
+            }}}}
+            xerr = xerr.max((gx[(((bi * cin + ci) * t + it) * h + ih) * w + iw] - s).abs());
+            xmax = xmax.max(s.abs());
+        }
+        println!("  input grad max err {xerr:.2e} (max |grad| {xmax:.1})");
         println!("conv {cin}->{cout} stride {stride} {shape:?}: naive max err {maxerr:.2e}, per-item max err {batch_err:.2e}");
     }
 }

@@ -12,8 +12,18 @@ use hitvideo_engine::train::data::ClipSource;
 
 /// The decoder's input: LFQ codes, or `tanh` of the logits for `continuous`.
 fn codes_of(mode: &str, logits: Vec<Tensor<5>>) -> Vec<Tensor<5>> {
+    codes_soft(mode, logits, 0.0)
+}
+
+/// `anneal`: `alpha * tanh(z) + (1 - alpha) * sign(z)` (straight-through), `alpha` falling from
+/// 1 to 0 over the first half of the run; the other modes ignore `alpha`.
+fn codes_soft(mode: &str, logits: Vec<Tensor<5>>, alpha: f32) -> Vec<Tensor<5>> {
     match mode {
         "continuous" => logits.into_iter().map(|z| z.tanh()).collect(),
+        "anneal" if alpha > 0.0 => logits
+            .into_iter()
+            .map(|z| z.clone().tanh().mul_scalar(alpha) + hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes.mul_scalar(1.0 - alpha))
+            .collect(),
         _ => logits.into_iter().map(|z| hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes).collect(),
     }
 }
@@ -30,11 +40,20 @@ fn main() {
     if let Ok(ch) = std::env::var("CH") {
         cfg.channels = ch.split(',').filter_map(|c| c.parse().ok()).collect();
     }
+    if let Ok(p) = std::env::var("PATCH") {
+        let v: Vec<usize> = p.split(',').filter_map(|c| c.parse().ok()).collect();
+        cfg.patch = [v[0], v[1]];
+    }
+    cfg.validate().unwrap_or_else(|e| panic!("{e}"));
     let l2 = std::env::var("L2").is_ok();
     let data = ClipSource::synthetic(4000, 0, cfg.frames, cfg.height, cfg.fps);
     let dev = Device::flex().autodiff();
     dev.seed(0);
-    let mut model = cfg.init(&dev);
+    // CKPT=<run or step folder>: start from a trained tokenizer (steps 0: only look at it).
+    let mut model = match std::env::var("CKPT") {
+        Ok(path) => hitvideo_engine::train::tokenizer::load_tokenizer(std::path::Path::new(&path), None, &dev).unwrap_or_else(|e| panic!("{e}")).0,
+        Err(_) => cfg.init(&dev),
+    };
     let mut opt = AdamWConfig::new().with_beta_2(0.99).with_weight_decay(1e-4).init();
     let t0 = Instant::now();
     let mut avg = 0f32;
@@ -47,7 +66,8 @@ fn main() {
             println!("L1 of predicting each clip's mean: {base:.4}");
         }
         let logits = model.code_logits(x.clone());
-        let codes = codes_of(&mode, logits);
+        let alpha = (1.0 - step as f32 / (steps as f32 / 2.0)).max(0.0);
+        let codes = codes_soft(&mode, logits, alpha);
         let err = model.decode(&codes) - x;
         let l1 = if l2 { err.clone().abs().mean() + err.powf_scalar(2.0).mean() } else { err.abs().mean() };
         let v = l1.clone().into_scalar::<f32>();
@@ -67,7 +87,37 @@ fn main() {
     let m = model.valid();
     let x = if overfit { data.train_batch(0, batch, 0, &m.devices()[0]).slice([0..4]) } else { data.val_batch(0..4, &m.devices()[0]) };
     let logits = m.code_logits(x.clone());
+    // How much each layer's codes change from one latent frame to the next (moving clips should
+    // change; a time-averaged reconstruction with unchanging codes points at the encoder).
+    for (j, z) in logits.iter().enumerate() {
+        let [b, c, t, h, w] = z.dims();
+        if t < 2 { continue; }
+        let d = (z.clone().slice([0..b, 0..c, 1..t, 0..h, 0..w]) - z.clone().slice([0..b, 0..c, 0..t - 1, 0..h, 0..w])).abs().mean().into_scalar::<f32>();
+        let l = m.latents(x.clone())[j].clone();
+        let [_, lc, ..] = l.dims();
+        let ld = (l.clone().slice([0..b, 0..lc, 1..t, 0..h, 0..w]) - l.clone().slice([0..b, 0..lc, 0..t - 1, 0..h, 0..w])).abs().mean().into_scalar::<f32>();
+        println!("layer {j}: mean |code change| between latent frames {d:.4} (mean |code| {:.4}); latent {ld:.4} (mean |latent| {:.4})", z.clone().abs().mean().into_scalar::<f32>(), l.abs().mean().into_scalar::<f32>());
+    }
     let codes = codes_of(&mode, logits);
+    if std::env::var("LOCAL").is_ok() {
+        // Locality: an 8x8 white patch in every frame of clip 0 (pixels 8..16), and the finest
+        // codes of one latent cell (the patch's, h = w = 2) flipped.
+        let [b, _, t, h, w] = x.dims();
+        let patch = Tensor::<5>::ones([1, 3, t, 8, 8], &x.device());
+        let x2 = x.clone().slice_assign([0..1, 0..3, 0..t, 8..16, 8..16], patch);
+        let z1 = m.code_logits(x.clone());
+        let z2 = m.code_logits(x2);
+        let fine = z1.len() - 1;
+        let dz = (z2[fine].clone() - z1[fine].clone()).abs().slice([0..1]).mean_dim(1).mean_dim(2);
+        println!("finest-code change per latent cell (mean over bits and frames) for a patch at cells (2..4, 2..4):\n{:?}", dz.into_data().try_to_vec::<f32>().unwrap_or_default().chunks(8).map(|r| r.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>());
+        let mut flipped = codes.clone();
+        let [_, c, lt, _, _] = flipped[fine].dims();
+        let cell = flipped[fine].clone().slice([0..1, 0..c, 0..lt, 2..3, 2..3]).neg();
+        flipped[fine] = flipped[fine].clone().slice_assign([0..1, 0..c, 0..lt, 2..3, 2..3], cell);
+        let dx = (m.decode(&flipped) - m.decode(&codes)).abs().slice([0..1]).mean_dim(1).mean_dim(2).reshape([h / 4, 4, w / 4, 4]).mean_dim(1).mean_dim(3);
+        println!("decoded change per 4x4 pixel block after flipping the codes of cell (2, 2):\n{:?}", dx.into_data().try_to_vec::<f32>().unwrap_or_default().chunks(w / 4).map(|r| r.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>());
+        let _ = b;
+    }
     let r = m.decode(&codes).clamp(-1.0, 1.0);
     let [b, _, t, h, w] = x.dims();
     let to_vec = |v: Tensor<5>| v.into_data().try_to_vec::<f32>().unwrap_or_default();

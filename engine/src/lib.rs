@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod bench;
+pub mod bundle;
 pub mod dataset;
 pub mod device;
 pub mod fsutil;

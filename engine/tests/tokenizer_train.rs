@@ -31,6 +31,27 @@ fn progressive_schedule_switches_layers_on_coarsest_first() {
 }
 
 #[test]
+fn partial_loss_adds_a_coarse_decode_to_every_step() {
+    let cfg = TokenizerConfig::preset("tiny").unwrap();
+    let data = ClipSource::synthetic(20, 0, cfg.frames, cfg.height, cfg.fps);
+    let device = Device::flex();
+    let flat = small_run().with_stage_fraction(0.0).with_partial_decode_prob(0.0).with_disc_start(100);
+    let mut t = TokenizerTrainer::new(cfg.clone(), flat.clone().with_partial_loss_weight(0.5), &device);
+    for step in 0..3 {
+        let log = t.train_step(data.train_batch(step, 1, 0, &device));
+        let j = log["partial_layers"].as_u64().expect("a partial decode every step") as usize;
+        assert!((1..4).contains(&j), "{log}");
+        assert_eq!(log["decoded_layers"], 4, "the full decode is kept");
+        let f = |k: &str| log[k].as_f64().unwrap();
+        let expected = f("l1") + 0.5 * f("l1_partial") + 0.25 * f("commitment") + 0.02 * f("entropy");
+        assert!(f("l1_partial") > 0.0 && (f("loss") - expected).abs() < 1e-4, "the loss holds the weighted partial term: {log}");
+    }
+    let mut off = TokenizerTrainer::new(cfg, flat, &device);
+    let log = off.train_step(data.train_batch(0, 1, 0, &device));
+    assert!(log["partial_layers"].is_null() && log["l1_partial"].is_null(), "{log}");
+}
+
+#[test]
 fn train_checkpoint_resume_and_bad_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

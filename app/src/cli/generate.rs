@@ -17,10 +17,12 @@ use hitvideo_engine::video::{self, ExportMetadata};
 /// Models and sampling settings shared by `generate` and `sweep`.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Generator checkpoint (run or step folder, from `lm train`).
+    /// Generator checkpoint (run or step folder, from `lm train`; default: the demo models in
+    /// assets/models, checked against their SHA256SUMS).
     #[arg(long)]
-    pub generator: PathBuf,
-    /// Tokenizer checkpoint (default: the one the generator's token cache was built with).
+    pub generator: Option<PathBuf>,
+    /// Tokenizer checkpoint (default: the one the generator's token cache was built with, or
+    /// the demo bundle's).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// MiniLM folder for MiniLM-conditioned generators (default: the model cache).
@@ -125,7 +127,15 @@ impl ModelArgs {
     pub(super) fn load(&self, choice: DeviceChoice) -> Result<Pipeline> {
         let chosen = device::select(choice)?;
         eprintln!("device: {}", chosen.description);
-        Ok(Pipeline::load(&self.generator, self.tokenizer.as_deref(), self.text_model.as_deref(), &chosen.device)?)
+        let (generator, tokenizer) = match &self.generator {
+            Some(g) => (g.clone(), self.tokenizer.clone()),
+            None => {
+                let bundle = hitvideo_engine::bundle::locate(None).ok_or_else(|| anyhow::anyhow!(hitvideo_engine::bundle::missing_hint()))??;
+                eprintln!("models: the demo bundle in {}", bundle.root.display());
+                (bundle.generator, Some(self.tokenizer.clone().unwrap_or(bundle.tokenizer)))
+            }
+        };
+        Ok(Pipeline::load(&generator, tokenizer.as_deref(), self.text_model.as_deref(), &chosen.device)?)
     }
 }
 

@@ -22,6 +22,72 @@ pub enum LmCommand {
     /// Train the coarse-to-fine generator on a token cache, with atomic checkpoints, resume,
     /// a NaN guard and a JSONL metrics log.
     Train(TrainArgs),
+    /// Attribute accuracy of a trained generator by CFG on held-out prompts (validation
+    /// captions, unseen attribute combinations, unseen caption templates), scored by the
+    /// analyzer, with the tokenizer's reconstructions of the same items as the ceiling.
+    Eval(EvalArgs),
+}
+
+/// Options of `lm eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: super::generate::ModelArgs,
+    /// Constant CFG scales, one row each per split.
+    #[arg(long, default_value = "1,2.5,5,7.5,10")]
+    pub cfg: String,
+    /// Seeds per prompt: `0-3`, `0,3,9` or `7`.
+    #[arg(long, default_value = "0")]
+    pub seeds: String,
+    /// Prompts per split.
+    #[arg(long, default_value_t = 40)]
+    pub per_split: usize,
+    /// The synthetic dataset the generator's token cache was built from (its held-out items
+    /// give the prompts).
+    #[arg(long, default_value_t = 4000)]
+    pub synthetic_count: usize,
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+    /// Prompts per generation batch.
+    #[arg(long, default_value_t = 20)]
+    pub batch: usize,
+    /// Also write the report (rows and prompts) as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
+    use hitvideo_engine::generator::accuracy;
+    if a.per_split == 0 {
+        bail!("--per-split must be at least 1");
+    }
+    let spec = accuracy::AccuracySpec {
+        cfgs: super::generate::parse_cfgs(&a.cfg)?,
+        seeds: super::generate::parse_seeds(&a.seeds)?,
+        per_split: a.per_split,
+        data_count: a.synthetic_count,
+        data_seed: a.data_seed,
+        sampling: a.model.sampling()?,
+        negative: a.model.negative_prompt.clone(),
+        use_cache: !a.model.no_cache,
+        batch: a.batch,
+    };
+    let p = a.model.load(choice)?;
+    let total = a.per_split * accuracy::SPLITS.len() * spec.cfgs.len() * spec.seeds.len();
+    let bar = super::progress_bar(total as u64, "eval");
+    let started = std::time::Instant::now();
+    let report = accuracy::evaluate(&p, &spec, &AtomicBool::new(false), |done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    println!("{}", accuracy::to_markdown(&report));
+    eprintln!("{:.1} s; generator {}", started.elapsed().as_secs_f64(), p.generator_dir.display());
+    if let Some(out) = &a.out {
+        let json = serde_json::json!({"spec": {"cfgs": spec.cfgs, "seeds": spec.seeds, "per_split": spec.per_split,
+            "synthetic_count": spec.data_count, "data_seed": spec.data_seed, "temperature": spec.sampling.temperature,
+            "top_k": spec.sampling.top_k, "top_p": spec.sampling.top_p, "greedy": spec.sampling.greedy},
+            "models": p.checksums, "generator": p.generator_dir, "tokenizer": p.tokenizer_dir, "report": report});
+        hitvideo_engine::fsutil::write_atomic(out, &serde_json::to_vec_pretty(&json)?).with_context(|| format!("{}: cannot write the report", out.display()))?;
+    }
+    Ok(())
 }
 
 /// Options of `lm cache`.
@@ -231,5 +297,6 @@ pub fn run(cmd: LmCommand, device: DeviceChoice) -> Result<()> {
     match cmd {
         LmCommand::Cache(a) => cache_cmd(a, device),
         LmCommand::Train(a) => train_cmd(a, device),
+        LmCommand::Eval(a) => eval_cmd(a, device),
     }
 }

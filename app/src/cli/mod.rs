@@ -4,6 +4,7 @@ mod bench;
 mod data;
 mod generate;
 mod lm;
+mod models;
 mod sweep;
 mod tokenizer;
 mod video;
@@ -59,6 +60,9 @@ pub enum Command {
     /// A CFG x seed grid over a file of prompts: grid video and image with labelled axes, and a
     /// CSV/JSON of every cell's analyzer scores and timings.
     Sweep(sweep::SweepArgs),
+    /// Model bundles (the demo models in assets/models): pack two runs with checksums, verify.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Show the compute devices found and the one `--device` selects.
     Device,
     /// Measure throughput (decode, synthetic data, ...) and print one JSON document.
@@ -99,6 +103,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Lm(cmd) => lm::run(cmd, cli.device),
         Command::Generate(args) => generate::run_generate(args, cli.device),
         Command::Sweep(args) => sweep::run_sweep(args, cli.device),
+        Command::Models(cmd) => models::run(cmd),
         Command::Bench(args) => {
             let chosen = device::select(cli.device)?;
             bench::run(args, &chosen.description, &chosen.device)

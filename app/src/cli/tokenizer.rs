@@ -96,6 +96,11 @@ pub struct TrainArgs {
     /// (keeps partial decodes valid; the rest of the steps decode from all active layers).
     #[arg(long, default_value_t = 0.5)]
     pub partial_decode_prob: f64,
+    /// Weight of an extra L1 loss on a decode from a random number of the coarser active layers,
+    /// added to every step's full decode (0: off). Keeps coarse decodes valid while the finer
+    /// layers still get a gradient in every step.
+    #[arg(long, default_value_t = 0.0)]
+    pub partial_loss_weight: f64,
     /// Validate every N steps.
     #[arg(long, default_value_t = 100)]
     pub val_every: usize,
@@ -132,6 +137,9 @@ pub struct TrainArgs {
 }
 
 fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
+    if !(a.partial_loss_weight >= 0.0 && a.partial_loss_weight.is_finite()) {
+        bail!("--partial-loss-weight must be a number >= 0 (got {})", a.partial_loss_weight);
+    }
     let chosen = device::select(choice)?;
     eprintln!("device: {}", chosen.description);
     let has_run = hitvideo_engine::train::checkpoint::resolve(&a.out).is_ok();
@@ -155,6 +163,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_commitment_weight(a.commitment_weight)
             .with_stage_fraction(a.stage_fraction)
             .with_partial_decode_prob(a.partial_decode_prob.clamp(0.0, 1.0))
+            .with_partial_loss_weight(a.partial_loss_weight)
             .with_val_every(a.val_every.max(1))
             .with_val_clips(a.val_clips.max(1))
             .with_checkpoint_every(a.checkpoint_every.max(1))

@@ -34,7 +34,7 @@ pub struct StudioOptions {
     pub screenshot: Option<PathBuf>,
     /// Where new training runs and other files the studio makes go.
     pub work_dir: PathBuf,
-    /// Where to look for demo models (`<dir>/models/{generator,tokenizer}`); `None`: the
+    /// Where to look for the demo bundle (`<dir>/models`, see `hitvideo_engine::bundle`); `None`: the
     /// default places (see [`demo_models`]).
     pub assets: Option<PathBuf>,
 }
@@ -87,9 +87,13 @@ impl StudioApp {
             wgpu,
         };
         app.data.show_synthetic(app.settings.synth_seed);
-        if let Some((generator, tokenizer)) = demo_models(opts.assets.as_deref()) {
-            let id = app.engine.submit(jobs::Task::LoadGenerator { generator, tokenizer: Some(tokenizer) });
-            app.app_jobs.push(id);
+        match demo_models(opts.assets.as_deref()) {
+            Some(Ok(b)) => {
+                let id = app.engine.submit(jobs::Task::LoadGenerator { generator: b.generator, tokenizer: Some(b.tokenizer) });
+                app.app_jobs.push(id);
+            }
+            Some(Err(e)) => app.notices.push((true, format!("demo models not loaded: {e}"))),
+            None => {}
         }
         app
     }

@@ -10,19 +10,11 @@ use hitvideo_engine::device::DeviceChoice;
 use super::{StudioApp, StudioOptions};
 use crate::cli::StudioArgs;
 
-/// The demo models, when present: `models/generator` and `models/tokenizer` (checkpoint
-/// folders) under `assets`, or by default under `$HITVIDEO_ASSETS`, `./assets` or the source
-/// tree's `assets/`.
-pub fn demo_models(assets: Option<&Path>) -> Option<(PathBuf, PathBuf)> {
-    let roots = match assets {
-        Some(a) => vec![Some(a.to_path_buf())],
-        None => vec![
-            std::env::var_os("HITVIDEO_ASSETS").filter(|v| !v.is_empty()).map(PathBuf::from),
-            Some(PathBuf::from("assets")),
-            Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"))),
-        ],
-    };
-    roots.into_iter().flatten().map(|r| (r.join("models/generator"), r.join("models/tokenizer"))).find(|(g, t)| g.is_dir() && t.is_dir())
+/// The demo models, when present: the model bundle (checked against its SHA256SUMS) in
+/// `assets/models`, or by default in `$HITVIDEO_ASSETS/models`, `./assets/models` or the source
+/// tree's `assets/models` (see `hitvideo_engine::bundle`).
+pub fn demo_models(assets: Option<&Path>) -> Option<Result<hitvideo_engine::bundle::Bundle, hitvideo_engine::bundle::BundleError>> {
+    hitvideo_engine::bundle::locate(assets)
 }
 
 /// The default folder for runs: `$HITVIDEO_HOME`, else `~/.local/share/hitvideo`.

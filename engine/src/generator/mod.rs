@@ -2,6 +2,7 @@
 //! transformer blocks with a KV-cache, the network and its loss, sampling and generation, the
 //! text-to-clip pipeline, and CFG x seed sweeps with a labelled grid.
 
+pub mod accuracy;
 pub mod block;
 pub mod cache;
 pub mod config;

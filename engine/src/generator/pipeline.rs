@@ -81,6 +81,11 @@ pub fn recorded_tokenizer(generator: &Path) -> Option<PathBuf> {
 }
 
 impl Pipeline {
+    /// The device the models live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Loads the generator at `generator`, the tokenizer at `tokenizer` (default: the one its
     /// token cache records) and, for a MiniLM-conditioned generator, MiniLM from `text_model`
     /// (default: [`crate::text::default_model_dir`]).

@@ -45,7 +45,8 @@ pub struct TokenizerConfig {
     /// convolutions off a 2-core machine.
     #[config(default = "[1, 1]")]
     pub patch: [usize; 2],
-    /// Channels of the encoder stem and of each downsampling stage (the decoder mirrors them).
+    /// Channels of each downsampling stage (a strided conv, norm, SiLU and ResNet blocks; the
+    /// decoder mirrors them): one spatial halving per entry.
     pub channels: Vec<usize>,
     /// Channels of the latent grids (all layers) before quantization.
     pub latent_channels: usize,
@@ -81,12 +82,13 @@ impl TokenizerConfig {
     ///   12, 14, 16, 18 bits (the paper's Table 4; 2448 tokens, 1713.4 pixels per token).
     /// - `paper-single`: one layer of 8x17x17 = 2312 tokens, 2^18 codes.
     /// - `small`: 16 frames of 64x64; latents 1x4x4, 1x8x8, 2x8x8, 4x16x16 with 6, 8, 8, 10 bits
-    ///   (1232 tokens) — about 3 s a training step at batch 2 on a 2-core CPU.
+    ///   (1232 tokens), stages of 48 and 96 channels.
     /// - `tiny`: 16 frames of 32x32; latents 1x2x2, 1x4x4, 2x4x4, 4x8x8 with 5, 6, 8, 10 bits
-    ///   (308 tokens), channels 16, 32 (0.74 M parameters) — sized so that the tokenizer *and*
-    ///   the generator train on a 2-core CPU (a tokenizer step at batch 8 takes about 0.5 s).
+    ///   (308 tokens), two stages of 32 channels and no ResNet blocks in the backbone (0.56 M
+    ///   parameters) — sized so that the tokenizer *and* the generator train on a 2-core CPU.
+    ///   On this budget backbone ResNet blocks cost speed and quality (docs/results.md).
     /// - `tiny-single`: one layer of 4x9x9 = 324 tokens, 2^10 codes (the single-layer baseline at
-    ///   about `tiny`'s token count).
+    ///   about `tiny`'s token count), the same backbone.
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
         let cfg = match name {
             "paper" => Self::new(
@@ -94,13 +96,13 @@ impl TokenizerConfig {
                 64,
                 256,
                 256,
-                vec![64, 128, 128, 256, 256],
+                vec![128, 128, 256, 256],
                 64,
                 vec![layer(1, 4, 4, 12), layer(2, 8, 8, 14), layer(4, 8, 8, 16), layer(8, 16, 16, 18)],
             )
             .with_blocks_per_stage(2)
             .with_disc_channels(64),
-            "paper-single" => Self::new(name.into(), 64, 256, 256, vec![64, 128, 128, 256, 256], 64, vec![layer(8, 17, 17, 18)])
+            "paper-single" => Self::new(name.into(), 64, 256, 256, vec![128, 128, 256, 256], 64, vec![layer(8, 17, 17, 18)])
                 .with_blocks_per_stage(2)
                 .with_disc_channels(64),
             "small" => Self::new(
@@ -108,25 +110,24 @@ impl TokenizerConfig {
                 16,
                 64,
                 64,
-                vec![32, 96],
+                vec![48, 96],
                 32,
                 vec![layer(1, 4, 4, 6), layer(1, 8, 8, 8), layer(2, 8, 8, 8), layer(4, 16, 16, 10)],
             )
-            .with_patch([2, 2])
             .with_disc_channels(16),
             "tiny" => Self::new(
                 name.into(),
                 16,
                 32,
                 32,
-                vec![16, 32],
+                vec![32, 32],
                 32,
                 vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)],
             )
-            .with_patch([2, 2])
+            .with_blocks_per_stage(0)
             .with_disc_channels(16),
-            "tiny-single" => Self::new(name.into(), 16, 32, 32, vec![16, 32], 32, vec![layer(4, 9, 9, 10)])
-                .with_patch([2, 2])
+            "tiny-single" => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(4, 9, 9, 10)])
+                .with_blocks_per_stage(0)
                 .with_disc_channels(16),
             other => return Err(ConfigError::UnknownPreset(other.to_string())),
         };
@@ -139,9 +140,9 @@ impl TokenizerConfig {
         &self.layers[self.layers.len() - 1]
     }
 
-    /// Number of spatial downsampling stages of the encoder (`channels.len() - 1`).
+    /// Number of spatial downsampling stages of the encoder (`channels.len()`).
     pub fn stages(&self) -> usize {
-        self.channels.len().saturating_sub(1)
+        self.channels.len()
     }
 
     /// The encoder's output grid before any adapter
@@ -168,8 +169,8 @@ impl TokenizerConfig {
         if self.layers.is_empty() {
             return bad("needs at least one layer".into());
         }
-        if self.channels.len() < 2 || self.channels.iter().any(|&c| c == 0) || self.latent_channels == 0 {
-            return bad("needs a stem and at least one stage, all with channels > 0".into());
+        if self.channels.is_empty() || self.channels.iter().any(|&c| c == 0) || self.latent_channels == 0 {
+            return bad("needs at least one stage, all with channels > 0".into());
         }
         if self.frames == 0 || self.height == 0 || self.width == 0 {
             return bad("frames, height and width must be positive".into());

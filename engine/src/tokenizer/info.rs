@@ -41,12 +41,11 @@ fn activation_bytes(cfg: &TokenizerConfig) -> u64 {
     let per_block = 6u64; // norm, act, conv, norm, act, conv
     let mut elems = 0u64;
     let mut vox = (t * h * w) as u64;
-    elems += 2 * cfg.channels[0] as u64 * vox; // stem
     for i in 0..cfg.stages() {
-        let c = cfg.channels[i + 1] as u64;
-        elems += per_block * cfg.blocks_per_stage as u64 * c * vox;
+        let c = cfg.channels[i] as u64;
         vox /= if i < ts { 8 } else { 4 };
-        elems += c * vox; // strided conv out
+        elems += 3 * c * vox; // strided conv, norm, activation
+        elems += per_block * cfg.blocks_per_stage as u64 * c * vox;
     }
     let enc = elems;
     // Decoder mirrors the encoder and also keeps the upsampled copies.

@@ -16,21 +16,48 @@ use super::config::TokenizerConfig;
 use super::dynamic::{FillStrategy, fill_codes};
 use super::lfq::{self, LfqOutput};
 
-/// One encoder stage: ResNet blocks at the stage's input width and resolution, then a strided
-/// causal conv that halves the grid and widens to the next stage.
+/// One encoder stage: a strided causal conv that halves the grid (and time, in the first
+/// stages) and changes the width, group norm and SiLU, then ResNet blocks at the new resolution.
 #[derive(Module, Debug)]
 struct DownStage {
-    blocks: Vec<ResBlock>,
     down: CausalConv3d,
+    norm: GroupNorm,
+    blocks: Vec<ResBlock>,
 }
 
-/// One decoder stage: upsample, a causal conv that narrows to the finer stage's width, then
-/// ResNet blocks at that width and resolution.
+impl DownStage {
+    /// `[B, C_in, T, H, W]` -> `[B, C_i, T / s_t, H / 2, W / 2]`.
+    fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let mut h = norm_act(&self.norm, self.down.forward(x));
+        for b in &self.blocks {
+            h = b.forward(h);
+        }
+        h
+    }
+}
+
+/// One decoder stage: upsample and a causal conv to the finer stage's width; every stage but the
+/// last (which outputs pixels) then applies group norm, SiLU and ResNet blocks.
 #[derive(Module, Debug)]
 struct UpStage {
     conv: CausalConv3d,
+    norm: Option<GroupNorm>,
     blocks: Vec<ResBlock>,
     factor: [usize; 3],
+}
+
+impl UpStage {
+    /// `[B, C_i, T, H, W]` -> `[B, C_{i-1} (or pixels), T f_t, H f_h, W f_w]`.
+    fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let mut h = self.conv.forward(upsample(x, self.factor));
+        if let Some(n) = &self.norm {
+            h = norm_act(n, h);
+        }
+        for b in &self.blocks {
+            h = b.forward(h);
+        }
+        h
+    }
 }
 
 /// Latent-to-latent change of grid: a compressor (strided conv) or an expander (upsample+conv).
@@ -59,11 +86,9 @@ struct QuantLayer {
 /// The tokenizer network.
 #[derive(Module, Debug)]
 pub struct Tokenizer {
-    stem: CausalConv3d,
     down: Vec<DownStage>,
-    enc_mid: ResBlock,
-    enc_norm: GroupNorm,
-    enc_out: CausalConv3d,
+    /// 1x1x1 projection of the last stage's features to the latent width.
+    enc_out: Conv3d,
     /// Grows the encoder grid by one on each side (single-layer 17x17 presets).
     enc_adapter: Option<Conv3d>,
     dec_adapter: Option<Conv3d>,
@@ -72,11 +97,10 @@ pub struct Tokenizer {
     /// `expand[j]` maps layer `j`'s decoder state to layer `j + 1`'s grid.
     expand: Vec<Resampler>,
     quant: Vec<QuantLayer>,
-    dec_in: CausalConv3d,
-    dec_mid: ResBlock,
+    /// 1x1x1 projection of the latent to the last stage's width (then norm and SiLU).
+    dec_in: Conv3d,
+    dec_in_norm: GroupNorm,
     up: Vec<UpStage>,
-    dec_norm: GroupNorm,
-    dec_out: CausalConv3d,
     /// Space-to-depth patch `[time, space]` at the input (inverted at the output).
     patch: [usize; 2],
     /// Learned per-layer mask embeddings (`[bits_j]` each, zeros at initialisation): what the
@@ -97,18 +121,22 @@ impl TokenizerConfig {
         let s = self.stages();
         let ts = self.temporal_stages();
         let lat = self.latent_channels;
-        let nb = self.blocks_per_stage.max(1);
+        let nb = self.blocks_per_stage;
+        let px = 3 * self.patch[0] * self.patch[1] * self.patch[1];
+        let width = |i: usize| if i == 0 { px } else { ch[i - 1] };
         let down = (0..s)
             .map(|i| DownStage {
+                down: CausalConv3d::new(width(i), ch[i], 3, [if i < ts { 2 } else { 1 }, 2, 2], device),
+                norm: group_norm(ch[i], device),
                 blocks: (0..nb).map(|_| ResBlock::new(ch[i], ch[i], device)).collect(),
-                down: CausalConv3d::new(ch[i], ch[i + 1], 3, [if i < ts { 2 } else { 1 }, 2, 2], device),
             })
             .collect();
         let up = (0..s)
             .rev()
             .map(|i| UpStage {
-                conv: CausalConv3d::new(ch[i + 1], ch[i], 3, [1, 1, 1], device),
-                blocks: (0..nb).map(|_| ResBlock::new(ch[i], ch[i], device)).collect(),
+                conv: CausalConv3d::new(ch[i], width(i), 3, [1, 1, 1], device),
+                norm: (i > 0).then(|| group_norm(width(i), device)),
+                blocks: if i > 0 { (0..nb).map(|_| ResBlock::new(width(i), width(i), device)).collect() } else { Vec::new() },
                 factor: [if i < ts { 2 } else { 1 }, 2, 2],
             })
             .collect();
@@ -135,23 +163,18 @@ impl TokenizerConfig {
                 bits: l.bits,
             })
             .collect();
-        let px = 3 * self.patch[0] * self.patch[1] * self.patch[1];
+        let point = |a: usize, b: usize| Conv3dConfig::new([a, b], [1, 1, 1]).init(device);
         Tokenizer {
-            stem: CausalConv3d::new(px, ch[0], 3, [1, 1, 1], device),
             down,
-            enc_mid: ResBlock::new(ch[s], ch[s], device),
-            enc_norm: group_norm(ch[s], device),
-            enc_out: CausalConv3d::new(ch[s], lat, 3, [1, 1, 1], device),
+            enc_out: point(ch[s - 1], lat),
             enc_adapter: adapt.then(|| adapter(1)),
             dec_adapter: adapt.then(|| adapter(0)),
             compress,
             expand,
             quant,
-            dec_in: CausalConv3d::new(lat, ch[s], 3, [1, 1, 1], device),
-            dec_mid: ResBlock::new(ch[s], ch[s], device),
+            dec_in: point(lat, ch[s - 1]),
+            dec_in_norm: group_norm(ch[s - 1], device),
             up,
-            dec_norm: group_norm(ch[0], device),
-            dec_out: CausalConv3d::new(ch[0], px, 3, [1, 1, 1], device),
             patch: self.patch,
             mask_embed: self.layers.iter().map(|l| Param::from_tensor(Tensor::zeros([l.bits], device))).collect(),
         }
@@ -167,15 +190,11 @@ impl Tokenizer {
     /// Continuous latents of every layer, coarsest first, each `[B, C_lat, t_j, h_j, w_j]`,
     /// from video `x` `[B, 3, T, H, W]` in `[-1, 1]`.
     pub fn latents(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
-        let mut h = self.stem.forward(space_to_depth(x, self.patch[0], self.patch[1]));
+        let mut h = space_to_depth(x, self.patch[0], self.patch[1]);
         for stage in &self.down {
-            for b in &stage.blocks {
-                h = b.forward(h);
-            }
-            h = stage.down.forward(h);
+            h = stage.forward(h);
         }
-        h = self.enc_mid.forward(h);
-        let mut z = self.enc_out.forward(norm_act(&self.enc_norm, h));
+        let mut z = self.enc_out.forward(h);
         if let Some(a) = &self.enc_adapter {
             z = a.forward(z);
         }
@@ -214,14 +233,11 @@ impl Tokenizer {
         if let Some(a) = &self.dec_adapter {
             d = a.forward(d);
         }
-        let mut h = self.dec_mid.forward(self.dec_in.forward(d));
+        let mut h = norm_act(&self.dec_in_norm, self.dec_in.forward(d));
         for stage in &self.up {
-            h = stage.conv.forward(upsample(h, stage.factor));
-            for b in &stage.blocks {
-                h = b.forward(h);
-            }
+            h = stage.forward(h);
         }
-        depth_to_space(self.dec_out.forward(norm_act(&self.dec_norm, h)), self.patch[0], self.patch[1])
+        depth_to_space(h, self.patch[0], self.patch[1])
     }
 
     /// The learned mask embedding of layer `layer` (coarsest = 0), `[bits]`.

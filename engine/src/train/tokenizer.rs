@@ -88,6 +88,12 @@ pub struct TokenizerTrainConfig {
     /// decodes valid).
     #[config(default = 0.5)]
     pub partial_decode_prob: f64,
+    /// Weight of an extra L1 term on a decode from a random number of coarsest layers (fewer
+    /// than all active), added to every step's full decode. Unlike `partial_decode_prob`,
+    /// which replaces the full decode, the finer layers keep their gradient in every step. 0
+    /// turns it off.
+    #[config(default = 0.0)]
+    pub partial_loss_weight: f64,
     /// Validate (and log) every this many steps.
     #[config(default = 100)]
     pub val_every: usize,
@@ -315,8 +321,12 @@ impl TokenizerTrainer {
         } else {
             None
         };
+        // Drawn last, and only when on, so that runs without it keep their random streams.
+        let aux_k = (t.partial_loss_weight > 0.0 && active > 1).then(|| rng.random_range(1..active));
         let enc = self.model.encode(x.clone(), t.entropy_tau);
-        let codes: Vec<Tensor<5>> = enc.layers[..k].iter().map(|o| if t.freeze_encoder { o.codes.clone().detach() } else { o.codes.clone() }).collect();
+        let all_codes: Vec<Tensor<5>> =
+            enc.layers[..active].iter().map(|o| if t.freeze_encoder { o.codes.clone().detach() } else { o.codes.clone() }).collect();
+        let codes = all_codes[..k].to_vec();
         let mut mask_ratio = None;
         let recon = match fill {
             Some(fill) => {
@@ -341,6 +351,12 @@ impl TokenizerTrainer {
             entropy = entropy + o.sample_entropy.clone() - o.codebook_entropy.clone();
         }
         let mut loss = l1.clone();
+        let mut l1_partial = None;
+        if let Some(j) = aux_k {
+            let partial = (self.model.decode(&all_codes[..j]) - x.clone()).abs().mean();
+            l1_partial = Some(partial.clone().into_scalar::<f32>());
+            loss = loss + partial.mul_scalar(t.partial_loss_weight);
+        }
         if !t.freeze_encoder {
             loss = loss + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
         }
@@ -367,6 +383,7 @@ impl TokenizerTrainer {
             "step": self.step, "lr": lr, "loss": loss_value, "l1": l1.into_scalar::<f32>(),
             "commitment": commit.into_scalar::<f32>(), "entropy": entropy.into_scalar::<f32>(),
             "d_loss": d_loss, "active_layers": active, "decoded_layers": k,
+            "l1_partial": l1_partial, "partial_layers": aux_k,
             "fill": fill.map(FillStrategy::name), "mask_ratio": mask_ratio,
         })
     }

@@ -137,8 +137,9 @@ impl GenerateView {
         sh.models_row(ui, true);
         if sh.models.generator.is_none() {
             ui.label(
-                "No generator loaded. Train one (Train view), open a checkpoint folder (Open generator…), or press \
-                 \"Use untrained tiny models\" to try the pipeline with random weights.",
+                "No generator loaded. The demo models load by themselves when assets/models holds them (run \
+                 scripts/demo-models to make them). Or train one (Train view), open a checkpoint folder (Open \
+                 generator…), or press \"Use untrained tiny models\" to try the pipeline with random weights.",
             );
         }
         settings_ui(ui, s);

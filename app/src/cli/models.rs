@@ -1,0 +1,74 @@
+//! `hitvideo models`: model bundles (the demo models in assets/models): pack two training runs
+//! into a bundle with checksums, verify a bundle, show where the demo bundle is looked for.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use hitvideo_engine::bundle;
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Copy the inference files of a tokenizer and a generator checkpoint into a bundle folder
+    /// and write its SHA256SUMS (how scripts/demo-models fills assets/models).
+    Pack(PackArgs),
+    /// Check a bundle's files against its SHA256SUMS (default: the demo bundle).
+    Verify {
+        /// Bundle folder (holding SHA256SUMS).
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Options of `models pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// Tokenizer run or step folder.
+    #[arg(long)]
+    pub tokenizer: PathBuf,
+    /// Generator run or step folder (trained on that tokenizer's tokens).
+    #[arg(long)]
+    pub generator: PathBuf,
+    /// Bundle folder to write (replaced whole).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A JSON file describing how the models were made; stored as bundle.json.
+    #[arg(long)]
+    pub info: Option<PathBuf>,
+}
+
+pub fn run(cmd: ModelsCommand) -> Result<()> {
+    match cmd {
+        ModelsCommand::Pack(a) => {
+            let info = match &a.info {
+                Some(p) => {
+                    let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the info file", p.display()))?;
+                    serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", p.display()))?
+                }
+                None => serde_json::json!({}),
+            };
+            let b = bundle::pack(&a.tokenizer, &a.generator, &info, &a.out)?;
+            let size: u64 = walk_size(&b.root);
+            println!("bundle {} ({:.1} MB), checksums in {}", b.root.display(), size as f64 / 1e6, b.root.join(bundle::SUMS).display());
+        }
+        ModelsCommand::Verify { dir } => {
+            let b = match dir {
+                Some(d) => bundle::verify(&d)?,
+                None => bundle::locate(None).ok_or_else(|| anyhow::anyhow!(bundle::missing_hint()))??,
+            };
+            println!("ok: {} (tokenizer {}, generator {})", b.root.display(), b.tokenizer.display(), b.generator.display());
+        }
+    }
+    Ok(())
+}
+
+fn walk_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => walk_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
