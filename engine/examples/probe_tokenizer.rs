@@ -20,6 +20,8 @@ fn codes_of(mode: &str, logits: Vec<Tensor<5>>) -> Vec<Tensor<5>> {
 fn codes_soft(mode: &str, logits: Vec<Tensor<5>>, alpha: f32) -> Vec<Tensor<5>> {
     match mode {
         "continuous" => logits.into_iter().map(|z| z.tanh()).collect(),
+        // `mix`: continuous codes on the steps where the caller passes alpha = 1, sign otherwise.
+        "mix" if alpha >= 1.0 => logits.into_iter().map(|z| z.tanh()).collect(),
         "anneal" if alpha > 0.0 => logits
             .into_iter()
             .map(|z| z.clone().tanh().mul_scalar(alpha) + hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes.mul_scalar(1.0 - alpha))
@@ -66,10 +68,27 @@ fn main() {
             println!("L1 of predicting each clip's mean: {base:.4}");
         }
         let logits = model.code_logits(x.clone());
-        let alpha = (1.0 - step as f32 / (steps as f32 / 2.0)).max(0.0);
+        let alpha = match mode.as_str() {
+            "mix" => f32::from(u8::from(step % 2 == 0)),
+            _ => (1.0 - step as f32 / (steps as f32 / 2.0)).max(0.0),
+        };
+        let commit = if mode == "mix" {
+            let mut c = Tensor::<1>::zeros([1], &dev);
+            for z in &logits {
+                let q = z.clone().sign().detach();
+                c = c + (z.clone() - q).powf_scalar(2.0).mean().mul_scalar(0.25);
+            }
+            Some(c)
+        } else {
+            None
+        };
         let codes = codes_soft(&mode, logits, alpha);
         let err = model.decode(&codes) - x;
         let l1 = if l2 { err.clone().abs().mean() + err.powf_scalar(2.0).mean() } else { err.abs().mean() };
+        let l1 = match commit {
+            Some(c) => l1 + c,
+            None => l1,
+        };
         let v = l1.clone().into_scalar::<f32>();
         avg += v / 10.0;
         let warm = ((step + 1) as f64 / 20.0).min(1.0);

@@ -154,3 +154,48 @@ fn single_layer_baseline_and_mismatched_tokenizer() {
     let err = Pipeline::load(&run, Some(&tiny), None, &device).err().expect("mismatch").to_string();
     assert!(err.contains("pass the tokenizer checkpoint its token cache was built with"), "{err}");
 }
+
+#[test]
+fn accuracy_report_and_a_packed_bundle() {
+    use hitvideo_engine::generator::accuracy::{self, AccuracySpec};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = models(dir.path(), "tiny");
+    // The bundle holds weights only, and loads like the runs it came from.
+    let tok_run = dir.path().join("tiny-tokenizer");
+    let bundle = hitvideo_engine::bundle::pack(&tok_run, &run, &serde_json::json!({"made_by": "test"}), &dir.path().join("assets/models")).expect("pack");
+    assert!(!bundle.generator.join("optim.bpk").exists() && !bundle.tokenizer.join("optim_g.bpk").exists());
+    let device = Device::flex();
+    let p = Pipeline::load(&bundle.generator, Some(&bundle.tokenizer), None, &device).expect("pipeline from the bundle");
+
+    let spec = AccuracySpec {
+        cfgs: vec![1.0, 5.0],
+        seeds: vec![0],
+        per_split: 2,
+        data_count: 400,
+        data_seed: 0,
+        sampling: SamplingConfig { top_k: Some(8), temperature: 1.0, top_p: 1.0, greedy: false },
+        negative: None,
+        use_cache: true,
+        batch: 2,
+    };
+    let mut calls = 0;
+    let report = accuracy::evaluate(&p, &spec, &AtomicBool::new(false), |done, total| {
+        calls += 1;
+        assert!(done <= total && total == 12);
+    })
+    .expect("evaluate");
+    assert_eq!(calls, 6, "one progress call per generated batch");
+    // Per split: the tokenizer ceiling, then one row per CFG.
+    let splits: Vec<&str> = report.rows.iter().map(|r| r.split.as_str()).collect();
+    assert_eq!(splits, ["val", "val", "val", "heldout-combo", "heldout-combo", "heldout-combo", "heldout-template", "heldout-template", "heldout-template"]);
+    assert_eq!(report.rows.iter().map(|r| r.cfg).collect::<Vec<_>>(), [None, Some(1.0), Some(5.0), None, Some(1.0), Some(5.0), None, Some(1.0), Some(5.0)]);
+    for r in &report.rows {
+        assert_eq!(r.clips, 2);
+        assert!([r.color, r.shape, r.motion, r.all].iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(r.all <= r.color.min(r.shape).min(r.motion));
+    }
+    assert!(report.prompts.iter().all(|(_, p)| p.len() == 2));
+    assert!(accuracy::to_markdown(&report).lines().count() == 11);
+    // Cancelling stops between tokens with an error, not a partial table.
+    assert!(accuracy::evaluate(&p, &spec, &AtomicBool::new(true), |_, _| {}).is_err());
+}

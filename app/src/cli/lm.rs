@@ -46,6 +46,7 @@ pub struct EvalArgs {
     /// give the prompts).
     #[arg(long, default_value_t = 4000)]
     pub synthetic_count: usize,
+    /// Seed of that synthetic dataset (as `lm cache --data-seed`).
     #[arg(long, default_value_t = 0)]
     pub data_seed: u64,
     /// Prompts per generation batch.
