@@ -70,7 +70,11 @@ fn main() {
         let logits = model.code_logits(x.clone());
         let alpha = match mode.as_str() {
             "mix" => f32::from(u8::from(step % 2 == 0)),
-            _ => (1.0 - step as f32 / (steps as f32 / 2.0)).max(0.0),
+            // ANNEAL_FRAC: the share of the run over which alpha falls to 0 (default one half).
+            _ => {
+                let frac: f32 = std::env::var("ANNEAL_FRAC").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5);
+                (1.0 - step as f32 / (steps as f32 * frac).max(1.0)).max(0.0)
+            }
         };
         let commit = if mode == "mix" {
             let mut c = Tensor::<1>::zeros([1], &dev);
