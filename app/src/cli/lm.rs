@@ -74,10 +74,13 @@ fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
         batch: a.batch,
     };
     let p = a.model.load(choice)?;
-    let total = a.per_split * accuracy::SPLITS.len() * spec.cfgs.len() * spec.seeds.len();
-    let bar = super::progress_bar(total as u64, "eval");
+    // The engine reports the true total (a split may hold fewer items than --per-split).
+    let bar = super::progress_bar(0, "eval");
     let started = std::time::Instant::now();
-    let report = accuracy::evaluate(&p, &spec, &AtomicBool::new(false), |done, _| bar.set_position(done as u64))?;
+    let report = accuracy::evaluate(&p, &spec, &AtomicBool::new(false), |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
     bar.finish_and_clear();
     println!("{}", accuracy::to_markdown(&report));
     eprintln!("{:.1} s; generator {}", started.elapsed().as_secs_f64(), p.generator_dir.display());
