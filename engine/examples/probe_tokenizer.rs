@@ -12,7 +12,7 @@ use hitvideo_engine::train::data::ClipSource;
 
 /// The decoder's input: LFQ codes, or `tanh` of the logits for `continuous`.
 fn codes_of(mode: &str, logits: Vec<Tensor<5>>) -> Vec<Tensor<5>> {
-    codes_soft(mode, logits, 0.0)
+    codes_soft(mode, logits, -1.0)
 }
 
 /// `anneal`: `alpha * tanh(z) + (1 - alpha) * sign(z)` (straight-through), `alpha` falling from
@@ -25,6 +25,17 @@ fn codes_soft(mode: &str, logits: Vec<Tensor<5>>, alpha: f32) -> Vec<Tensor<5>> 
         "anneal" if alpha > 0.0 => logits
             .into_iter()
             .map(|z| z.clone().tanh().mul_scalar(alpha) + hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes.mul_scalar(1.0 - alpha))
+            .collect(),
+        // `stoch`: stochastic binarization while training (+1 with probability (1 + tanh z) / 2,
+        // gradients through tanh); `alpha < 0` marks evaluation, which takes the sign.
+        "stoch" if alpha >= 0.0 => logits
+            .into_iter()
+            .map(|z| {
+                let m = z.tanh();
+                let u = Tensor::<5>::random(m.shape(), burn::tensor::Distribution::Uniform(-1.0, 1.0), &m.device());
+                let b = m.clone().greater(u).float().mul_scalar(2.0).sub_scalar(1.0);
+                m.clone() + (b - m).detach()
+            })
             .collect(),
         _ => logits.into_iter().map(|z| hitvideo_engine::tokenizer::lfq::quantize(z, 1.0).codes).collect(),
     }
@@ -67,7 +78,7 @@ fn main() {
             let base = (flat.clone() - flat.clone().mean_dim(1)).abs().mean().into_scalar::<f32>();
             println!("L1 of predicting each clip's mean: {base:.4}");
         }
-        let logits = model.code_logits(x.clone());
+        let logits = model.logits_of_latents(model.latents(x.clone()), true);
         let alpha = match mode.as_str() {
             "mix" => f32::from(u8::from(step % 2 == 0)),
             // ANNEAL_FRAC: the share of the run over which alpha falls to 0 (default one half).

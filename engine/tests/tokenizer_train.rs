@@ -80,9 +80,16 @@ fn train_checkpoint_resume_and_bad_checkpoints() {
     assert_eq!(r.step, 5);
     assert_eq!(hitvideo_engine::train::log::read(&run.join("metrics.jsonl")).unwrap().len(), 5);
 
-    // Inference loading, and the three kinds of bad checkpoint.
-    let (_, loaded_cfg, state) = load_tokenizer(&run, Some("tiny"), &device).unwrap();
-    assert_eq!((loaded_cfg, state.step), (cfg, 5));
+    // Inference loading, and the three kinds of bad checkpoint. The loaded model encodes
+    // exactly as the trained one: the bit norms' running statistics (moved away from the
+    // identity by the 5 steps) are saved with the weights.
+    let (loaded, loaded_cfg, state) = load_tokenizer(&run, Some("tiny"), &device).unwrap();
+    assert_eq!((loaded_cfg, state.step), (cfg.clone(), 5));
+    assert!(cfg.bit_norm, "the presets normalize their bits");
+    let x = data.val_batch(0..2, &device);
+    let to_vec = |v: Vec<Tensor<5>>| v.into_iter().flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap()).collect::<Vec<f32>>();
+    let trained = to_vec(r.model.valid().code_logits(x.clone()));
+    assert_eq!(to_vec(loaded.code_logits(x)), trained);
     let err = load_tokenizer(&run, Some("tiny-single"), &device).err().unwrap().to_string();
     assert!(err.contains("preset 'tiny', not 'tiny-single'"), "{err}");
 

@@ -50,7 +50,8 @@ pub struct TrainArgs {
     /// Run folder: checkpoints (step-*/, latest) and metrics.jsonl go here.
     #[arg(long)]
     pub out: PathBuf,
-    /// Preset to train (ignored with --resume, which keeps the run's own).
+    /// Preset to train, or a tokenizer config JSON file (for example a checkpoint's
+    /// config.json, edited); ignored with --resume, which keeps the run's own.
     #[arg(long, default_value = "tiny")]
     pub preset: String,
     /// A dataset folder (from `data import` or `data synth`); default: synthetic shapes.
@@ -101,6 +102,14 @@ pub struct TrainArgs {
     /// layers still get a gradient in every step.
     #[arg(long, default_value_t = 0.0)]
     pub partial_loss_weight: f64,
+    /// Let the entropy penalty train only the quantizers' projections (its gradient stops at
+    /// the latents), so that the encoder learns from reconstruction alone.
+    #[arg(long)]
+    pub entropy_detach: bool,
+    /// Weight of a squared-error term beside the L1 loss (0: L1 only, as the paper). L1 alone
+    /// lets uncertain shapes fade into the background (docs/results.md).
+    #[arg(long, default_value_t = 4.0)]
+    pub l2_weight: f64,
     /// Validate every N steps.
     #[arg(long, default_value_t = 100)]
     pub val_every: usize,
@@ -137,6 +146,9 @@ pub struct TrainArgs {
 }
 
 fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
+    if !(a.l2_weight >= 0.0 && a.l2_weight.is_finite()) {
+        bail!("--l2-weight must be a number >= 0 (got {})", a.l2_weight);
+    }
     if !(a.partial_loss_weight >= 0.0 && a.partial_loss_weight.is_finite()) {
         bail!("--partial-loss-weight must be a number >= 0 (got {})", a.partial_loss_weight);
     }
@@ -164,6 +176,8 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_stage_fraction(a.stage_fraction)
             .with_partial_decode_prob(a.partial_decode_prob.clamp(0.0, 1.0))
             .with_partial_loss_weight(a.partial_loss_weight)
+            .with_entropy_detach(a.entropy_detach)
+            .with_l2_weight(a.l2_weight)
             .with_val_every(a.val_every.max(1))
             .with_val_clips(a.val_clips.max(1))
             .with_checkpoint_every(a.checkpoint_every.max(1))
@@ -179,7 +193,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
                 eprintln!("fine-tuning from {}", from.display());
                 TokenizerTrainer::finetune_from(from, t, &chosen.device)?
             }
-            None => TokenizerTrainer::new(TokenizerConfig::preset(&a.preset)?, t, &chosen.device),
+            None => TokenizerTrainer::new(TokenizerConfig::preset_or_file(&a.preset)?, t, &chosen.device),
         }
     };
     if !(a.lr > 0.0 && a.lr.is_finite()) {

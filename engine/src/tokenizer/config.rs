@@ -52,6 +52,10 @@ pub struct TokenizerConfig {
     pub latent_channels: usize,
     /// Quantized layers, coarsest first. The last one is the encoder's latent.
     pub layers: Vec<LayerConfig>,
+    /// Normalize each bit before its sign by batch statistics (running ones at inference; see
+    /// [`super::lfq::BitNorm`]). Off in configs saved before it existed.
+    #[config(default = false)]
+    pub bit_norm: bool,
     /// ResNet blocks per encoder/decoder stage.
     #[config(default = 1)]
     pub blocks_per_stage: usize,
@@ -89,6 +93,8 @@ impl TokenizerConfig {
     ///   On this budget backbone ResNet blocks cost speed and quality (docs/results.md).
     /// - `tiny-single`: one layer of 4x9x9 = 324 tokens, 2^10 codes (the single-layer baseline at
     ///   about `tiny`'s token count), the same backbone.
+    ///
+    /// All presets set `bit_norm`.
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
         let cfg = match name {
             "paper" => Self::new(
@@ -131,6 +137,23 @@ impl TokenizerConfig {
                 .with_disc_channels(16),
             other => return Err(ConfigError::UnknownPreset(other.to_string())),
         };
+        // Every preset normalizes its bits before the sign (docs/results.md: without it the
+        // finer codebooks die and the decoder learns to ignore them).
+        let cfg = cfg.with_bit_norm(true);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// A preset name, or the path of a config JSON file (a `config.json` saved beside every
+    /// checkpoint, edited): how a custom geometry is trained. The file's config is validated.
+    pub fn preset_or_file(name: &str) -> Result<Self, ConfigError> {
+        if PRESETS.contains(&name) || !(name.ends_with(".json") || std::path::Path::new(name).is_file()) {
+            return Self::preset(name);
+        }
+        let bad = |reason: String| ConfigError::Invalid { name: name.to_string(), reason };
+        let bytes = std::fs::read(name).map_err(|e| bad(format!("cannot read it ({e}); give a preset name or a config JSON file")))?;
+        let cfg: Self = serde_json::from_slice(&bytes)
+            .map_err(|e| bad(format!("not a tokenizer config ({e}); start from a checkpoint's config.json")))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -279,6 +302,23 @@ mod tests {
         let text = c.to_string();
         let back: TokenizerConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(back, c);
+        // A config file: read back, or refused with the file's name and the reason.
+        let dir = std::env::temp_dir().join(format!("hitvideo-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(&good, &text).unwrap();
+        assert_eq!(TokenizerConfig::preset_or_file(good.to_str().unwrap()).unwrap(), c);
+        let broken = dir.join("broken.json");
+        std::fs::write(&broken, b"{\"name\": 3").unwrap();
+        let e = TokenizerConfig::preset_or_file(broken.to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("broken.json") && e.contains("not a tokenizer config"), "{e}");
+        let mut odd = c.clone();
+        odd.height = 30;
+        let odd_path = dir.join("odd.json");
+        std::fs::write(&odd_path, odd.to_string()).unwrap();
+        assert!(TokenizerConfig::preset_or_file(odd_path.to_str().unwrap()).unwrap_err().to_string().contains("not divisible"));
+        assert!(TokenizerConfig::preset_or_file(dir.join("missing.json").to_str().unwrap()).unwrap_err().to_string().contains("cannot read"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

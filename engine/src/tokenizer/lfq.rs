@@ -10,6 +10,7 @@
 //! therefore computed exactly within groups of at most [`GROUP_BITS`] bits (18 bits = 2 x 9) and
 //! summed over groups, so memory grows with `positions x 2^GROUP_BITS`, not `2^D`.
 
+use burn::module::RunningState;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
@@ -84,6 +85,46 @@ fn grouped_codebook_entropy(logits: Tensor<5>) -> Tensor<1> {
     total
 }
 
+/// Per-bit normalization before the sign (as binary networks put a batch norm before their
+/// sign activations), without a learned shift or scale: while training each bit's value is
+/// centred and scaled by its batch statistics, at inference by their running averages. A bit's
+/// threshold thus sits inside the data, where the straight-through gradient can move examples
+/// across it; without it, the encoder pushes most bits to one sign for every input (dead bits,
+/// values growing without bound) and the decoder learns to ignore the codes.
+#[derive(Module, Debug)]
+pub struct BitNorm {
+    mean: RunningState<Tensor<1>>,
+    var: RunningState<Tensor<1>>,
+}
+
+impl BitNorm {
+    /// Running statistics start at mean 0, variance 1 (the identity).
+    pub fn new(bits: usize, device: &Device) -> Self {
+        Self { mean: RunningState::new(Tensor::zeros([bits], device)), var: RunningState::new(Tensor::ones([bits], device)) }
+    }
+
+    /// `[B, D, t, h, w]` -> the same, each of the `D` bits normalized: by the batch's statistics
+    /// when `train` (which also moves the running ones, momentum 0.1), else by the running ones
+    /// (every encode outside a training step, so inference never depends on the batch).
+    pub fn forward(&self, z: Tensor<5>, train: bool) -> Tensor<5> {
+        let [_, d, ..] = z.dims();
+        let device = z.device();
+        let (mean, var) = if train {
+            let flat = z.clone().swap_dims(0, 1).reshape([d as i32, -1]);
+            let mean = flat.clone().mean_dim(1);
+            let var = (flat - mean.clone()).powf_scalar(2.0).mean_dim(1);
+            let (m1, v1) = (mean.clone().reshape([d]).detach(), var.clone().reshape([d]).detach());
+            self.mean.update(self.mean.value_sync().to_device(&device).mul_scalar(0.9) + m1.mul_scalar(0.1));
+            self.var.update(self.var.value_sync().to_device(&device).mul_scalar(0.9) + v1.mul_scalar(0.1));
+            (mean.reshape([1, d, 1, 1, 1]), var.reshape([1, d, 1, 1, 1]))
+        } else {
+            let m = self.mean.value().to_device(&device).reshape([1, d, 1, 1, 1]);
+            (m, self.var.value().to_device(&device).reshape([1, d, 1, 1, 1]))
+        };
+        (z - mean) / var.add_scalar(1e-5).sqrt()
+    }
+}
+
 /// Codes (±1, `[B, D, t, h, w]`) from token ids (`[B, t, h, w]`).
 pub fn codes_from_indices(indices: Tensor<4, Int>, bits: usize) -> Tensor<5> {
     let [b, t, h, w] = indices.dims();
@@ -117,6 +158,42 @@ pub fn usage_and_perplexity(counts: &[u64]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bit_norm_centres_bits_in_training_and_uses_running_statistics_after() {
+        let device = Device::flex().autodiff();
+        let norm = BitNorm::new(2, &device);
+        // Before any training step the running statistics are the identity.
+        let z0 = Tensor::<5>::from_data(TensorData::new(vec![2.0f32, -3.0], [1, 2, 1, 1, 1]), &device);
+        let id = norm.forward(z0, false).into_data().try_to_vec::<f32>().unwrap_or_default();
+        assert!((id[0] - 2.0).abs() < 1e-4 && (id[1] + 3.0).abs() < 1e-4, "{id:?}");
+        // Bit 0: values 10..17 (mean 13.5); bit 1: all 3 apart from one 5.
+        let mut v: Vec<f32> = (0..8).map(|i| 10.0 + i as f32).collect();
+        v.extend([3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 5.0]);
+        let z = Tensor::<5>::from_data(TensorData::new(v, [1, 2, 2, 2, 2]), &device);
+        let out = norm.forward(z.clone(), true).into_data().try_to_vec::<f32>().unwrap_or_default();
+        // Without the norm every bit of this input would be +1 (a dead code); with it both bits
+        // split the positions, and each bit has zero mean and unit variance.
+        let pos0 = out[..8].iter().filter(|&&x| x > 0.0).count();
+        assert_eq!(pos0, 4);
+        assert_eq!(out[8..].iter().filter(|&&x| x > 0.0).count(), 1);
+        for bit in out.chunks(8) {
+            let m = bit.iter().sum::<f32>() / 8.0;
+            let var = bit.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / 8.0;
+            assert!(m.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "{m} {var}");
+        }
+        // Running statistics moved 10% of the way from (0, 1) to the batch's.
+        let plain = Device::flex();
+        let probe = Tensor::<5>::from_data(TensorData::new(vec![13.5f32, 3.25], [1, 2, 1, 1, 1]), &plain);
+        let valid = norm.valid();
+        let r = valid.forward(probe, false).into_data().try_to_vec::<f32>().unwrap_or_default();
+        let expect0 = (13.5 - 1.35) / (0.9f32 + 0.1 * 5.25).sqrt();
+        assert!((r[0] - expect0).abs() < 1e-3, "{r:?} vs {expect0}");
+        // Gradients flow through the normalization.
+        let z = z.require_grad();
+        let g = norm.forward(z.clone(), true).powf_scalar(3.0).sum().backward();
+        assert!(z.grad(&g).is_some());
+    }
 
     #[test]
     fn signs_indices_and_round_trip() {

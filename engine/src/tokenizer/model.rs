@@ -79,6 +79,8 @@ impl Resampler {
 #[derive(Module, Debug)]
 struct QuantLayer {
     pre: Conv3d,
+    /// Per-bit normalization of `pre`'s output (configs with `bit_norm`).
+    norm: Option<lfq::BitNorm>,
     post: Conv3d,
     bits: usize,
 }
@@ -159,6 +161,7 @@ impl TokenizerConfig {
             .iter()
             .map(|l| QuantLayer {
                 pre: Conv3dConfig::new([lat, l.bits], [1, 1, 1]).init(device),
+                norm: self.bit_norm.then(|| lfq::BitNorm::new(l.bits, device)),
                 post: Conv3dConfig::new([l.bits, lat], [1, 1, 1]).init(device),
                 bits: l.bits,
             })
@@ -216,7 +219,22 @@ impl Tokenizer {
     /// `[B, bits_j, t_j, h_j, w_j]` each (their signs are the bits), from video `x`
     /// `[B, 3, T, H, W]` in `[-1, 1]`.
     pub fn code_logits(&self, x: Tensor<5>) -> Vec<Tensor<5>> {
-        self.latents(x).into_iter().zip(&self.quant).map(|(z, q)| q.pre.forward(z)).collect()
+        self.logits_of_latents(self.latents(x), false)
+    }
+
+    /// The pre-quantization codes (`[B, bits_j, t_j, h_j, w_j]` each) of given latents
+    /// (`[B, C_lat, t_j, h_j, w_j]` each, coarsest first, as [`Self::latents`] returns them).
+    /// `train`: bit normalization by the batch's statistics (a training step), not the running
+    /// ones.
+    pub fn logits_of_latents(&self, latents: Vec<Tensor<5>>, train: bool) -> Vec<Tensor<5>> {
+        latents
+            .into_iter()
+            .zip(&self.quant)
+            .map(|(z, q)| match &q.norm {
+                Some(n) => n.forward(q.pre.forward(z), train),
+                None => q.pre.forward(z),
+            })
+            .collect()
     }
 
     /// Decodes from the codes of the `k = codes.len()` coarsest layers (finer layers absent),
