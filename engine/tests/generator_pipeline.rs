@@ -59,6 +59,11 @@ fn generate_decode_export_and_reroll() {
     let p = Pipeline::load(&run, None, None, &device).expect("pipeline");
     assert_eq!(p.checksums.len(), 3);
     assert_eq!(p.cfg.video_tokens(), 308);
+    // Prompts beyond the text encoder's limit are reported, one note each.
+    let long = "a red circle moves left ".repeat(400);
+    let notes = p.truncation_notes(&["a red circle moves left", long.as_str()]).expect("notes");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("only its beginning is used"), "{notes:?}");
 
     // Two prompts x two seeds as one batch; an event after each layer with a decodable preview.
     let req = request(&["a red circle moves left", "a blue square moves up"], vec![3, 4], "linear:1:5");

@@ -202,6 +202,10 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
     }
+    let prompts: Vec<&str> = req.prompts.iter().map(String::as_str).collect();
+    for note in p.truncation_notes(&prompts)? {
+        eprintln!("warning: {note}");
+    }
     let layers = p.cfg.layers.len();
     let started = Instant::now();
     let mut preview_err = None;

@@ -127,6 +127,31 @@ impl Pipeline {
         })
     }
 
+    /// For each prompt longer than the text encoder's limit, a message saying so (the model
+    /// sees only its first tokens); empty when every prompt fits.
+    pub fn truncation_notes(&self, prompts: &[&str]) -> Result<Vec<String>, PipelineError> {
+        let (truncated, limit) = match &self.minilm {
+            Some(m) => {
+                let limit = self.cfg.text.max_len.min(m.max_positions());
+                (m.encode(prompts, limit, &self.device)?.truncated, limit)
+            }
+            None => {
+                let limit = self.cfg.text.max_len;
+                let enc = self.model.text_encoder().map(|e| e.encode(prompts, limit.min(e.max_len()), &self.device)).transpose()?;
+                (enc.map(|f| f.truncated).unwrap_or_default(), limit)
+            }
+        };
+        Ok(prompts
+            .iter()
+            .zip(truncated)
+            .filter(|(_, t)| *t)
+            .map(|(p, _)| {
+                let head: String = p.chars().take(40).collect();
+                format!("prompt \"{head}…\" is longer than the text encoder's {limit} tokens: only its beginning is used")
+            })
+            .collect())
+    }
+
     /// Generates every row of `req` as one batch; `on_event` sees the generator's events.
     pub fn generate(&self, req: &ClipRequest, cancel: &AtomicBool, on_event: impl FnMut(GenEvent)) -> Result<Vec<Vec<u32>>, PipelineError> {
         let rows = req.rows();

@@ -110,6 +110,8 @@ pub(super) fn generate(w: &mut Worker, job: &Job, req: GenerateRequest) -> Outco
         Err(e) => return Outcome::Failed(e),
     };
     let p = &g.pipeline;
+    // A prompt longer than the text encoder's limit is said so in the outcome.
+    let notes = p.truncation_notes(&[req.prompt.as_str()]).unwrap_or_default();
     let layers_total = p.cfg.layers.len();
     let models = vec![("generator".to_string(), g.label.clone()), ("tokenizer".to_string(), p.tok_cfg.name.clone())];
     let started = Instant::now();
@@ -140,10 +142,11 @@ pub(super) fn generate(w: &mut Worker, job: &Job, req: GenerateRequest) -> Outco
     );
     match out {
         Ok(tokens) => Outcome::Done(format!(
-            "{} clip(s), {} tokens each, in {:.1} s",
+            "{} clip(s), {} tokens each, in {:.1} s{}",
             tokens.len(),
             tokens.first().map(Vec::len).unwrap_or(0),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            notes.iter().map(|n| format!("; {n}")).collect::<String>()
         )),
         Err(o) => o,
     }
