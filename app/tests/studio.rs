@@ -36,7 +36,7 @@ fn harness(work: &Path, setup: impl FnOnce(&mut Settings)) -> H {
     let mut settings = Settings { device: DeviceChoice::Cpu, ..Default::default() };
     setup(&mut settings);
     // No demo models: an empty assets folder.
-    let opts = StudioOptions { screenshot: None, work_dir: work.to_path_buf(), assets: Some(work.join("no-assets")) };
+    let opts = StudioOptions { screenshot: None, work_dir: work.to_path_buf(), assets: Some(work.join("no-assets")), prompt: None };
     Harness::builder()
         .with_size(eframe::egui::vec2(1400.0, 1100.0))
         .build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, settings, opts))
@@ -129,7 +129,7 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     let tok = dir.path().join("runs").read_dir().expect("runs").flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("tokenizer-")).expect("tokenizer run");
     hitvideo_engine::bundle::pack(&tok, run.parent().expect("run folder"), &serde_json::json!({"test": true}), &assets).expect("pack the bundle");
     let work = dir.path().to_path_buf();
-    let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")) };
+    let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")), prompt: None };
     let mut h: H = Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).build_eframe(move |cc| {
         StudioApp::new(&cc.egui_ctx, None, Settings { device: DeviceChoice::Cpu, ..Default::default() }, opts)
     });
@@ -139,7 +139,7 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     drop(h);
     // A damaged bundle is refused with a message naming the file and the fix; the studio runs on.
     std::fs::write(assets.join("generator/model.bpk"), b"not weights").expect("damage the bundle");
-    let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")) };
+    let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")), prompt: None };
     let mut h: H = Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).build_eframe(move |cc| {
         StudioApp::new(&cc.egui_ctx, None, Settings { device: DeviceChoice::Cpu, ..Default::default() }, opts)
     });
@@ -266,7 +266,7 @@ fn token_maps_drawn_by_the_wgsl_shader_match_the_cpu_colours() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = Settings { device: DeviceChoice::Cpu, view: View::Tokens, ..Default::default() };
-    let opts = StudioOptions { screenshot: None, work_dir: dir.path().to_path_buf(), assets: Some(dir.path().join("no-assets")) };
+    let opts = StudioOptions { screenshot: None, work_dir: dir.path().to_path_buf(), assets: Some(dir.path().join("no-assets")), prompt: None };
     let mut h: H = Harness::builder()
         .with_size(eframe::egui::vec2(1400.0, 1100.0))
         .with_render_cursor(false)
@@ -428,9 +428,11 @@ fn settings_persist_between_runs() {
     assert_eq!(h2.state().settings(), &saved);
 }
 
-/// The real binary in a real (virtual) window: `hitvideo studio --screenshot` under Xvfb.
+/// The real binary in a real (virtual) window under Xvfb: `hitvideo studio --prompt ..
+/// --screenshot` generates a clip with the demo models, photographs the Generate view once the
+/// clip is complete, and the player's area of the picture must show a video, not a blank.
 #[test]
-fn real_window_under_xvfb_takes_a_screenshot() {
+fn real_window_under_xvfb_generates_and_shows_a_clip() {
     let have_xvfb = std::process::Command::new("xvfb-run").arg("--help").output().is_ok();
     if !have_xvfb {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "xvfb-run is required on CI");
@@ -446,17 +448,39 @@ fn real_window_under_xvfb_takes_a_screenshot() {
     for (name, flags) in renderers {
         let shot: PathBuf = dir.path().join(format!("studio-{name}.png"));
         let out = std::process::Command::new("timeout")
-            .args(["120", "xvfb-run", "-a", "-s", "-screen 0 1280x800x24", env!("CARGO_BIN_EXE_hitvideo"), "--device", "cpu", "studio"])
+            .args(["400", "xvfb-run", "-a", "-s", "-screen 0 1280x800x24", env!("CARGO_BIN_EXE_hitvideo"), "--device", "cpu", "studio"])
             .args(flags)
-            .arg("--screenshot")
+            .args(["--prompt", "a red circle moving right", "--screenshot"])
             .arg(&shot)
             .env("HITVIDEO_HOME", dir.path())
             .env("HOME", dir.path())
+            .env("HITVIDEO_ASSETS", concat!(env!("CARGO_MANIFEST_DIR"), "/../assets"))
+            // HOME moves (fresh settings), the installed text encoder stays where it is.
+            .env("HITVIDEO_MODELS", hitvideo_engine::text::models_dir())
             .output()
             .expect("run xvfb-run");
-        assert!(out.status.success(), "studio ({name}) failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let png = std::fs::read(&shot).expect("the screenshot was written");
-        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}: {} bytes", png.len());
-        println!("{name}: {} byte screenshot", png.len());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "studio ({name}) failed: {stdout}\n{stderr}");
+        assert!(!stderr.contains("no clip after"), "{name}: the clip did not finish: {stderr}");
+        let area: Vec<u32> = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("video area: "))
+            .unwrap_or_else(|| panic!("{name}: no video area printed: {stdout}\n{stderr}"))
+            .split_whitespace()
+            .filter_map(|v| v.parse::<f32>().ok().map(|f| f.max(0.0) as u32))
+            .collect();
+        let img = image::open(&shot).expect("the screenshot was written").to_rgb8();
+        let [x, y, w, h] = [area[0], area[1], area[2], area[3]];
+        assert!(w >= 32 && h >= 32 && x + w <= img.width() && y + h <= img.height(), "{name}: area {area:?} in {}x{}", img.width(), img.height());
+        let pixels: Vec<[u8; 3]> = (y..y + h).flat_map(|yy| (x..x + w).map(move |xx| (xx, yy))).map(|(xx, yy)| img.get_pixel(xx, yy).0).collect();
+        let mean: Vec<f64> = (0..3).map(|c| pixels.iter().map(|p| f64::from(p[c])).sum::<f64>() / pixels.len() as f64).collect();
+        let spread = (0..3).map(|c| (pixels.iter().map(|p| (f64::from(p[c]) - mean[c]).powi(2)).sum::<f64>() / pixels.len() as f64).sqrt()).fold(0.0, f64::max);
+        let colors: std::collections::HashSet<[u8; 3]> = pixels.iter().copied().collect();
+        let saturated = pixels.iter().filter(|p| p.iter().max().unwrap_or(&0) - p.iter().min().unwrap_or(&0) > 60).count();
+        println!("{name}: area {area:?}, {} colors, channel spread {spread:.1}, {saturated} saturated pixels", colors.len());
+        // A blank or single-color area has no spread; a generated clip on its background has
+        // many colors and a clearly varying picture.
+        assert!(colors.len() >= 16 && spread >= 8.0, "{name}: the video area looks blank ({} colors, spread {spread:.1})", colors.len());
     }
 }

@@ -76,6 +76,10 @@ pub struct StudioArgs {
     /// (for tests and bug reports).
     #[arg(long, value_name = "PNG")]
     pub screenshot: Option<PathBuf>,
+    /// Generate this prompt as soon as the models are loaded (with --screenshot: the picture
+    /// is taken once the clip is complete, and the player's frame area is printed).
+    #[arg(long)]
+    pub prompt: Option<String>,
     /// Use the OpenGL (glow) renderer instead of wgpu.
     #[arg(long)]
     pub glow: bool,

@@ -27,6 +27,9 @@ pub use window::{default_work_dir, demo_models, run};
 use window::save_png;
 use views::{ERROR, Shared};
 
+/// The longest a screenshot waits for the start-up prompt's clip.
+pub const SHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How the studio starts (besides the persisted settings).
 #[derive(Debug, Clone)]
 pub struct StudioOptions {
@@ -37,6 +40,8 @@ pub struct StudioOptions {
     /// Where to look for the demo bundle (`<dir>/models`, see `hitvideo_engine::bundle`); `None`: the
     /// default places (see [`demo_models`]).
     pub assets: Option<PathBuf>,
+    /// A prompt to generate as soon as a generator is loaded.
+    pub prompt: Option<String>,
 }
 
 /// The studio application state.
@@ -57,6 +62,13 @@ pub struct StudioApp {
     debug: DebugPanel,
     work_dir: PathBuf,
     screenshot: Option<PathBuf>,
+    /// A screenshot was requested and the window closes once it is saved.
+    screenshot_pending: bool,
+    /// The start-up prompt, until it is submitted.
+    autostart: Option<String>,
+    /// With a start-up prompt, the screenshot waits for its clip (at most [`SHOT_WAIT`]).
+    shot_waits_for_clip: bool,
+    opened: std::time::Instant,
     frames_drawn: u64,
     wgpu: Option<eframe::egui_wgpu::RenderState>,
 }
@@ -82,7 +94,11 @@ impl StudioApp {
             train: Default::default(),
             debug: DebugPanel::default(),
             work_dir: opts.work_dir.clone(),
+            screenshot_pending: false,
+            shot_waits_for_clip: opts.prompt.is_some(),
+            autostart: opts.prompt,
             screenshot: opts.screenshot,
+            opened: std::time::Instant::now(),
             frames_drawn: 0,
             wgpu,
         };
@@ -134,6 +150,13 @@ impl StudioApp {
     /// Whether the engine has nothing queued or running.
     pub fn engine_idle(&self) -> bool {
         self.engine.pending().is_empty()
+    }
+
+    /// Whether the screenshot (if any) should be taken now: after a few frames, and with a
+    /// start-up prompt once its clip is complete (or [`SHOT_WAIT`] has passed).
+    fn shot_due(&self) -> bool {
+        let waited = self.opened.elapsed() >= SHOT_WAIT;
+        self.frames_drawn >= 10 && (!self.shot_waits_for_clip || self.generate.has_finished_clip() || waited)
     }
 
     fn handle(&mut self, e: &Event) {
@@ -253,6 +276,13 @@ impl eframe::App for StudioApp {
             self.device_sent = self.settings.device;
             self.engine.set_device(self.device_sent);
         }
+        if self.models.generator.is_some()
+            && let Some(prompt) = self.autostart.take() {
+                self.settings.view = View::Generate;
+                self.settings.generate.prompt = prompt;
+                let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+                self.generate.generate(&mut sh, &mut self.settings.generate);
+            }
         if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
             self.settings.show_debug = !self.settings.show_debug;
         }
@@ -281,17 +311,28 @@ impl eframe::App for StudioApp {
             ui.heading(self.settings.view.label());
             self.central(ui);
         });
-        if self.frames_drawn == 10
-            && let Some(path) = self.screenshot.clone() {
+        if self.shot_due()
+            && let Some(path) = self.screenshot.take() {
                 let ctx = ui.ctx().clone();
+                if self.shot_waits_for_clip && !self.generate.has_finished_clip() {
+                    eprintln!("screenshot: no clip after {} s; taking it anyway", SHOT_WAIT.as_secs());
+                }
+                // The player's frame in physical pixels, for checks of the picture.
+                let area = self.generate.player.frame_rect.map(|r| r * ui.ctx().pixels_per_point());
                 ui.ctx().request_screenshot(move |img| {
-                    if let Err(e) = save_png(&img, &path) {
-                        eprintln!("screenshot: {e}");
+                    match save_png(&img, &path) {
+                        Ok(()) => {
+                            if let Some(r) = area {
+                                println!("video area: {} {} {} {}", r.min.x.round(), r.min.y.round(), r.width().round(), r.height().round());
+                            }
+                        }
+                        Err(e) => eprintln!("screenshot: {e}"),
                     }
                     ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                 });
+                self.screenshot_pending = true;
             }
-        if self.screenshot.is_some() {
+        if self.screenshot.is_some() || self.screenshot_pending {
             ui.ctx().request_repaint();
         }
         self.debug.frame_end(started);

@@ -16,11 +16,13 @@ pub struct Player {
     clock: f64,
     texture: Option<egui::TextureHandle>,
     shown: Option<(u64, usize)>,
+    /// Where the frame was drawn last (points), for screenshots and tests.
+    pub frame_rect: Option<egui::Rect>,
 }
 
 impl Default for Player {
     fn default() -> Self {
-        Self { video: None, version: 0, frame: 0, playing: true, looping: true, zoom: 2.0, clock: 0.0, texture: None, shown: None }
+        Self { video: None, version: 0, frame: 0, playing: true, looping: true, zoom: 2.0, clock: 0.0, texture: None, shown: None, frame_rect: None }
     }
 }
 
@@ -92,7 +94,7 @@ impl Player {
         }
         if let Some(t) = &self.texture {
             let size = egui::vec2(v.width() as f32, v.height() as f32) * self.zoom;
-            ui.image((t.id(), size));
+            self.frame_rect = Some(ui.image((t.id(), size)).rect);
         }
     }
 }

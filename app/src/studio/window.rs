@@ -39,7 +39,7 @@ pub fn run(args: StudioArgs, device: DeviceChoice) -> Result<()> {
         persist_window: args.screenshot.is_none(),
         ..Default::default()
     };
-    let opts = StudioOptions { screenshot: args.screenshot.clone(), work_dir: default_work_dir(), assets: None };
+    let opts = StudioOptions { screenshot: args.screenshot.clone(), work_dir: default_work_dir(), assets: None, prompt: args.prompt.clone() };
     let device = (device != DeviceChoice::Auto).then_some(device);
     eframe::run_native("HiTVideo Studio", options, Box::new(move |cc| Ok(Box::new(StudioApp::from_creation(cc, device, opts)))))
         .map_err(|e| anyhow!("cannot open the studio window: {e}. Is a display available (DISPLAY or WAYLAND_DISPLAY)? \

@@ -67,6 +67,11 @@ impl GenerateView {
         self.jobs.push((id, req));
     }
 
+    /// Whether a generation has finished with every layer decoded (it is in the history).
+    pub fn has_finished_clip(&self) -> bool {
+        !self.history.is_empty()
+    }
+
     /// Queues a generation with the current settings.
     pub fn generate(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
         self.random = hitvideo_engine::dataset::synth::item_seed(self.random ^ 0x5eed, self.jobs.len() + self.history.len());
