@@ -359,6 +359,11 @@ fn a_two_by_two_sweep_fills_in() {
     let grid = h.state().sweep.grid.clone().expect("grid");
     assert!(grid.cells.iter().all(|c| c.as_ref().is_some_and(|c| c.score.is_some())), "every cell has a score");
     assert!(has_label(&h, "analyzer score against CFG"));
+    // The exported grid is the cells at twice their size plus labelled margins.
+    let tiled = hitvideo_app::studio::views::sweep::tile(&grid).expect("every cell is done");
+    let cell = grid.cells[0].as_ref().expect("cell").video.clone();
+    assert!(tiled.width() > 2 * 2 * cell.width() && tiled.height() > 2 * 2 * cell.height(), "{}x{}", tiled.width(), tiled.height());
+    assert_eq!(tiled.len(), cell.len());
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, Points};
+use hitvideo_engine::generator::grid::{GridLabels, compose};
 use hitvideo_engine::video::{ExportMetadata, Video};
 
 use super::{Clock, ERROR, FrameTexture, Shared, outcome_label};
@@ -26,26 +27,21 @@ pub struct SweepView {
     error: Option<String>,
 }
 
-/// All cells tiled into one clip (rows: CFG, columns: seeds); `None` until every cell is done.
+/// All cells in one clip with labelled axes (rows: CFG, columns: seeds, the analyzer's score
+/// under each cell), drawn by the engine's grid composer like `hitvideo sweep`'s; `None` until
+/// every cell is done.
 pub fn tile(grid: &SweepPayload) -> Option<Video> {
-    let cells: Vec<&Video> = grid.cells.iter().map(|c| c.as_ref().map(|c| c.video.as_ref())).collect::<Option<_>>()?;
-    let first = cells.first()?;
-    let (w, h, n) = (first.width() as usize, first.height() as usize, first.len());
-    let (cols, rows) = (grid.seeds.len(), grid.cfgs.len());
-    let mut out = Video::new((w * cols) as u32, (h * rows) as u32, first.fps());
-    for t in 0..n {
-        let mut frame = vec![0u8; w * cols * h * rows * 3];
-        for (i, c) in cells.iter().enumerate() {
-            let (r, col) = (i / cols, i % cols);
-            let src = c.frame(t.min(c.len().saturating_sub(1)));
-            for y in 0..h {
-                let dst = ((r * h + y) * w * cols + col * w) * 3;
-                frame[dst..dst + w * 3].copy_from_slice(&src[y * w * 3..(y + 1) * w * 3]);
-            }
-        }
-        out.push_frame(&frame);
+    let cells: Vec<Option<&Video>> = grid.cells.iter().map(|c| c.as_ref().map(|c| c.video.as_ref())).collect();
+    if cells.iter().any(Option::is_none) {
+        return None;
     }
-    Some(out)
+    let labels = GridLabels {
+        title: format!("seed →   (prompt: {}; under each clip: analyzer score)", grid.prompt),
+        columns: grid.seeds.iter().map(|s| format!("seed {s}")).collect(),
+        rows: grid.cfgs.iter().map(|c| format!("CFG {c}")).collect(),
+        captions: grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score).map_or_else(|| "score -".to_string(), |s| format!("score {s:.2}"))).collect(),
+    };
+    compose(&cells, &labels, 2)
 }
 
 impl SweepView {
