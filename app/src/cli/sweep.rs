@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hitvideo_engine::device::DeviceChoice;
-use hitvideo_engine::generator::{CfgSchedule, ClipRequest, sweep};
+use hitvideo_engine::generator::{ClipRequest, sweep};
 use hitvideo_engine::video::{self, ExportMetadata};
 
 use super::generate::{ModelArgs, parse_cfgs, parse_seeds};
@@ -83,7 +83,7 @@ fn sweep_cmd(a: SweepArgs, choice: DeviceChoice) -> Result<()> {
         for c in &cells {
             let path = a.out.join("clips").join(format!("p{}-cfg{}-s{}.mp4", spec.prompts.iter().position(|x| *x == c.prompt).unwrap_or(0), c.cfg, c.seed));
             std::fs::create_dir_all(a.out.join("clips"))?;
-            let req = ClipRequest { prompts: vec![c.prompt.clone()], negative: spec.negative.clone(), seeds: vec![c.seed], sampling: spec.sampling.clone(), cfg: CfgSchedule::Constant { scale: c.cfg }, keep: Vec::new(), use_cache: spec.use_cache };
+            let req = ClipRequest::at_cfg(vec![c.prompt.clone()], vec![c.seed], c.cfg, &spec.sampling, spec.negative.clone(), spec.use_cache);
             video::export(&c.video, &path, &p.metadata(&req, &c.prompt, c.seed, &c.tokens, &c.video))?;
         }
     }

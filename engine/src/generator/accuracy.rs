@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::pipeline::{ClipRequest, Pipeline, PipelineError};
-use super::sample::{CfgSchedule, SamplingConfig};
+use super::sample::SamplingConfig;
 use crate::analyze::{self, AttributeScore, PromptAttributes};
 use crate::dataset::shapes::RenderConfig;
 use crate::dataset::synth::{self, Split, SynthConfig, SynthItem};
@@ -131,15 +131,8 @@ pub fn evaluate(p: &Pipeline, spec: &AccuracySpec, cancel: &AtomicBool, mut prog
             let mut tally = Tally::default();
             let mut seconds = 0.0;
             for chunk in items.chunks(spec.batch.max(1)) {
-                let req = ClipRequest {
-                    prompts: chunk.iter().map(|it| it.caption.clone()).collect(),
-                    negative: spec.negative.clone(),
-                    seeds: spec.seeds.clone(),
-                    sampling: spec.sampling.clone(),
-                    cfg: CfgSchedule::Constant { scale: cfg },
-                    keep: Vec::new(),
-                    use_cache: spec.use_cache,
-                };
+                let prompts = chunk.iter().map(|it| it.caption.clone()).collect();
+                let req = ClipRequest::at_cfg(prompts, spec.seeds.clone(), cfg, &spec.sampling, spec.negative.clone(), spec.use_cache);
                 let t0 = Instant::now();
                 let tokens = p.generate(&req, cancel, |_| {})?;
                 seconds += t0.elapsed().as_secs_f64();

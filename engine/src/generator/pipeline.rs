@@ -52,6 +52,12 @@ pub struct ClipRequest {
 }
 
 impl ClipRequest {
+    /// A fresh request (nothing kept) at a constant CFG `scale`, as sweeps and evaluations
+    /// make them.
+    pub fn at_cfg(prompts: Vec<String>, seeds: Vec<u64>, scale: f32, sampling: &SamplingConfig, negative: Option<String>, use_cache: bool) -> Self {
+        Self { prompts, negative, seeds, sampling: sampling.clone(), cfg: CfgSchedule::Constant { scale }, keep: Vec::new(), use_cache }
+    }
+
     /// `(prompt, seed)` of every output row.
     pub fn rows(&self) -> Vec<(&str, u64)> {
         self.prompts.iter().flat_map(|p| self.seeds.iter().map(move |&s| (p.as_str(), s))).collect()
@@ -130,16 +136,19 @@ impl Pipeline {
     /// For each prompt longer than the text encoder's limit, a message saying so (the model
     /// sees only its first tokens); empty when every prompt fits.
     pub fn truncation_notes(&self, prompts: &[&str]) -> Result<Vec<String>, PipelineError> {
+        // The tokenizers alone say it; no encoder forward pass is needed.
         let (truncated, limit) = match &self.minilm {
             Some(m) => {
                 let limit = self.cfg.text.max_len.min(m.max_positions());
-                (m.encode(prompts, limit, &self.device)?.truncated, limit)
+                (prompts.iter().map(|p| m.tokenize(p, limit).map(|(_, t)| t)).collect::<Result<Vec<bool>, _>>()?, limit)
             }
-            None => {
-                let limit = self.cfg.text.max_len;
-                let enc = self.model.text_encoder().map(|e| e.encode(prompts, limit.min(e.max_len()), &self.device)).transpose()?;
-                (enc.map(|f| f.truncated).unwrap_or_default(), limit)
-            }
+            None => match self.model.text_encoder() {
+                Some(e) => {
+                    let limit = self.cfg.text.max_len.min(e.max_len());
+                    (e.prepare(prompts, limit, &self.device)?.truncated, limit)
+                }
+                None => (Vec::new(), self.cfg.text.max_len),
+            },
         };
         Ok(prompts
             .iter()

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::grid::{GridLabels, compose};
 use super::pipeline::{ClipRequest, Pipeline, PipelineError};
-use super::sample::{CfgSchedule, SamplingConfig};
+use super::sample::SamplingConfig;
 use crate::analyze::{self, Analysis, AttributeScore, PromptAttributes};
 use crate::video::Video;
 
@@ -51,15 +51,7 @@ pub fn run(p: &Pipeline, spec: &SweepSpec, cancel: &AtomicBool, mut progress: im
     for prompt in &spec.prompts {
         let wanted = PromptAttributes::parse(prompt);
         for &cfg in &spec.cfgs {
-            let req = ClipRequest {
-                prompts: vec![prompt.clone()],
-                negative: spec.negative.clone(),
-                seeds: spec.seeds.clone(),
-                sampling: spec.sampling.clone(),
-                cfg: CfgSchedule::Constant { scale: cfg },
-                keep: Vec::new(),
-                use_cache: spec.use_cache,
-            };
+            let req = ClipRequest::at_cfg(vec![prompt.clone()], spec.seeds.clone(), cfg, &spec.sampling, spec.negative.clone(), spec.use_cache);
             let t0 = Instant::now();
             let tokens = p.generate(&req, cancel, |_| {})?;
             let t1 = Instant::now();
