@@ -117,7 +117,10 @@ pub struct NoAdapter;
 
 /// Resolves a [`DeviceChoice`] to a Burn device.
 pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, NoAdapter> {
-    select_from(choice, &list_adapters())
+    // `cpu` needs no adapter list: enumerating would wake the GPU drivers (and their log lines)
+    // for nothing.
+    let adapters = if choice == DeviceChoice::Cpu { Vec::new() } else { list_adapters() };
+    select_from(choice, &adapters)
 }
 
 /// As [`select`], over a given adapter list (lets tests cover every branch).

@@ -158,7 +158,11 @@ fn masked_training_moves_the_learned_embedding() {
     }
     let after = t.model.mask_embedding(3).into_data().try_to_vec::<f32>().expect("f32");
     assert_eq!(before, vec![0.0; 10]);
-    assert!(after.iter().zip(&before).any(|(a, b)| (a - b).abs() > 1e-6), "{after:?}");
+    // Adam moves the stored parameter by about the learning rate per step; the gain makes the
+    // embedding move many times that, so a short fine-tune can reach codes of ±1.
+    let moved = after.iter().zip(&before).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let lr = masked_run("learned").lr as f32;
+    assert!(moved > 8.0 * lr, "moved {moved} at lr {lr}: {after:?}");
     // The trained embedding is saved and loaded with the weights.
     let dir = tempfile::tempdir().expect("tempdir");
     t.save(dir.path(), serde_json::Value::Null).expect("save");

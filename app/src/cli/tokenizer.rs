@@ -102,6 +102,10 @@ pub struct TrainArgs {
     /// layers still get a gradient in every step.
     #[arg(long, default_value_t = 0.0)]
     pub partial_loss_weight: f64,
+    /// Weight of a squared-error term on that partial decode (0: its loss is L1 only). With
+    /// it, the coarse layers learn to draw a blurred shape instead of the background alone.
+    #[arg(long, default_value_t = 0.0)]
+    pub partial_l2_weight: f64,
     /// Let the entropy penalty train only the quantizers' projections (its gradient stops at
     /// the latents), so that the encoder learns from reconstruction alone.
     #[arg(long)]
@@ -152,6 +156,9 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     if !(a.partial_loss_weight >= 0.0 && a.partial_loss_weight.is_finite()) {
         bail!("--partial-loss-weight must be a number >= 0 (got {})", a.partial_loss_weight);
     }
+    if !(a.partial_l2_weight >= 0.0 && a.partial_l2_weight.is_finite()) {
+        bail!("--partial-l2-weight must be a number >= 0 (got {})", a.partial_l2_weight);
+    }
     let chosen = device::select(choice)?;
     eprintln!("device: {}", chosen.description);
     let has_run = hitvideo_engine::train::checkpoint::resolve(&a.out).is_ok();
@@ -176,6 +183,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_stage_fraction(a.stage_fraction)
             .with_partial_decode_prob(a.partial_decode_prob.clamp(0.0, 1.0))
             .with_partial_loss_weight(a.partial_loss_weight)
+            .with_partial_l2_weight(a.partial_l2_weight)
             .with_entropy_detach(a.entropy_detach)
             .with_l2_weight(a.l2_weight)
             .with_val_every(a.val_every.max(1))

@@ -110,6 +110,13 @@ pub struct Tokenizer {
     mask_embed: Vec<Param<Tensor<1>>>,
 }
 
+/// Gain between the stored mask-embedding parameter and the embedding the decoder sees: a
+/// learning-rate multiplier by parametrization (as the equalized learning rate of progressive
+/// GANs). Adam moves a parameter by about the learning rate per step whatever its gradient, so
+/// at a fine-tune's 3e-4 an unscaled embedding moves by at most 0.03 in 100 masked steps,
+/// against codes of ±1; with this gain it can reach them (docs/results.md, issue 4).
+pub const MASK_EMBED_GAIN: f32 = 32.0;
+
 /// Continuous latents and their quantization, one entry per layer, coarsest first.
 #[derive(Debug, Clone)]
 pub struct Encoded {
@@ -258,9 +265,10 @@ impl Tokenizer {
         depth_to_space(h, self.patch[0], self.patch[1])
     }
 
-    /// The learned mask embedding of layer `layer` (coarsest = 0), `[bits]`.
+    /// The learned mask embedding of layer `layer` (coarsest = 0), `[bits]`: the stored
+    /// parameter times [`MASK_EMBED_GAIN`].
     pub fn mask_embedding(&self, layer: usize) -> Tensor<1> {
-        self.mask_embed[layer].val()
+        self.mask_embed[layer].val().mul_scalar(MASK_EMBED_GAIN)
     }
 
     /// Decodes from the codes of the `k = codes.len()` coarsest layers (`[B, bits_j, t_j, h_j,

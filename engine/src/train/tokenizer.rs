@@ -95,6 +95,11 @@ pub struct TokenizerTrainConfig {
     /// turns it off.
     #[config(default = 0.0)]
     pub partial_loss_weight: f64,
+    /// Weight of a squared-error term on that partial decode, beside its L1 (as `l2_weight`
+    /// for the full decode). Under L1 alone the coarse decode of an uncertain shape is the
+    /// background, so the coarse layers have no reason to carry it.
+    #[config(default = 0.0)]
+    pub partial_l2_weight: f64,
     /// Whether the entropy penalty's gradient stops at the latents (training only the
     /// quantizers' projections) instead of reaching the whole encoder: the encoder then learns
     /// from reconstruction alone, and the projections spread its content over the codebook.
@@ -384,9 +389,13 @@ impl TokenizerTrainer {
         }
         let mut l1_partial = None;
         if let Some(j) = aux_k {
-            let partial = (self.model.decode(&all_codes[..j]) - x.clone()).abs().mean();
+            let err = self.model.decode(&all_codes[..j]) - x.clone();
+            let partial = err.clone().abs().mean();
             l1_partial = Some(partial.clone().into_scalar::<f32>());
             loss = loss + partial.mul_scalar(t.partial_loss_weight);
+            if t.partial_l2_weight > 0.0 {
+                loss = loss + (err.clone() * err).mean().mul_scalar(t.partial_l2_weight);
+            }
         }
         if !t.freeze_encoder {
             loss = loss + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
