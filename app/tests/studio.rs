@@ -108,9 +108,12 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     h.get_by_label("generator").click();
     h.step();
     h.get_by_label("Use the last tokenizer checkpoint").click();
+    h.state_mut().settings_mut().train.checkpoint_every = 2;
     h.step();
     h.get_by_label("Start").click();
     wait_until(&mut h, "generator steps (after the token cache)", 240, |h| h.state().train.state == RunState::Running && h.state().train.step >= 2);
+    // After a checkpoint the strip samples validation captions with the weights just saved.
+    wait_until(&mut h, "the sample strip", 120, |h| has_label(h, "bottom: sampled from their captions"));
     h.get_by_label("Stop").click();
     wait_until(&mut h, "the generator run to stop", 60, |h| has_label(h, "stopped at step"));
     let run = h.state().train.checkpoints.last().expect("generator checkpoint").1.clone();

@@ -7,11 +7,17 @@ use hitvideo_engine::video::Video;
 use super::protocol::{GenerateRequest, JobId};
 use super::slot::Slot;
 
-/// Validation clips and their reconstructions at a training checkpoint.
+/// Two rows of clips at a training checkpoint: validation clips over their reconstructions
+/// (tokenizer runs), or the tokenizer's reconstruction of validation items over clips sampled
+/// from their captions (generator runs).
 #[derive(Debug, Clone)]
 pub struct TrainStrip {
     pub job: JobId,
     pub step: usize,
+    /// What the strip shows, e.g. "reconstructions (top: validation clips, bottom: decoded)".
+    pub title: String,
+    /// One caption per column (empty when the clips have none).
+    pub captions: Vec<String>,
     pub originals: Vec<Video>,
     pub recon: Vec<Video>,
 }

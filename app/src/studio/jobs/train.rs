@@ -91,7 +91,8 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
                     let enc = model.encode(x.clone(), 1.0);
                     let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
                     let recon = to_videos(model.decode(&codes), fps);
-                    w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: state.step, originals: to_videos(x, fps), recon });
+                    let title = "reconstructions (top: validation clips, bottom: decoded)".to_string();
+                    w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: state.step, title, captions: Vec::new(), originals: to_videos(x, fps), recon });
                     w_ref.emit(Event::Payload { job: job.id, slot: "train_strip" });
                 }
         }

@@ -6,13 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
+use hitvideo_engine::generator::{ClipRequest, GeneratorConfig, Pipeline, SamplingConfig, TextConditionConfig};
 use hitvideo_engine::text::{self, MiniLm};
 use hitvideo_engine::train::checkpoint;
 use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent, GeneratorTrainer};
 use hitvideo_engine::train::token_cache::{self, TokenCache};
 use hitvideo_engine::train::tokenizer::load_tokenizer;
 
+use super::payload::TrainStrip;
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
 use super::worker::Worker;
 
@@ -93,6 +94,36 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<(GeneratorTrainer,
     Ok((trainer, cache))
 }
 
+/// Validation captions sampled in the strip after each checkpoint.
+const STRIP_ITEMS: usize = 3;
+/// CFG scale of the strip's samples (seed 0, the default sampling).
+const STRIP_CFG: f32 = 5.0;
+
+/// The strip of a generator checkpoint: for the first validation items of the cache, the
+/// tokenizer's reconstruction of the clip (what the generator learns to produce) over a clip
+/// sampled from its caption with the weights just written (the trainer itself is busy).
+fn sample_strip(w: &Worker, job: &Job, cache: &TokenCache, checkpoint: &Path, step: usize) -> Result<TrainStrip, String> {
+    let items: Vec<usize> = cache.validation_items().into_iter().take(STRIP_ITEMS).collect();
+    if items.is_empty() {
+        return Err("no validation items".into());
+    }
+    let tokenizer = cache.header.tokenizer_checkpoint.as_ref().map(PathBuf::from);
+    let pipe = Pipeline::load(checkpoint, tokenizer.as_deref(), None, &w.device).map_err(|e| e.to_string())?;
+    let captions: Vec<String> = items.iter().map(|&i| cache.header.items[i].caption.clone()).collect();
+    let refs: Vec<Vec<u32>> = items.iter().map(|&i| cache.item_ids(i).to_vec()).collect();
+    let layers = cache.header.layers.len();
+    let req = ClipRequest::at_cfg(captions.clone(), vec![0], STRIP_CFG, &SamplingConfig::default(), None, true);
+    let rows = pipe.generate(&req, &job.cancel, |_| {}).map_err(|e| e.to_string())?;
+    Ok(TrainStrip {
+        job: job.id,
+        step,
+        title: format!("samples (top: the tokenizer's reconstruction of validation clips, bottom: sampled from their captions, seed 0, CFG {STRIP_CFG})"),
+        captions,
+        originals: pipe.decode(&refs, layers),
+        recon: pipe.decode(&rows, layers),
+    })
+}
+
 fn floats(v: &serde_json::Value) -> Vec<f64> {
     v.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default()
 }
@@ -120,7 +151,17 @@ pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> O
                 usage: Vec::new(),
                 perplexity: Vec::new(),
             },
-            GeneratorTrainEvent::Checkpoint(path) => TrainUpdate::Checkpoint { step: last_step, path },
+            GeneratorTrainEvent::Checkpoint(path) => {
+                w.emit(Event::Train { job: job.id, update: TrainUpdate::Checkpoint { step: last_step, path: path.clone() } });
+                match sample_strip(w, job, &cache, &path, last_step) {
+                    Ok(strip) => {
+                        w.slots.train_strip.put(strip);
+                        w.emit(Event::Payload { job: job.id, slot: "train_strip" });
+                    }
+                    Err(e) => tracing::warn!("no sample strip for {}: {e}", path.display()),
+                }
+                return;
+            }
         };
         w.emit(Event::Train { job: job.id, update });
     });

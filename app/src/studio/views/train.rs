@@ -260,8 +260,15 @@ impl TrainView {
         }
         self.strip_seen = seen;
         let Some(strip) = self.strip.clone() else { return };
-        ui.label(format!("reconstructions at step {} (top: validation clips, bottom: decoded)", strip.step));
+        ui.label(format!("step {}: {}", strip.step, strip.title));
         let n = strip.originals.len();
+        if !strip.captions.is_empty() {
+            ui.horizontal(|ui| {
+                for c in &strip.captions {
+                    ui.add_sized([96.0, 14.0], egui::Label::new(egui::RichText::new(c).small()).truncate()).on_hover_text(c);
+                }
+            });
+        }
         self.strip_tex.resize_with(2 * n, FrameTexture::default);
         for (row, clips) in [&strip.originals, &strip.recon].into_iter().enumerate() {
             ui.horizontal(|ui| {
