@@ -135,6 +135,21 @@ fn encode_decode_token_files_and_evaluate() {
         assert!((h.target_bpp - c.bpp).abs() < 1e-12);
         assert_eq!(h.matched, h.bpp <= h.target_bpp, "{h:?}");
     }
+    // The analyzer finds the shape in every synthetic original; per k, the agreement rates
+    // are the per-clip flags averaged.
+    let sem = report.semantics_by_layers.as_ref().expect("synthetic clips have shapes");
+    assert_eq!(sem.len(), 4);
+    for (k, a) in sem.iter().enumerate() {
+        let flags: Vec<[bool; 3]> = report.per_clip.iter().filter_map(|c| c.semantics_by_layers.as_ref().map(|v| v[k])).collect();
+        assert_eq!(a.clips, flags.len());
+        assert_eq!(a.color, flags.iter().filter(|f| f[0]).count() as f64 / flags.len() as f64);
+        assert_eq!(a.motion, flags.iter().filter(|f| f[2]).count() as f64 / flags.len() as f64);
+    }
+    assert!(report.to_string().contains("attributes the analyzer reads as in the original"));
+    let gray = vec![("gray".to_string(), Video::from_raw(32, 32, 8.0, vec![128; 32 * 32 * 3 * 16]).expect("clip"))];
+    let plain = EvalOptions { batch: 1, h264_preset: None, mask: None };
+    let g = eval::evaluate(&model, &cfg, &gray, &plain).expect("evaluate gray");
+    assert!(g.semantics_by_layers.is_none() && g.per_clip[0].semantics_by_layers.is_none(), "no shape, no agreement");
     let json = serde_json::to_value(&report).expect("json");
     for key in ["bpp", "compression_ratio", "mean_by_layers", "layers", "per_clip", "h264", "encode_seconds", "decode_seconds"] {
         assert!(json.get(key).is_some(), "JSON lacks {key}");

@@ -17,6 +17,7 @@ use super::dynamic::{FillStrategy, MaskConfig};
 use super::lfq::usage_and_perplexity;
 use super::masked_codec::{self, MaskSummary};
 use super::model::Tokenizer;
+use crate::analyze::analyze;
 use crate::dataset::synth;
 use crate::metrics;
 use crate::train::data::{ClipSource, DataError};
@@ -112,7 +113,30 @@ pub struct ClipReport {
     pub bpp: f64,
     /// Quality from the `k` coarsest layers, `k = 1 ..= layers` (the last is the full decode).
     pub by_layers: Vec<Quality>,
+    /// Per `k`, whether the analyzer reads the same `[color, shape, motion]` from the decode
+    /// of the `k` coarsest layers as from the original; `None` when it finds no shape in the
+    /// original (natural video).
+    pub semantics_by_layers: Option<Vec<[bool; 3]>>,
     pub h264: Option<H264Clip>,
+}
+
+/// How often the analyzer reads from a decode the attributes it reads from the original,
+/// over the clips where it found a shape in the original: whether the `k` coarsest layers
+/// hold what a prompt asks for (the paper's claim that coarse layers carry the semantics).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Agreement {
+    pub clips: usize,
+    pub color: f64,
+    pub shape: f64,
+    pub motion: f64,
+}
+
+impl Agreement {
+    fn mean(per_clip: &[[bool; 3]]) -> Option<Self> {
+        let n = per_clip.len();
+        let rate = |i: usize| per_clip.iter().filter(|a| a[i]).count() as f64 / n as f64;
+        (n > 0).then(|| Self { clips: n, color: rate(0), shape: rate(1), motion: rate(2) })
+    }
 }
 
 /// Codebook statistics of one layer over every evaluated window.
@@ -157,6 +181,9 @@ pub struct EvalReport {
     pub compression_ratio: f64,
     /// Mean over clips of the quality from the `k` coarsest layers, `k = 1 ..= layers`.
     pub mean_by_layers: Vec<Quality>,
+    /// Per `k`, the analyzer's agreement between the decode of the `k` coarsest layers and
+    /// the original (`None` when no clip has a shape the analyzer finds).
+    pub semantics_by_layers: Option<Vec<Agreement>>,
     /// Why MS-SSIM is missing, when it is.
     pub ms_ssim_note: Option<String>,
     pub layers: Vec<LayerUsage>,
@@ -238,6 +265,8 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             }
         }
         let mut by_layers = Vec::with_capacity(n_layers);
+        let wanted = analyze(clip).attributes();
+        let mut semantics = wanted.map(|_| Vec::with_capacity(n_layers));
         for k in 1..=n_layers {
             let started = Instant::now();
             let decoded = codec::decode_windows(model, &tokens, k, opts.batch, clip.fps())?;
@@ -246,6 +275,10 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             }
             let recon = codec::join_windows(&decoded, clip.len(), clip.fps())?;
             by_layers.push(Quality::measure(clip, &recon).ok_or_else(|| EvalError::Invalid(format!("{name}: reconstruction has another shape")))?);
+            if let (Some(want), Some(v)) = (wanted, semantics.as_mut()) {
+                let got = analyze(&recon);
+                v.push([got.color == Some(want.color), got.shape == Some(want.shape), got.motion == Some(want.motion)]);
+            }
         }
         if let Some((mcfg, fills)) = &opts.mask {
             masked.add_clip(model, cfg, clip, &tokens, mcfg, fills, opts.batch)?;
@@ -256,7 +289,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             _ => None,
         };
         let pixels = (clip.len() * cfg.height * cfg.width) as f64;
-        per_clip.push(ClipReport { name: name.clone(), frames: clip.len(), windows: windows.len(), bpp: bits / pixels, by_layers, h264 });
+        per_clip.push(ClipReport { name: name.clone(), frames: clip.len(), windows: windows.len(), bpp: bits / pixels, by_layers, semantics_by_layers: semantics, h264 });
     }
     let frames: usize = per_clip.iter().map(|c| c.frames).sum();
     let windows: usize = per_clip.iter().map(|c| c.windows).sum();
@@ -266,6 +299,9 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         .map(|k| Quality::mean(&per_clip.iter().map(|c| c.by_layers[k]).collect::<Vec<_>>()))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| EvalError::Invalid("no clips measured".into()))?;
+    let with_shape: Vec<&Vec<[bool; 3]>> = per_clip.iter().filter_map(|c| c.semantics_by_layers.as_ref()).collect();
+    let semantics_by_layers =
+        (0..n_layers).map(|k| Agreement::mean(&with_shape.iter().map(|v| v[k]).collect::<Vec<_>>())).collect::<Option<Vec<_>>>();
     let ms_ssim_note = mean_by_layers.first().and_then(|q| q.ms_ssim).is_none().then(|| {
         format!("MS-SSIM n/a: frames are {}x{}; 5 scales need at least {m}x{m}", cfg.width, cfg.height, m = metrics::MS_SSIM_MIN_SIDE)
     });
@@ -298,6 +334,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         h264,
         dynamic,
         mean_by_layers,
+        semantics_by_layers,
         per_clip,
     })
 }

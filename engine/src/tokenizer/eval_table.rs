@@ -8,6 +8,10 @@ fn ms(q: &Quality) -> String {
     q.ms_ssim.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
 }
 
+fn pct(x: f64) -> String {
+    format!("{:.0}%", 100.0 * x)
+}
+
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let short = &self.config_sha256[..self.config_sha256.len().min(12)];
@@ -34,6 +38,14 @@ impl fmt::Display for EvalReport {
         }
         if let Some(note) = &self.ms_ssim_note {
             writeln!(f, "{note}")?;
+        }
+        if let Some(sem) = &self.semantics_by_layers {
+            let n = sem.first().map_or(0, |a| a.clips);
+            writeln!(f, "\nattributes the analyzer reads as in the original, from the k coarsest layers ({n} clips with a shape)")?;
+            writeln!(f, "k      color    shape    motion")?;
+            for (k, a) in sem.iter().enumerate() {
+                writeln!(f, "{:<6} {:<8} {:<8} {}", k + 1, pct(a.color), pct(a.shape), pct(a.motion))?;
+            }
         }
         if let Some(h) = &self.h264 {
             writeln!(f, "\nH.264 (libx264 {}) at the tokens' bpp: {}/{} clips within budget", h.preset, h.matched_clips, self.clips)?;
