@@ -81,6 +81,14 @@ fn train_view_starts_and_stops_a_tokenizer_run() {
     h.get_by_label("Start").click();
     wait_until(&mut h, "two training steps", 120, |h| h.state().train.step >= 2);
     assert!(has_label(&h, "run folder:"));
+    // Pause writes a checkpoint and ends the job; Resume continues the same run from it.
+    h.get_by_label("Pause").click();
+    wait_until(&mut h, "the run to pause", 60, |h| h.state().train.state == RunState::Paused && h.state().engine_idle());
+    let paused_at = h.state().train.step;
+    let (ckpt_step, _) = h.state().train.checkpoints.last().cloned().expect("pausing writes a checkpoint");
+    assert_eq!(ckpt_step, paused_at);
+    h.get_by_label("Resume").click();
+    wait_until(&mut h, "steps after resuming", 120, |h| h.state().train.state == RunState::Running && h.state().train.step > paused_at);
     h.get_by_label("Stop").click();
     wait_until(&mut h, "the run to stop", 60, |h| has_label(h, "stopped at step"));
     let t = &h.state().train;
@@ -110,6 +118,8 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     h.get_by_label("Use the last tokenizer checkpoint").click();
     h.state_mut().settings_mut().train.checkpoint_every = 2;
     h.step();
+    // The memory estimate follows the target: the generator preset over the chosen tokenizer.
+    wait_until(&mut h, "the generator's memory estimate", 60, |h| has_label(h, "generator tiny:") && has_label(h, "estimated training memory at batch 1"));
     h.get_by_label("Start").click();
     wait_until(&mut h, "generator steps (after the token cache)", 240, |h| h.state().train.state == RunState::Running && h.state().train.step >= 2);
     // After a checkpoint the strip samples validation captions with the weights just saved.

@@ -203,6 +203,23 @@ impl GeneratorConfig {
         let emb: usize = (0..self.layers.len()).map(|j| self.head_groups(j).iter().map(|g| (1usize << g) * d * 2 + (1 << g)).sum::<usize>()).sum();
         self.depth * block + emb + self.text.dim * d + (self.layers.len() + 3) * d
     }
+
+    /// Estimated peak training memory at `batch` sequences, bytes (fp32): weights, gradients
+    /// and two AdamW moments (16 bytes a parameter), plus what backpropagation keeps per
+    /// sequence of `max_len` text and all video tokens: about `8 dim + 4 mlp_hidden` values a
+    /// token in each block, two `heads x L x L` attention maps per block, and each layer's
+    /// logits and their softmax. An estimate to plan a run, not a measurement
+    /// (docs/benchmarks.md compares it with a measured peak).
+    pub fn training_memory(&self, batch: usize) -> u64 {
+        let l = (self.text.max_len + self.video_tokens()) as u64;
+        let (d, m, h) = (self.dim as u64, self.mlp_hidden as u64, self.heads as u64);
+        let per_block = l * (8 * d + 4 * m) + 2 * h * l * l;
+        let logits: u64 = (0..self.layers.len())
+            .map(|j| self.layers[j].tokens() as u64 * self.head_groups(j).iter().map(|g| 2u64 << g).sum::<u64>())
+            .sum();
+        let per_seq = 4 * (self.depth as u64 * per_block + logits + 4 * l * d);
+        16 * self.num_params() as u64 + per_seq * batch.max(1) as u64
+    }
 }
 
 /// Splits `bits` into near-equal groups of at most `max` bits.
@@ -273,5 +290,17 @@ mod tests {
         assert!(bad.is_err(), "128-d small encoder with 3 heads must be refused");
         let bad = GeneratorConfig::preset("tiny", &tok, TextConditionConfig::new().with_encoder("bert".into()));
         assert!(bad.expect_err("unknown encoder").to_string().contains("minilm, small"));
+    }
+
+    #[test]
+    fn training_memory_estimate_grows_with_batch_and_model() {
+        let tok = TokenizerConfig::preset("tiny").expect("preset");
+        let cfg = GeneratorConfig::preset("tiny", &tok, TextConditionConfig::new()).expect("preset");
+        let (one, sixteen) = (cfg.training_memory(1), cfg.training_memory(16));
+        assert!(one > 16 * cfg.num_params() as u64);
+        // The per-sequence part is linear in the batch.
+        assert_eq!(sixteen - one, 15 * (one - 16 * cfg.num_params() as u64));
+        let paper = GeneratorConfig::preset("paper", &TokenizerConfig::preset("paper").expect("p"), TextConditionConfig::new()).expect("p");
+        assert!(paper.training_memory(1) > 10 * one, "{} vs {one}", paper.training_memory(1));
     }
 }

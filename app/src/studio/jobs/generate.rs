@@ -66,8 +66,8 @@ pub(super) fn load_generator(w: &mut Worker, path: &Path, tokenizer: Option<&Pat
 
 fn pipeline(w: &Worker) -> Result<&LoadedGenerator, String> {
     w.generator.as_ref().ok_or_else(|| {
-        "no tokenizer loaded with a generator: train one (Train view), open a generator checkpoint folder, or press \
-         \"Use untrained tiny models\" to try the pipeline"
+        "no generator loaded: train one (Train view), open a generator checkpoint folder (its tokenizer comes with it), \
+         or press \"Use untrained tiny models\" to try the pipeline"
             .to_string()
     })
 }

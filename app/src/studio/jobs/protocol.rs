@@ -120,8 +120,10 @@ pub enum Task {
     /// Load a generator checkpoint (run or step folder) with `tokenizer`, or with the
     /// tokenizer its token cache records.
     LoadGenerator { generator: PathBuf, tokenizer: Option<PathBuf> },
-    /// Parameters and estimated training memory of a preset at a batch size.
-    Estimate { preset: String, batch: usize },
+    /// Parameters and estimated training memory at a batch size: of tokenizer preset `preset`,
+    /// or, with `generator_on` (the tokenizer checkpoint and the text-encoder choice), of
+    /// generator preset `preset` over that tokenizer's layers. `key` comes back with the answer.
+    Estimate { key: String, preset: String, batch: usize, generator_on: Option<(PathBuf, String)> },
     TrainTokenizer(TrainRequest),
     TrainGenerator(TrainRequest),
     Tokenize(TokenRequest),
@@ -192,8 +194,8 @@ pub enum Event {
     Models(ModelStatus),
     Started { job: JobId, task: &'static str },
     Train { job: JobId, update: TrainUpdate },
-    /// Parameters and memory of a preset (answer to [`Task::Estimate`]).
-    Estimate { preset: String, batch: usize, parameters: usize, bytes: u64 },
+    /// Parameters and memory of a run (answer to the [`Task::Estimate`] of the same `key`).
+    Estimate { key: String, parameters: usize, bytes: u64 },
     /// Work done of a job in its own units (tokens for generation, cells for sweeps).
     Progress { job: JobId, done: usize, total: usize, rate: f64 },
     /// A new payload for `job` is in the slot named `slot`.

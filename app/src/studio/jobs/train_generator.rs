@@ -22,7 +22,7 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// `auto`: MiniLM when it is installed, the small trainable encoder otherwise.
-fn encoder(choice: &str) -> &str {
+pub(super) fn encoder(choice: &str) -> &str {
     match choice {
         "auto" if text::is_model_dir(&text::default_model_dir()) => "minilm",
         "auto" => "small",

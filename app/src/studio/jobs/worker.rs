@@ -3,13 +3,15 @@
 //! bad input never takes the studio down.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use burn::prelude::*;
 use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, info};
+use hitvideo_engine::train::checkpoint;
 use hitvideo_engine::train::tokenizer::load_tokenizer;
 use hitvideo_engine::video;
 
@@ -110,14 +112,12 @@ impl Worker {
                 self.emit(Event::Models(self.model_status()));
                 out
             }
-            Task::Estimate { preset, batch } => match TokenizerConfig::preset(&preset) {
-                Ok(cfg) => {
-                    let r = info::info(&cfg);
-                    let bytes = r.train_memory_batch1 + r.train_memory_per_clip * batch.saturating_sub(1) as u64;
-                    self.emit(Event::Estimate { preset, batch, parameters: r.parameters, bytes });
+            Task::Estimate { key, preset, batch, generator_on } => match estimate(&preset, batch, generator_on.as_ref()) {
+                Ok((parameters, bytes)) => {
+                    self.emit(Event::Estimate { key, parameters, bytes });
                     Outcome::Done(String::new())
                 }
-                Err(e) => Outcome::Failed(e.to_string()),
+                Err(e) => Outcome::Failed(e),
             },
             Task::TrainTokenizer(req) => train::train_tokenizer(self, job, req),
             Task::TrainGenerator(req) => train_generator::train_generator(self, job, req),
@@ -164,4 +164,20 @@ impl Worker {
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Parameters and estimated training memory (bytes) of a tokenizer preset, or of a generator
+/// preset over the layers of the tokenizer checkpoint in `generator_on` (with its text encoder).
+fn estimate(preset: &str, batch: usize, generator_on: Option<&(PathBuf, String)>) -> Result<(usize, u64), String> {
+    let Some((tokenizer, text_encoder)) = generator_on else {
+        let cfg = TokenizerConfig::preset(preset).map_err(|e| e.to_string())?;
+        let r = info::info(&cfg);
+        return Ok((r.parameters, r.train_memory_batch1 + r.train_memory_per_clip * batch.saturating_sub(1) as u64));
+    };
+    let dir = checkpoint::resolve(tokenizer).map_err(|e| e.to_string())?;
+    let bytes = checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?;
+    let tok: TokenizerConfig = serde_json::from_slice(&bytes).map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
+    let text = TextConditionConfig::for_encoder(train_generator::encoder(text_encoder));
+    let cfg = GeneratorConfig::preset(preset, &tok, text).map_err(|e| e.to_string())?;
+    Ok((cfg.num_params(), cfg.training_memory(batch)))
 }

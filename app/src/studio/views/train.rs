@@ -52,8 +52,10 @@ pub struct TrainView {
     strip: Option<Arc<TrainStrip>>,
     strip_seen: u64,
     strip_tex: Vec<FrameTexture>,
-    estimate: Option<(String, usize, usize, u64)>,
-    asked: Option<(String, usize)>,
+    /// The last answer: its key, parameters and bytes.
+    estimate: Option<(String, usize, u64)>,
+    /// Key of the last estimate asked for (what the settings were).
+    asked: Option<String>,
     outcome: Option<Outcome>,
     error: Option<String>,
 }
@@ -66,7 +68,7 @@ impl TrainView {
 
     pub fn on_event(&mut self, e: &Event) {
         match e {
-            Event::Estimate { preset, batch, parameters, bytes } => self.estimate = Some((preset.clone(), *batch, *parameters, *bytes)),
+            Event::Estimate { key, parameters, bytes } => self.estimate = Some((key.clone(), *parameters, *bytes)),
             Event::Progress { job, done, total, .. } if Some(*job) == self.job => self.building = Some((*done, *total)),
             Event::Train { job, update } if Some(*job) == self.job => self.update(update),
             Event::Finished { job, outcome } if Some(*job) == self.job => {
@@ -148,14 +150,27 @@ impl TrainView {
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TrainSettings, device: &mut DeviceChoice) {
         let idle = self.job.is_none();
         ui.add_enabled_ui(idle, |ui| settings_ui(ui, s, device, self.last_tokenizer.as_ref()));
-        if idle && s.target == TrainTarget::Tokenizer && self.asked.as_ref() != Some(&(s.preset.clone(), s.batch)) {
-            self.asked = Some((s.preset.clone(), s.batch));
-            sh.engine.submit(Task::Estimate { preset: s.preset.clone(), batch: s.batch });
+        // The estimate follows the settings: asked again whenever what it depends on changes.
+        let generator = s.target == TrainTarget::Generator;
+        let preset = if generator { &s.generator_preset } else { &s.preset };
+        let generator_on = generator.then(|| s.tokenizer.clone().map(|t| (t, s.text_encoder.clone())));
+        let key = format!("{preset}|{}|{generator_on:?}", s.batch);
+        if idle && generator_on != Some(None) && self.asked.as_ref() != Some(&key) {
+            self.asked = Some(key.clone());
+            sh.engine.submit(Task::Estimate { key: key.clone(), preset: preset.clone(), batch: s.batch, generator_on: generator_on.clone().flatten() });
         }
         match &self.estimate {
-            _ if s.target == TrainTarget::Generator => {}
-            Some((p, b, params, bytes)) if *p == s.preset && *b == s.batch => {
-                ui.label(format!("{p}: {:.2} M parameters; estimated training memory at batch {b}: {:.0} MiB", *params as f64 / 1e6, *bytes as f64 / 1048576.0));
+            _ if generator_on == Some(None) => {
+                ui.label("choose the tokenizer checkpoint to estimate the generator's memory");
+            }
+            Some((k, params, bytes)) if *k == key => {
+                let what = if generator { "generator" } else { "tokenizer" };
+                ui.label(format!(
+                    "{what} {preset}: {:.2} M parameters; estimated training memory at batch {}: {:.0} MiB",
+                    *params as f64 / 1e6,
+                    s.batch,
+                    *bytes as f64 / 1048576.0
+                ));
             }
             _ => {
                 ui.label("estimating memory…");
