@@ -41,3 +41,51 @@ fn demo_bundle_verifies_generates_and_evaluates() {
 /// What the shipped tokenizer's reconstructions must keep of held-out clips (docs/results.md:
 /// 96-100% color, 100% motion on 24 clips per split).
 const FLOOR: f64 = 0.75;
+
+/// `n` frames of 32x32: one random frame repeated (`static_clip`) or a new random frame each
+/// time (noise), from a fixed-seed generator.
+fn random_clip(static_clip: bool, seed: u64) -> hitvideo_engine::video::Video {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut frame = || {
+        (0..32 * 32 * 3)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            })
+            .collect::<Vec<u8>>()
+    };
+    let first = frame();
+    let data: Vec<u8> = (0..16).flat_map(|_| if static_clip { first.clone() } else { frame() }).collect();
+    hitvideo_engine::video::Video::from_raw(32, 32, 8.0, data).expect("a 16-frame clip")
+}
+
+/// Issue 4's rule on the shipped (trained) tokenizer: a static clip gets the capped maximum in
+/// every layer with more than one latent frame; a clip of random noise gets few masks in the
+/// finest layer, against the cap's 85% for the static clip.
+#[test]
+fn the_shipped_tokenizer_masks_a_static_clip_to_the_cap_and_noise_far_less() {
+    use hitvideo_engine::tokenizer::dynamic::{MaskConfig, cap_limit, clip_ids, layer_masks};
+    let device = burn::prelude::Device::flex();
+    let dir = workspace_root().join("assets/models/tokenizer");
+    let (model, cfg, _) = hitvideo_engine::train::tokenizer::load_tokenizer(&dir, None, &device).expect("the shipped tokenizer");
+    let bits: Vec<usize> = cfg.layers.iter().map(|l| l.bits).collect();
+    let mcfg = MaskConfig::new().with_seed(3);
+    let masks = |static_clip: bool, seed: u64| {
+        let x = hitvideo_engine::train::data::to_tensor(&[random_clip(static_clip, seed)], &device);
+        let indices: Vec<_> = model.encode(x, 1.0).layers.into_iter().map(|o| o.indices).collect();
+        layer_masks(&clip_ids(&indices, &bits).remove(0), &mcfg).expect("own ids")
+    };
+    for seed in 0..3 {
+        for m in masks(true, seed).iter().filter(|m| m.maskable) {
+            let maskable = m.maskable_tokens();
+            assert_eq!(m.mask.iter().filter(|&&b| b).count(), cap_limit(mcfg.cap, maskable), "static clip {seed}: {:?}", m.shape);
+        }
+        // Noise: the finest layer, whose tokens see the pixels, masks few tokens. The coarser
+        // layers draw only the mean gray of each noise frame, which does not change, so there
+        // the rule rightly finds them redundant (docs/results.md).
+        let noise = masks(false, seed);
+        let finest = noise.last().expect("layers");
+        eprintln!("noise clip {seed}: {:?}", noise.iter().filter(|m| m.maskable).map(|m| (m.shape, m.ratio)).collect::<Vec<_>>());
+        assert!(finest.ratio < 0.3, "noise clip {seed}: finest layer masks {:.3}", finest.ratio);
+    }
+}
