@@ -36,6 +36,18 @@ fn train_encode_decode_eval_with_masks_and_bench() {
         let maskable = (l.shape[0] - 1) * plane;
         assert!(m.iter().filter(|&&b| b).count() * 2 <= maskable, "cap 0.5 exceeded");
     }
+    // The masked file is the compact stream: mask bits plus the kept ids only. Against the same
+    // clip encoded without masks it grows by the mask bits and shrinks by the masked ids (the
+    // header differs by a few bytes per layer).
+    let plain = dir.path().join("plain.tokens");
+    hitvideo(&["--device", "cpu", "tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&plain)]).expect("encode");
+    let layers = file.windows.iter().flat_map(|w| &w.layers);
+    let mask_bytes: i64 = layers.clone().map(|l| l.len().div_ceil(8) as i64).sum();
+    let dropped_bits: i64 = layers.map(|l| (l.mask.as_ref().map_or(0, |m| m.iter().filter(|&&b| b).count()) * l.bits) as i64).sum();
+    let size = |p: &std::path::Path| std::fs::metadata(p).expect("size").len() as i64;
+    let grew = size(&tokens) - size(&plain);
+    eprintln!("masked file {} bytes, plain {} bytes; {mask_bytes} mask bytes, {dropped_bits} id bits dropped", size(&tokens), size(&plain));
+    assert!(grew <= mask_bytes - dropped_bits / 8 + 200 && grew >= mask_bytes - dropped_bits / 8 - 8, "grew by {grew} bytes");
     // Decode with the file's fill and with another one.
     hitvideo(&["--device", "cpu", "tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("a.mp4"))]).expect("decode");
     hitvideo(&["--device", "cpu", "tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("b.mp4")), "--mask", "learned"])

@@ -3,18 +3,22 @@
 //! Layout (all integers little-endian):
 //! ```text
 //! 0       8 bytes  magic "HVTOKENS"
-//! 8       u32      format version (1)
+//! 8       u32      format version (2; version 1 is still read)
 //! 12      u32      header length n
 //! 16      n bytes  header JSON: preset, config_sha256, fps, window_frames, height, width,
 //!                  frames (true frame count), source, windows (count), and per window per
 //!                  layer {shape [t, h, w], bits, mask (whether mask bits follow)}
-//! 16 + n  payload  per window, per layer (coarsest first): the t*h*w ids bit-packed with
-//!                  `bits` bits each, least significant bit first, padded to a whole byte;
-//!                  then, when the layer has a mask, t*h*w mask bits padded to a byte
+//! 16 + n  payload  per window, per layer (coarsest first): a layer without a mask holds its
+//!                  t*h*w ids bit-packed with `bits` bits each, least significant bit first,
+//!                  padded to a whole byte; a layer with a mask holds its t*h*w mask bits
+//!                  (padded to a byte), then the ids of the unmasked positions only, packed
+//!                  the same way (version 1 stored every id, then the mask bits)
 //! end-32  32 bytes SHA-256 of every byte before it
 //! ```
-//! Every id is stored, masked or not: a mask is carried as extra information (dynamic encoding
-//! decides what it means), so a round trip is lossless.
+//! A masked layer is dynamic encoding's compact stream: mask bits plus the kept tokens. The ids
+//! of masked positions are not stored; reading gives each the id at the same position of the
+//! previous latent frame (0 in the first frame), which is what the `repeat` fill decodes, and
+//! the `zero` and `learned` fills replace them anyway.
 
 use std::path::{Path, PathBuf};
 
@@ -26,8 +30,8 @@ use crate::train::checkpoint::sha256_hex;
 
 /// The first 8 bytes of every token file.
 pub const MAGIC: &[u8; 8] = b"HVTOKENS";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes (it also reads version 1).
+pub const VERSION: u32 = 2;
 const PREFIX: usize = 16;
 const CHECKSUM: usize = 32;
 
@@ -53,6 +57,29 @@ impl TokenLayer {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The ids as a token file stores them: each masked position takes the id at the same
+    /// position of the previous latent frame (0 in the first frame), frame by frame.
+    pub fn masked_ids_repeated(&self) -> Vec<u32> {
+        let mut ids = self.ids.clone();
+        let Some(mask) = &self.mask else { return ids };
+        let plane = self.shape[1] * self.shape[2];
+        for i in 0..ids.len().min(mask.len()) {
+            if mask[i] {
+                ids[i] = if i >= plane { ids[i - plane] } else { 0 };
+            }
+        }
+        ids
+    }
+
+    /// Bits this layer takes in a token file: every id, or with a mask, the mask bits and the
+    /// unmasked ids.
+    pub fn stored_bits(&self) -> usize {
+        match &self.mask {
+            None => self.len() * self.bits,
+            Some(m) => m.len() + m.iter().filter(|&&b| !b).count() * self.bits,
+        }
     }
 }
 
@@ -181,6 +208,12 @@ impl TokenFile {
         self.windows.iter().flat_map(|w| &w.layers).map(|l| l.len() * l.bits).sum()
     }
 
+    /// Payload bits of the file: [`TokenLayer::stored_bits`] over all windows and layers (the
+    /// header not counted); less than [`Self::id_bits`] when masks drop tokens.
+    pub fn stored_bits(&self) -> usize {
+        self.windows.iter().flat_map(|w| &w.layers).map(TokenLayer::stored_bits).sum()
+    }
+
     /// Id bits per true pixel position (`id_bits / (frames * height * width)`).
     pub fn bpp(&self) -> f64 {
         self.id_bits() as f64 / (self.frames * self.height * self.width) as f64
@@ -229,9 +262,12 @@ impl TokenFile {
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
         out.extend_from_slice(&json);
         for l in self.windows.iter().flat_map(|w| &w.layers) {
-            pack(l.ids.iter().copied(), l.bits, &mut out);
-            if let Some(m) = &l.mask {
-                pack(m.iter().map(|&b| u32::from(b)), 1, &mut out);
+            match &l.mask {
+                None => pack(l.ids.iter().copied(), l.bits, &mut out),
+                Some(m) => {
+                    pack(m.iter().map(|&b| u32::from(b)), 1, &mut out);
+                    pack(l.ids.iter().zip(m).filter(|(_, masked)| !**masked).map(|(&id, _)| id), l.bits, &mut out);
+                }
             }
         }
         let sum = sha256_hex(&out);
@@ -254,7 +290,7 @@ impl TokenFile {
         }
         let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let version = word(8);
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(TokenFileError::Version { path: p(), found: version });
         }
         let header_end = PREFIX + word(12) as usize;
@@ -265,37 +301,54 @@ impl TokenFile {
         if header.layers.len() != header.windows {
             return Err(damaged(format!("header lists {} windows but layers for {}", header.windows, header.layers.len())));
         }
-        let mut need = header_end;
-        for l in header.layers.iter().flatten() {
-            let n = l.shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
-            let size = n.and_then(|n| Some(packed_len(n, l.bits)? + if l.mask { packed_len(n, 1)? } else { 0 }));
-            need = size.and_then(|s| need.checked_add(s)).filter(|_| l.bits <= 24).ok_or_else(|| damaged("impossible layer shape".into()))?;
-        }
-        if bytes.len() < need + CHECKSUM {
-            return Err(truncated(need + CHECKSUM));
-        }
-        if bytes.len() > need + CHECKSUM {
-            return Err(damaged(format!("{} unexpected bytes at the end", bytes.len() - need - CHECKSUM)));
-        }
-        if hex::encode(&bytes[need..]) != sha256_hex(&bytes[..need]) {
-            return Err(damaged("checksum mismatch: the contents changed after writing".into()));
-        }
+        // One pass reads the payload (a masked layer's size depends on its mask), checking each
+        // part fits before the checksum; then the sizes and the checksum are checked.
+        let body = bytes.len().saturating_sub(CHECKSUM).max(header_end);
         let mut at = header_end;
-        let mut take = |n: usize| {
-            let s = &bytes[at..at + n];
-            at += n;
-            s
+        let mut take = |n: Option<usize>| -> Result<&[u8], TokenFileError> {
+            let end = n.and_then(|n| at.checked_add(n)).ok_or_else(|| damaged("impossible layer shape".into()))?;
+            if end > body {
+                return Err(truncated(end.saturating_add(CHECKSUM)));
+            }
+            let s = &bytes[at..end];
+            at = end;
+            Ok(s)
         };
         let mut windows = Vec::with_capacity(header.windows);
         for ls in &header.layers {
             let mut layers = Vec::with_capacity(ls.len());
             for l in ls {
-                let n = l.shape.iter().product();
-                let ids = unpack(take(packed_len(n, l.bits).unwrap_or(0)), n, l.bits);
-                let mask = l.mask.then(|| unpack(take(packed_len(n, 1).unwrap_or(0)), n, 1).into_iter().map(|b| b == 1).collect());
-                layers.push(TokenLayer { shape: l.shape, bits: l.bits, ids, mask });
+                let n = l.shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).filter(|_| l.bits <= 24).ok_or_else(|| damaged("impossible layer shape".into()))?;
+                let layer = match (l.mask, version) {
+                    (false, _) => TokenLayer { shape: l.shape, bits: l.bits, ids: unpack(take(packed_len(n, l.bits))?, n, l.bits), mask: None },
+                    (true, 1) => {
+                        let ids = unpack(take(packed_len(n, l.bits))?, n, l.bits);
+                        let mask = unpack(take(packed_len(n, 1))?, n, 1).into_iter().map(|b| b == 1).collect();
+                        TokenLayer { shape: l.shape, bits: l.bits, ids, mask: Some(mask) }
+                    }
+                    (true, _) => {
+                        let mask: Vec<bool> = unpack(take(packed_len(n, 1))?, n, 1).into_iter().map(|b| b == 1).collect();
+                        let kept = mask.iter().filter(|&&b| !b).count();
+                        let mut kept_ids = unpack(take(packed_len(kept, l.bits))?, kept, l.bits).into_iter();
+                        let ids = mask.iter().map(|&m| if m { 0 } else { kept_ids.next().unwrap_or(0) }).collect();
+                        let mut layer = TokenLayer { shape: l.shape, bits: l.bits, ids, mask: Some(mask) };
+                        layer.ids = layer.masked_ids_repeated();
+                        layer
+                    }
+                };
+                layers.push(layer);
             }
             windows.push(TokenWindow { layers });
+        }
+        let need = at;
+        if bytes.len() > need + CHECKSUM {
+            return Err(damaged(format!("{} unexpected bytes at the end", bytes.len() - need - CHECKSUM)));
+        }
+        if bytes.len() < need + CHECKSUM {
+            return Err(truncated(need + CHECKSUM));
+        }
+        if hex::encode(&bytes[need..]) != sha256_hex(&bytes[..need]) {
+            return Err(damaged("checksum mismatch: the contents changed after writing".into()));
         }
         let file = Self {
             preset: header.preset,

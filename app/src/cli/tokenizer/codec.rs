@@ -197,15 +197,17 @@ pub fn encode_cmd(a: EncodeArgs, choice: DeviceChoice) -> Result<()> {
     tokens.write(&a.out)?;
     let bytes = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     println!(
-        "{}: {} frames at {} fps in {} windows of {} -> {} ({} id bits, {:.4} bpp; {bytes} bytes)",
+        "{}: {} frames at {} fps in {} windows of {} -> {} ({} of {} id bits stored{}, {:.4} bpp; {bytes} bytes)",
         a.input.display(),
         tokens.frames,
         tokens.fps,
         tokens.windows.len(),
         tokens.window_frames,
         a.out.display(),
+        tokens.stored_bits(),
         tokens.id_bits(),
-        tokens.bpp()
+        if mask.is_some() { " with the mask bits" } else { "" },
+        tokens.stored_bits() as f64 / (tokens.frames * tokens.height * tokens.width) as f64
     );
     Ok(())
 }
