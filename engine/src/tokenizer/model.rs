@@ -112,9 +112,10 @@ pub struct Tokenizer {
 
 /// Gain between the stored mask-embedding parameter and the embedding the decoder sees: a
 /// learning-rate multiplier by parametrization (as the equalized learning rate of progressive
-/// GANs). Adam moves a parameter by about the learning rate per step whatever its gradient, so
-/// at a fine-tune's 3e-4 an unscaled embedding moves by at most 0.03 in 100 masked steps,
-/// against codes of ±1; with this gain it can reach them (docs/results.md, issue 4).
+/// GANs). Adam moves a parameter by at most about the learning rate per step, so at a
+/// fine-tune's 3e-4 an unscaled embedding could move only 0.03 in 100 masked steps, against
+/// codes of ±1; with the gain it can reach them. (It settles near zero all the same, the best
+/// constant for balanced bits: docs/results.md, issue 4.)
 pub const MASK_EMBED_GAIN: f32 = 32.0;
 
 /// Continuous latents and their quantization, one entry per layer, coarsest first.
