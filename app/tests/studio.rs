@@ -256,6 +256,16 @@ fn tokens_view_switches_layers_hovers_and_reports_a_corrupt_video() {
     assert!(has_label(&h, "layer 4: realized mask ratio"), "mask ratio label missing");
     assert!(has_label(&h, "(cap 85%)"));
     assert!(has_label(&h, "decoded with fill 'repeat'"));
+    // Hovering a token of a later latent frame shows its entry of the difference matrix.
+    h.state_mut().tokens.t = 2;
+    h.hover_at(map.min + (map.max - map.min) * 0.3);
+    h.step();
+    h.step();
+    assert!(has_label(&h, "layer 4 · t 2 ·"), "hover details missing");
+    assert!(has_label(&h, "difference to the previous latent frame:") && has_label(&h, "of 10 bits (layer mean"), "difference entry missing");
+    // Pointer off the map again, so the details lines (and the widgets below them) stay put.
+    h.hover_at(eframe::egui::pos2(5.0, 5.0));
+    h.step();
     h.state_mut().settings_mut().tokens.fill = "zero".into();
     h.get_by_label("Apply").click();
     wait_until(&mut h, "the zero-fill decode", 120, |h| has_label(h, "decoded with fill 'zero'"));

@@ -33,6 +33,16 @@ pub struct MaskView {
     pub ratio: f64,
 }
 
+impl MaskView {
+    /// Mean of the difference matrix over latent frames `1..t` (the masking threshold's mean),
+    /// for a layer of `t` latent frames.
+    pub fn mean_diff(&self, t: usize) -> f64 {
+        let plane = self.diff.len() / t.max(1);
+        let rest = &self.diff[plane.min(self.diff.len())..];
+        if rest.is_empty() { 0.0 } else { rest.iter().map(|&d| f64::from(d)).sum::<f64>() / rest.len() as f64 }
+    }
+}
+
 /// The redundancy masks of a clip, or why there are none.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Masks {

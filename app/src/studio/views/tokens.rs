@@ -26,7 +26,8 @@ pub struct TokensView {
     outcome: Option<Outcome>,
     seed: u64,
     path_text: String,
-    t: usize,
+    /// The latent frame shown.
+    pub t: usize,
     /// The token under the pointer: (layer, t, h, w).
     pub hover: Option<(usize, usize, usize, usize)>,
     /// Where the token map was drawn last frame.
@@ -139,10 +140,11 @@ impl TokensView {
         let per = (frames / lt.max(1)).max(1);
         let first = (self.t * per).min(frames.saturating_sub(1));
         let k = if s.k == 0 || s.k > n { n } else { s.k };
-        let mask = match (&p.masks, s.show_mask) {
-            (Masks::Ready { layers, .. }, true) => layers.get(s.layer).and_then(|m| m.as_ref()).map(|m| m.mask.clone()),
+        let mask_view = match (&p.masks, s.show_mask) {
+            (Masks::Ready { layers, .. }, true) => layers.get(s.layer).and_then(|m| m.as_ref()),
             _ => None,
         };
+        let mask = mask_view.map(|m| m.mask.clone());
         ui.label(format!("token map: layer {}, latent frame {} ({lh}×{lw}) covers frames {}–{}", s.layer + 1, self.t, first, first + per - 1));
         let size = egui::vec2(PANEL, PANEL);
         let (orig_rect, map_resp) = ui
@@ -168,8 +170,21 @@ impl TokensView {
             let stroke = Stroke::new(2.0, Color32::WHITE);
             ui.painter().rect_stroke(cell(orig_rect), 0.0, stroke, egui::StrokeKind::Inside);
             ui.painter().rect_stroke(cell(map_resp.rect), 0.0, stroke, egui::StrokeKind::Inside);
-            let id = layer.ids.get((t * lh + h) * lw + w).copied().unwrap_or(0);
+            let at = (t * lh + h) * lw + w;
+            let id = layer.ids.get(at).copied().unwrap_or(0);
             ui.label(format!("layer {} · t {t} · h {h} · w {w} · token {id} · bits {}", s.layer + 1, tokenmap::bits_text(id, layer.bits)));
+            // With the mask overlay: this position's entry of the difference matrix.
+            if let Some(m) = mask_view
+                && t > 0
+                && let (Some(d), Some(&masked)) = (m.diff.get(at), m.mask.get(at))
+            {
+                ui.label(format!(
+                    "difference to the previous latent frame: {d:.0} of {} bits (layer mean {:.2}) · {}",
+                    layer.bits,
+                    m.mean_diff(lt),
+                    if masked { "masked" } else { "kept" }
+                ));
+            }
         } else {
             ui.label("hover the token map for details");
         }
