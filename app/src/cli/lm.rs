@@ -278,6 +278,11 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         trainer.cfg.video_tokens(),
         a.out.display()
     );
+    eprintln!(
+        "estimated training memory at batch {}: {:.0} MiB (weights, optimizer state, activations)",
+        trainer.train.batch,
+        trainer.cfg.training_memory(trainer.train.batch) as f64 / 1048576.0
+    );
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);
     bar.reset_eta();
