@@ -367,6 +367,45 @@ fn generate_shows_frames_arriving_coarse_to_fine() {
 }
 
 #[test]
+fn a_queued_and_a_running_generation_can_be_cancelled() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Generate);
+    h.step();
+    untrained_models(&mut h);
+    // 64 clips a request: long enough to be cancelled while it runs.
+    h.state_mut().settings_mut().generate.seed_mode = hitvideo_app::studio::settings::SeedMode::Range;
+    h.state_mut().settings_mut().generate.seed_range = "0-63".into();
+    h.step();
+    generate_button(&h).click();
+    h.step();
+    generate_button(&h).click();
+    wait_until(&mut h, "the first job to run and the second to wait", 60, |h| has_label(h, "(running)") && has_label(h, "(queued)"));
+    // Each queue row keeps its Cancel button in the window, however long its seed list.
+    assert!(h.get_all_by_label("Cancel").all(|n| n.rect().max.x <= 1400.0), "a Cancel button is out of the window");
+    // Cancel the running one: it reports where it stopped, and the queued one starts.
+    h.get_all_by_label("Cancel").next().expect("the running job's Cancel").click();
+    wait_until(&mut h, "the running job to stop", 60, |h| has_label(h, "stopped after"));
+    wait_until(&mut h, "the queued job to start", 60, |h| has_label(h, "(running)") && !has_label(h, "(queued)"));
+    h.get_all_by_label("Cancel").next().expect("the second job's Cancel").click();
+    wait_until(&mut h, "the second job to stop", 60, |h| h.state().engine_idle() && !has_label(h, "(running)"));
+    // A job cancelled while it waits never runs; it ends once the one before it ends.
+    generate_button(&h).click();
+    h.step();
+    generate_button(&h).click();
+    wait_until(&mut h, "a running and a queued job", 60, |h| has_label(h, "(running)") && has_label(h, "(queued)"));
+    h.get_all_by_label("Cancel").nth(1).expect("the queued job's Cancel").click();
+    h.step();
+    h.get_all_by_label("Cancel").next().expect("the running job's Cancel").click();
+    wait_until(&mut h, "both to end", 60, |h| h.state().engine_idle() && !has_label(h, "(running)") && !has_label(h, "(queued)"));
+    assert!(has_label(&h, "cancelled before it started"), "the queued job ends without running");
+    // The studio goes on: a small request completes.
+    h.state_mut().settings_mut().generate.seed_range = "0-0".into();
+    h.step();
+    generate_button(&h).click();
+    wait_until(&mut h, "a clip after the cancellations", 120, |h| has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle());
+}
+
+#[test]
 fn a_two_by_two_sweep_fills_in() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut h = harness(dir.path(), |s| {
@@ -414,7 +453,7 @@ fn bad_input_gets_a_clear_message_and_the_app_keeps_working() {
     // Generating without models explains how to get them.
     h.state_mut().settings_mut().generate.seed_range = "0-1".into();
     generate_button(&h).click();
-    wait_until(&mut h, "the no-model message", 60, |h| has_label(h, "no tokenizer loaded"));
+    wait_until(&mut h, "the no-model message", 60, |h| has_label(h, "no generator loaded: train one"));
     // The app still works: models load and a clip tokenizes.
     h.get_all_by_label("Tokens").next().expect("Tokens tab").click();
     h.step();

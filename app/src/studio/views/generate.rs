@@ -185,10 +185,12 @@ impl GenerateView {
         for (id, req) in &self.jobs {
             ui.horizontal(|ui| {
                 let running = sh.engine.pending().iter().any(|p| p.id == *id && p.started);
-                ui.label(format!("#{id} {} · seeds {:?}{}", req.prompt, req.seeds, if running { " (running)" } else { " (queued)" }));
+                // The button first: a long prompt or seed list must not push it out of reach.
                 if ui.small_button("Cancel").clicked() {
                     sh.engine.cancel(*id);
                 }
+                let state = if running { "(running)" } else { "(queued)" };
+                ui.add(egui::Label::new(format!("#{id} {state} · {} · {}", seeds_text(&req.seeds), req.prompt)).truncate()).on_hover_text(&req.prompt);
             });
         }
         if let Some((_, done, total, rate, since)) = &self.progress {
@@ -315,4 +317,29 @@ fn settings_ui(ui: &mut egui::Ui, s: &mut GenerateSettings) {
         ui.add_enabled(s.seed_mode != SeedMode::Range, egui::DragValue::new(&mut s.batch).range(1..=8)).labelled_by(l.id);
         ui.end_row();
     });
+}
+
+/// A short description of a request's seeds: the list when short, else its range or ends.
+fn seeds_text(seeds: &[u64]) -> String {
+    match seeds {
+        [] => "no seeds".into(),
+        [one] => format!("seed {one}"),
+        _ if seeds.len() <= 4 => format!("seeds {}", seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+        [first, .., last] if seeds.windows(2).all(|w| w[1] == w[0] + 1) => format!("seeds {first}–{last} ({} clips)", seeds.len()),
+        [first, second, .., last] => format!("seeds {first}, {second}, …, {last} ({} clips)", seeds.len()),
+        _ => format!("{} seeds", seeds.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seeds_text;
+
+    #[test]
+    fn seed_lists_are_summarized() {
+        assert_eq!(seeds_text(&[7]), "seed 7");
+        assert_eq!(seeds_text(&[1, 5, 9]), "seeds 1, 5, 9");
+        assert_eq!(seeds_text(&(0..64).collect::<Vec<_>>()), "seeds 0–63 (64 clips)");
+        assert_eq!(seeds_text(&[1, 5, 9, 10, 11]), "seeds 1, 5, …, 11 (5 clips)");
+    }
 }
