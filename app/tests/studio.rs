@@ -28,6 +28,11 @@ impl eframe::egui::DroppedFile for Dropped {
     }
 }
 
+/// A clip of `../shared/data` (beside the repository).
+fn workspace_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(name)
+}
+
 fn drop_file(h: &mut H, path: PathBuf) {
     h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(path)));
 }
@@ -403,6 +408,35 @@ fn a_queued_and_a_running_generation_can_be_cancelled() {
     h.step();
     generate_button(&h).click();
     wait_until(&mut h, "a clip after the cancellations", 120, |h| has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle());
+}
+
+/// A clip exported by the CLI (with the demo models) and dropped on the Generate view brings
+/// back every setting it was made with.
+#[test]
+fn dropping_an_exported_clip_restores_its_settings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clip = dir.path().join("shared.mp4");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hitvideo"))
+        .args(["--device", "cpu", "generate", "--prompt", "a blue square moving up", "--negative-prompt", "a red circle"])
+        .args(["--cfg", "3.5", "--seed", "7", "--temperature", "0.8", "--top-k", "12", "--top-p", "0.9", "--out"])
+        .arg(&clip)
+        .output()
+        .expect("run hitvideo generate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut h = harness(dir.path(), |s| s.view = View::Generate);
+    h.step();
+    drop_file(&mut h, clip.clone());
+    wait_until(&mut h, "the restored settings", 30, |h| has_label(h, "settings restored from"));
+    let g = &h.state().settings().generate;
+    assert_eq!((g.prompt.as_str(), g.negative.as_str()), ("a blue square moving up", "a red circle"));
+    assert_eq!((g.seed, g.seed_mode, g.cfg), (7, hitvideo_app::studio::settings::SeedMode::Locked, 3.5));
+    assert_eq!((g.temperature, g.top_k, g.top_p), (0.8, 12, 0.9));
+    // A file without the metadata is refused with a message, and the settings stay.
+    let plain = dir.path().join("plain.mp4");
+    std::fs::copy(workspace_data("bikes.mp4"), &plain).expect("copy a plain video");
+    drop_file(&mut h, plain);
+    wait_until(&mut h, "the refusal", 30, |h| has_label(h, "cannot restore settings"));
+    assert_eq!(h.state().settings().generate.seed, 7);
 }
 
 #[test]
