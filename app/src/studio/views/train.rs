@@ -244,10 +244,8 @@ impl TrainView {
             ui.label("codebook usage per layer (validation, % of codes)");
             let bars = self.usage.iter().enumerate().map(|(j, u)| Bar::new(j as f64 + 1.0, u * 100.0).name(format!("layer {}", j + 1))).collect();
             Plot::new("train-usage").height(120.0).show(ui, |p| p.bar_chart(BarChart::new("usage %", bars)));
-            for (j, p) in self.perplexity.iter().enumerate() {
-                if *p < COLLAPSE_PERPLEXITY {
-                    ui.colored_label(WARN, format!("warning: layer {} may be collapsing: perplexity {p:.2} (few codes in use)", j + 1));
-                }
+            for w in collapse_warnings(&self.perplexity) {
+                ui.colored_label(WARN, w);
             }
         }
         self.strip_ui(ui, sh);
@@ -294,5 +292,29 @@ impl TrainView {
                 }
             });
         }
+    }
+}
+
+/// A warning for each layer whose validation perplexity says it uses almost no codes.
+fn collapse_warnings(perplexity: &[f64]) -> Vec<String> {
+    perplexity
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| **p < COLLAPSE_PERPLEXITY)
+        .map(|(j, p)| format!("warning: layer {} may be collapsing: perplexity {p:.2} (few codes in use)", j + 1))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collapse_warnings;
+
+    #[test]
+    fn only_layers_with_a_tiny_perplexity_are_flagged() {
+        assert!(collapse_warnings(&[11.3, 26.4, 62.0, 36.2]).is_empty());
+        let w = collapse_warnings(&[11.3, 1.0, 62.0, 1.9]);
+        assert_eq!(w.len(), 2);
+        assert!(w[0].starts_with("warning: layer 2 may be collapsing: perplexity 1.00"), "{}", w[0]);
+        assert!(w[1].contains("layer 4"), "{}", w[1]);
     }
 }
