@@ -283,6 +283,24 @@ fn tokens_view_switches_layers_hovers_and_reports_a_corrupt_video() {
     wait_until(&mut h, "a second tokenization", 120, |h| has_label(h, "PSNR from all layers"));
 }
 
+/// A real video file dropped on the Tokens view is fitted to the tokenizer, tokenized and shown
+/// beside its reconstruction; a Cancel button stands beside the spinner while it works.
+#[test]
+fn tokens_view_tokenizes_a_real_video_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Tokens);
+    h.step();
+    untrained_models(&mut h);
+    drop_file(&mut h, workspace_data("bikes.mp4"));
+    h.step();
+    assert!(has_label(&h, "tokenizing…") && h.query_by_label("Cancel").is_some(), "no progress or Cancel while tokenizing");
+    wait_until(&mut h, "the file's tokens", 120, |h| h.state().tokens.payload().is_some() && h.state().engine_idle());
+    let p = h.state().tokens.payload().expect("payload");
+    assert!(p.label.contains("bikes.mp4"), "{}", p.label);
+    assert_eq!(p.layers.iter().map(|l| l.ids.len()).sum::<usize>(), 308);
+    assert!(has_label(&h, "PSNR from all layers"));
+}
+
 /// The wgpu renderer draws token maps with `shaders/token_map.wgsl`; its pixels must match
 /// the CPU colouring (`tokenmap.rs`) cell by cell, in both colour modes.
 #[test]

@@ -94,8 +94,11 @@ impl TokensView {
                 self.tokenize_file(sh, s, PathBuf::from(self.path_text.trim()));
             }
         });
-        if self.job.is_some() {
+        if let Some(j) = self.job {
             ui.horizontal(|ui| {
+                if ui.small_button("Cancel").clicked() {
+                    sh.engine.cancel(j);
+                }
                 ui.spinner();
                 ui.label("tokenizing…");
             });
