@@ -169,20 +169,15 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     h.step();
 }
 
-#[test]
-fn ui_keeps_producing_frames_while_training() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut h = harness(dir.path(), |s| short_run(s, 1000));
-    h.step();
-    h.get_by_label("Start").click();
-    wait_until(&mut h, "the first training step", 120, |h| h.state().train.step >= 1);
-    let first = h.state().train.step;
+/// Steps the UI for `secs` while sending input (a pointer move every frame, a view switch every
+/// 10 frames, ending on the view it started from); returns each frame's time in ms.
+fn frames_under_input(h: &mut H, secs: Duration) -> Vec<f64> {
     let views = ["Generate", "Tokens", "Sweep", "Data", "Train"];
+    let start_view = h.state().settings().view.label().to_string();
     let mut times = Vec::new();
     let t0 = Instant::now();
     let mut i = 0usize;
-    while t0.elapsed() < Duration::from_secs(8) {
-        // Keep sending input: pointer moves every frame, a view switch every 10 frames.
+    while t0.elapsed() < secs {
         let x = 100.0 + (i % 50) as f32 * 10.0;
         h.event(eframe::egui::Event::PointerMoved(eframe::egui::pos2(x, 300.0)));
         if i.is_multiple_of(10) {
@@ -194,6 +189,20 @@ fn ui_keeps_producing_frames_while_training() {
         std::thread::sleep(Duration::from_millis(16));
         i += 1;
     }
+    h.get_all_by_label(start_view.as_str()).next().expect("the first view's tab").click();
+    h.step();
+    times
+}
+
+#[test]
+fn ui_keeps_producing_frames_while_training() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| short_run(s, 1000));
+    h.step();
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "the first training step", 120, |h| h.state().train.step >= 1);
+    let first = h.state().train.step;
+    let mut times = frames_under_input(&mut h, Duration::from_secs(8));
     let trained = h.state().train.step - first;
     times.sort_by(f64::total_cmp);
     let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
@@ -387,6 +396,30 @@ fn generate_shows_frames_arriving_coarse_to_fine() {
     let ids: Vec<u32> = p.layers.iter().flat_map(|l| l.ids.iter().copied()).collect();
     assert_eq!(ids, shown.tokens[0]);
     assert!(p.psnr[3] > 60.0, "all layers reproduce the generated clip: {:?}", p.psnr);
+}
+
+#[test]
+fn ui_keeps_producing_frames_while_generating() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Generate);
+    h.step();
+    untrained_models(&mut h);
+    // 64 clips: the engine generates for longer than the input below lasts.
+    h.state_mut().settings_mut().generate.seed_mode = hitvideo_app::studio::settings::SeedMode::Range;
+    h.state_mut().settings_mut().generate.seed_range = "0-63".into();
+    h.step();
+    generate_button(&h).click();
+    wait_until(&mut h, "the generation to start", 60, |h| has_label(h, "(running)"));
+    let mut times = frames_under_input(&mut h, Duration::from_secs(4));
+    let still_running = has_label(&h, "(running)");
+    times.sort_by(f64::total_cmp);
+    let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
+    println!("frames while generating: {} in 4 s; frame time p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms", times.len(), pct(50), pct(95), pct(100));
+    assert!(still_running, "the generation ended before the measurement did");
+    assert!(times.len() > 50, "only {} frames in 4 s", times.len());
+    assert!(pct(95) < 100.0, "p95 frame time {:.1} ms: the UI waits for the engine", pct(95));
+    h.get_all_by_label("Cancel").next().expect("Cancel").click();
+    wait_until(&mut h, "the cancellation", 60, |h| h.state().engine_idle());
 }
 
 #[test]
