@@ -94,8 +94,13 @@ fn cache_train_checkpoint_resume_and_bad_checkpoints() {
     assert_eq!(r.step, 4);
     let resumed = log::read(&run.join("metrics.jsonl")).expect("metrics");
     assert_eq!(resumed.len(), 4);
+    // Runs written before `change_weight` existed resume with the plain mean.
+    let old_train = checkpoint::resolve(&straight_dir).expect("step 0").join("train.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&old_train).expect("read")).expect("json");
+    v.as_object_mut().expect("object").remove("change_weight").expect("the field is saved");
+    std::fs::write(&old_train, serde_json::to_vec(&v).expect("json")).expect("write");
     let mut s = GeneratorTrainer::resume(&straight_dir, Some(4), None, &device).expect("from step 0");
-    assert_eq!(s.step, 0);
+    assert_eq!((s.step, s.train.change_weight), (0, 1.0));
     train::run(&mut s, &cache, &straight_dir, no_cancel(), &mut |_| {}).expect("straight run");
     let straight = log::read(&straight_dir.join("metrics.jsonl")).expect("metrics");
     for (a, b) in resumed.iter().zip(&straight) {

@@ -155,6 +155,10 @@ pub struct TrainArgs {
     /// Probability of training a row unconditionally (the CFG branch).
     #[arg(long, default_value_t = 0.1)]
     pub cond_dropout: f64,
+    /// Loss weight of the tokens that change from one latent frame to the next (where a shape
+    /// moves) against 1 for the rest; 1 is the plain mean. Ignored with --resume.
+    #[arg(long, default_value_t = 1.0)]
+    pub change_weight: f32,
     /// Validate every N steps.
     #[arg(long, default_value_t = 200)]
     pub val_every: usize,
@@ -222,6 +226,9 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             bail!("{name} must be in [0, 1) (got {p})");
         }
     }
+    if !(a.change_weight.is_finite() && a.change_weight > 0.0) {
+        bail!("--change-weight must be a positive number (got {})", a.change_weight);
+    }
     let has_run = checkpoint::resolve(&a.out).is_ok();
     let (mut trainer, cache_dir) = if a.resume {
         if !has_run {
@@ -258,6 +265,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_val_items(a.val_items.max(1))
             .with_checkpoint_every(a.checkpoint_every.max(1))
             .with_seed(a.seed)
+            .with_change_weight(a.change_weight)
             .with_cache(absolute(&cache).display().to_string());
         let text = minilm(encoder, a.text_model.as_deref(), &chosen.device)?;
         (GeneratorTrainer::new(cfg, t, text, &chosen.device)?, cache)

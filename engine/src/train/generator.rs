@@ -78,6 +78,22 @@ pub struct GeneratorTrainConfig {
     /// The token cache folder trained on (for `--resume` and generation defaults).
     #[config(default = "String::new()")]
     pub cache: String,
+    /// Loss weight of the tokens that change from one latent frame to the next (where a shape
+    /// moves), against 1 for the rest ([`crate::generator::loss::change_weights`]); 1 is the
+    /// plain per-layer mean.
+    #[config(default = 1.0)]
+    pub change_weight: f32,
+}
+
+impl GeneratorTrainConfig {
+    /// Reads a run's `train.json`, giving fields added since it was written their defaults.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
+        if let Some(map) = value.as_object_mut() {
+            map.entry("change_weight").or_insert(json!(1.0));
+        }
+        serde_json::from_value(value)
+    }
 }
 
 /// Progress reported to the caller (CLI progress bar, studio events).
@@ -142,7 +158,7 @@ pub fn load_generator(path: &Path, preset: Option<&str>, device: &Device) -> Res
     let weights = checkpoint::read_file(&dir, "model.bpk")?;
     let weights_sha256 = checkpoint::sha256_hex(&weights);
     let model = load_module(cfg.init(device), &dir, "model.bpk")?;
-    let train = checkpoint::read_file(&dir, "train.json").ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let train = checkpoint::read_file(&dir, "train.json").ok().and_then(|b| GeneratorTrainConfig::from_json(&b).ok());
     Ok(LoadedGenerator { model, cfg, state, weights_sha256, dir, train })
 }
 
@@ -168,7 +184,7 @@ impl GeneratorTrainer {
         let state = checkpoint::read_state(&dir, KIND, None)?;
         let cfg = read_config(&dir, &state)?;
         let mut train: GeneratorTrainConfig =
-            serde_json::from_slice(&checkpoint::read_file(&dir, "train.json")?).map_err(|e| damaged(&dir, "train.json", e))?;
+            GeneratorTrainConfig::from_json(&checkpoint::read_file(&dir, "train.json")?).map_err(|e| damaged(&dir, "train.json", e))?;
         if let Some(s) = steps {
             train.steps = s;
         }
@@ -215,7 +231,7 @@ impl GeneratorTrainer {
         let text = self.text.input(&self.model, &self.cfg, &captions, uncond, &self.device).map_err(|e| TrainError::Invalid(e.to_string()))?;
         let b = rows.len();
         let h = self.model.forward_train(&self.cfg, &text, &to_tensors(&inputs, &self.cfg, b, &self.device));
-        let losses = layer_losses(&self.model, &self.cfg, h, &to_tensors(&targets, &self.cfg, b, &self.device));
+        let losses = layer_losses(&self.model, &self.cfg, h, &to_tensors(&targets, &self.cfg, b, &self.device), t.change_weight);
         let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
         let loss_value = losses.total.clone().into_scalar::<f32>();
         let per_layer: Vec<f32> = losses.per_layer.iter().map(|l| l.clone().into_scalar::<f32>()).collect();
@@ -240,7 +256,7 @@ impl GeneratorTrainer {
             let text = self.text.input(&model, &self.cfg, &captions, vec![false; chunk.len()], &device).map_err(|e| TrainError::Invalid(e.to_string()))?;
             let ids = to_tensors(&layer_ids(cache, &self.cfg, chunk), &self.cfg, chunk.len(), &device);
             let h = model.forward_train(&self.cfg, &text, &ids);
-            let losses = layer_losses(&model, &self.cfg, h.clone(), &ids);
+            let losses = layer_losses(&model, &self.cfg, h.clone(), &ids, 1.0);
             let correct = crate::generator::loss::accuracy(&model, &self.cfg, h, &ids);
             for j in 0..layers {
                 ce[j] += f64::from(losses.per_layer[j].clone().into_scalar::<f32>()) * chunk.len() as f64;
