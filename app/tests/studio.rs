@@ -38,10 +38,19 @@ fn drop_file(h: &mut H, path: PathBuf) {
 }
 
 fn harness(work: &Path, setup: impl FnOnce(&mut Settings)) -> H {
+    // No demo models: an empty assets folder.
+    harness_with_assets(work, &work.join("no-assets"), setup)
+}
+
+/// The demo models of the repository's `assets/` (as `hitvideo generate` uses by default).
+fn repo_assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+}
+
+fn harness_with_assets(work: &Path, assets: &Path, setup: impl FnOnce(&mut Settings)) -> H {
     let mut settings = Settings { device: DeviceChoice::Cpu, ..Default::default() };
     setup(&mut settings);
-    // No demo models: an empty assets folder.
-    let opts = StudioOptions { screenshot: None, work_dir: work.to_path_buf(), assets: Some(work.join("no-assets")), prompt: None };
+    let opts = StudioOptions { screenshot: None, work_dir: work.to_path_buf(), assets: Some(assets.to_path_buf()), prompt: None };
     Harness::builder()
         .with_size(eframe::egui::vec2(1400.0, 1100.0))
         .build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, settings, opts))
@@ -376,12 +385,56 @@ fn generate_shows_frames_arriving_coarse_to_fine() {
     let clip = h.state().generate.clip.clone().expect("clip");
     assert_eq!((clip.videos[0].len(), clip.videos[0].width()), (16, 32));
     assert_eq!(clip.tokens[0].len(), 308);
+    // The player's controls: pause, step a frame either way, zoom.
+    h.get_by_label("Pause").click();
+    h.step();
+    h.step();
+    assert!(!h.state().generate.player.is_playing() && h.query_by_label("Play").is_some(), "Pause did not stop the player");
+    let f = h.state().generate.player.frame();
+    h.get_by_label("Next").click();
+    h.step();
+    assert_eq!(h.state().generate.player.frame(), (f + 1) % 16);
+    h.get_by_label("Prev").click();
+    h.step();
+    h.get_by_label("Prev").click();
+    h.step();
+    assert_eq!(h.state().generate.player.frame(), (f + 15) % 16);
+    let before = h.state().generate.player.frame_rect.expect("the frame was drawn");
+    h.get_by_role_and_label(Role::Slider, "zoom").set_value_accesskit(4.0);
+    h.step();
+    h.step();
+    let after = h.state().generate.player.frame_rect.expect("the frame was drawn");
+    assert_eq!(h.state().generate.player.zoom(), 4.0);
+    assert!((after.width() - 2.0 * before.width()).abs() < 1.0, "zoom 2 -> 4 doubles the frame: {before:?} -> {after:?}");
+    h.get_by_label("Play").click();
+    h.step();
+    assert!(h.state().generate.player.is_playing());
     // Re-roll keeps the coarse layers exactly.
     h.get_by_label("Re-roll details").click();
     wait_until(&mut h, "the re-roll", 120, |h| h.state().generate.clip.as_ref().is_some_and(|c| c.job != clip.job && c.layers_done == 4) && h.state().engine_idle());
     let again = h.state().generate.clip.clone().expect("re-rolled clip");
     let keep: usize = 4 + 16; // layers 1x2x2 and 1x4x4
     assert_eq!(again.tokens[0][..keep], clip.tokens[0][..keep]);
+    // A second re-roll draws a fresh seed and uses the current sampling settings: the same
+    // coarse tokens, different finest-layer tokens.
+    h.state_mut().settings_mut().generate.temperature = 1.3;
+    h.step();
+    h.get_by_label("Re-roll details").click();
+    wait_until(&mut h, "the second re-roll", 120, |h| h.state().generate.clip.as_ref().is_some_and(|c| c.job != again.job && c.layers_done == 4) && h.state().engine_idle());
+    let third = h.state().generate.clip.clone().expect("re-rolled again");
+    assert_eq!(third.tokens[0][..keep], clip.tokens[0][..keep]);
+    let finest = 308 - 4 * 8 * 8;
+    assert_ne!(third.tokens[0][finest..], again.tokens[0][finest..], "two re-rolls gave the same details");
+    assert_ne!(third.request.seeds, again.request.seeds);
+    assert_eq!(third.request.temperature, 1.3);
+    // A click on the history gallery brings back a clip and the settings it was made with.
+    h.state_mut().settings_mut().generate.prompt = "something else".into();
+    h.step();
+    h.get_by_label(&format!("history #{}: a red circle moves left quickly", clip.job)).click();
+    h.step();
+    assert_eq!(h.state().generate.clip.as_ref().map(|c| c.job), Some(clip.job));
+    let g = &h.state().settings().generate;
+    assert_eq!((g.prompt.as_str(), g.temperature), ("a red circle moves left quickly", 1.0));
     // Ctrl+Enter queues another generation.
     h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::Enter);
     h.step();
@@ -410,6 +463,8 @@ fn ui_keeps_producing_frames_while_generating() {
     h.step();
     generate_button(&h).click();
     wait_until(&mut h, "the generation to start", 60, |h| has_label(h, "(running)"));
+    // The progress line reports the rate and the time left.
+    wait_until(&mut h, "the progress line", 60, |h| has_label(h, "tokens/s · ETA"));
     let mut times = frames_under_input(&mut h, Duration::from_secs(4));
     let still_running = has_label(&h, "(running)");
     times.sort_by(f64::total_cmp);
@@ -462,7 +517,9 @@ fn a_queued_and_a_running_generation_can_be_cancelled() {
 }
 
 /// A clip exported by the CLI (with the demo models) and dropped on the Generate view brings
-/// back every setting it was made with.
+/// back every setting it was made with, and its clip: decoded from the file's tokens, it plays
+/// and "Re-roll details" keeps the file's coarse tokens. A file made by another generator is
+/// decoded with a warning.
 #[test]
 fn dropping_an_exported_clip_restores_its_settings() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -474,14 +531,47 @@ fn dropping_an_exported_clip_restores_its_settings() {
         .output()
         .expect("run hitvideo generate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut h = harness(dir.path(), |s| s.view = View::Generate);
-    h.step();
+    let (meta, _) = hitvideo_engine::video::meta::read_metadata(&clip).expect("the export's metadata");
+    let file_tokens = hitvideo_engine::generator::pipeline::tokens_from_metadata(&meta).expect("the export records its tokens");
+    let mut h = harness_with_assets(dir.path(), &repo_assets(), |s| s.view = View::Generate);
+    wait_until(&mut h, "the demo models", 120, |h| h.state().models().generator.is_some() && h.state().engine_idle());
     drop_file(&mut h, clip.clone());
     wait_until(&mut h, "the restored settings", 30, |h| has_label(h, "settings restored from"));
     let g = &h.state().settings().generate;
     assert_eq!((g.prompt.as_str(), g.negative.as_str()), ("a blue square moving up", "a red circle"));
     assert_eq!((g.seed, g.seed_mode, g.cfg), (7, hitvideo_app::studio::settings::SeedMode::Locked, 3.5));
     assert_eq!((g.temperature, g.top_k, g.top_p), (0.8, 12, 0.9));
+    // The file's clip is decoded from its tokens and plays.
+    wait_until(&mut h, "the file's clip", 120, |h| h.state().generate.clip.is_some() && h.state().engine_idle());
+    let opened = h.state().generate.clip.clone().expect("the opened clip");
+    assert_eq!(opened.tokens, vec![file_tokens.clone()]);
+    assert_eq!((opened.layers_done, opened.layers_total, opened.request.seeds.as_slice()), (4, 4, &[7][..]));
+    assert!(h.state().generate.player.video().is_some_and(|v| v.len() == 16), "the player shows the file's clip");
+    assert!(has_label(&h, "its clip is decoded from its 308 tokens"));
+    assert!(!h.state().notices().iter().any(|(_, t)| t.contains("another generator")), "same generator: no warning: {:?}", h.state().notices());
+    // Re-roll keeps the file's coarse layers (keep 2: 1x2x2 + 1x4x4 tokens).
+    h.get_by_label("Re-roll details").click();
+    wait_until(&mut h, "the re-roll of the file", 120, |h| {
+        h.state().generate.clip.as_ref().is_some_and(|c| c.job != opened.job && c.layers_done == 4) && h.state().engine_idle()
+    });
+    let again = h.state().generate.clip.clone().expect("re-rolled clip");
+    assert_eq!(again.tokens[0][..20], file_tokens[..20]);
+    assert_eq!(again.request.prompt, "a blue square moving up");
+    // Another generator (untrained, same layers): decoded anyway, with a warning notice.
+    h.get_by_label("Use untrained tiny models").click();
+    wait_until(&mut h, "the untrained models", 120, |h| h.state().models().generator.as_deref().is_some_and(|g| g.contains("untrained")) && h.state().engine_idle());
+    drop_file(&mut h, clip.clone());
+    wait_until(&mut h, "the warning", 120, |h| h.state().notices().iter().any(|(err, t)| *err && t.contains("was made by another generator")));
+    wait_until(&mut h, "the clip with other models", 120, |h| h.state().engine_idle() && h.state().generate.clip.as_ref().is_some_and(|c| c.job != again.job));
+    assert_eq!(h.state().generate.clip.as_ref().expect("clip").tokens, vec![file_tokens]);
+    // Tokens that do not fit the loaded layers are refused with a message naming the file.
+    let short = dir.path().join("short.mp4");
+    std::fs::copy(workspace_data("bikes.mp4"), &short).expect("copy a plain video");
+    let mut cut = meta.clone();
+    cut.extra.insert("tokens".into(), serde_json::json!([1, 2, 3]));
+    std::fs::write(hitvideo_engine::video::meta::sidecar_path(&short), cut.to_json()).expect("write the sidecar");
+    drop_file(&mut h, short);
+    wait_until(&mut h, "the refusal of short tokens", 120, |h| has_label(h, "short.mp4: it holds 3 tokens, but the loaded generator's 4 layers take 308"));
     // A file without the metadata is refused with a message, and the settings stay.
     let plain = dir.path().join("plain.mp4");
     std::fs::copy(workspace_data("bikes.mp4"), &plain).expect("copy a plain video");
@@ -511,6 +601,50 @@ fn a_two_by_two_sweep_fills_in() {
     let cell = grid.cells[0].as_ref().expect("cell").video.clone();
     assert!(tiled.width() > 2 * 2 * cell.width() && tiled.height() > 2 * 2 * cell.height(), "{}x{}", tiled.width(), tiled.height());
     assert_eq!(tiled.len(), cell.len());
+}
+
+/// A sweep over two sampling parameters other than CFG and seed; an unfinished seed range in
+/// the Generate view does not block it.
+#[test]
+fn a_temperature_by_top_k_sweep_fills_in() {
+    use hitvideo_app::studio::jobs::{AxisValues, SweepAxis};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| {
+        s.view = View::Sweep;
+        s.sweep.temperatures = "0.7,1.3".into();
+        s.sweep.top_ks = "4,0".into();
+        s.generate.seed_mode = hitvideo_app::studio::settings::SeedMode::Range;
+        s.generate.seed_range = "9-2".into();
+        s.generate.seed = 3;
+    });
+    h.step();
+    untrained_models(&mut h);
+    // The axes are chosen in their drop-downs (CFG x seed by default).
+    for (axis, value) in [("rows", "temperature"), ("columns", "top-k")] {
+        h.get_by_role_and_label(Role::ComboBox, axis).click();
+        h.step();
+        h.step();
+        h.get_by_label(value).click();
+        h.step();
+        h.step();
+    }
+    assert_eq!((h.state().settings().sweep.rows, h.state().settings().sweep.columns), (SweepAxis::Temperature, SweepAxis::TopK));
+    h.get_by_label("Run sweep").click();
+    wait_until(&mut h, "all cells", 240, |h| has_label(h, "4 of 4 cells") && h.state().engine_idle());
+    let grid = h.state().sweep.grid.clone().expect("grid");
+    assert_eq!((&grid.rows, &grid.columns), (&AxisValues::Temperature(vec![0.7, 1.3]), &AxisValues::TopK(vec![Some(4), None])));
+    assert!(grid.cells.iter().all(|c| c.as_ref().is_some_and(|c| c.score.is_some())), "every cell has a score");
+    assert!(has_label(&h, "temperature \\ top-k") && has_label(&h, "top-k all"), "axis labels missing");
+    assert!(has_label(&h, "analyzer score against temperature"));
+    let tiled = hitvideo_app::studio::views::sweep::tile(&grid).expect("every cell is done");
+    assert_eq!(tiled.len(), grid.cells[0].as_ref().expect("cell").video.len());
+    // Choosing the same parameter twice is refused with a message.
+    h.state_mut().settings_mut().sweep.columns = SweepAxis::Temperature;
+    h.step();
+    h.get_by_label("Run sweep").click();
+    h.step();
+    h.step();
+    assert!(has_label(&h, "choose two different parameters"));
 }
 
 #[test]

@@ -163,6 +163,7 @@ impl StudioApp {
         self.debug.on_event(e);
         match e {
             Event::Device(d) => self.device_text = d.clone(),
+            Event::Warning { text, .. } => self.notices.push((true, text.clone())),
             Event::Models(m) => self.models = m.clone(),
             Event::Finished { job, outcome } if self.app_jobs.contains(job) => {
                 self.app_jobs.retain(|j| j != job);
@@ -188,7 +189,7 @@ impl StudioApp {
             match self.settings.view {
                 View::Tokens if path.is_dir() => sh.submit_app(jobs::Task::LoadTokenizer(path)),
                 View::Tokens => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
-                View::Generate | View::Sweep => self.generate.restore_from_file(&path, &mut self.settings.generate),
+                View::Generate | View::Sweep => self.generate.open_export(ctx, path),
                 View::Train if path.is_dir() => self.settings.train.folder = Some(path),
                 _ => {
                     self.settings.view = View::Data;
@@ -210,10 +211,10 @@ impl StudioApp {
                     }
                     ui.close();
                 }
-                if ui.button("Open exported file (restore settings)…").clicked() {
+                if ui.button("Open exported file (restore settings, re-roll it)…").clicked() {
                     if let Some(path) = rfd::FileDialog::new().pick_file() {
                         self.settings.view = View::Generate;
-                        self.generate.restore_from_file(&path, &mut self.settings.generate);
+                        self.generate.open_export(ui.ctx(), path);
                     }
                     ui.close();
                 }
@@ -283,6 +284,10 @@ impl eframe::App for StudioApp {
                 let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
                 self.generate.generate(&mut sh, &mut self.settings.generate);
             }
+        {
+            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+            self.generate.poll_open(&mut sh, &mut self.settings.generate);
+        }
         if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
             self.settings.show_debug = !self.settings.show_debug;
         }

@@ -46,6 +46,21 @@ impl Player {
         self.video.as_ref()
     }
 
+    /// The frame shown (0-based).
+    pub fn frame(&self) -> usize {
+        self.frame
+    }
+
+    /// Whether the clip advances by itself.
+    pub fn is_playing(&self) -> bool {
+        self.playing
+    }
+
+    /// Screen pixels per video pixel.
+    pub fn zoom(&self) -> f32 {
+        self.zoom
+    }
+
     pub fn set_zoom(&mut self, zoom: f32) {
         self.zoom = zoom;
     }

@@ -1,6 +1,7 @@
 //! Generation on the engine thread through the engine's text-to-clip `Pipeline`: coarse-to-fine
 //! sampling with a preview decoded after every finished layer, re-roll (keep coarse layers),
-//! export metadata made by the engine, and CFG x seed sweeps scored by the analyzer.
+//! export metadata made by the engine, sweeps over two sampling parameters scored by the
+//! analyzer, and decoding an opened export's tokens.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use hitvideo_engine::analyze::{self, PromptAttributes};
+use hitvideo_engine::generator::config::layer_offsets;
 use hitvideo_engine::generator::{
     CfgSchedule, ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig,
 };
@@ -15,7 +17,7 @@ use hitvideo_engine::tokenizer::config_sha256;
 use hitvideo_engine::video::Video;
 
 use super::payload::{ClipPayload, SweepCell, SweepPayload};
-use super::protocol::{Event, GenerateRequest, Job, Outcome, SweepRequest};
+use super::protocol::{DecodeRequest, Event, GenerateRequest, Job, Outcome, SweepRequest};
 use super::worker::{LoadedTokenizer, Worker};
 
 /// A generator with its tokenizer (and text encoder), ready to generate.
@@ -159,15 +161,18 @@ pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
         Err(e) => return Outcome::Failed(e),
     };
     let wanted = PromptAttributes::parse(&req.base.prompt);
-    let mut grid = SweepPayload { job: job.id, prompt: req.base.prompt.clone(), cfgs: req.cfgs.clone(), seeds: req.seeds.clone(), cells: vec![None; req.cfgs.len() * req.seeds.len()] };
+    let (n_rows, n_cols) = (req.rows.len(), req.columns.len());
+    let mut grid = SweepPayload { job: job.id, prompt: req.base.prompt.clone(), rows: req.rows.clone(), columns: req.columns.clone(), cells: vec![None; n_rows * n_cols] };
     let total = grid.cells.len();
     let started = Instant::now();
-    for (ci, &cfg) in req.cfgs.iter().enumerate() {
-        for (si, &seed) in req.seeds.iter().enumerate() {
-            let cell = GenerateRequest { cfg_schedule: format!("{cfg}"), seeds: vec![seed], keep: Vec::new(), ..req.base.clone() };
+    for ri in 0..n_rows {
+        for ci in 0..n_cols {
+            let mut cell = GenerateRequest { keep: Vec::new(), ..req.base.clone() };
+            req.rows.apply(ri, &mut cell);
+            req.columns.apply(ci, &mut cell);
             let creq = match clip_request(&cell) {
                 Ok(r) => r,
-                Err(e) => return Outcome::Failed(e),
+                Err(e) => return Outcome::Failed(format!("{}, {}: {e}", req.rows.label(ri), req.columns.label(ci))),
             };
             let t0 = Instant::now();
             let tokens = match run_one(g, job, &creq, |_, _, _| {}, |_, _| {}) {
@@ -178,12 +183,81 @@ pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
                 return Outcome::Failed("the generator produced no clip".into());
             };
             let score = analyze::score(&analyze::analyze(&video), &wanted).fraction();
-            grid.cells[ci * req.seeds.len() + si] = Some(SweepCell { video: Arc::new(video), score, seconds: t0.elapsed().as_secs_f64() });
+            grid.cells[ri * n_cols + ci] = Some(SweepCell { video: Arc::new(video), score, seconds: t0.elapsed().as_secs_f64() });
             w.slots.sweep.put(grid.clone());
             w.emit(Event::Payload { job: job.id, slot: "sweep" });
-            let done = ci * req.seeds.len() + si + 1;
+            let done = ri * n_cols + ci + 1;
             w.emit(Event::Progress { job: job.id, done, total, rate: done as f64 / started.elapsed().as_secs_f64().max(1e-6) });
         }
     }
     Outcome::Done(format!("{total} cells in {:.1} s", started.elapsed().as_secs_f64()))
+}
+
+/// The first 12 hex digits of a checksum, or "none".
+fn short(sum: Option<&String>) -> String {
+    sum.map_or_else(|| "none".to_string(), |s| s.chars().take(12).collect())
+}
+
+/// Decodes an opened export's tokens into the clip slot. A file made by another generator is
+/// still decoded (and may be re-rolled) with the loaded models, as `hitvideo generate --reroll`
+/// does, with a warning; tokens that do not fit the loaded layers are refused.
+pub(super) fn decode(w: &mut Worker, job: &Job, req: DecodeRequest) -> Outcome {
+    let w = &*w;
+    let g = match pipeline(w) {
+        Ok(g) => g,
+        Err(e) => return Outcome::Failed(format!("{}: cannot show its clip: {e}", req.source.display())),
+    };
+    let p = &g.pipeline;
+    let file = req.source.display();
+    let file_sum = req.meta.model_checksums.get("generator");
+    let made_with = file_sum.map(|s| format!(" (generator checksum {})", short(Some(s)))).unwrap_or_default();
+    let offsets = layer_offsets(&p.cfg.layers);
+    let need = offsets.last().copied().unwrap_or(0);
+    if req.tokens.len() != need {
+        return Outcome::Failed(format!(
+            "{file}: it holds {} tokens, but the loaded generator's {} layers take {need}; load the generator it was made with{made_with} and open the file again",
+            req.tokens.len(),
+            p.cfg.layers.len()
+        ));
+    }
+    for (j, l) in p.cfg.layers.iter().enumerate() {
+        if let Some(bad) = req.tokens[offsets[j]..offsets[j + 1]].iter().find(|&&id| u64::from(id) >= 1u64 << l.bits) {
+            return Outcome::Failed(format!(
+                "{file}: token {bad} of layer {} does not fit its {} bits; load the generator it was made with{made_with} and open the file again",
+                j + 1,
+                l.bits
+            ));
+        }
+    }
+    let loaded_sum = p.checksums.get("generator");
+    if file_sum != loaded_sum {
+        w.emit(Event::Warning {
+            job: Some(job.id),
+            text: format!(
+                "{file} was made by another generator (checksum {}, loaded: {}): its tokens are decoded and re-rolled with the loaded \
+                 models, so the picture and the re-roll may differ from the original; load the generator it was made with to reproduce it",
+                short(file_sum),
+                short(loaded_sum)
+            ),
+        });
+    }
+    let layers = p.cfg.layers.len();
+    let videos: Vec<Arc<Video>> = p.decode(std::slice::from_ref(&req.tokens), layers).into_iter().map(Arc::new).collect();
+    if videos.is_empty() {
+        return Outcome::Failed(format!("{file}: its tokens decoded to no clip"));
+    }
+    let n = req.tokens.len();
+    let models = vec![("generator".to_string(), g.label.clone()), ("tokenizer".to_string(), p.tok_cfg.name.clone())];
+    w.slots.clip.put(ClipPayload {
+        job: job.id,
+        request: req.request,
+        videos,
+        tokens: vec![req.tokens],
+        layers_done: layers,
+        layers_total: layers,
+        models,
+        metas: vec![*req.meta],
+    });
+    w.emit(Event::Payload { job: job.id, slot: "clip" });
+    Outcome::Done(format!("settings restored from {file}; its clip is decoded from its {n} tokens (\"Re-roll details\" keeps its coarse layers)"))
 }

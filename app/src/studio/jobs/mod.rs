@@ -3,6 +3,7 @@
 //! [`Slots`]. Nothing in this module uses egui; the UI passes a waker that asks for a repaint
 //! whenever an event is sent.
 
+mod axis;
 mod generate;
 mod payload;
 mod protocol;
@@ -20,9 +21,10 @@ use std::thread::JoinHandle;
 
 use hitvideo_engine::device::DeviceChoice;
 
+pub use axis::{AxisValues, SweepAxis};
 pub use payload::{ClipPayload, LayerTokens, MaskView, Masks, Slots, SweepCell, SweepPayload, TokenPayload, TrainStrip};
 pub use protocol::{
-    Command, DataChoice, Event, GenerateRequest, Job, JobId, ModelStatus, Outcome, SweepRequest, Task, TokenRequest, TokenSource, TrainRequest,
+    Command, DataChoice, DecodeRequest, Event, GenerateRequest, Job, JobId, ModelStatus, Outcome, SweepRequest, Task, TokenRequest, TokenSource, TrainRequest,
     TrainUpdate,
 };
 pub use slot::Slot;
@@ -49,7 +51,12 @@ pub struct EngineHandle {
     /// Events made on this side (the thread is gone), delivered by the next `poll`.
     local: VecDeque<Event>,
     thread: Option<JoinHandle<()>>,
+    /// The engine thread's end of the event channel is gone (reported once).
+    stopped: bool,
 }
+
+/// Why a job cannot finish once the engine thread is gone.
+const STOPPED: &str = "the engine thread stopped unexpectedly, so this job cannot finish; restart the studio (your settings are kept)";
 
 impl EngineHandle {
     /// Starts the engine thread on `device` (chosen on that thread; the answer comes as an
@@ -63,12 +70,16 @@ impl EngineHandle {
             .name("hitvideo-engine".into())
             .spawn(move || worker::Worker::new(ev_tx, waker, worker_slots).run(&cmd_rx))
             .ok();
-        let mut handle = Self { tx, rx, slots, next: 1, pending: Vec::new(), local: VecDeque::new(), thread };
+        let mut handle = Self::from_parts(tx, rx, slots, thread);
         if handle.thread.is_none() {
             handle.local.push_back(Event::Device("the engine thread could not be started; restart the studio".into()));
         }
         handle.send(Command::SetDevice(device));
         handle
+    }
+
+    fn from_parts(tx: mpsc::Sender<Command>, rx: mpsc::Receiver<Event>, slots: Slots, thread: Option<JoinHandle<()>>) -> Self {
+        Self { tx, rx, slots, next: 1, pending: Vec::new(), local: VecDeque::new(), thread, stopped: false }
     }
 
     fn send(&mut self, cmd: Command) -> bool {
@@ -120,10 +131,29 @@ impl EngineHandle {
         &self.slots
     }
 
-    /// Every event since the last call, in order (call once per frame).
+    /// Every event since the last call, in order (call once per frame). When the engine
+    /// thread has gone (it panicked outside a job), every pending job finishes as failed with
+    /// a message saying so, instead of showing "running" forever.
     pub fn poll(&mut self) -> Vec<Event> {
         let mut out: Vec<Event> = self.local.drain(..).collect();
-        out.extend(self.rx.try_iter());
+        loop {
+            match self.rx.try_recv() {
+                Ok(e) => out.push(e),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    if !self.stopped {
+                        self.stopped = true;
+                        out.push(Event::Device("the engine thread has stopped; restart the studio".into()));
+                        out.push(Event::Warning { job: None, text: "the engine thread stopped unexpectedly and every queued or running job failed; restart the studio (your settings are kept)".into() });
+                    }
+                    let finished: Vec<JobId> = out.iter().filter_map(|e| if let Event::Finished { job, .. } = e { Some(*job) } else { None }).collect();
+                    for p in self.pending.iter().filter(|p| !finished.contains(&p.id)) {
+                        out.push(Event::Finished { job: p.id, outcome: Outcome::Failed(STOPPED.into()) });
+                    }
+                    break;
+                }
+            }
+        }
         for e in &out {
             match e {
                 Event::Started { job, .. } => {
@@ -149,5 +179,32 @@ impl Drop for EngineHandle {
             // Jobs check their cancel flag between steps, so this waits for one step at most.
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_engine_thread_fails_every_pending_job_once() {
+        let (tx, _commands) = mpsc::channel();
+        let (events, rx) = mpsc::channel::<Event>();
+        let mut h = EngineHandle::from_parts(tx, rx, Slots::default(), None);
+        let a = h.submit(Task::LoadTokenizer("a".into()));
+        let b = h.submit(Task::LoadTokenizer("b".into()));
+        let _ = events.send(Event::Started { job: a, task: "load tokenizer" });
+        let _ = events.send(Event::Finished { job: a, outcome: Outcome::Done("ok".into()) });
+        drop(events);
+        let out = h.poll();
+        let failed: Vec<JobId> = out.iter().filter_map(|e| match e {
+            Event::Finished { job, outcome: Outcome::Failed(m) } if m.contains("restart the studio") => Some(*job),
+            _ => None,
+        }).collect();
+        assert_eq!(failed, vec![b], "{out:?}");
+        assert!(h.pending().is_empty());
+        assert!(out.iter().any(|e| matches!(e, Event::Device(d) if d.contains("stopped"))));
+        assert!(out.iter().any(|e| matches!(e, Event::Warning { job: None, text } if text.contains("restart the studio"))), "a notice for the user");
+        assert!(h.poll().is_empty(), "the stop is reported once");
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use hitvideo_engine::video::Video;
 
+use super::axis::AxisValues;
 use super::protocol::{GenerateRequest, JobId};
 use super::slot::Slot;
 
@@ -115,14 +116,22 @@ pub struct SweepCell {
     pub seconds: f64,
 }
 
-/// A CFG x seed grid, filled cell by cell (`cells[ci * seeds.len() + si]`).
+/// A grid over two sampling parameters, filled cell by cell
+/// (`cells[ri * columns.len() + ci]`).
 #[derive(Debug, Clone)]
 pub struct SweepPayload {
     pub job: JobId,
     pub prompt: String,
-    pub cfgs: Vec<f32>,
-    pub seeds: Vec<u64>,
+    pub rows: AxisValues,
+    pub columns: AxisValues,
     pub cells: Vec<Option<SweepCell>>,
+}
+
+impl SweepPayload {
+    /// The cell at row `ri`, column `ci` (`None` until it is done).
+    pub fn cell(&self, ri: usize, ci: usize) -> Option<&SweepCell> {
+        self.cells.get(ri * self.columns.len() + ci)?.as_ref()
+    }
 }
 
 /// The latest-value slots the engine writes and the UI reads.

@@ -10,6 +10,8 @@ use std::sync::atomic::AtomicBool;
 use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::video::{ExportMetadata, Video};
 
+use super::axis::AxisValues;
+
 /// Identifies one submitted job (unique for the life of an [`super::EngineHandle`]).
 pub type JobId = u64;
 
@@ -102,12 +104,29 @@ pub struct GenerateRequest {
     pub keep: Vec<Vec<u32>>,
 }
 
-/// A CFG x seed grid.
+/// A grid over two sampling parameters: every (row value, column value) pair is one clip
+/// made with `base` and those two values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepRequest {
+    /// The settings every cell shares (one seed; the axes override their parameters).
     pub base: GenerateRequest,
-    pub cfgs: Vec<f32>,
-    pub seeds: Vec<u64>,
+    pub rows: AxisValues,
+    pub columns: AxisValues,
+}
+
+/// The tokens of an opened export, to decode through the loaded generator's tokenizer into
+/// the clip slot, so the clip plays and "Re-roll details" keeps its coarse layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeRequest {
+    /// The file the tokens come from (named in messages).
+    pub source: PathBuf,
+    /// The settings the clip was made with, as read from its metadata.
+    pub request: GenerateRequest,
+    /// Every layer's ids in sequence order, coarsest first.
+    pub tokens: Vec<u32>,
+    /// The file's metadata (its model checksums are compared with the loaded models'; it
+    /// stays the clip's export metadata).
+    pub meta: Box<ExportMetadata>,
 }
 
 /// The jobs the engine thread runs.
@@ -129,6 +148,8 @@ pub enum Task {
     Tokenize(TokenRequest),
     Generate(GenerateRequest),
     Sweep(SweepRequest),
+    /// Decode an opened export's tokens into the clip slot.
+    Decode(DecodeRequest),
     /// Write a clip as MP4 / GIF / PNG frames (by extension) with its metadata.
     Export { video: Arc<Video>, path: PathBuf, meta: Box<ExportMetadata> },
 }
@@ -146,6 +167,7 @@ impl Task {
             Task::Tokenize(_) => "tokenize",
             Task::Generate(_) => "generate",
             Task::Sweep(_) => "sweep",
+            Task::Decode(_) => "decode clip",
             Task::Export { .. } => "export",
         }
     }
@@ -201,4 +223,8 @@ pub enum Event {
     /// A new payload for `job` is in the slot named `slot`.
     Payload { job: JobId, slot: &'static str },
     Finished { job: JobId, outcome: Outcome },
+    /// Something the user should know about `job` (`None`: about the engine as a whole) that
+    /// does not fail it, e.g. an opened clip was made by another generator; the app shows it as
+    /// a notice.
+    Warning { job: Option<JobId>, text: String },
 }

@@ -1,6 +1,6 @@
 //! The engine thread: owns the Burn device and the models, runs one job at a time, reports
-//! through events and slots. A panic inside a job is caught and reported as a failed job, so
-//! bad input never takes the studio down.
+//! through events and slots. A panic inside a job (or a device switch) is caught and reported,
+//! so bad input never takes the studio down.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ impl Worker {
     pub fn run(mut self, rx: &mpsc::Receiver<Command>) {
         while let Ok(cmd) = rx.recv() {
             match cmd {
-                Command::SetDevice(choice) => self.set_device(choice),
+                Command::SetDevice(choice) => self.switch_device(choice, Self::set_device),
                 Command::Run(job, task) => {
                     if job.cancel.load(Ordering::Relaxed) {
                         self.emit(Event::Finished { job: job.id, outcome: Outcome::Cancelled("cancelled before it started".into()) });
@@ -69,6 +69,19 @@ impl Worker {
                 }
                 Command::Shutdown => break,
             }
+        }
+    }
+
+    /// Runs `switch` (normally [`Self::set_device`]) so that a panic inside it is reported as a
+    /// device event instead of ending the engine thread.
+    fn switch_device(&mut self, choice: DeviceChoice, switch: impl FnOnce(&mut Self, DeviceChoice)) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| switch(self, choice))) {
+            self.emit(Event::Device(format!(
+                "{} (switching to '{choice}' failed inside the engine: {}; pick another device or restart the studio)",
+                self.device_text,
+                panic_text(&p)
+            )));
+            self.emit(Event::Models(self.model_status()));
         }
     }
 
@@ -124,6 +137,7 @@ impl Worker {
             Task::Tokenize(src) => tokens::tokenize(self, job, src),
             Task::Generate(req) => generate::generate(self, job, req),
             Task::Sweep(req) => generate::sweep(self, job, req),
+            Task::Decode(req) => generate::decode(self, job, req),
             Task::Export { video, path, meta } => match video::export(&video, &path, &meta) {
                 Ok(files) => Outcome::Done(format!("wrote {}", files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
                 Err(e) => Outcome::Failed(e.to_string()),
@@ -180,4 +194,26 @@ fn estimate(preset: &str, batch: usize, generator_on: Option<&(PathBuf, String)>
     let text = TextConditionConfig::for_encoder(train_generator::encoder(text_encoder));
     let cfg = GeneratorConfig::preset(preset, &tok, text).map_err(|e| e.to_string())?;
     Ok((cfg.num_params(), cfg.training_memory(batch)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn a_panic_while_switching_devices_is_reported_and_the_thread_goes_on() {
+        let (tx, rx) = mpsc::channel();
+        let mut w = Worker::new(tx, Arc::new(|| {}), Slots::default());
+        w.switch_device(DeviceChoice::Cpu, |_, _| panic!("no adapter answered"));
+        let events: Vec<Event> = rx.try_iter().collect();
+        assert!(
+            events.iter().any(|e| matches!(e, Event::Device(d) if d.contains("no adapter answered") && d.contains("restart the studio"))),
+            "{events:?}"
+        );
+        // The worker still answers: a real switch to the CPU works.
+        w.switch_device(DeviceChoice::Cpu, Worker::set_device);
+        assert!(rx.try_iter().any(|e| matches!(e, Event::Models(_))));
+    }
 }

@@ -131,20 +131,41 @@ impl GenerateSettings {
 
     /// The engine request for these settings (checks what the UI can check).
     pub fn request(&self, random: u64) -> Result<GenerateRequest, String> {
-        if self.prompt.trim().is_empty() {
-            return Err("the prompt is empty; describe the video, e.g. \"a red circle moves left\"".into());
-        }
-        let negative = Some(self.negative.trim().to_string()).filter(|s| !s.is_empty());
-        Ok(GenerateRequest {
-            prompt: self.prompt.clone(),
+        self.check_prompt()?;
+        Ok(self.request_with(self.prompt.clone(), self.negative_prompt(), self.seeds(random)?))
+    }
+
+    /// The base of a sweep: these settings with the one seed of the seed field (the seed
+    /// range is not read, so an unfinished range does not block a sweep).
+    pub fn sweep_base(&self) -> Result<GenerateRequest, String> {
+        self.check_prompt()?;
+        Ok(self.request_with(self.prompt.clone(), self.negative_prompt(), vec![self.seed]))
+    }
+
+    /// A request for `prompt` and `seeds` with these settings' CFG schedule and sampling.
+    pub fn request_with(&self, prompt: String, negative: Option<String>, seeds: Vec<u64>) -> GenerateRequest {
+        GenerateRequest {
+            prompt,
             negative,
             cfg_schedule: self.schedule_string(),
-            seeds: self.seeds(random)?,
+            seeds,
             temperature: self.temperature,
             top_k: (self.top_k > 0).then_some(self.top_k),
             top_p: self.top_p,
             keep: Vec::new(),
-        })
+        }
+    }
+
+    /// The negative prompt, `None` when blank.
+    pub fn negative_prompt(&self) -> Option<String> {
+        Some(self.negative.trim().to_string()).filter(|s| !s.is_empty())
+    }
+
+    fn check_prompt(&self) -> Result<(), String> {
+        if self.prompt.trim().is_empty() {
+            return Err("the prompt is empty; describe the video, e.g. \"a red circle moves left\"".into());
+        }
+        Ok(())
     }
 
     /// Restores the settings an export recorded (fields it lacks stay as they are).

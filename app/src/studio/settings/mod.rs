@@ -9,8 +9,10 @@ use hitvideo_engine::device::DeviceChoice;
 use super::jobs::{DataChoice, TrainRequest};
 
 mod generate;
+mod sweep;
 
 pub use generate::{GenerateSettings, MAX_SEEDS, ScheduleKind, SeedMode, parse_cfgs, parse_seeds};
+pub use sweep::SweepSettings;
 
 /// The eframe storage key.
 pub const SETTINGS_KEY: &str = "hitvideo-settings";
@@ -66,19 +68,6 @@ pub struct TokensSettings {
 impl Default for TokensSettings {
     fn default() -> Self {
         Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, fill: "repeat".into() }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct SweepSettings {
-    pub cfgs: String,
-    pub seeds: String,
-}
-
-impl Default for SweepSettings {
-    fn default() -> Self {
-        Self { cfgs: "1,3,5,7.5".into(), seeds: "0-1".into() }
     }
 }
 

@@ -1,19 +1,23 @@
 //! Generate view: prompt and negative prompt, CFG value and schedule, seeds (random, locked or
 //! a range), temperature / top-k / top-p, batch size; Generate (Ctrl+Enter) into a queue with
 //! a progress bar (tokens/s, ETA); the coarse-to-fine preview in a player; re-roll of the fine
-//! layers; export with metadata; a history gallery; restoring settings from an exported file.
+//! layers (fresh seeds, current sampling settings); export with metadata; a history gallery;
+//! opening an exported file (its settings restored, its clip decoded from its tokens so it can
+//! be re-rolled).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use eframe::egui;
-use hitvideo_engine::video::meta::{SamplerSettings, read_metadata};
-use hitvideo_engine::video::{ExportMetadata, Video};
+use hitvideo_engine::video::meta::SamplerSettings;
+use hitvideo_engine::video::{ExportFormat, ExportMetadata, Video};
 
-use super::{ERROR, FrameTexture, Shared, outcome_label};
+use super::generate_open::{Opening, decode_request};
+use super::generate_settings::{seeds_text, settings_ui};
+use super::{ERROR, FrameTexture, Shared, outcome_label, with_export_extension};
 use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task, TokenSource};
 use crate::studio::player::Player;
-use crate::studio::settings::{GenerateSettings, ScheduleKind, SeedMode};
+use crate::studio::settings::{GenerateSettings, SeedMode};
 
 /// One finished generation, kept in the gallery.
 struct HistoryItem {
@@ -36,7 +40,32 @@ pub struct GenerateView {
     pub to_tokens: Option<TokenSource>,
     outcome: Option<Outcome>,
     error: Option<String>,
-    random: u64,
+    random: SeedStream,
+    /// An exported file whose metadata is being read.
+    opening: Option<Opening>,
+    /// The job decoding an opened file's tokens.
+    decoding: Option<JobId>,
+}
+
+/// Seeds for random mode and re-rolls: a splitmix64 stream that starts from the operating
+/// system's randomness, so every session (and every view) draws different seeds.
+struct SeedStream(u64);
+
+impl Default for SeedStream {
+    fn default() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl SeedStream {
+    /// The next seed, below one million (easy to read, lock and type back).
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % 1_000_000
+    }
 }
 
 /// Export metadata for row `row` of a generation: the engine's when the clip is complete,
@@ -74,8 +103,7 @@ impl GenerateView {
 
     /// Queues a generation with the current settings.
     pub fn generate(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
-        self.random = hitvideo_engine::dataset::synth::item_seed(self.random ^ 0x5eed, self.jobs.len() + self.history.len());
-        match s.request(self.random % 1_000_000) {
+        match s.request(self.random.next()) {
             Ok(req) => {
                 if s.seed_mode == SeedMode::Random {
                     s.seed = req.seeds[0];
@@ -86,21 +114,50 @@ impl GenerateView {
         }
     }
 
-    /// Restores the settings recorded in an exported file (container tag or sidecar).
-    pub fn restore_from_file(&mut self, path: &Path, s: &mut GenerateSettings) {
-        match read_metadata(path) {
-            Ok((meta, _)) => {
-                s.restore(&meta);
-                self.error = None;
-                self.outcome = Some(Outcome::Done(format!("settings restored from {}", path.display())));
+    /// Opens an exported clip (dropped or picked): its metadata is read off the UI thread, then
+    /// [`Self::poll_open`] restores its settings and queues the decode of its tokens.
+    pub fn open_export(&mut self, ctx: &egui::Context, path: PathBuf) {
+        self.error = None;
+        self.outcome = Some(Outcome::Done(format!("reading {} …", path.display())));
+        self.opening = Some(Opening::start(ctx, path));
+    }
+
+    /// Picks up an opened file's metadata (call once per frame): restores the settings it
+    /// records and, with a generator loaded, queues the decode of its tokens on the engine
+    /// thread, so the clip plays and "Re-roll details" keeps its coarse layers.
+    pub fn poll_open(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
+        let Some(read) = self.opening.as_ref().and_then(Opening::poll) else { return };
+        let Some(path) = self.opening.take().map(|o| o.path) else { return };
+        let meta = match read {
+            Ok(meta) => meta,
+            Err(e) => {
+                self.outcome = None;
+                self.error = Some(format!("cannot restore settings: {e}"));
+                return;
             }
-            Err(e) => self.error = Some(format!("cannot restore settings: {e}")),
-        }
+        };
+        s.restore(&meta);
+        let restored = format!("settings restored from {}", path.display());
+        self.outcome = Some(Outcome::Done(match decode_request(&path, meta, s) {
+            Err(why) => format!("{restored}; {why}"),
+            Ok(_) if sh.models.generator.is_none() => {
+                format!("{restored}; load a generator (e.g. \"Use untrained tiny models\") and open the file again to see its clip and re-roll it")
+            }
+            Ok(req) => {
+                self.decoding = Some(sh.engine.submit(Task::Decode(req)));
+                format!("{restored}; decoding its clip …")
+            }
+        }));
+    }
+
+    /// Whether `job` is one of this view's (a generation or an opened file's decode).
+    fn owns(&self, job: JobId) -> bool {
+        self.decoding == Some(job) || self.jobs.iter().any(|(j, _)| *j == job)
     }
 
     pub fn on_event(&mut self, e: &Event, slots: &Slots) {
         match e {
-            Event::Payload { job, .. } if self.jobs.iter().any(|(j, _)| j == job) => {
+            Event::Payload { job, .. } if self.owns(*job) => {
                 let mut seen = self.seen;
                 if let Some(c) = slots.clip.take_newer(&mut seen)
                     && c.job == *job {
@@ -112,8 +169,11 @@ impl GenerateView {
                 let since = self.progress.as_ref().filter(|p| p.0 == *job).map(|p| p.4).unwrap_or_else(std::time::Instant::now);
                 self.progress = Some((*job, *done, *total, *rate, since));
             }
-            Event::Finished { job, outcome } if self.jobs.iter().any(|(j, _)| j == job) => {
+            Event::Finished { job, outcome } if self.owns(*job) => {
                 self.jobs.retain(|(j, _)| j != job);
+                if self.decoding == Some(*job) {
+                    self.decoding = None;
+                }
                 if self.progress.as_ref().is_some_and(|p| p.0 == *job) {
                     self.progress = None;
                 }
@@ -150,14 +210,14 @@ impl GenerateView {
         settings_ui(ui, s);
         ui.horizontal(|ui| {
             go |= ui.button("Generate").on_hover_text("Ctrl+Enter").clicked();
-            let can_reroll = self.clip.as_ref().is_some_and(|c| c.layers_done == c.layers_total) && self.jobs.is_empty();
+            let can_reroll = self.clip.as_ref().is_some_and(|c| c.layers_done == c.layers_total) && self.jobs.is_empty() && self.decoding.is_none();
             ui.add(egui::DragValue::new(&mut s.keep_layers).range(1..=8).prefix("keep "));
-            if ui.add_enabled(can_reroll, egui::Button::new("Re-roll details")).on_hover_text("keep the coarse layers, resample the finer ones").clicked() {
+            if ui.add_enabled(can_reroll, egui::Button::new("Re-roll details")).on_hover_text("keep the coarse layers, resample the finer ones with fresh seeds and the current CFG and sampling settings").clicked() {
                 self.reroll(sh, s);
             }
             if ui.button("Open exported file…").clicked()
                 && let Some(p) = rfd::FileDialog::new().pick_file() {
-                    self.restore_from_file(&p, s);
+                    self.open_export(ui.ctx(), p);
                 }
         });
         if go {
@@ -172,11 +232,14 @@ impl GenerateView {
         self.history_ui(ui, s);
     }
 
+    /// Keeps the clip's coarse layers and samples the finer ones again: the clip's prompt, a
+    /// fresh seed per row, and the current CFG schedule and sampling settings.
     fn reroll(&mut self, sh: &mut Shared<'_>, s: &GenerateSettings) {
-        let Some(clip) = &self.clip else { return };
+        let Some(clip) = self.clip.clone() else { return };
         let Some(layers) = sh.models.tokenizer_layers.get(..s.keep_layers.min(clip.layers_total.saturating_sub(1)).max(1)) else { return };
         let keep_n: usize = layers.iter().map(|l| l[0] * l[1] * l[2]).sum();
-        let mut req = clip.request.clone();
+        let seeds = clip.tokens.iter().map(|_| self.random.next()).collect();
+        let mut req = s.request_with(clip.request.prompt.clone(), clip.request.negative.clone(), seeds);
         req.keep = clip.tokens.iter().map(|t| t[..keep_n.min(t.len())].to_vec()).collect();
         self.submit(sh, req);
     }
@@ -191,6 +254,12 @@ impl GenerateView {
                 }
                 let state = if running { "(running)" } else { "(queued)" };
                 ui.add(egui::Label::new(format!("#{id} {state} · {} · {}", seeds_text(&req.seeds), req.prompt)).truncate()).on_hover_text(&req.prompt);
+            });
+        }
+        if self.decoding.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("decoding the opened clip's tokens …");
             });
         }
         if let Some((_, done, total, rate, since)) = &self.progress {
@@ -221,12 +290,13 @@ impl GenerateView {
                 let seed = clip.request.seeds.get(self.row).copied().unwrap_or(0);
                 self.to_tokens = Some(TokenSource::Generated { tokens: tokens.clone(), label: format!("generated: {} (seed {seed})", clip.request.prompt) });
             }
-            for (label, ext) in [("Export MP4…", "mp4"), ("Export GIF…", "gif"), ("Export PNG frames…", "")] {
+            for (label, format, ext) in [("Export MP4…", ExportFormat::Mp4, "mp4"), ("Export GIF…", ExportFormat::Gif, "gif"), ("Export PNG frames…", ExportFormat::Png, "")] {
                 if ui.button(label).clicked() {
                     let Some(video) = clip.videos.get(self.row) else { continue };
                     let dialog = rfd::FileDialog::new().set_file_name(if ext.is_empty() { "frames".to_string() } else { format!("clip.{ext}") });
                     let path: Option<PathBuf> = if ext.is_empty() { dialog.pick_folder() } else { dialog.add_filter(ext, &[ext]).save_file() };
-                    if let Some(path) = path {
+                    // A name typed without the extension would otherwise be written as PNG frames.
+                    if let Some(path) = path.map(|p| with_export_extension(p, format)) {
                         let meta = Box::new(metadata(video, &clip, self.row));
                         sh.submit_app(Task::Export { video: Arc::clone(video), path, meta });
                     }
@@ -246,7 +316,10 @@ impl GenerateView {
                 for (i, h) in self.history.iter_mut().enumerate().rev() {
                     let Some(v) = h.clip.videos.first() else { continue };
                     let r = h.thumb.show(ui, "history", v, h.clip.job, v.len() / 2, egui::vec2(64.0, 64.0));
-                    let r = r.interact(egui::Sense::click()).on_hover_text(format!("{} · seeds {:?} · CFG {}", h.clip.request.prompt, h.clip.request.seeds, h.clip.request.cfg_schedule));
+                    let r = r.interact(egui::Sense::click());
+                    let name = format!("history #{}: {}", h.clip.job, h.clip.request.prompt);
+                    r.widget_info(|| egui::WidgetInfo::labeled(egui::accesskit::Role::Button, true, &name));
+                    let r = r.on_hover_text(format!("{} · seeds {:?} · CFG {}", h.clip.request.prompt, h.clip.request.seeds, h.clip.request.cfg_schedule));
                     if r.clicked() {
                         pick = Some(i);
                     }
@@ -264,82 +337,15 @@ impl GenerateView {
     }
 }
 
-fn settings_ui(ui: &mut egui::Ui, s: &mut GenerateSettings) {
-    egui::Grid::new("gen-settings").num_columns(2).show(ui, |ui| {
-        let l = ui.label("prompt");
-        ui.add(egui::TextEdit::multiline(&mut s.prompt).desired_rows(2).desired_width(420.0).id_salt("prompt")).labelled_by(l.id);
-        ui.end_row();
-        let l = ui.label("negative prompt");
-        ui.add(egui::TextEdit::singleline(&mut s.negative).desired_width(420.0).id_salt("negative")).labelled_by(l.id);
-        ui.end_row();
-        ui.label("CFG");
-        ui.horizontal(|ui| {
-            ui.radio_value(&mut s.schedule, ScheduleKind::Constant, "constant");
-            ui.radio_value(&mut s.schedule, ScheduleKind::Linear, "linear ramp");
-            ui.radio_value(&mut s.schedule, ScheduleKind::PerLayer, "per layer");
-            match s.schedule {
-                ScheduleKind::Constant => {
-                    ui.add(egui::DragValue::new(&mut s.cfg).speed(0.1).range(0.0..=30.0).prefix("scale "));
-                }
-                ScheduleKind::Linear => {
-                    ui.add(egui::DragValue::new(&mut s.cfg_from).speed(0.1).range(0.0..=30.0).prefix("from "));
-                    ui.add(egui::DragValue::new(&mut s.cfg).speed(0.1).range(0.0..=30.0).prefix("to "));
-                }
-                ScheduleKind::PerLayer => {
-                    let l = ui.label("values");
-                    ui.add(egui::TextEdit::singleline(&mut s.per_layer).desired_width(120.0).id_salt("per-layer")).labelled_by(l.id);
-                }
-            }
-        });
-        ui.end_row();
-        ui.label("seed");
-        ui.horizontal(|ui| {
-            ui.radio_value(&mut s.seed_mode, SeedMode::Random, "random");
-            ui.radio_value(&mut s.seed_mode, SeedMode::Locked, "locked");
-            ui.radio_value(&mut s.seed_mode, SeedMode::Range, "range");
-            match s.seed_mode {
-                SeedMode::Range => {
-                    let l = ui.label("seeds");
-                    ui.add(egui::TextEdit::singleline(&mut s.seed_range).desired_width(80.0).id_salt("seed-range")).labelled_by(l.id)
-                }
-                _ => ui.add(egui::DragValue::new(&mut s.seed).prefix("seed ")),
-            };
-        });
-        ui.end_row();
-        ui.label("sampling");
-        ui.horizontal(|ui| {
-            ui.add(egui::DragValue::new(&mut s.temperature).speed(0.01).range(0.05..=5.0).prefix("temperature "));
-            ui.add(egui::DragValue::new(&mut s.top_k).range(0..=1 << 18).prefix("top-k ")).on_hover_text("0 keeps every token");
-            ui.add(egui::DragValue::new(&mut s.top_p).speed(0.01).range(0.01..=1.0).prefix("top-p "));
-        });
-        ui.end_row();
-        let l = ui.label("batch");
-        ui.add_enabled(s.seed_mode != SeedMode::Range, egui::DragValue::new(&mut s.batch).range(1..=8)).labelled_by(l.id);
-        ui.end_row();
-    });
-}
-
-/// A short description of a request's seeds: the list when short, else its range or ends.
-fn seeds_text(seeds: &[u64]) -> String {
-    match seeds {
-        [] => "no seeds".into(),
-        [one] => format!("seed {one}"),
-        _ if seeds.len() <= 4 => format!("seeds {}", seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
-        [first, .., last] if seeds.windows(2).all(|w| w[1] == w[0] + 1) => format!("seeds {first}–{last} ({} clips)", seeds.len()),
-        [first, second, .., last] => format!("seeds {first}, {second}, …, {last} ({} clips)", seeds.len()),
-        _ => format!("{} seeds", seeds.len()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::seeds_text;
+    use super::GenerateView;
 
     #[test]
-    fn seed_lists_are_summarized() {
-        assert_eq!(seeds_text(&[7]), "seed 7");
-        assert_eq!(seeds_text(&[1, 5, 9]), "seeds 1, 5, 9");
-        assert_eq!(seeds_text(&(0..64).collect::<Vec<_>>()), "seeds 0–63 (64 clips)");
-        assert_eq!(seeds_text(&[1, 5, 9, 10, 11]), "seeds 1, 5, …, 11 (5 clips)");
+    fn fresh_views_draw_different_random_seeds() {
+        let (mut a, mut b) = (GenerateView::default(), GenerateView::default());
+        let (x, y) = (a.random.next(), b.random.next());
+        assert_ne!(x, y, "two sessions drew the same random seed");
+        assert_ne!(a.random.next(), x, "a session repeats its seed");
     }
 }

@@ -3,15 +3,17 @@
 
 pub mod data;
 pub mod generate;
+mod generate_open;
+mod generate_settings;
 pub mod sweep;
 pub mod tokens;
 pub mod train;
 mod train_settings;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use eframe::egui::{self, Color32};
-use hitvideo_engine::video::Video;
+use hitvideo_engine::video::{ExportFormat, Video};
 
 use super::jobs::{EngineHandle, JobId, ModelStatus, Outcome, Task};
 
@@ -78,6 +80,23 @@ pub fn outcome_label(ui: &mut egui::Ui, outcome: &Option<Outcome>) {
     }
 }
 
+/// `path` with `format`'s extension appended when its own does not name that format: a file
+/// name typed without `.mp4` would otherwise be written as PNG frames. PNG folders stay.
+pub fn with_export_extension(path: PathBuf, format: ExportFormat) -> PathBuf {
+    let ext = match format {
+        ExportFormat::Mp4 => "mp4",
+        ExportFormat::Gif => "gif",
+        ExportFormat::Png => return path,
+    };
+    if ExportFormat::from_path(&path) == format {
+        return path;
+    }
+    let mut name = path.into_os_string();
+    name.push(".");
+    name.push(ext);
+    PathBuf::from(name)
+}
+
 /// Frame `t` of `v` as an egui image.
 pub fn frame_image(v: &Video, t: usize) -> egui::ColorImage {
     let t = t.min(v.len().saturating_sub(1));
@@ -131,5 +150,22 @@ impl Clock {
             return (frame + 1) % n;
         }
         frame % n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_paths_get_the_chosen_formats_extension() {
+        let p = |s: &str, f| with_export_extension(PathBuf::from(s), f);
+        assert_eq!(p("out/clip", ExportFormat::Mp4), PathBuf::from("out/clip.mp4"));
+        assert_eq!(p("clip.MP4", ExportFormat::Mp4), PathBuf::from("clip.MP4"));
+        assert_eq!(p("clip.mov", ExportFormat::Mp4), PathBuf::from("clip.mov"));
+        assert_eq!(p("clip.v2", ExportFormat::Gif), PathBuf::from("clip.v2.gif"));
+        assert_eq!(p("clip.gif", ExportFormat::Gif), PathBuf::from("clip.gif"));
+        assert_eq!(p("clip.mp4", ExportFormat::Gif), PathBuf::from("clip.mp4.gif"));
+        assert_eq!(p("frames", ExportFormat::Png), PathBuf::from("frames"));
     }
 }

@@ -1,16 +1,17 @@
-//! Sweep view: a CFG x seed grid that fills in cell by cell; every cell plays; the analyzer's
-//! score per cell; score against CFG (egui_plot); export of the grid as one tiled clip.
+//! Sweep view: a grid over two sampling parameters (any two of CFG, seed, temperature, top-k,
+//! top-p) that fills in cell by cell; every cell plays; the analyzer's score per cell; score
+//! against the row (or column) parameter (egui_plot); export of the grid as one tiled clip.
 
 use std::sync::Arc;
 
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, Points};
 use hitvideo_engine::generator::grid::{GridLabels, compose};
-use hitvideo_engine::video::{ExportMetadata, Video};
+use hitvideo_engine::video::{ExportFormat, ExportMetadata, Video};
 
-use super::{Clock, ERROR, FrameTexture, Shared, outcome_label};
-use crate::studio::jobs::{Event, JobId, Outcome, SweepPayload, SweepRequest, Task};
-use crate::studio::settings::{GenerateSettings, SweepSettings, parse_cfgs, parse_seeds};
+use super::{Clock, ERROR, FrameTexture, Shared, outcome_label, with_export_extension};
+use crate::studio::jobs::{Event, JobId, Outcome, SweepAxis, SweepPayload, SweepRequest, Task};
+use crate::studio::settings::{GenerateSettings, SweepSettings};
 
 /// Cell size on screen, points.
 const CELL: f32 = 96.0;
@@ -27,8 +28,8 @@ pub struct SweepView {
     error: Option<String>,
 }
 
-/// All cells in one clip with labelled axes (rows: CFG, columns: seeds, the analyzer's score
-/// under each cell), drawn by the engine's grid composer like `hitvideo sweep`'s; `None` until
+/// All cells in one clip with labelled axes (the row and column parameters, the analyzer's
+/// score under each cell), drawn by the engine's grid composer like `hitvideo sweep`'s; `None` until
 /// every cell is done.
 pub fn tile(grid: &SweepPayload) -> Option<Video> {
     let cells: Vec<Option<&Video>> = grid.cells.iter().map(|c| c.as_ref().map(|c| c.video.as_ref())).collect();
@@ -36,9 +37,9 @@ pub fn tile(grid: &SweepPayload) -> Option<Video> {
         return None;
     }
     let labels = GridLabels {
-        title: format!("seed →   (prompt: {}; under each clip: analyzer score)", grid.prompt),
-        columns: grid.seeds.iter().map(|s| format!("seed {s}")).collect(),
-        rows: grid.cfgs.iter().map(|c| format!("CFG {c}")).collect(),
+        title: format!("{} →   (prompt: {}; under each clip: analyzer score)", grid.columns.axis().label(), grid.prompt),
+        columns: (0..grid.columns.len()).map(|i| grid.columns.label(i)).collect(),
+        rows: (0..grid.rows.len()).map(|i| grid.rows.label(i)).collect(),
         captions: grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score).map_or_else(|| "score -".to_string(), |s| format!("score {s:.2}"))).collect(),
     };
     compose(&cells, &labels, 2)
@@ -53,12 +54,10 @@ impl SweepView {
             }
     }
 
-    /// Starts a sweep with the generate view's prompt and sampling settings.
+    /// Starts a sweep with the generate view's prompt and sampling settings (and its seed
+    /// field's seed when neither axis is the seed).
     pub fn run(&mut self, sh: &mut Shared<'_>, g: &GenerateSettings, s: &SweepSettings) {
-        let parsed = parse_cfgs(&s.cfgs).and_then(|cfgs| Ok((cfgs, parse_seeds(&s.seeds)?))).and_then(|(cfgs, seeds)| {
-            let base = g.request(0)?;
-            Ok(SweepRequest { base, cfgs, seeds })
-        });
+        let parsed = s.axes().and_then(|(rows, columns)| Ok(SweepRequest { base: g.sweep_base()?, rows, columns }));
         match parsed {
             Ok(req) => {
                 self.error = None;
@@ -73,11 +72,15 @@ impl SweepView {
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, g: &GenerateSettings, s: &mut SweepSettings) {
         sh.models_row(ui, true);
         ui.label(format!("prompt (from the generate view): {}", g.prompt));
+        ui.label(format!("other settings from the generate view (seed {} unless an axis varies the seed)", g.seed));
         ui.horizontal(|ui| {
-            let l = ui.label("CFG values");
-            ui.add(egui::TextEdit::singleline(&mut s.cfgs).desired_width(140.0).id_salt("sweep-cfgs")).labelled_by(l.id);
-            let l = ui.label("seeds");
-            ui.add(egui::TextEdit::singleline(&mut s.seeds).desired_width(80.0).id_salt("sweep-seeds")).labelled_by(l.id);
+            axis_ui(ui, "rows", "sweep-rows", &mut s.rows, s.columns);
+            let l = ui.label(format!("{} values", s.rows.label()));
+            ui.add(egui::TextEdit::singleline(s.values_mut(s.rows)).desired_width(120.0).id_salt("sweep-row-values")).labelled_by(l.id);
+            ui.separator();
+            axis_ui(ui, "columns", "sweep-columns", &mut s.columns, s.rows);
+            let l = ui.label(format!("{} values", s.columns.label()));
+            ui.add(egui::TextEdit::singleline(s.values_mut(s.columns)).desired_width(120.0).id_salt("sweep-column-values")).labelled_by(l.id);
             if ui.add_enabled(self.job.is_none(), egui::Button::new("Run sweep")).clicked() {
                 self.run(sh, g, s);
             }
@@ -103,15 +106,15 @@ impl SweepView {
         self.frame = self.clock.tick(ui, self.frame, frames, fps);
         self.textures.resize_with(grid.cells.len(), FrameTexture::default);
         egui::Grid::new("sweep-grid").show(ui, |ui| {
-            ui.label("CFG \\ seed");
-            for seed in &grid.seeds {
-                ui.label(format!("seed {seed}"));
+            ui.label(format!("{} \\ {}", grid.rows.axis().label(), grid.columns.axis().label()));
+            for ci in 0..grid.columns.len() {
+                ui.label(grid.columns.label(ci));
             }
             ui.end_row();
-            for (ci, cfg) in grid.cfgs.iter().enumerate() {
-                ui.label(format!("{cfg}"));
-                for si in 0..grid.seeds.len() {
-                    let i = ci * grid.seeds.len() + si;
+            for ri in 0..grid.rows.len() {
+                ui.label(grid.rows.value_text(ri));
+                for ci in 0..grid.columns.len() {
+                    let i = ri * grid.columns.len() + ci;
                     ui.vertical(|ui| match &grid.cells[i] {
                         Some(cell) => {
                             if let Some(t) = self.textures.get_mut(i) {
@@ -131,30 +134,53 @@ impl SweepView {
         plot_ui(ui, &grid);
         if ui.add_enabled(done == grid.cells.len(), egui::Button::new("Export grid…")).clicked()
             && let (Some(video), Some(path)) = (tile(&grid), rfd::FileDialog::new().set_file_name("sweep.mp4").save_file()) {
+                let path = with_export_extension(path, ExportFormat::Mp4);
                 let mut meta = ExportMetadata::for_video(&video);
                 meta.prompt = Some(grid.prompt.clone());
-                meta.extra.insert("sweep_cfgs".into(), serde_json::json!(grid.cfgs));
-                meta.extra.insert("sweep_seeds".into(), serde_json::json!(grid.seeds));
+                meta.extra.insert("sweep_rows".into(), grid.rows.to_json());
+                meta.extra.insert("sweep_columns".into(), grid.columns.to_json());
                 meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score)).collect::<Vec<_>>()));
                 sh.submit_app(Task::Export { video: Arc::new(video), path, meta: Box::new(meta) });
             }
     }
 }
 
+/// A choice of sweep axis; `other` (the other axis's choice) is not offered.
+fn axis_ui(ui: &mut egui::Ui, label: &str, id: &str, axis: &mut SweepAxis, other: SweepAxis) {
+    let l = ui.label(label);
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(axis.label())
+        .show_ui(ui, |ui| {
+            for a in SweepAxis::ALL.into_iter().filter(|a| *a != other) {
+                ui.selectable_value(axis, a, a.label());
+            }
+        })
+        .response
+        .labelled_by(l.id);
+}
+
+/// Score against the row parameter (against the column one when only the rows are seeds),
+/// every cell a point and a line through the means over the other axis.
 fn plot_ui(ui: &mut egui::Ui, grid: &SweepPayload) {
+    let along_rows = grid.rows.axis() != SweepAxis::Seed || grid.columns.axis() == SweepAxis::Seed;
+    let (along, over) = if along_rows { (&grid.rows, &grid.columns) } else { (&grid.columns, &grid.rows) };
     let mut points = Vec::new();
     let mut means = Vec::new();
-    for (ci, cfg) in grid.cfgs.iter().enumerate() {
-        let scores: Vec<f64> =
-            (0..grid.seeds.len()).filter_map(|si| grid.cells[ci * grid.seeds.len() + si].as_ref()?.score).map(f64::from).collect();
-        points.extend(scores.iter().map(|s| [f64::from(*cfg), *s]));
+    for xi in 0..along.len() {
+        let x = along.x(xi);
+        let scores: Vec<f64> = (0..over.len())
+            .filter_map(|oi| if along_rows { grid.cell(xi, oi) } else { grid.cell(oi, xi) })
+            .filter_map(|c| c.score)
+            .map(f64::from)
+            .collect();
+        points.extend(scores.iter().map(|s| [x, *s]));
         if !scores.is_empty() {
-            means.push([f64::from(*cfg), scores.iter().sum::<f64>() / scores.len() as f64]);
+            means.push([x, scores.iter().sum::<f64>() / scores.len() as f64]);
         }
     }
-    ui.label("analyzer score against CFG");
+    ui.label(format!("analyzer score against {}", along.axis().label()));
     Plot::new("sweep-plot").height(160.0).include_y(0.0).include_y(1.0).legend(Legend::default()).show(ui, |p| {
         p.points(Points::new("cells", points).radius(3.0));
-        p.line(Line::new("mean over seeds", means));
+        p.line(Line::new(format!("mean over {}", over.axis().plural()), means));
     });
 }
