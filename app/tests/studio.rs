@@ -2,7 +2,7 @@
 //! and stop, the UI producing frames while training runs, the tokens view, generation, a 2x2
 //! sweep, bad input, settings persistence; and one real window under Xvfb.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
@@ -13,78 +13,8 @@ use hitvideo_app::studio::views::train::RunState;
 use hitvideo_app::studio::{Settings, StudioApp, StudioOptions, View, tokenmap};
 use hitvideo_engine::device::DeviceChoice;
 
-type H = Harness<'static, StudioApp>;
-
-/// A file dropped on the window.
-#[derive(Debug)]
-struct Dropped(PathBuf);
-
-impl eframe::egui::DroppedFile for Dropped {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
-}
-
-/// A clip of `../shared/data` (beside the repository).
-fn workspace_data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(name)
-}
-
-fn drop_file(h: &mut H, path: PathBuf) {
-    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(path)));
-}
-
-fn harness(work: &Path, setup: impl FnOnce(&mut Settings)) -> H {
-    // No demo models: an empty assets folder.
-    harness_with_assets(work, &work.join("no-assets"), setup)
-}
-
-/// The demo models of the repository's `assets/` (as `hitvideo generate` uses by default).
-fn repo_assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
-}
-
-fn harness_with_assets(work: &Path, assets: &Path, setup: impl FnOnce(&mut Settings)) -> H {
-    let mut settings = Settings { device: DeviceChoice::Cpu, ..Default::default() };
-    setup(&mut settings);
-    let opts = StudioOptions { screenshot: None, work_dir: work.to_path_buf(), assets: Some(assets.to_path_buf()), prompt: None };
-    Harness::builder()
-        .with_size(eframe::egui::vec2(1400.0, 1100.0))
-        .build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, settings, opts))
-}
-
-/// Steps the UI (as a real event loop would, ~50 fps) until `cond` holds.
-fn wait_until(h: &mut H, what: &str, secs: u64, mut cond: impl FnMut(&H) -> bool) {
-    let t0 = Instant::now();
-    while !cond(h) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out after {secs} s waiting for {what}; notices: {:?}; train view: {:?} at step {} ({:?}); engine idle: {}",
-            h.state().notices(),
-            h.state().train.state,
-            h.state().train.step,
-            h.state().train.message(),
-            h.state().engine_idle()
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    h.step();
-}
-
-fn has_label(h: &H, text: &str) -> bool {
-    h.query_by_label_contains(text).is_some()
-}
-
-/// Settings for a short tokenizer run on a small synthetic set.
-fn short_run(s: &mut Settings, steps: usize) {
-    s.view = View::Train;
-    let t = &mut s.train;
-    (t.steps, t.batch, t.synthetic_count, t.val_every, t.val_clips, t.checkpoint_every, t.warmup) = (steps, 1, 64, 1000, 1, 1000, 1);
-}
+mod common;
+use common::*;
 
 #[test]
 fn train_view_starts_and_stops_a_tokenizer_run() {
@@ -92,6 +22,9 @@ fn train_view_starts_and_stops_a_tokenizer_run() {
     let mut h = harness(dir.path(), |s| short_run(s, 200));
     h.step();
     wait_until(&mut h, "the memory estimate", 60, |h| has_label(h, "estimated training memory at batch 1"));
+    // Beside it, what the machine has (the CPU's available memory, read from /proc/meminfo).
+    let available = if cfg!(target_os = "linux") { "MiB available now" } else { "available memory not checked" };
+    assert!(has_label(&h, available), "no available-memory text beside the estimate");
     h.get_by_label("Start").click();
     wait_until(&mut h, "two training steps", 120, |h| h.state().train.step >= 2);
     assert!(has_label(&h, "run folder:"));

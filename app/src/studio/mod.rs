@@ -103,6 +103,12 @@ impl StudioApp {
             wgpu,
         };
         app.data.show_synthetic(app.settings.synth_seed);
+        // The last run reopens paused, so Resume continues it (a folder since removed is skipped).
+        if let Some(run) = app.settings.train.last_run.clone()
+            && views::train_run::folder_kind(&run) == views::train_run::FolderKind::Run
+        {
+            let _ = app.train.open_run(&mut app.settings.train, &run);
+        }
         match demo_models(opts.assets.as_deref()) {
             Some(Ok(b)) => {
                 let id = app.engine.submit(jobs::Task::LoadGenerator { generator: b.generator, tokenizer: Some(b.tokenizer) });
@@ -130,6 +136,12 @@ impl StudioApp {
 
     pub fn settings_mut(&mut self) -> &mut Settings {
         &mut self.settings
+    }
+
+    /// Opens a training run in the Train view as its "Open run…" button does (for tests and
+    /// callers without a file dialog); the error is also shown in the view.
+    pub fn open_train_run(&mut self, path: &std::path::Path) -> Result<(), String> {
+        self.train.open_run(&mut self.settings.train, path)
     }
 
     /// Recent frame times.
@@ -190,7 +202,7 @@ impl StudioApp {
                 View::Tokens if path.is_dir() => sh.submit_app(jobs::Task::LoadTokenizer(path)),
                 View::Tokens => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
                 View::Generate | View::Sweep => self.generate.open_export(ctx, path),
-                View::Train if path.is_dir() => self.settings.train.folder = Some(path),
+                View::Train if path.is_dir() => self.train.drop_folder(&mut self.settings.train, path),
                 _ => {
                     self.settings.view = View::Data;
                     self.settings.last_video = Some(path.clone());
@@ -307,6 +319,14 @@ impl eframe::App for StudioApp {
                     Some(j) => format!("engine: {} ({} queued)", j.task, p.len() - 1),
                     None => "engine: idle".into(),
                 });
+                // The app's own jobs (model loads, the demo models at start-up, exports) are
+                // cancelled here; the views cancel theirs.
+                let mine: Vec<(JobId, &'static str)> = p.iter().filter(|j| self.app_jobs.contains(&j.id)).map(|j| (j.id, j.task)).collect();
+                for (id, task) in mine {
+                    if ui.small_button(format!("Cancel {task}")).on_hover_text("a queued job is dropped; a running one stops at its next step").clicked() {
+                        self.engine.cancel(id);
+                    }
+                }
             });
         });
         if self.settings.show_debug {

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -53,8 +54,13 @@ pub(super) fn untrained_generator(w: &mut Worker, preset: &str) -> Result<(), St
 
 /// Loads a generator checkpoint with `tokenizer` or the one its token cache records (which
 /// also becomes the tokens view's tokenizer).
-pub(super) fn load_generator(w: &mut Worker, path: &Path, tokenizer: Option<&Path>) -> Outcome {
+/// Loads a generator (and its tokenizer). Cancelled while it reads (the engine loads in one
+/// call), the loaded weights are dropped and the models already held are kept.
+pub(super) fn load_generator(w: &mut Worker, job: &Job, path: &Path, tokenizer: Option<&Path>) -> Outcome {
     match Pipeline::load(path, tokenizer, None, &w.device) {
+        Ok(_) if job.cancel.load(Ordering::Relaxed) => {
+            Outcome::Cancelled(format!("loading the generator {} cancelled; the models already loaded are kept", path.display()))
+        }
         Ok(p) => {
             let label = format!("{} ({})", p.cfg.name, p.generator_dir.display());
             let tok_label = format!("{} ({}, the generator's)", p.tok_cfg.name, p.tokenizer_dir.display());

@@ -5,6 +5,7 @@
 
 mod axis;
 mod generate;
+mod memory;
 mod payload;
 mod protocol;
 mod slot;
@@ -22,6 +23,7 @@ use std::thread::JoinHandle;
 use hitvideo_engine::device::DeviceChoice;
 
 pub use axis::{AxisValues, SweepAxis};
+pub use memory::{DeviceMemory, memory_note};
 pub use payload::{ClipPayload, LayerTokens, MaskView, Masks, Slots, SweepCell, SweepPayload, TokenPayload, TrainStrip};
 pub use protocol::{
     Command, DataChoice, DecodeRequest, Event, GenerateRequest, Job, JobId, ModelStatus, Outcome, SweepRequest, Task, TokenRequest, TokenSource, TrainRequest,

@@ -11,6 +11,7 @@ use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::video::{ExportMetadata, Video};
 
 use super::axis::AxisValues;
+use super::memory::DeviceMemory;
 
 /// Identifies one submitted job (unique for the life of an [`super::EngineHandle`]).
 pub type JobId = u64;
@@ -216,8 +217,9 @@ pub enum Event {
     Models(ModelStatus),
     Started { job: JobId, task: &'static str },
     Train { job: JobId, update: TrainUpdate },
-    /// Parameters and memory of a run (answer to the [`Task::Estimate`] of the same `key`).
-    Estimate { key: String, parameters: usize, bytes: u64 },
+    /// Parameters and memory of a run (answer to the [`Task::Estimate`] of the same `key`), and
+    /// what the device has (`memory`).
+    Estimate { key: String, parameters: usize, bytes: u64, memory: DeviceMemory },
     /// Work done of a job in its own units (tokens for generation, cells for sweeps).
     Progress { job: JobId, done: usize, total: usize, rate: f64 },
     /// A new payload for `job` is in the slot named `slot`.

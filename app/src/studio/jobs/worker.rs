@@ -16,6 +16,7 @@ use hitvideo_engine::train::tokenizer::load_tokenizer;
 use hitvideo_engine::video;
 
 use super::generate::{self, LoadedGenerator};
+use super::memory::device_memory;
 use super::protocol::{Command, Event, Job, ModelStatus, Outcome, Task};
 use super::{Slots, Waker, tokens, train, train_generator};
 
@@ -30,6 +31,8 @@ pub(super) struct LoadedTokenizer {
 pub(super) struct Worker {
     pub device: Device,
     pub device_text: String,
+    /// Whether `device` is a GPU (then its memory is not checked against estimates).
+    pub is_gpu: bool,
     pub tokenizer: Option<LoadedTokenizer>,
     pub generator: Option<LoadedGenerator>,
     pub slots: Slots,
@@ -39,7 +42,7 @@ pub(super) struct Worker {
 
 impl Worker {
     pub fn new(events: mpsc::Sender<Event>, waker: Waker, slots: Slots) -> Self {
-        Self { device: Device::flex(), device_text: "CPU (Flex)".into(), tokenizer: None, generator: None, slots, events, waker }
+        Self { device: Device::flex(), device_text: "CPU (Flex)".into(), is_gpu: false, tokenizer: None, generator: None, slots, events, waker }
     }
 
     /// Sends an event and wakes the UI.
@@ -91,6 +94,7 @@ impl Worker {
         match selected {
             Ok(sel) => {
                 self.device = sel.device;
+                self.is_gpu = sel.is_gpu;
                 self.device_text = sel.description;
                 if let Some(t) = self.tokenizer.as_mut() {
                     t.model = t.model.clone().to_device(&self.device);
@@ -119,15 +123,15 @@ impl Worker {
     fn run_task(&mut self, job: &Job, task: Task) -> Outcome {
         match task {
             Task::UntrainedModels { tokenizer, generator } => self.untrained(&tokenizer, &generator),
-            Task::LoadTokenizer(path) => self.load_tokenizer(&path),
+            Task::LoadTokenizer(path) => self.load_tokenizer(job, &path),
             Task::LoadGenerator { generator, tokenizer } => {
-                let out = generate::load_generator(self, &generator, tokenizer.as_deref());
+                let out = generate::load_generator(self, job, &generator, tokenizer.as_deref());
                 self.emit(Event::Models(self.model_status()));
                 out
             }
             Task::Estimate { key, preset, batch, generator_on } => match estimate(&preset, batch, generator_on.as_ref()) {
                 Ok((parameters, bytes)) => {
-                    self.emit(Event::Estimate { key, parameters, bytes });
+                    self.emit(Event::Estimate { key, parameters, bytes, memory: device_memory(self.is_gpu) });
                     Outcome::Done(String::new())
                 }
                 Err(e) => Outcome::Failed(e),
@@ -163,8 +167,12 @@ impl Worker {
         Outcome::Done(format!("untrained tokenizer '{tokenizer}' and {gen_note}: random weights, the output is noise until trained"))
     }
 
-    fn load_tokenizer(&mut self, path: &Path) -> Outcome {
+    /// Loads a tokenizer checkpoint; cancelled while it reads, the one already held is kept.
+    fn load_tokenizer(&mut self, job: &Job, path: &Path) -> Outcome {
         match load_tokenizer(path, None, &self.device) {
+            Ok(_) if job.cancel.load(Ordering::Relaxed) => {
+                Outcome::Cancelled(format!("loading the tokenizer {} cancelled; the models already loaded are kept", path.display()))
+            }
             Ok((model, cfg, state)) => {
                 let label = format!("{} step {} ({})", cfg.name, state.step, path.display());
                 self.tokenizer = Some(LoadedTokenizer { model, label: label.clone(), cfg });

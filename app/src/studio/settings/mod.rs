@@ -104,6 +104,8 @@ pub struct TrainSettings {
     pub text_encoder: String,
     /// Generator preset (tokenizer runs use `preset`).
     pub generator_preset: String,
+    /// The run folder last started or opened (reopened, paused, when the studio starts).
+    pub last_run: Option<PathBuf>,
 }
 
 impl Default for TrainSettings {
@@ -126,6 +128,7 @@ impl Default for TrainSettings {
             tokenizer: None,
             text_encoder: "auto".into(),
             generator_preset: "tiny".into(),
+            last_run: None,
         }
     }
 }
@@ -197,7 +200,7 @@ mod tests {
         let back: Settings = serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("parse");
         assert_eq!(back, s);
         let old: Settings = serde_json::from_str(r#"{"view":"Train","synth_seed":3}"#).expect("old settings load");
-        assert_eq!((old.view, old.synth_seed, old.train.steps), (View::Train, 3, 2000));
+        assert_eq!((old.view, old.synth_seed, old.train.steps, old.train.last_run), (View::Train, 3, 2000, None));
         let video = hitvideo_engine::video::Video::new(8, 8, 8.0);
         let mut meta = ExportMetadata::for_video(&video);
         meta.prompt = Some("a green triangle".into());

@@ -8,6 +8,7 @@ mod generate_settings;
 pub mod sweep;
 pub mod tokens;
 pub mod train;
+pub mod train_run;
 mod train_settings;
 
 use std::path::{Path, PathBuf};

@@ -1,18 +1,21 @@
 //! Train view: dataset, preset and steps; start, pause, resume and stop for tokenizer and
 //! generator training; live loss and validation curves; per-layer codebook usage with a
 //! collapse warning; a reconstruction strip; the checkpoint list; the device picker with a
-//! memory estimate before a run starts.
+//! memory estimate before a run starts, beside what the device has (a warning when larger).
+//! A run from an earlier session opens paused ("Open run…", a dropped run folder, or the last
+//! run when the studio starts) and Resume continues it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot};
 use hitvideo_engine::device::DeviceChoice;
 
+use super::train_run::{FolderKind, folder_kind, inspect_run, neither_run_nor_dataset};
 use super::train_settings::settings_ui;
 use super::{ERROR, FrameTexture, Shared, WARN, outcome_label};
-use crate::studio::jobs::{Event, JobId, Outcome, Task, TrainStrip, TrainUpdate};
+use crate::studio::jobs::{DeviceMemory, Event, JobId, Outcome, Task, TrainStrip, TrainUpdate, memory_note};
 use crate::studio::settings::{TrainSettings, TrainTarget};
 
 /// A layer whose validation perplexity is below this is flagged as collapsing.
@@ -52,8 +55,8 @@ pub struct TrainView {
     strip: Option<Arc<TrainStrip>>,
     strip_seen: u64,
     strip_tex: Vec<FrameTexture>,
-    /// The last answer: its key, parameters and bytes.
-    estimate: Option<(String, usize, u64)>,
+    /// The last answer: its key, parameters, bytes and what the device has.
+    estimate: Option<(String, usize, u64, DeviceMemory)>,
     /// Key of the last estimate asked for (what the settings were).
     asked: Option<String>,
     outcome: Option<Outcome>,
@@ -68,7 +71,7 @@ impl TrainView {
 
     pub fn on_event(&mut self, e: &Event) {
         match e {
-            Event::Estimate { key, parameters, bytes } => self.estimate = Some((key.clone(), *parameters, *bytes)),
+            Event::Estimate { key, parameters, bytes, memory } => self.estimate = Some((key.clone(), *parameters, *bytes, memory.clone())),
             Event::Progress { job, done, total, .. } if Some(*job) == self.job => self.building = Some((*done, *total)),
             Event::Train { job, update } if Some(*job) == self.job => self.update(update),
             Event::Finished { job, outcome } if Some(*job) == self.job => {
@@ -113,7 +116,65 @@ impl TrainView {
         }
     }
 
-    fn start(&mut self, sh: &mut Shared<'_>, s: &TrainSettings, resume: bool) {
+    /// Opens the run in `path` (a run folder, or one of its step-* checkpoints) as a paused
+    /// run, as "Open run…" does: its kind, preset, steps and batch go into the settings, its
+    /// checkpoints are listed, and Resume continues it. The folder is remembered in the
+    /// settings. A folder that is no tokenizer or generator run leaves the view as it was,
+    /// with an error naming the folder (also returned).
+    pub fn open_run(&mut self, s: &mut TrainSettings, path: &Path) -> Result<(), String> {
+        let opened = self.try_open(s, path);
+        if let Err(e) = &opened {
+            self.error = Some(e.clone());
+        }
+        opened
+    }
+
+    fn try_open(&mut self, s: &mut TrainSettings, path: &Path) -> Result<(), String> {
+        if self.job.is_some() {
+            return Err(format!("{}: a run is in progress; pause or stop it before opening another run", path.display()));
+        }
+        let run = inspect_run(path)?;
+        let keep = (self.estimate.take(), self.asked.take(), self.last_tokenizer.take());
+        *self = Self { estimate: keep.0, asked: keep.1, last_tokenizer: keep.2, ..Self::default() };
+        self.target = run.target;
+        s.target = run.target;
+        match run.target {
+            TrainTarget::Tokenizer => {
+                s.preset = run.preset.clone();
+                self.last_tokenizer = Some(run.latest.clone());
+            }
+            TrainTarget::Generator => {
+                s.generator_preset = run.preset.clone();
+                s.tokenizer = run.tokenizer.clone().or(s.tokenizer.take());
+            }
+        }
+        s.steps = run.steps.unwrap_or(s.steps);
+        s.batch = run.batch.unwrap_or(s.batch);
+        (self.step, self.total) = (run.step, s.steps.max(run.step));
+        self.outcome = Some(Outcome::Done(run.summary(s.steps)));
+        self.checkpoints = run.checkpoints;
+        self.state = RunState::Paused;
+        self.run_dir = Some(run.dir.clone());
+        s.last_run = Some(run.dir);
+        Ok(())
+    }
+
+    /// A folder dropped on the view: a run opens paused ([`Self::open_run`]), a dataset
+    /// becomes the dataset folder, anything else leaves an error saying what to drop.
+    pub fn drop_folder(&mut self, s: &mut TrainSettings, path: PathBuf) {
+        match folder_kind(&path) {
+            FolderKind::Run => {
+                let _ = self.open_run(s, &path);
+            }
+            FolderKind::Dataset => {
+                s.folder = Some(path);
+                self.error = None;
+            }
+            FolderKind::Other => self.error = Some(neither_run_nor_dataset(&path)),
+        }
+    }
+
+    fn start(&mut self, sh: &mut Shared<'_>, s: &mut TrainSettings, resume: bool) {
         let dir = match (&self.run_dir, resume) {
             (Some(d), true) => d.clone(),
             _ => {
@@ -135,7 +196,8 @@ impl TrainView {
                 }
                 self.error = None;
                 self.outcome = None;
-                self.run_dir = Some(dir);
+                self.run_dir = Some(dir.clone());
+                s.last_run = Some(dir);
                 let task = match self.target {
                     TrainTarget::Tokenizer => Task::TrainTokenizer(req),
                     TrainTarget::Generator => Task::TrainGenerator(req),
@@ -154,7 +216,8 @@ impl TrainView {
         let generator = s.target == TrainTarget::Generator;
         let preset = if generator { &s.generator_preset } else { &s.preset };
         let generator_on = generator.then(|| s.tokenizer.clone().map(|t| (t, s.text_encoder.clone())));
-        let key = format!("{preset}|{}|{generator_on:?}", s.batch);
+        // The device is part of the key: the estimate is compared with what that device has.
+        let key = format!("{preset}|{}|{generator_on:?}|{device}", s.batch);
         if idle && generator_on != Some(None) && self.asked.as_ref() != Some(&key) {
             self.asked = Some(key.clone());
             sh.engine.submit(Task::Estimate { key: key.clone(), preset: preset.clone(), batch: s.batch, generator_on: generator_on.clone().flatten() });
@@ -163,14 +226,22 @@ impl TrainView {
             _ if generator_on == Some(None) => {
                 ui.label("choose the tokenizer checkpoint to estimate the generator's memory");
             }
-            Some((k, params, bytes)) if *k == key => {
+            Some((k, params, bytes, memory)) if *k == key => {
                 let what = if generator { "generator" } else { "tokenizer" };
-                ui.label(format!(
-                    "{what} {preset}: {:.2} M parameters; estimated training memory at batch {}: {:.0} MiB",
-                    *params as f64 / 1e6,
-                    s.batch,
-                    *bytes as f64 / 1048576.0
-                ));
+                let (note, warn) = memory_note(*bytes, memory);
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(format!(
+                        "{what} {preset}: {:.2} M parameters; estimated training memory at batch {}: {:.0} MiB",
+                        *params as f64 / 1e6,
+                        s.batch,
+                        *bytes as f64 / 1048576.0
+                    ));
+                    if warn {
+                        ui.colored_label(WARN, note);
+                    } else {
+                        ui.label(note);
+                    }
+                });
             }
             _ => {
                 ui.label("estimating memory…");
@@ -197,7 +268,7 @@ impl TrainView {
         egui::ScrollArea::vertical().show(ui, |ui| self.results_ui(ui, sh));
     }
 
-    fn buttons_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &TrainSettings, idle: bool) {
+    fn buttons_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TrainSettings, idle: bool) {
         ui.horizontal(|ui| {
             let st = self.state;
             if ui.add_enabled(idle, egui::Button::new("Start")).clicked() {
@@ -217,6 +288,13 @@ impl TrainView {
             {
                 sh.engine.cancel(j);
                 self.state = RunState::Stopping;
+            }
+            let open = ui.add_enabled(idle, egui::Button::new("Open run…")).on_hover_text("continue a run from an earlier session: choose its run folder");
+            if open.clicked() {
+                let root = s.runs_dir.clone().unwrap_or_else(|| sh.work_dir.join("runs"));
+                if let Some(dir) = rfd::FileDialog::new().set_title("Training run folder (holds step-* checkpoints)").set_directory(root).pick_folder() {
+                    let _ = self.open_run(s, &dir);
+                }
             }
             ui.label(format!("state: {:?}", self.state));
         });
