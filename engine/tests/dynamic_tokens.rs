@@ -89,7 +89,7 @@ fn static_clip_gets_the_capped_maximum_and_noise_follows_the_rule() {
             assert!(m.masked <= cap_limit(0.85, (l.t - 1) * plane));
             for i in plane..li.ids.len() {
                 assert_eq!(m.diff[i], (li.ids[i] ^ li.ids[i - plane]).count_ones() as f32);
-                assert!(!m.mask[i] || (f64::from(m.diff[i]) <= m.mean_diff + 1e-9 && f64::from(m.diff[i]) <= 0.2 * l.bits as f64));
+                assert!(!m.mask[i] || (f64::from(m.diff[i]) <= m.mean_diff + 1e-9 && f64::from(m.diff[i]) <= mcfg.tolerance * l.bits as f64));
             }
         }
     }

@@ -80,12 +80,13 @@ fn the_shipped_tokenizer_masks_a_static_clip_to_the_cap_and_noise_far_less() {
             let maskable = m.maskable_tokens();
             assert_eq!(m.mask.iter().filter(|&&b| b).count(), cap_limit(mcfg.cap, maskable), "static clip {seed}: {:?}", m.shape);
         }
-        // Noise: the finest layer, whose tokens see the pixels, masks few tokens. The coarser
-        // layers draw only the mean gray of each noise frame, which does not change, so there
-        // the rule rightly finds them redundant (docs/results.md).
+        // Noise: the finest layer, whose tokens see the pixels, masks almost none (a token is
+        // masked only when its code repeats exactly). The coarser layers draw only the mean
+        // gray of each noise frame, which does not change, so there the rule rightly finds
+        // them redundant (docs/results.md).
         let noise = masks(false, seed);
         let finest = noise.last().expect("layers");
         eprintln!("noise clip {seed}: {:?}", noise.iter().filter(|m| m.maskable).map(|m| (m.shape, m.ratio)).collect::<Vec<_>>());
-        assert!(finest.ratio < 0.3, "noise clip {seed}: finest layer masks {:.3}", finest.ratio);
+        assert!(finest.ratio < 0.05, "noise clip {seed}: finest layer masks {:.3}", finest.ratio);
     }
 }

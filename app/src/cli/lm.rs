@@ -159,6 +159,11 @@ pub struct TrainArgs {
     /// moves) against 1 for the rest; 1 is the plain mean. Ignored with --resume.
     #[arg(long, default_value_t = 1.0)]
     pub change_weight: f32,
+    /// 3D RoPE coordinates: `finest` places each token at the centre of the region it covers
+    /// on the finest layer's grid (a fine token and the coarse one above it rotate alike);
+    /// `layer` uses each layer's own grid. Ignored with --resume.
+    #[arg(long, default_value = "finest", value_parser = ["finest", "layer"])]
+    pub rope_grid: String,
     /// Validate every N steps.
     #[arg(long, default_value_t = 200)]
     pub val_every: usize,
@@ -235,7 +240,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             bail!("{}: nothing to resume (no checkpoint); drop --resume to start a run", a.out.display());
         }
         let state_dir = checkpoint::resolve(&a.out)?;
-        let cfg: GeneratorConfig = serde_json::from_slice(&checkpoint::read_file(&state_dir, "config.json")?)
+        let cfg = GeneratorConfig::from_json(&checkpoint::read_file(&state_dir, "config.json")?)
             .with_context(|| format!("{}: unreadable config.json", state_dir.display()))?;
         let text = minilm(&cfg.text.encoder, a.text_model.as_deref(), &chosen.device)?;
         let t = GeneratorTrainer::resume(&a.out, Some(a.steps), text, &chosen.device)?;
@@ -256,6 +261,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         let mut cfg = GeneratorConfig::preset_for(&a.preset, &header.tokenizer, &header.tokenizer_sha256, &header.layers, TextConditionConfig::for_encoder(encoder))?;
         cfg.token_dropout = a.token_dropout;
         cfg.cond_dropout = a.cond_dropout;
+        cfg.rope_finest_grid = a.rope_grid == "finest";
         let t = GeneratorTrainConfig::new()
             .with_steps(a.steps)
             .with_batch(a.batch.max(1))

@@ -141,8 +141,9 @@ pub struct TrainArgs {
     /// Largest masked fraction of each layer's maskable tokens in masked steps, 0 to 1.
     #[arg(long, default_value_t = 0.85)]
     pub mask_cap: f64,
-    /// A token changed by more than this fraction of its bits is never masked, 0 to 1.
-    #[arg(long, default_value_t = 0.2)]
+    /// A token changed by more than this fraction of its bits is never masked, 0 to 1 (0: only
+    /// tokens whose code did not change).
+    #[arg(long, default_value_t = 0.0)]
     pub mask_tolerance: f64,
     /// Train the decoder side only: the encoder, and so the token ids, stay as loaded.
     #[arg(long)]

@@ -97,6 +97,17 @@ pub struct GeneratorConfig {
     /// RoPE base.
     #[config(default = 10000.0)]
     pub rope_theta: f64,
+    /// 3D RoPE coordinates: `true` places every token at the centre of the region it covers
+    /// in units of the finest layer's grid (a fine token and the coarse token above it rotate
+    /// alike); `false` (configs saved before it existed) uses each layer's own integer grid.
+    #[config(default = false)]
+    pub rope_finest_grid: bool,
+    /// Global text conditioning: the prompt's mean-pooled features, projected, are added to
+    /// every video token's input embedding (a learned null vector for unconditional rows), beside
+    /// the attended prefix. A direct path from the prompt to every position, so the generator
+    /// learns to follow it from its first steps; `false` in configs saved before it existed.
+    #[config(default = false)]
+    pub global_text: bool,
     /// RMSNorm epsilon.
     #[config(default = 1e-5)]
     pub norm_eps: f64,
@@ -134,9 +145,23 @@ impl GeneratorConfig {
         // Coarse layers carry the semantics: weight them up, the finest layer at 1.
         let loss_weights = (0..n).map(|j| if j + 1 == n { 1.0 } else { 2.0 }).collect();
         let mlp = dim * 8 / 3 / 32 * 32 + 32;
-        let cfg = Self::new(name.into(), dim, depth, heads, mlp, layers.to_vec(), tokenizer.into(), tokenizer_sha256.into(), text).with_loss_weights(loss_weights);
+        let cfg = Self::new(name.into(), dim, depth, heads, mlp, layers.to_vec(), tokenizer.into(), tokenizer_sha256.into(), text)
+            .with_loss_weights(loss_weights)
+            .with_rope_finest_grid(true)
+            .with_global_text(true);
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Reads a config saved beside a checkpoint; fields added since it was written take the
+    /// value that reproduces the old behaviour (`rope_finest_grid` and `global_text` false).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
+        if let Some(map) = value.as_object_mut() {
+            map.entry("rope_finest_grid").or_insert(serde_json::Value::Bool(false));
+            map.entry("global_text").or_insert(serde_json::Value::Bool(false));
+        }
+        serde_json::from_value(value)
     }
 
     /// Checks head geometry, layers and weights.
@@ -201,7 +226,8 @@ impl GeneratorConfig {
         let d = self.dim;
         let block = 4 * d * d + 3 * d * self.mlp_hidden + 2 * d;
         let emb: usize = (0..self.layers.len()).map(|j| self.head_groups(j).iter().map(|g| (1usize << g) * d * 2 + (1 << g)).sum::<usize>()).sum();
-        self.depth * block + emb + self.text.dim * d + (self.layers.len() + 3) * d
+        let global = if self.global_text { self.text.dim * d + 2 * d } else { 0 };
+        self.depth * block + emb + self.text.dim * d + (self.layers.len() + 3) * d + global
     }
 
     /// Estimated peak training memory at `batch` sequences, bytes (fp32): weights, gradients

@@ -144,9 +144,9 @@ pub fn generate(
     let rope = sequence_rope(cfg, p, n, &device);
     let mut cache = spec.use_cache.then(|| model.new_cache(rows, total));
     // First pass: the prefix plus any kept tokens; its last hidden state predicts the next token.
-    let mut x = prefix.embeddings;
+    let mut x = prefix.embeddings.clone();
     if keep > 0 {
-        x = Tensor::cat(vec![x, model.embed_tokens(0, &ids_by_layer(cfg, &tokens, 0, keep, rows, &device))], 1);
+        x = Tensor::cat(vec![x, prefix.condition(model.embed_tokens(0, &ids_by_layer(cfg, &tokens, 0, keep, rows, &device)))], 1);
     }
     let first = x.dims()[1];
     let mut h = model.run(x.clone(), 0, &rope.slice(0..first), &valid, cache.as_mut());
@@ -183,7 +183,7 @@ pub fn generate(
             break;
         }
         // Feed token i at position p + i.
-        let e = model.embed_tokens(j, &ids_by_layer(cfg, &tokens, i, i + 1, rows, &device));
+        let e = prefix.condition(model.embed_tokens(j, &ids_by_layer(cfg, &tokens, i, i + 1, rows, &device)));
         h = match cache.as_mut() {
             Some(c) => model.run(e, p + i, &rope.slice(p + i..p + i + 1), &valid, Some(c)),
             None => {

@@ -13,7 +13,7 @@ use crate::text::{SmallTextEncoder, TextEncoder, TextError, TextFeatures};
 use super::cache::{KvCache, LayerCache};
 use super::loss::split_groups;
 use super::config::{GeneratorConfig, TokenPos, head_groups, layer_offsets, token_positions};
-use super::rope::RopeTables;
+use super::rope::{RopeTables, grid_position, layer_position};
 
 /// Input embedding and output head of one token layer (one table and one head per bit group).
 #[derive(Module, Debug)]
@@ -45,6 +45,10 @@ pub struct Generator {
     /// The jointly trained text encoder (`text.encoder == "small"`); `None` when the features
     /// come from a frozen encoder outside the model (MiniLM).
     text_encoder: Option<SmallTextEncoder>,
+    /// Global conditioning (`global_text`): projection of the mean-pooled prompt features, and
+    /// the null vector `[1, D]` of unconditional rows.
+    global_proj: Option<Linear>,
+    global_null: Option<Param<Tensor<2>>>,
     heads: usize,
 }
 
@@ -78,11 +82,23 @@ impl TextInput {
     }
 }
 
-/// A prepared prefix: `[B, P, D]` (left-padded text + BOS) and the validity of each position.
+/// A prepared prefix: `[B, P, D]` (left-padded text + BOS), the validity of each position, and
+/// the global conditioning `[B, 1, D]` added to every video token (configs with `global_text`).
 #[derive(Debug, Clone)]
 pub struct Prefix {
     pub embeddings: Tensor<3>,
     pub valid: Vec<Vec<bool>>,
+    pub global: Option<Tensor<3>>,
+}
+
+impl Prefix {
+    /// Video token embeddings `[B, S, D]` with the global conditioning added.
+    pub fn condition(&self, video: Tensor<3>) -> Tensor<3> {
+        match &self.global {
+            Some(g) => video + g.clone(),
+            None => video,
+        }
+    }
 }
 
 impl GeneratorConfig {
@@ -112,6 +128,8 @@ impl GeneratorConfig {
             blocks: (0..self.depth).map(|_| Block::new(d, self.heads, self.mlp_hidden, self.norm_eps, device)).collect(),
             norm: RmsNormConfig::new(d).with_epsilon(self.norm_eps).init(device),
             text_encoder: self.text.is_small().then(|| self.text.small_config().init(device)),
+            global_proj: self.global_text.then(|| LinearConfig::new(self.text.dim, d).init(device)),
+            global_null: self.global_text.then(|| small([1, d])),
             heads: self.heads,
         }
     }
@@ -186,9 +204,39 @@ impl Generator {
             emb = emb * u.clone().neg().add_scalar(1.0) + uncond * u;
         }
         let bos = self.bos.val().reshape([1, 1, d]).repeat_dim(0, b);
+        let global = self.global(text, &lens);
+        let bos = match &global {
+            Some(g) => bos + g.clone(),
+            None => bos,
+        };
         let embeddings = Tensor::cat(vec![emb, bos], 1);
         let valid = lens.iter().map(|&n| (0..=p).map(|i| i >= p - n).collect()).collect();
-        Prefix { embeddings, valid }
+        Prefix { embeddings, valid, global }
+    }
+
+    /// The global conditioning `[B, 1, D]`: the projected mean of each row's first `lens[r]`
+    /// text features, or the learned null vector for unconditional rows. `None` without
+    /// `global_text`.
+    fn global(&self, text: &TextInput, lens: &[usize]) -> Option<Tensor<3>> {
+        let (proj, null) = (self.global_proj.as_ref()?, self.global_null.as_ref()?);
+        let device = self.device();
+        let [b, l, _] = text.features.dims();
+        let d = self.dim();
+        // [B, L, 1] weights: 1/len on each row's real tokens.
+        let mut w = vec![0f32; b * l];
+        for (r, &n) in lens.iter().enumerate() {
+            let n = n.clamp(1, l.max(1));
+            for i in 0..n.min(l) {
+                w[r * l + i] = 1.0 / n as f32;
+            }
+        }
+        let w = Tensor::<3>::from_data(TensorData::new(w, [b, l, 1]), &device);
+        let pooled = (text.features.clone() * w).sum_dim(1);
+        let g = proj.forward(pooled);
+        let u: Vec<f32> = text.uncond.iter().map(|&u| f32::from(u8::from(u))).collect();
+        let u = Tensor::<3>::from_data(TensorData::new(u, [b, 1, 1]), &device);
+        let null = null.val().reshape([1, 1, d]);
+        Some(g * u.clone().neg().add_scalar(1.0) + null * u)
     }
 
     /// Embeds video tokens: `ids[j]` `[B, n_j]` for consecutive layers starting at `first_layer`,
@@ -260,7 +308,7 @@ impl Generator {
         let device = self.device();
         let prefix = self.prefix(text);
         let p = prefix.embeddings.dims()[1];
-        let video = self.embed_tokens(0, ids);
+        let video = prefix.condition(self.embed_tokens(0, ids));
         let n = video.dims()[1];
         let x = Tensor::cat(vec![prefix.embeddings, video.slice(s![.., 0..n - 1, ..])], 1);
         let rope = sequence_rope(cfg, p, n - 1, &device);
@@ -272,8 +320,13 @@ impl Generator {
 
 /// RoPE tables for a sequence of `prefix` unrotated positions followed by the first
 /// `video` video tokens.
+/// Coordinates follow `cfg.rope_finest_grid` (see [`super::rope`]).
 pub fn sequence_rope(cfg: &GeneratorConfig, prefix: usize, video: usize, device: &Device) -> RopeTables {
-    let pos: Vec<Option<TokenPos>> = std::iter::repeat_n(None, prefix).chain(token_positions(&cfg.layers).into_iter().take(video).map(Some)).collect();
+    let grid = |j: usize| [cfg.layers[j].t, cfg.layers[j].h, cfg.layers[j].w];
+    let finest = grid(cfg.layers.len() - 1);
+    let coords = |p: TokenPos| if cfg.rope_finest_grid { grid_position(p, grid(p.layer), finest) } else { layer_position(p) };
+    let pos: Vec<Option<[f64; 3]>> =
+        std::iter::repeat_n(None, prefix).chain(token_positions(&cfg.layers).into_iter().take(video).map(|p| Some(coords(p)))).collect();
     RopeTables::new(&pos, cfg.head_dim(), cfg.rope_theta, device)
 }
 

@@ -12,11 +12,20 @@ use super::sample::{CfgSchedule, SamplingConfig};
 use crate::tokenizer::LayerConfig;
 
 /// A small random model: layers of 2, 4 and 8 tokens; the finest (10 bits) has a head
-/// factorized into 2 x 5 bits.
+/// factorized into 2 x 5 bits. Global text conditioning and finest-grid RoPE on, as the presets.
 fn model() -> (Generator, GeneratorConfig) {
+    model_with(true)
+}
+
+/// The same, with (`current`) or without the global text conditioning and finest-grid RoPE of
+/// the presets (`false`: a generator configured before they existed).
+fn model_with(current: bool) -> (Generator, GeneratorConfig) {
     let layers = vec![LayerConfig::new(1, 1, 2, 3), LayerConfig::new(1, 2, 2, 4), LayerConfig::new(2, 2, 2, 10)];
     let text = TextConditionConfig::for_encoder("small").with_dim(16).with_small_heads(2).with_small_layers(1).with_small_vocab(64).with_max_len(16);
-    let cfg = GeneratorConfig::new("test".into(), 32, 2, 2, 64, layers, "none".into(), "0".into(), text).with_max_head_bits(6);
+    let cfg = GeneratorConfig::new("test".into(), 32, 2, 2, 64, layers, "none".into(), "0".into(), text)
+        .with_max_head_bits(6)
+        .with_global_text(current)
+        .with_rope_finest_grid(current);
     cfg.validate().expect("valid test config");
     let device = Device::flex();
     device.seed(3);
@@ -63,18 +72,48 @@ fn attention_mask_is_causal_and_hides_padding() {
 
 #[test]
 fn kv_cache_greedy_equals_full_recompute_with_and_without_cfg() {
-    let (g, cfg) = model();
-    let text = prompts(&g, &cfg, &["a red circle moves left", "blue square"]);
-    for schedule in ["1", "4", "linear:1:6"] {
-        let cached = run(&g, &cfg, &text, None, &spec(schedule, vec![0, 1], true, true));
-        let full = run(&g, &cfg, &text, None, &spec(schedule, vec![0, 1], true, false));
-        assert_eq!(cached, full, "cfg {schedule}");
-        assert_eq!(cached[0].len(), cfg.video_tokens());
+    for current in [true, false] {
+        let (g, cfg) = model_with(current);
+        let text = prompts(&g, &cfg, &["a red circle moves left", "blue square"]);
+        for schedule in ["1", "4", "linear:1:6"] {
+            let cached = run(&g, &cfg, &text, None, &spec(schedule, vec![0, 1], true, true));
+            let full = run(&g, &cfg, &text, None, &spec(schedule, vec![0, 1], true, false));
+            assert_eq!(cached, full, "cfg {schedule}, current config {current}");
+            assert_eq!(cached[0].len(), cfg.video_tokens());
+        }
+        // Sampled (not greedy) decoding agrees too: same logits, same seeded draws.
+        let cached = run(&g, &cfg, &text, None, &spec("3", vec![5, 6], false, true));
+        let full = run(&g, &cfg, &text, None, &spec("3", vec![5, 6], false, false));
+        assert_eq!(cached, full);
     }
-    // Sampled (not greedy) decoding agrees too: same logits, same seeded draws.
-    let cached = run(&g, &cfg, &text, None, &spec("3", vec![5, 6], false, true));
-    let full = run(&g, &cfg, &text, None, &spec("3", vec![5, 6], false, false));
-    assert_eq!(cached, full);
+}
+
+#[test]
+fn global_text_conditions_every_token_and_old_configs_load_without_it() {
+    use burn::module::Module;
+    let (g, cfg) = model();
+    let (old, old_cfg) = model_with(false);
+    // The global path adds the projection and the null vector, nothing else.
+    assert_eq!(g.num_params() - old.num_params(), cfg.text.dim * 32 + 32 + 32);
+    assert_eq!(cfg.num_params() - old_cfg.num_params(), g.num_params() - old.num_params());
+    // A config saved before the fields existed reads back with both off.
+    let mut json: serde_json::Value = serde_json::from_str(&old_cfg.to_string()).expect("json");
+    let map = json.as_object_mut().expect("object");
+    map.remove("global_text");
+    map.remove("rope_finest_grid");
+    let back = GeneratorConfig::from_json(json.to_string().as_bytes()).expect("legacy config");
+    assert_eq!(back, old_cfg);
+    // The prefix carries one conditioning vector per row; unconditional rows get the null one.
+    let mut text = prompts(&g, &cfg, &["a red circle moves left", "blue square"]);
+    let p = g.prefix(&text);
+    let glob = p.global.clone().expect("global conditioning");
+    assert_eq!(glob.dims(), [2, 1, 32]);
+    let rows: Vec<f32> = glob.into_data().try_to_vec().expect("f32");
+    assert!(rows[..32].iter().zip(&rows[32..]).any(|(a, b)| (a - b).abs() > 1e-6), "prompts differ, so must their vectors");
+    text.uncond = vec![true, true];
+    let u: Vec<f32> = g.prefix(&text).global.expect("global").into_data().try_to_vec().expect("f32");
+    assert_eq!(u[..32], u[32..], "unconditional rows share the null vector");
+    assert!(old.prefix(&text).global.is_none());
 }
 
 #[test]

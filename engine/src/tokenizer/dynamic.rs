@@ -15,8 +15,15 @@
 //! a static clip has every `diff = 0`, so nothing is strictly below the mean, and random noise
 //! has ~40% of its (binomial) distances below the mean. Hence ties count as redundant (`<=`, so
 //! a static clip is fully redundant) and an absolute floor, `tolerance` (a fraction of the
-//! layer's bits, default 0.2), keeps tokens that changed by more than that many bits: for
-//! noise, `P(Binomial(bits, 1/2) <= 0.2 bits)` is 3.5% at 8 bits and 5.5% at 10.
+//! layer's bits), keeps every token that changed by more than that many bits.
+//!
+//! The default tolerance is 0: a token is redundant only when its code did not change at all,
+//! so `repeat` decodes a masked stream exactly as the dense one. Measured on the shipped demo
+//! tokenizer (`cargo run -p hitvideo-engine --example probe_masks -- assets/models/tokenizer 32
+//! ../shared/data/bikes.mp4`), finest layer: held-out synthetic clips 74.5% masked at 0 (75.9%
+//! at 0.2, since their mean distance is under one bit), uniform pixel noise 1.4% (6.9% at 0.1,
+//! 20.9% at 0.2), bikes.mp4 18.3% (34.1% at 0.1, 49.9% at 0.2). Raising the tolerance trades
+//! exactness for rate on real footage; the mean criterion binds only then.
 //!
 //! **The cap.** `cap` is the largest fraction of the *maskable* tokens (frames `1..t`, i.e.
 //! `(t - 1) h w`) that may be masked: at most `floor(cap * (t - 1) h w)`. When more are
@@ -109,8 +116,9 @@ pub struct MaskConfig {
     /// Largest fraction of a layer's maskable tokens (frames `1..t`) that may be masked.
     #[config(default = 0.85)]
     pub cap: f64,
-    /// Absolute floor: a token changed by more than `tolerance * bits` bits is never masked.
-    #[config(default = 0.2)]
+    /// Absolute floor: a token changed by more than `tolerance * bits` bits is never masked
+    /// (0: only unchanged tokens are).
+    #[config(default = 0.0)]
     pub tolerance: f64,
     /// Seed of the random unmasking that enforces the cap.
     #[config(default = 0)]

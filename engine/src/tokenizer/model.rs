@@ -37,19 +37,26 @@ impl DownStage {
 }
 
 /// One decoder stage: upsample and a causal conv to the finer stage's width; every stage but the
-/// last (which outputs pixels) then applies group norm, SiLU and ResNet blocks.
+/// last (which outputs pixels) then applies group norm, SiLU and ResNet blocks. With `subpixel`
+/// the conv runs at the coarser grid with `f_t f_h f_w` times the output channels, and
+/// depth-to-space makes the finer grid.
 #[derive(Module, Debug)]
 struct UpStage {
     conv: CausalConv3d,
     norm: Option<GroupNorm>,
     blocks: Vec<ResBlock>,
     factor: [usize; 3],
+    subpixel: bool,
 }
 
 impl UpStage {
     /// `[B, C_i, T, H, W]` -> `[B, C_{i-1} (or pixels), T f_t, H f_h, W f_w]`.
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let mut h = self.conv.forward(upsample(x, self.factor));
+        let mut h = if self.subpixel {
+            depth_to_space(self.conv.forward(x), self.factor[0], self.factor[1])
+        } else {
+            self.conv.forward(upsample(x, self.factor))
+        };
         if let Some(n) = &self.norm {
             h = norm_act(n, h);
         }
@@ -141,13 +148,15 @@ impl TokenizerConfig {
                 blocks: (0..nb).map(|_| ResBlock::new(ch[i], ch[i], device)).collect(),
             })
             .collect();
+        let sub = self.subpixel_decoder;
         let up = (0..s)
             .rev()
             .map(|i| UpStage {
-                conv: CausalConv3d::new(ch[i], width(i), 3, [1, 1, 1], device),
+                conv: CausalConv3d::new(ch[i], width(i) * if sub { 4 << usize::from(i < ts) } else { 1 }, 3, [1, 1, 1], device),
                 norm: (i > 0).then(|| group_norm(width(i), device)),
                 blocks: if i > 0 { (0..nb).map(|_| ResBlock::new(width(i), width(i), device)).collect() } else { Vec::new() },
                 factor: [if i < ts { 2 } else { 1 }, 2, 2],
+                subpixel: sub,
             })
             .collect();
         let (_, gh, _) = self.encoder_grid();

@@ -131,7 +131,7 @@ fn read_config(dir: &Path, state: &CheckpointState) -> Result<GeneratorConfig, C
     if checkpoint::sha256_hex(&bytes) != state.config_sha256 {
         return Err(damaged(dir, "config.json", "its checksum does not match state.json"));
     }
-    let cfg: GeneratorConfig = serde_json::from_slice(&bytes).map_err(|e| damaged(dir, "config.json", e))?;
+    let cfg = GeneratorConfig::from_json(&bytes).map_err(|e| damaged(dir, "config.json", e))?;
     cfg.validate().map_err(|e| damaged(dir, "config.json", e))?;
     Ok(cfg)
 }
@@ -295,6 +295,15 @@ pub fn run(
     let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
     let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
     let mut last_val = serde_json::Value::Null;
+    // A frozen text encoder's features of every caption, computed once in large batches (a
+    // few new captions at every step cost several times a training step).
+    let captions: Vec<&str> = cache.header.items.iter().map(|it| it.caption.as_str()).collect();
+    for chunk in captions.chunks(256) {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        trainer.text.prefill(chunk, trainer.cfg.text.max_len, 64).map_err(|e| TrainError::Invalid(e.to_string()))?;
+    }
     while trainer.step < trainer.train.steps {
         if cancel.load(Ordering::Relaxed) {
             break;

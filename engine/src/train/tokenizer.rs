@@ -132,8 +132,9 @@ pub struct TokenizerTrainConfig {
     /// Largest masked fraction of each layer's maskable tokens in masked steps.
     #[config(default = 0.85)]
     pub mask_cap: f64,
-    /// Hamming tolerance of the redundancy rule (a fraction of each layer's bits).
-    #[config(default = 0.2)]
+    /// Hamming tolerance of the redundancy rule (a fraction of each layer's bits; 0: only
+    /// unchanged tokens are masked).
+    #[config(default = 0.0)]
     pub mask_tolerance: f64,
     /// Fill strategies trained: `all` (a random one each masked step) or a comma-separated
     /// list of `repeat`, `zero`, `learned`.
@@ -229,7 +230,7 @@ pub fn load_tokenizer(path: &Path, preset: Option<&str>, device: &Device) -> Res
 /// Reads `config.json` and checks it against the checksum in `state.json`.
 fn read_model_config(dir: &Path, state: &CheckpointState) -> Result<TokenizerConfig, CheckpointError> {
     let cfg_bytes = checkpoint::read_file(dir, "config.json")?;
-    let cfg: TokenizerConfig = serde_json::from_slice(&cfg_bytes).map_err(|e| damaged(dir, "config.json", e))?;
+    let cfg = TokenizerConfig::from_json(&cfg_bytes).map_err(|e| damaged(dir, "config.json", e))?;
     if checkpoint::sha256_hex(&cfg_bytes) != state.config_sha256 {
         return Err(damaged(dir, "config.json", "its checksum does not match state.json"));
     }
@@ -268,7 +269,7 @@ impl TokenizerTrainer {
     pub fn resume(path: &Path, steps: Option<usize>, device: &Device) -> Result<Self, CheckpointError> {
         let dir = checkpoint::resolve(path)?;
         let state = checkpoint::read_state(&dir, KIND, None)?;
-        let cfg: TokenizerConfig = serde_json::from_slice(&checkpoint::read_file(&dir, "config.json")?).map_err(|e| damaged(&dir, "config.json", e))?;
+        let cfg = TokenizerConfig::from_json(&checkpoint::read_file(&dir, "config.json")?).map_err(|e| damaged(&dir, "config.json", e))?;
         let mut train = read_train_config(&dir)?;
         if let Some(s) = steps {
             train.steps = s;

@@ -22,8 +22,9 @@ pub struct MaskArgs {
     /// Largest masked fraction of each layer's maskable tokens (frames 1..t), 0 to 1.
     #[arg(long, default_value_t = 0.85, value_name = "RATIO")]
     pub mask_cap: f64,
-    /// A token changed by more than this fraction of its bits is never masked, 0 to 1.
-    #[arg(long, default_value_t = 0.2, value_name = "FRACTION")]
+    /// A token changed by more than this fraction of its bits is never masked, 0 to 1 (0: only
+    /// tokens whose code did not change are masked, so `repeat` is exact).
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
     pub mask_tolerance: f64,
     /// Seed of the random unmasking that enforces the cap.
     #[arg(long, default_value_t = 0)]

@@ -84,6 +84,9 @@ pub struct TokenRequest {
     pub source: TokenSource,
     /// Largest fraction of a layer's maskable tokens that may be masked.
     pub cap: f64,
+    /// Largest changed fraction of a token's bits that still counts as redundant (0: only
+    /// unchanged tokens).
+    pub tolerance: f64,
     /// Fill strategy of the masked decode: `repeat`, `zero` or `learned`.
     pub fill: String,
 }

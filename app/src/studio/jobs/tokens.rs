@@ -62,7 +62,7 @@ fn layer_tokens(ids: Vec<u32>, shape: [usize; 3], bits: usize) -> LayerTokens {
 
 /// Redundancy masks of one clip (engine dynamic encoding) and the clip decoded from the
 /// masked tokens with `fill`.
-fn masks(tok: &LoadedTokenizer, layers: &[LayerTokens], original: &Video, cap: f64, fill: &str, device: &Device) -> Masks {
+fn masks(tok: &LoadedTokenizer, layers: &[LayerTokens], original: &Video, cap: f64, tolerance: f64, fill: &str, device: &Device) -> Masks {
     let fill = match fill.parse::<FillStrategy>() {
         Ok(f) => f,
         Err(e) => return Masks::Unavailable(e.to_string()),
@@ -70,8 +70,11 @@ fn masks(tok: &LoadedTokenizer, layers: &[LayerTokens], original: &Video, cap: f
     if !(0.0..=1.0).contains(&cap) {
         return Masks::Unavailable(format!("mask cap {cap} is outside 0..=1; choose e.g. 0.85"));
     }
+    if !(0.0..=1.0).contains(&tolerance) {
+        return Masks::Unavailable(format!("mask tolerance {tolerance} is outside 0..=1; choose 0 to mask only unchanged tokens"));
+    }
     let ids: Vec<LayerIds> = layers.iter().map(|l| LayerIds { shape: l.shape, bits: l.bits, ids: l.ids.clone() }).collect();
-    let cfg = MaskConfig::new().with_cap(cap);
+    let cfg = MaskConfig::new().with_cap(cap).with_tolerance(tolerance);
     let made = match layer_masks(&ids, &cfg) {
         Ok(m) => m,
         Err(e) => return Masks::Unavailable(e.to_string()),
@@ -182,7 +185,7 @@ pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome 
         psnr.last().copied().unwrap_or(f64::NAN)
     );
     let tokenizer = tok.label.clone();
-    let masks = masks(tok, &layers, &original, req.cap, &req.fill, &w.device);
+    let masks = masks(tok, &layers, &original, req.cap, req.tolerance, &req.fill, &w.device);
     w.slots.tokens.put(TokenPayload { job: job.id, label, tokenizer, original, padded, layers, recon, psnr, masks });
     w.emit(Event::Payload { job: job.id, slot: "tokens" });
     Outcome::Done(summary)

@@ -65,7 +65,7 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<(GeneratorTrainer,
             return Err(format!("{}: nothing to resume (no checkpoint yet); start a new run instead", req.run_dir.display()));
         }
         let dir = checkpoint::resolve(&req.run_dir).map_err(|e| e.to_string())?;
-        let cfg: GeneratorConfig = serde_json::from_slice(&checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?)
+        let cfg = GeneratorConfig::from_json(&checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?)
             .map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
         let t = GeneratorTrainer::resume(&req.run_dir, Some(req.steps), minilm(&cfg.text.encoder, w)?, &w.device).map_err(|e| e.to_string())?;
         let cache = TokenCache::read(Path::new(&t.train.cache)).map_err(|e| e.to_string())?;

@@ -198,7 +198,7 @@ fn estimate(preset: &str, batch: usize, generator_on: Option<&(PathBuf, String)>
     };
     let dir = checkpoint::resolve(tokenizer).map_err(|e| e.to_string())?;
     let bytes = checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?;
-    let tok: TokenizerConfig = serde_json::from_slice(&bytes).map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
+    let tok = TokenizerConfig::from_json(&bytes).map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
     let text = TextConditionConfig::for_encoder(train_generator::encoder(text_encoder));
     let cfg = GeneratorConfig::preset(preset, &tok, text).map_err(|e| e.to_string())?;
     Ok((cfg.num_params(), cfg.training_memory(batch)))

@@ -61,13 +61,16 @@ pub struct TokensSettings {
     pub k: usize,
     /// Redundancy-mask cap (largest masked fraction of a layer's maskable tokens).
     pub cap: f64,
+    /// Redundancy tolerance: tokens changed by more than this fraction of their bits are never
+    /// masked (0: only unchanged tokens).
+    pub tolerance: f64,
     /// Fill strategy of the masked decode: repeat, zero or learned.
     pub fill: String,
 }
 
 impl Default for TokensSettings {
     fn default() -> Self {
-        Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, fill: "repeat".into() }
+        Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, tolerance: 0.0, fill: "repeat".into() }
     }
 }
 

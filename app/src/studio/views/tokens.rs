@@ -60,7 +60,7 @@ impl TokensView {
         }
         self.outcome = None;
         self.source = Some(source.clone());
-        self.job = Some(sh.engine.submit(Task::Tokenize(TokenRequest { source, cap: s.cap, fill: s.fill.clone() })));
+        self.job = Some(sh.engine.submit(Task::Tokenize(TokenRequest { source, cap: s.cap, tolerance: s.tolerance, fill: s.fill.clone() })));
     }
 
     /// The payload on screen, if any.
@@ -228,6 +228,8 @@ impl TokensView {
         }
         ui.horizontal(|ui| {
             ui.add(egui::DragValue::new(&mut s.cap).speed(0.01).range(0.0..=1.0).prefix("mask cap "));
+            ui.add(egui::DragValue::new(&mut s.tolerance).speed(0.01).range(0.0..=1.0).prefix("tolerance "))
+                .on_hover_text("a token changed by more than this fraction of its bits is never masked; 0 masks only unchanged tokens, so the repeat fill is exact");
             let l = ui.label("fill");
             egui::ComboBox::from_id_salt("mask-fill")
                 .selected_text(s.fill.clone())
