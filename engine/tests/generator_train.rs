@@ -160,7 +160,16 @@ fn minilm_conditioned_training_and_generation() {
     let minilm = MiniLm::load(&model_dir, &device).expect("MiniLM");
     let run = dir.path().join("run");
     let mut t = GeneratorTrainer::new(cfg, run_config(2).with_cache(cache_dir.display().to_string()), Some(minilm), &device).expect("trainer");
-    let val = train::run(&mut t, &cache, &run, no_cancel(), &mut |_| {}).expect("train");
+    // The captions' frozen features are computed before the first step, with progress.
+    let (mut features, mut first_step_after) = (Vec::new(), None);
+    let val = train::run(&mut t, &cache, &run, no_cancel(), &mut |e| match e {
+        train::GeneratorTrainEvent::TextFeatures { done, total } => features.push((done, total)),
+        train::GeneratorTrainEvent::Step { step, .. } if first_step_after.is_none() => first_step_after = Some((step, features.len())),
+        _ => {}
+    })
+    .expect("train");
+    assert_eq!(features.last().copied(), Some((cache.len(), cache.len())), "{features:?}");
+    assert_eq!(first_step_after, Some((1, features.len())), "features come before the first step");
     assert_eq!(val["ce_by_layer"].as_array().map(Vec::len), Some(4));
     let p = Pipeline::load(&run, None, Some(&model_dir), &device).expect("pipeline");
     assert_eq!(p.checksums.get("text_encoder").map(String::as_str), Some("all-MiniLM-L6-v2"));

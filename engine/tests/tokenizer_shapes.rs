@@ -75,3 +75,28 @@ fn encoder_is_causal_in_time() {
     let (za, zb) = (za.map(|z| z.into_data().try_to_vec::<f32>().unwrap_or_default()), zb.map(|z| z.into_data().try_to_vec::<f32>().unwrap_or_default()));
     assert_eq!(za, zb);
 }
+
+#[test]
+fn decoder_is_causal_in_time() {
+    // Flipping every code of the last latent frame (which covers frames 12-15 of a `tiny` clip)
+    // changes those frames and none before them, with sub-pixel upsampling (the presets) and with
+    // the nearest-neighbour upsampling of configs saved before it.
+    for subpixel in [true, false] {
+        let cfg = TokenizerConfig::preset("tiny").unwrap().with_subpixel_decoder(subpixel);
+        let device = Device::flex();
+        let model = cfg.init(&device);
+        let x = Tensor::<5>::random([1, 3, 16, 32, 32], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
+        let codes: Vec<Tensor<5>> = model.encode(x, 1.0).layers.into_iter().map(|o| o.codes).collect();
+        let mut flipped = codes.clone();
+        let last = flipped.len() - 1;
+        let l = &cfg.layers[last];
+        let head = flipped[last].clone().slice([0..1, 0..l.bits, 0..l.t - 1, 0..l.h, 0..l.w]);
+        let tail = flipped[last].clone().slice([0..1, 0..l.bits, l.t - 1..l.t, 0..l.h, 0..l.w]).neg();
+        flipped[last] = Tensor::cat(vec![head, tail], 2);
+        let (a, b) = (model.decode(&codes), model.decode(&flipped));
+        let early = |v: &Tensor<5>| v.clone().slice([0..1, 0..3, 0..12, 0..32, 0..32]).into_data().try_to_vec::<f32>().unwrap_or_default();
+        assert_eq!(early(&a), early(&b), "subpixel {subpixel}: frames 0-11 depend on the last latent frame");
+        let late = (a.slice([0..1, 0..3, 12..16, 0..32, 0..32]) - b.slice([0..1, 0..3, 12..16, 0..32, 0..32])).abs().max().into_scalar::<f32>();
+        assert!(late > 1e-4, "subpixel {subpixel}: the last latent frame must reach frames 12-15 ({late})");
+    }
+}

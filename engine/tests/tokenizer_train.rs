@@ -10,8 +10,14 @@ use hitvideo_engine::train::checkpoint;
 use hitvideo_engine::train::data::ClipSource;
 use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, active_layers, load_tokenizer};
 
+/// A short run with the terms these tests check pinned, whatever the defaults become: a
+/// discriminator from step 1, the paper's progressive schedule, L1 without squared error.
 fn small_run() -> TokenizerTrainConfig {
     TokenizerTrainConfig::new()
+        .with_entropy_weight(0.02)
+        .with_adversarial_weight(0.05)
+        .with_l2_weight(0.0)
+        .with_partial_decode_prob(0.5)
         .with_steps(3)
         .with_batch(1)
         .with_warmup(1)

@@ -1,7 +1,7 @@
 //! The shipped demo models (`assets/models`), as a new user meets them: the bundle verifies
 //! against its checksums, `generate` without `--generator` finds it and writes a clip, and
 //! `lm eval` runs on held-out prompts, where the attribute analyzer must find the asked-for
-//! color and motion in the shipped tokenizer's reconstructions.
+//! color and motion in the shipped tokenizer's reconstructions and in most generated clips.
 
 use hitvideo_e2e::{hitvideo, workspace_root};
 
@@ -17,30 +17,37 @@ fn demo_bundle_verifies_generates_and_evaluates() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let clip = dir.path().join("clip.mp4");
-    hitvideo(&["--device", "cpu", "generate", "--prompt", "a red circle moving right", "--cfg", "5", "--seed", "0", "--out", s(&clip)])
+    hitvideo(&["--device", "cpu", "generate", "--prompt", "a red circle moving right", "--seed", "0", "--out", s(&clip)])
         .expect("generate with the demo bundle");
     let video = hitvideo_engine::video::decode(&clip, &hitvideo_engine::video::DecodeOptions::default()).expect("the clip decodes");
     assert_eq!((video.len(), video.width(), video.height()), (16, 32, 32));
 
-    // Held-out prompts (unseen attribute combinations and unseen caption templates) at CFG 5.
-    // The analyzer must find the asked-for color and motion in the shipped tokenizer's own
-    // reconstructions of those clips (the ceiling rows); the generator's rows must be there.
+    // Held-out prompts (unseen attribute combinations and unseen caption templates) at CFG 2.5,
+    // the default. The analyzer must find the asked-for color and motion in the shipped
+    // tokenizer's own reconstructions of those clips (the ceiling rows) and in most of the
+    // generated clips (docs/results.md: 96-98% color, 90-92% motion on 48 clips per split).
     let json = dir.path().join("eval.json");
-    hitvideo(&["--device", "cpu", "lm", "eval", "--cfg", "5", "--per-split", "8", "--out", s(&json)]).expect("lm eval");
+    hitvideo(&["--device", "cpu", "lm", "eval", "--cfg", "2.5", "--per-split", "8", "--out", s(&json)]).expect("lm eval");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("JSON");
     let rows = report["report"]["rows"].as_array().expect("rows");
     for split in ["heldout-combo", "heldout-template"] {
         let ceiling = rows.iter().find(|r| r["split"] == split && r["cfg"].is_null()).expect("a ceiling row per split");
         let (color, motion) = (ceiling["color"].as_f64().unwrap_or(0.0), ceiling["motion"].as_f64().unwrap_or(0.0));
         assert!(color >= FLOOR && motion >= FLOOR, "{split}: the tokenizer's reconstructions show color {color}, motion {motion}, below {FLOOR}");
-        let generated = rows.iter().find(|r| r["split"] == split && r["cfg"].as_f64() == Some(5.0)).expect("a CFG 5 row per split");
+        let generated = rows.iter().find(|r| r["split"] == split && r["cfg"].as_f64() == Some(2.5)).expect("a CFG 2.5 row per split");
         assert_eq!(generated["clips"], 8, "{generated}");
+        let (color, motion) = (generated["color"].as_f64().unwrap_or(0.0), generated["motion"].as_f64().unwrap_or(0.0));
+        assert!(color >= GENERATED_FLOOR && motion >= GENERATED_FLOOR, "{split}: generated clips show the asked-for color in {color}, motion in {motion} of 8, below {GENERATED_FLOOR}");
     }
 }
 
 /// What the shipped tokenizer's reconstructions must keep of held-out clips (docs/results.md:
 /// 96-100% color, 100% motion on 24 clips per split).
 const FLOOR: f64 = 0.75;
+
+/// What the shipped generator's clips must show at CFG 2.5, well above chance (1 in 6 colors,
+/// 1 in 5 motions) and below the 90-98% measured on 48 clips per split: 5 of 8.
+const GENERATED_FLOOR: f64 = 0.625;
 
 /// `n` frames of 32x32: one random frame repeated (`static_clip`) or a new random frame each
 /// time (noise), from a fixed-seed generator.

@@ -60,7 +60,8 @@ pub struct GenerateArgs {
     pub prompt: Vec<String>,
     /// CFG: a scale (`7.5`), a linear ramp from the coarsest to the finest layer
     /// (`linear:1:7.5`) or one value per layer (`1,3,5,7.5`). 1 turns guidance off.
-    /// Default: 5, or with --reroll the clip's own schedule.
+    /// Default: 2.5 (where the demo generator follows held-out prompts best, docs/results.md),
+    /// or with --reroll the clip's own schedule.
     #[arg(long)]
     pub cfg: Option<String>,
     /// Seeds: `7`, `0,3,9` or a range `0-3`; one clip per prompt and seed.
@@ -182,7 +183,7 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
     if prompts.is_empty() {
         bail!("give a --prompt (or --reroll a clip made by `hitvideo generate`)");
     }
-    let cfg = CfgSchedule::parse(schedule.as_deref().unwrap_or("5"))?;
+    let cfg = CfgSchedule::parse(schedule.as_deref().unwrap_or("2.5"))?;
     cfg.scales(p.cfg.layers.len())?;
     let req = ClipRequest {
         prompts,

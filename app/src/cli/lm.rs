@@ -309,6 +309,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         }
         GeneratorTrainEvent::Validation(v) => bar.println(format!("validation: {v}")),
         GeneratorTrainEvent::Checkpoint(p) => bar.println(format!("checkpoint: {}", p.display())),
+        GeneratorTrainEvent::TextFeatures { done, total } => bar.set_message(format!("text features of the captions: {done}/{total}")),
     });
     bar.finish_and_clear();
     let val = result?;

@@ -70,32 +70,35 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 2000)]
     pub steps: usize,
     /// Clips per step.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub batch: usize,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Linear warm-up steps before the cosine decay.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     pub warmup: usize,
     /// Step at which the discriminator and the adversarial loss start.
     #[arg(long, default_value_t = 1000)]
     pub disc_start: usize,
-    /// Weight of the adversarial loss (0 disables the discriminator).
-    #[arg(long, default_value_t = 0.05)]
+    /// Weight of the adversarial loss (0, the default, disables the discriminator; the paper
+    /// trains with one, e.g. 0.05 from --disc-start).
+    #[arg(long, default_value_t = 0.0)]
     pub adversarial_weight: f32,
     /// Weight of the LFQ entropy penalty.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.1)]
     pub entropy_weight: f32,
     /// Weight of the commitment loss.
     #[arg(long, default_value_t = 0.25)]
     pub commitment_weight: f32,
-    /// Fraction of the run after which each finer layer switches on (0: all from the start).
-    #[arg(long, default_value_t = 0.1)]
+    /// Fraction of the run after which each finer layer switches on (0, the default: all from
+    /// the start; the paper's progressive schedule is e.g. 0.1, which made `tiny` ignore its
+    /// finer layers, docs/results.md).
+    #[arg(long, default_value_t = 0.0)]
     pub stage_fraction: f64,
     /// Probability that a step decodes from a random number of the coarser active layers only
     /// (keeps partial decodes valid; the rest of the steps decode from all active layers).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.0)]
     pub partial_decode_prob: f64,
     /// Weight of an extra L1 loss on a decode from a random number of the coarser active layers,
     /// added to every step's full decode (0: off). Keeps coarse decodes valid while the finer

@@ -103,6 +103,8 @@ pub enum GeneratorTrainEvent {
     Step { step: usize, total: usize, loss: f32, per_layer: Vec<f32>, seconds: f64 },
     Validation(serde_json::Value),
     Checkpoint(PathBuf),
+    /// Before the first step: `done` of `total` captions have their frozen text features.
+    TextFeatures { done: usize, total: usize },
 }
 
 /// The generator's training state: model, optimizer, step and the prompt-feature source.
@@ -298,11 +300,14 @@ pub fn run(
     // A frozen text encoder's features of every caption, computed once in large batches (a
     // few new captions at every step cost several times a training step).
     let captions: Vec<&str> = cache.header.items.iter().map(|it| it.caption.as_str()).collect();
-    for chunk in captions.chunks(256) {
-        if cancel.load(Ordering::Relaxed) {
-            break;
+    if !trainer.cfg.text.is_small() {
+        for (i, chunk) in captions.chunks(256).enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            trainer.text.prefill(chunk, trainer.cfg.text.max_len, 64).map_err(|e| TrainError::Invalid(e.to_string()))?;
+            on_event(GeneratorTrainEvent::TextFeatures { done: (256 * (i + 1)).min(captions.len()), total: captions.len() });
         }
-        trainer.text.prefill(chunk, trainer.cfg.text.max_len, 64).map_err(|e| TrainError::Invalid(e.to_string()))?;
     }
     while trainer.step < trainer.train.steps {
         if cancel.load(Ordering::Relaxed) {

@@ -151,6 +151,10 @@ pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> O
                 usage: Vec::new(),
                 perplexity: Vec::new(),
             },
+            GeneratorTrainEvent::TextFeatures { done, total } => {
+                w.emit(Event::Progress { job: job.id, done, total, rate: 0.0 });
+                return;
+            }
             GeneratorTrainEvent::Checkpoint(path) => {
                 w.emit(Event::Train { job: job.id, update: TrainUpdate::Checkpoint { step: last_step, path: path.clone() } });
                 match sample_strip(w, job, &cache, &path, last_step) {
