@@ -210,6 +210,18 @@ fn finetune_from_a_checkpoint_with_a_frozen_encoder() {
     let dec_after = ft.model.decode(&ft.model.encode(x.clone(), 1.0).layers.iter().map(|o| o.codes.clone()).collect::<Vec<_>>());
     assert!(max_abs_diff(dec_before, dec_after) > 1e-4, "the decoder trained");
     assert!(checkpoint::resolve(&run).is_ok());
+
+    // A packed model bundle holds the weights without the discriminator and optimizers: a
+    // fine-tune from it starts a fresh discriminator, with the same tokenizer weights.
+    std::fs::remove_file(saved.join("disc.bpk")).expect("remove the discriminator");
+    let from_bundle = {
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        TokenizerTrainer::finetune_from(&saved, masked_run("zero"), &device).expect("finetune from a folder without disc.bpk")
+    };
+    assert_eq!(ids(&from_bundle.model), ids_before);
+    std::fs::write(saved.join("disc.bpk"), b"not a record").expect("write");
+    let err = TokenizerTrainer::finetune_from(&saved, masked_run("zero"), &device).err().expect("a damaged discriminator is an error").to_string();
+    assert!(err.contains("disc.bpk") && err.contains("damaged"), "{err}");
 }
 
 #[test]

@@ -291,14 +291,19 @@ impl TokenizerTrainer {
     }
 
     /// Starts a new run (step 0, fresh optimizers) from the model and discriminator weights
-    /// saved at `path` (run or step folder), with the training settings `train`: how a decoder
-    /// is fine-tuned for masked decoding (`mask_prob`, `freeze_encoder`).
+    /// saved at `path` (run or step folder, or a packed model bundle's tokenizer), with the
+    /// training settings `train`: how a decoder is fine-tuned for masked decoding
+    /// (`mask_prob`, `freeze_encoder`). A bundle holds no discriminator; one starts fresh then.
     pub fn finetune_from(path: &Path, train: TokenizerTrainConfig, device: &Device) -> Result<Self, CheckpointError> {
         let dir = checkpoint::resolve(path)?;
         let state = checkpoint::read_state(&dir, KIND, None)?;
         let mut t = Self::new(read_model_config(&dir, &state)?, train, device);
         t.model = load_model(t.model, &dir)?;
-        t.disc = load_module(t.disc, &dir, "disc.bpk")?;
+        if dir.join("disc.bpk").exists() {
+            t.disc = load_module(t.disc, &dir, "disc.bpk")?;
+        } else {
+            tracing::info!("{}: no discriminator saved here (a model bundle); it starts from fresh weights", dir.display());
+        }
         Ok(t)
     }
 
