@@ -32,7 +32,7 @@ impl Default for SweepSettings {
         Self {
             rows: SweepAxis::Cfg,
             columns: SweepAxis::Seed,
-            cfgs: "1,3,5,7.5".into(),
+            cfgs: "1,2.5,5,7.5".into(),
             seeds: "0-1".into(),
             temperatures: "0.7,1,1.3".into(),
             top_ks: "0,16,64".into(),
