@@ -194,17 +194,16 @@ impl Generator {
         }
         let idx = Tensor::<3, Int>::from_data(TensorData::new(idx, [b, p, 1]), &device).repeat_dim(2, d);
         let mut emb = proj.gather(1, idx);
-        let u: Vec<f32> = text.uncond.iter().map(|&u| f32::from(u8::from(u))).collect();
-        if u.iter().any(|&x| x > 0.0) {
-            let u = Tensor::<3>::from_data(TensorData::new(u, [b, 1, 1]), &device);
+        let uncond_rows = uncond_rows(text, &device);
+        if let Some(u) = &uncond_rows {
             let mut last = vec![0f32; p];
             last[p - 1] = 1.0;
             let slot = Tensor::<3>::from_data(TensorData::new(last, [1, p, 1]), &device);
             let uncond = self.uncond.val().reshape([1, 1, d]) * slot;
-            emb = emb * u.clone().neg().add_scalar(1.0) + uncond * u;
+            emb = emb * u.clone().neg().add_scalar(1.0) + uncond * u.clone();
         }
         let bos = self.bos.val().reshape([1, 1, d]).repeat_dim(0, b);
-        let global = self.global(text, &lens);
+        let global = self.global(text, &lens, uncond_rows);
         let bos = match &global {
             Some(g) => bos + g.clone(),
             None => bos,
@@ -215,28 +214,22 @@ impl Generator {
     }
 
     /// The global conditioning `[B, 1, D]`: the projected mean of each row's first `lens[r]`
-    /// text features, or the learned null vector for unconditional rows. `None` without
-    /// `global_text`.
-    fn global(&self, text: &TextInput, lens: &[usize]) -> Option<Tensor<3>> {
+    /// (at least 1, as `prefix` makes them) text features, or the learned null vector for the
+    /// rows flagged in `uncond` (`[B, 1, 1]`, from [`uncond_rows`]). `None` without `global_text`.
+    fn global(&self, text: &TextInput, lens: &[usize], uncond: Option<Tensor<3>>) -> Option<Tensor<3>> {
         let (proj, null) = (self.global_proj.as_ref()?, self.global_null.as_ref()?);
-        let device = self.device();
         let [b, l, _] = text.features.dims();
-        let d = self.dim();
         // [B, L, 1] weights: 1/len on each row's real tokens.
         let mut w = vec![0f32; b * l];
         for (r, &n) in lens.iter().enumerate() {
-            let n = n.clamp(1, l.max(1));
-            for i in 0..n.min(l) {
-                w[r * l + i] = 1.0 / n as f32;
-            }
+            w[r * l..r * l + n.min(l)].fill(1.0 / n as f32);
         }
-        let w = Tensor::<3>::from_data(TensorData::new(w, [b, l, 1]), &device);
-        let pooled = (text.features.clone() * w).sum_dim(1);
-        let g = proj.forward(pooled);
-        let u: Vec<f32> = text.uncond.iter().map(|&u| f32::from(u8::from(u))).collect();
-        let u = Tensor::<3>::from_data(TensorData::new(u, [b, 1, 1]), &device);
-        let null = null.val().reshape([1, 1, d]);
-        Some(g * u.clone().neg().add_scalar(1.0) + null * u)
+        let w = Tensor::<3>::from_data(TensorData::new(w, [b, l, 1]), &self.device());
+        let g = proj.forward((text.features.clone() * w).sum_dim(1));
+        Some(match uncond {
+            Some(u) => g * u.clone().neg().add_scalar(1.0) + null.val().reshape([1, 1, self.dim()]) * u,
+            None => g,
+        })
     }
 
     /// Embeds video tokens: `ids[j]` `[B, n_j]` for consecutive layers starting at `first_layer`,
@@ -316,6 +309,16 @@ impl Generator {
         let h = self.run(x, 0, &rope, &valid, None);
         h.slice(s![.., p - 1..p - 1 + n, ..])
     }
+}
+
+/// `[B, 1, 1]`: 1 for the rows of `text` flagged unconditional, 0 for the others; `None` when
+/// no row is (the usual training and guidance-off case, which then skips the mixing).
+fn uncond_rows(text: &TextInput, device: &Device) -> Option<Tensor<3>> {
+    text.uncond.iter().any(|&u| u).then(|| {
+        let u: Vec<f32> = text.uncond.iter().map(|&u| f32::from(u8::from(u))).collect();
+        let b = u.len();
+        Tensor::<3>::from_data(TensorData::new(u, [b, 1, 1]), device)
+    })
 }
 
 /// RoPE tables for a sequence of `prefix` unrotated positions followed by the first
