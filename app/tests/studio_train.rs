@@ -1,11 +1,15 @@
 //! The Train view across sessions (egui_kittest, no window, the CPU device): a tokenizer run
 //! trained in one studio is opened in a fresh one ("Open run…"'s code path, a dropped folder,
 //! or the last run reopened at start-up) and resumed past its step; folders that are not runs
-//! get a clear message. Also the start-up demo-model load, cancelled from the status bar.
+//! get a clear message. Also the start-up demo-model load, cancelled from the status bar, and
+//! a file dialog ("Import folder…") that keeps the UI running while it is open.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
+use hitvideo_app::studio::dialogs::{DialogKind, Dialogs};
 use hitvideo_app::studio::settings::TrainTarget;
 use hitvideo_app::studio::views::train::RunState;
 use hitvideo_app::studio::View;
@@ -147,4 +151,44 @@ fn a_load_queued_behind_training_can_be_cancelled() {
     let notices = h.state().notices();
     assert!(notices.iter().any(|(err, n)| !err && n.contains("cancelled before it started")), "{notices:?}");
     assert_eq!(h.state().models().tokenizer, None, "the cancelled load installed nothing");
+}
+
+#[test]
+fn a_file_dialog_does_not_block_the_ui() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("dataset");
+    std::fs::create_dir_all(&data).expect("dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Train);
+    // A user who takes their time: the dialog answers only when the test lets it (at most a
+    // minute: a UI that waited for it would fail below, not hang).
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let (seen, answer) = (Arc::clone(&asked), data.clone());
+    h.state_mut().set_dialogs(Dialogs::with_opener(move |spec| {
+        seen.lock().expect("lock").push(spec);
+        let _ = gate.lock().expect("lock").recv_timeout(Duration::from_secs(60));
+        Some(answer.clone())
+    }));
+    h.step();
+    h.get_by_label("Import folder…").click();
+    for _ in 0..10 {
+        h.step();
+    }
+    assert!(h.state().dialog_open(), "the frames waited for the dialog");
+    assert!(has_label(&h, "a file dialog is open"));
+    assert_eq!(h.state().settings().train.folder, None, "a folder before the user chose one");
+    // A second click while the dialog is open does not stack another one.
+    h.get_by_label("Import folder…").click();
+    h.step();
+    h.step();
+    release.send(()).expect("the dialog waits for its answer");
+    wait_until(&mut h, "the dialog's answer", 30, |h| h.state().settings().train.folder.as_deref() == Some(data.as_path()));
+    assert!(!h.state().dialog_open());
+    assert!(has_label(&h, &data.display().to_string()), "the chosen folder is not shown");
+    assert!(!has_label(&h, "a file dialog is open"));
+    let asked = asked.lock().expect("lock").clone();
+    assert_eq!(asked.len(), 1, "dialogs shown: {asked:?}");
+    assert_eq!(asked[0].kind, DialogKind::PickFolder);
+    assert_eq!(asked[0].title.as_deref(), Some("Dataset folder (from `hitvideo data import`)"));
 }

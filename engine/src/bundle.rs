@@ -45,6 +45,9 @@ pub enum BundleError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// The largest file a bundle may list (all of `assets/models` stays within 30 MB).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// Checks every file listed in `root/SHA256SUMS` and that both checkpoint folders are listed.
 pub fn verify(root: &Path) -> Result<Bundle, BundleError> {
     let sums_path = root.join(SUMS);
@@ -52,10 +55,19 @@ pub fn verify(root: &Path) -> Result<Bundle, BundleError> {
     let mut listed = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let (hex, rel) = line.split_once("  ").ok_or(BundleError::BadSums { path: sums_path.clone(), line: i + 1 })?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || rel.contains("..") {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || !crate::fsutil::is_inside_relative(rel) {
             return Err(BundleError::BadSums { path: sums_path.clone(), line: i + 1 });
         }
         let path = root.join(rel);
+        // A regular file of a sane size (a symlink to a device would otherwise be read forever).
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() <= MAX_FILE_BYTES => {}
+            Ok(_) => {
+                let source = std::io::Error::other(format!("not a regular file of at most {MAX_FILE_BYTES} bytes"));
+                return Err(BundleError::Missing { path, source });
+            }
+            Err(source) => return Err(BundleError::Missing { path, source }),
+        }
         let bytes = std::fs::read(&path).map_err(|source| BundleError::Missing { path: path.clone(), source })?;
         let found = checkpoint::sha256_hex(&bytes);
         if !found.eq_ignore_ascii_case(hex) {

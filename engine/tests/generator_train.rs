@@ -120,7 +120,13 @@ fn cache_train_checkpoint_resume_and_bad_checkpoints() {
     let model = latest.join("model.bpk");
     let bytes = std::fs::read(&model).expect("weights");
     std::fs::write(&model, &bytes[..bytes.len() / 2]).expect("truncate");
-    let err = load_generator(&run, None, &device).err().expect("truncated weights").to_string();
+    // The newest step is damaged: the run opens at the newest intact one instead.
+    let fallback = load_generator(&run, None, &device).expect("an earlier intact step");
+    assert!(fallback.state.step < 4, "step {}", fallback.state.step);
+    let note = checkpoint::resolve_noted(&run).expect("resolved").note.expect("a note");
+    assert!(note.contains("damaged") && note.contains("newest intact"), "{note}");
+    // A damaged step chosen directly is an error naming the file.
+    let err = load_generator(&latest, None, &device).err().expect("truncated weights").to_string();
     assert!(err.contains("damaged or truncated"), "{err}");
 
     // A MiniLM-conditioned generator cannot train without the encoder.

@@ -98,16 +98,17 @@ pub fn run(cmd: VideoCommand) -> Result<()> {
             let clip = video::decode(&a.input, &a.shape.options())?;
             let spec = WindowSpec { frames: a.frames, stride: a.stride };
             let wins = video::windows(&clip, spec)?;
-            if wins.is_empty() {
+            let count = wins.len();
+            if count == 0 {
                 bail!("{}: {} frames is shorter than one window of {}", a.input.display(), clip.len(), a.frames);
             }
             std::fs::create_dir_all(&a.out)?;
-            for (i, w) in wins.iter().enumerate() {
-                let mut m = ExportMetadata::for_video(w);
+            for (i, w) in wins.enumerate() {
+                let mut m = ExportMetadata::for_video(&w);
                 m.source = Some(format!("{} window {i} (frames {}..{})", a.input.display(), i * a.stride, i * a.stride + a.frames));
-                video::export(w, &a.out.join(format!("window_{i:04}.{}", a.format)), &m)?;
+                video::export(&w, &a.out.join(format!("window_{i:04}.{}", a.format)), &m)?;
             }
-            println!("{} windows of {} frames -> {}", wins.len(), a.frames, a.out.display());
+            println!("{count} windows of {} frames -> {}", a.frames, a.out.display());
             Ok(())
         }
     }

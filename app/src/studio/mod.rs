@@ -2,9 +2,11 @@
 //! device and the models; the views send it typed commands, read its events once per frame in
 //! `App::logic`, and read large results from latest-value slots — no tensor is touched here.
 //! Views: Generate, Tokens, Sweep, Train, Data; a debug panel (F12) shows frame times and the
-//! engine's state; settings persist between runs.
+//! engine's state; settings persist between runs. File dialogs run off the UI thread
+//! ([`dialogs`]); their answers are handled in `App::logic` too.
 
 mod debug;
+pub mod dialogs;
 mod gpu_tokenmap;
 pub mod jobs;
 mod player;
@@ -18,9 +20,11 @@ use std::sync::Arc;
 
 use eframe::egui;
 use hitvideo_engine::device::DeviceChoice;
+use hitvideo_engine::video::ExportFormat;
 
 pub use debug::FrameStats;
 use debug::DebugPanel;
+use dialogs::{DialogPurpose, Dialogs};
 use jobs::{EngineHandle, Event, JobId, ModelStatus, Outcome, Waker};
 pub use settings::{SETTINGS_KEY, Settings, View};
 pub use window::{default_work_dir, demo_models, run};
@@ -60,6 +64,8 @@ pub struct StudioApp {
     pub sweep: views::sweep::SweepView,
     pub train: views::train::TrainView,
     debug: DebugPanel,
+    /// File dialogs, answered off the UI thread.
+    dialogs: Dialogs,
     work_dir: PathBuf,
     screenshot: Option<PathBuf>,
     /// A screenshot was requested and the window closes once it is saved.
@@ -93,6 +99,7 @@ impl StudioApp {
             sweep: Default::default(),
             train: Default::default(),
             debug: DebugPanel::default(),
+            dialogs: Dialogs::new(),
             work_dir: opts.work_dir.clone(),
             screenshot_pending: false,
             shot_waits_for_clip: opts.prompt.is_some(),
@@ -142,6 +149,16 @@ impl StudioApp {
     /// callers without a file dialog); the error is also shown in the view.
     pub fn open_train_run(&mut self, path: &std::path::Path) -> Result<(), String> {
         self.train.open_run(&mut self.settings.train, path)
+    }
+
+    /// Replaces the file dialogs (tests answer them with [`Dialogs::with_opener`]).
+    pub fn set_dialogs(&mut self, dialogs: Dialogs) {
+        self.dialogs = dialogs;
+    }
+
+    /// Whether a file dialog is open (its answer not yet handled).
+    pub fn dialog_open(&self) -> bool {
+        self.dialogs.is_open()
     }
 
     /// Recent frame times.
@@ -194,10 +211,44 @@ impl StudioApp {
         self.train.on_event(e);
     }
 
+    /// Does what a file dialog was opened for ([`DialogPurpose`]) with the path chosen: what
+    /// the button that opened it did when dialogs blocked the UI.
+    fn on_dialog(&mut self, ctx: &egui::Context, purpose: DialogPurpose, path: PathBuf) {
+        let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
+        match purpose {
+            DialogPurpose::MenuOpenVideo => {
+                self.settings.view = View::Data;
+                self.settings.last_video = Some(path.clone());
+                self.data.open_video(path);
+            }
+            DialogPurpose::DataOpenVideo => {
+                self.settings.last_video = Some(path.clone());
+                self.data.open_video(path);
+            }
+            DialogPurpose::MenuOpenExport => {
+                self.settings.view = View::Generate;
+                self.generate.open_export(ctx, path);
+            }
+            DialogPurpose::GenerateOpenExport => self.generate.open_export(ctx, path),
+            DialogPurpose::TokensOpenVideo => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
+            DialogPurpose::LoadTokenizer => sh.submit_app(jobs::Task::LoadTokenizer(path)),
+            DialogPurpose::LoadGenerator => sh.submit_app(jobs::Task::LoadGenerator { generator: path, tokenizer: None }),
+            // A name typed without the extension would otherwise be written as PNG frames.
+            DialogPurpose::SaveExport { video, meta, format } => views::export_video(&mut sh, video, meta, format, path),
+            DialogPurpose::SaveSweep { video, meta } => views::export_video(&mut sh, video, meta, ExportFormat::Mp4, path),
+            DialogPurpose::TrainTokenizer => self.settings.train.tokenizer = Some(path),
+            DialogPurpose::TrainDataset => self.settings.train.folder = Some(path),
+            DialogPurpose::OpenRun => {
+                // An error shows in the Train view (a run in progress refuses it too).
+                let _ = self.train.open_run(&mut self.settings.train, &path);
+            }
+        }
+    }
+
     fn dropped_files(&mut self, ctx: &egui::Context) {
         let files: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in files {
-            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
             match self.settings.view {
                 View::Tokens if path.is_dir() => sh.submit_app(jobs::Task::LoadTokenizer(path)),
                 View::Tokens => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
@@ -215,19 +266,14 @@ impl StudioApp {
     fn top_bar(&mut self, ui: &mut egui::Ui) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
-                if ui.button("Open video…").clicked() {
-                    if let Some(path) = rfd::FileDialog::new().add_filter("video", &["mp4", "mov", "mkv", "webm", "avi", "gif"]).pick_file() {
-                        self.settings.view = View::Data;
-                        self.settings.last_video = Some(path.clone());
-                        self.data.open_video(path);
-                    }
+                // The files chosen are opened in `on_dialog`.
+                let free = !self.dialogs.is_open();
+                if ui.add_enabled(free, egui::Button::new("Open video…")).clicked() {
+                    self.dialogs.open(DialogPurpose::MenuOpenVideo, dialogs::DialogSpec::open_video());
                     ui.close();
                 }
-                if ui.button("Open exported file (restore settings, re-roll it)…").clicked() {
-                    if let Some(path) = rfd::FileDialog::new().pick_file() {
-                        self.settings.view = View::Generate;
-                        self.generate.open_export(ui.ctx(), path);
-                    }
+                if ui.add_enabled(free, egui::Button::new("Open exported file (restore settings, re-roll it)…")).clicked() {
+                    self.dialogs.open(DialogPurpose::MenuOpenExport, dialogs::DialogSpec::pick_file());
                     ui.close();
                 }
                 if ui.button("Quit").clicked() {
@@ -261,14 +307,14 @@ impl StudioApp {
         if let Some(i) = dismiss {
             self.notices.remove(i);
         }
-        let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+        let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
         let s = &mut self.settings;
         match s.view {
             View::Generate => self.generate.ui(ui, &mut sh, &mut s.generate),
             View::Tokens => self.tokens.ui(ui, &mut sh, &mut s.tokens),
             View::Sweep => self.sweep.ui(ui, &mut sh, &s.generate, &mut s.sweep),
             View::Train => self.train.ui(ui, &mut sh, &mut s.train, &mut s.device),
-            View::Data => self.data.ui(ui, &mut s.synth_seed, &mut s.last_video),
+            View::Data => self.data.ui(ui, &mut *sh.dialogs, &mut s.synth_seed),
         }
         if let Some(src) = self.generate.to_tokens.take() {
             s.view = View::Tokens;
@@ -282,6 +328,13 @@ impl eframe::App for StudioApp {
         for e in self.engine.poll() {
             self.handle(&e);
         }
+        if let Some((purpose, Some(path))) = self.dialogs.poll() {
+            self.on_dialog(ctx, purpose, path);
+        }
+        if self.dialogs.is_open() {
+            // Nothing else may wake the UI when the answer comes.
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
         if self.data.poll() {
             ctx.request_repaint();
         }
@@ -293,11 +346,11 @@ impl eframe::App for StudioApp {
             && let Some(prompt) = self.autostart.take() {
                 self.settings.view = View::Generate;
                 self.settings.generate.prompt = prompt;
-                let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+                let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
                 self.generate.generate(&mut sh, &mut self.settings.generate);
             }
         {
-            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref() };
+            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
             self.generate.poll_open(&mut sh, &mut self.settings.generate);
         }
         if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
@@ -319,6 +372,10 @@ impl eframe::App for StudioApp {
                     Some(j) => format!("engine: {} ({} queued)", j.task, p.len() - 1),
                     None => "engine: idle".into(),
                 });
+                if self.dialogs.is_open() {
+                    ui.separator();
+                    ui.label("a file dialog is open");
+                }
                 // The app's own jobs (model loads, the demo models at start-up, exports) are
                 // cancelled here; the views cancel theirs.
                 let mine: Vec<(JobId, &'static str)> = p.iter().filter(|j| self.app_jobs.contains(&j.id)).map(|j| (j.id, j.task)).collect();

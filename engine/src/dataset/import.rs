@@ -16,6 +16,8 @@ use crate::video::{self, DecodeOptions, VideoError};
 pub const VIDEO_EXTENSIONS: [&str; 12] = ["mp4", "m4v", "mov", "mkv", "webm", "avi", "gif", "mpg", "mpeg", "wmv", "flv", "ts"];
 /// Manifest names picked up inside an imported folder.
 pub const MANIFEST_NAMES: [&str; 3] = ["manifest.jsonl", "manifest.csv", "captions.jsonl"];
+/// The largest manifest read (a million rows of a path and a caption fit).
+pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 /// Captions longer than this are rejected (the text encoders truncate far earlier).
 pub const MAX_CAPTION_CHARS: usize = 2000;
 
@@ -94,6 +96,10 @@ fn check_caption(text: &str, label: &str, origin: &str) -> Result<String, ItemEr
 /// Reads a JSONL or CSV manifest; rows that cannot be parsed become errors.
 fn read_manifest(path: &Path) -> Result<(Vec<Candidate>, Vec<ItemError>), ItemError> {
     let label = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| err(&label, "missing manifest", format!("{label}: cannot read manifest: {e}")))?;
+    if !meta.is_file() || meta.len() > MAX_MANIFEST_BYTES {
+        return Err(err(&label, "bad manifest", format!("{label}: a manifest must be a regular file of at most {MAX_MANIFEST_BYTES} bytes")));
+    }
     let bytes = std::fs::read(path).map_err(|e| err(&label, "missing manifest", format!("{label}: cannot read manifest: {e}")))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| err(&label, "manifest not UTF-8", format!("{label}: manifest is not valid UTF-8; save it as UTF-8")))?;
@@ -120,6 +126,12 @@ fn read_manifest(path: &Path) -> Result<(Vec<Candidate>, Vec<ItemError>), ItemEr
             Err(reason) => errors.push(err(&at, "bad manifest row", format!("{at}: cannot parse row ({reason}); expected path, caption, start?, end?"))),
             Ok(r) => {
                 let p = PathBuf::from(&r.path);
+                // A relative row stays inside the manifest's folder; naming a video elsewhere
+                // takes an absolute path (a deliberate choice, read only).
+                if !p.is_absolute() && !crate::fsutil::is_inside_relative(&r.path) {
+                    errors.push(err(&at, "bad manifest row", format!("{at}: path '{}' leaves the manifest's folder; give an absolute path or move the video under the folder", r.path.escape_debug())));
+                    continue;
+                }
                 let path = if p.is_absolute() { p } else { base.join(p) };
                 let caption = match r.caption {
                     Some(c) => check_caption(&c, &at, &at),
@@ -132,28 +144,59 @@ fn read_manifest(path: &Path) -> Result<(Vec<Candidate>, Vec<ItemError>), ItemEr
     Ok((cands, errors))
 }
 
+/// Folders below the imported one that a walk enters at most.
+pub const MAX_DEPTH: usize = 32;
+/// Entries a walk looks at at most (files and folders together).
+pub const MAX_ENTRIES: usize = 200_000;
+
 /// Walks `dir` (sorted, hidden files skipped) for videos with sidecar captions; other files
-/// that are not captions or manifests are reported as unsupported.
+/// that are not captions or manifests are reported as unsupported. Symlinked folders are
+/// entered once (by their real path, so a symlink loop ends), and devices, FIFOs and sockets
+/// are reported and skipped, never opened.
 fn scan_folder(dir: &Path) -> (Vec<Candidate>, Vec<ItemError>) {
     let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
+    let mut errors = Vec::new();
+    let mut visited = std::collections::HashSet::new();
+    visited.insert(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()));
+    let mut stack = vec![(dir.to_path_buf(), 0usize)];
+    let mut seen_entries = 0usize;
+    while let Some((d, depth)) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
             let p = e.path();
             if e.file_name().to_string_lossy().starts_with('.') {
                 continue;
             }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
+            seen_entries += 1;
+            if seen_entries > MAX_ENTRIES {
+                let label = dir.display().to_string();
+                errors.push(err(&label, "too many files", format!("{label}: more than {MAX_ENTRIES} entries; import a smaller folder or a manifest")));
+                stack.clear();
+                break;
+            }
+            let label = p.display().to_string();
+            // `std::fs::metadata` follows a symlink to what it names; a dangling one fails.
+            let meta = match std::fs::metadata(&p) {
+                Ok(m) => m,
+                Err(e) => {
+                    errors.push(err(&label, "unreadable", format!("{label}: {e} (a broken symlink?)")));
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                let real = p.canonicalize().unwrap_or_else(|_| p.clone());
+                if depth < MAX_DEPTH && visited.insert(real) {
+                    stack.push((p, depth + 1));
+                }
+            } else if meta.is_file() {
                 files.push(p);
+            } else {
+                errors.push(err(&label, "not a regular file", format!("{label}: a device, FIFO or socket, not a video file; skipped")));
             }
         }
     }
     files.sort();
     let mut cands = Vec::new();
-    let mut errors = Vec::new();
     for p in &files {
         let label = p.display().to_string();
         let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
@@ -216,8 +259,10 @@ fn validate(c: &Candidate, opts: &ImportOptions, seen: &mut HashMap<String, Stri
     let Some(path_str) = abs.to_str() else {
         return Err(err(label, "bad file name", format!("{shown}: file name is not valid UTF-8; rename the file")));
     };
-    if !c.path.exists() {
-        return Err(err(label, "missing file", format!("{shown}: file not found (listed at {label}); fix the path or remove the row")));
+    match std::fs::metadata(&c.path) {
+        Err(_) => return Err(err(label, "missing file", format!("{shown}: file not found (listed at {label}); fix the path or remove the row"))),
+        Ok(m) if !m.is_file() => return Err(err(label, "not a regular file", format!("{shown}: not a regular file (a folder, device, FIFO or socket); list video files only"))),
+        Ok(_) => {}
     }
     let caption = c.caption.clone()?;
     let sha = sha256_file(&c.path).map_err(|e| err(label, "unreadable", format!("{shown}: {e}")))?;
@@ -345,4 +390,39 @@ pub fn import(source: &Path, opts: &ImportOptions, progress: &mut dyn FnMut(usiz
         created_by: format!("hitvideo {}", crate::VERSION),
     };
     Ok(ImportReport { index: DatasetIndex { header, items, errors }, by_kind })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_symlink_loop_and_a_fifo_end_the_walk_quickly() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path().join("videos");
+        std::fs::create_dir_all(root.join("a/b")).expect("dirs");
+        // Two loops that would multiply paths without bound: a self-link and a link to the root.
+        std::os::unix::fs::symlink(&root, root.join("a/b/up")).expect("link");
+        std::os::unix::fs::symlink(".", root.join("a/self")).expect("link");
+        std::os::unix::fs::symlink(root.join("missing.mp4"), root.join("dangling.mp4")).expect("link");
+        std::fs::write(root.join("a/b/clip.mp4"), b"not really a video").expect("file");
+        let made = std::process::Command::new("mkfifo").arg(root.join("pipe.mp4")).status().map(|s| s.success()).unwrap_or(false);
+        let t = Instant::now();
+        let (cands, errors) = scan_folder(&root);
+        assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+        let names: Vec<String> = cands.iter().map(|c| c.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect();
+        assert_eq!(names, vec!["clip.mp4"], "each real file once: {names:?}");
+        let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
+        assert!(kinds.contains(&"unreadable"), "{kinds:?}");
+        if made {
+            assert!(kinds.contains(&"not a regular file"), "{kinds:?}");
+            // A manifest that names the FIFO gets an error instead of a read that never returns.
+            let manifest = root.join("list.jsonl");
+            std::fs::write(&manifest, format!("{{\"path\": \"{}\", \"caption\": \"x\"}}\n", root.join("pipe.mp4").display())).expect("manifest");
+            let report = import(&manifest, &ImportOptions::default(), &mut |_, _, _| {}).expect("report");
+            assert_eq!(report.index.items.len(), 0);
+            assert!(report.index.errors.iter().any(|e| e.kind == "not a regular file"), "{:?}", report.index.errors);
+        }
+    }
 }

@@ -167,6 +167,35 @@ impl GeneratorConfig {
     /// Checks head geometry, layers and weights.
     pub fn validate(&self) -> Result<(), GeneratorConfigError> {
         let bad = |reason: String| Err(GeneratorConfigError::Invalid { name: self.name.clone(), reason });
+        // Upper bounds first (a config file from elsewhere), each naming its field.
+        let limits: [(&str, usize, usize); 9] = [
+            ("dim", self.dim, 16_384),
+            ("depth", self.depth, 256),
+            ("heads", self.heads, 256),
+            ("mlp_hidden", self.mlp_hidden, 65_536),
+            ("max_head_bits", self.max_head_bits, 20),
+            ("layers", self.layers.len(), 16),
+            ("text.dim", self.text.dim, 16_384),
+            ("text.max_len", self.text.max_len, 4096),
+            ("text.small_vocab", self.text.small_vocab, 1 << 20),
+        ];
+        if let Some((field, v, max)) = limits.iter().find(|(_, v, max)| v > max) {
+            return bad(format!("field `{field}` is {v}; at most {max} is allowed"));
+        }
+        if self.dim == 0 || self.depth == 0 || self.mlp_hidden == 0 || self.max_head_bits == 0 {
+            return bad("fields `dim`, `depth`, `mlp_hidden` and `max_head_bits` must be at least 1".into());
+        }
+        if let Some(l) = self.layers.iter().find(|l| l.t > 1024 || l.h > 8192 || l.w > 8192) {
+            return bad(format!("token layer {}x{}x{} is absurdly large", l.t, l.h, l.w));
+        }
+        if self.layers.iter().map(|l| l.tokens()).sum::<usize>() > 1 << 16 {
+            return bad("more than 65536 video tokens in a sequence".into());
+        }
+        for (field, v) in [("rope_theta", self.rope_theta), ("norm_eps", self.norm_eps)] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(format!("field `{field}` is {v}; it must be a positive number"));
+            }
+        }
         if self.heads == 0 || !self.dim.is_multiple_of(self.heads) {
             return bad(format!("width {} is not a multiple of {} heads", self.dim, self.heads));
         }

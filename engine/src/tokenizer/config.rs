@@ -171,9 +171,13 @@ impl TokenizerConfig {
         }
         let bad = |reason: String| ConfigError::Invalid { name: name.to_string(), reason };
         let bytes = std::fs::read(name).map_err(|e| bad(format!("cannot read it ({e}); give a preset name or a config JSON file")))?;
+        if bytes.len() > 1 << 20 {
+            return Err(bad(format!("{} bytes is too large for a config file", bytes.len())));
+        }
         let cfg = Self::from_json(&bytes)
             .map_err(|e| bad(format!("not a tokenizer config ({e}); start from a checkpoint's config.json")))?;
-        cfg.validate()?;
+        // Errors name the file, not the `name` field inside it.
+        cfg.validate().map_err(|e| bad(e.to_string()))?;
         Ok(cfg)
     }
 
@@ -210,6 +214,36 @@ impl TokenizerConfig {
         let bad = |reason: String| Err(ConfigError::Invalid { name: self.name.clone(), reason });
         if self.layers.is_empty() {
             return bad("needs at least one layer".into());
+        }
+        // Upper bounds first, so nothing below shifts, multiplies or allocates from an absurd
+        // value (a config file from elsewhere); each names its field.
+        let limits: [(&str, usize, usize); 8] = [
+            ("frames", self.frames, 1024),
+            ("height", self.height, 8192),
+            ("width", self.width, 8192),
+            ("channels (stages)", self.channels.len(), 8),
+            ("latent_channels", self.latent_channels, 4096),
+            ("layers", self.layers.len(), 16),
+            ("blocks_per_stage", self.blocks_per_stage, 16),
+            ("disc_channels", self.disc_channels, 1024),
+        ];
+        if let Some((field, v, max)) = limits.iter().find(|(_, v, max)| v > max) {
+            return bad(format!("field `{field}` is {v}; at most {max} is allowed"));
+        }
+        if let Some(c) = self.channels.iter().find(|&&c| c > 4096) {
+            return bad(format!("field `channels` has {c}; at most 4096 per stage is allowed"));
+        }
+        if self.patch.iter().any(|&p| p > 16) {
+            return bad(format!("field `patch` is {:?}; at most 16 is allowed", self.patch));
+        }
+        if !(self.fps.is_finite() && self.fps > 0.0 && self.fps <= 1000.0) {
+            return bad(format!("field `fps` is {}; it must be in (0, 1000]", self.fps));
+        }
+        if self.disc_channels == 0 {
+            return bad("field `disc_channels` is 0; it must be at least 1".into());
+        }
+        if let Some(l) = self.layers.iter().find(|l| l.t == 0 || l.h == 0 || l.w == 0 || l.t > 1024 || l.h > 8192 || l.w > 8192) {
+            return bad(format!("layer {}x{}x{} has a zero or absurd side", l.t, l.h, l.w));
         }
         if self.channels.is_empty() || self.channels.iter().any(|&c| c == 0) || self.latent_channels == 0 {
             return bad("needs at least one stage, all with channels > 0".into());

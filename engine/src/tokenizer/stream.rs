@@ -213,7 +213,13 @@ impl MaskedStream {
                 return corrupt(format!("layer {j} has shape {shape:?} and {bits} bits"));
             }
             let plane = shape[1] * shape[2];
-            let mut mask = vec![false; shape[0] * plane];
+            let tokens = shape[0] * plane;
+            // Sized from the header only after checking the payload can hold its mask bits.
+            let mask_bits = tokens - plane;
+            if tokens > MAX_LAYER_TOKENS || mask_bits > 8 * reader.bytes.len().saturating_sub(reader.pos / 8) {
+                return corrupt(format!("layer {j} claims {tokens} tokens ({shape:?}), more than the stream can hold"));
+            }
+            let mut mask = vec![false; tokens];
             for m in &mut mask[plane..] {
                 *m = reader.take(1).ok_or_else(|| StreamError::Corrupt(format!("truncated in layer {j}'s mask bits")))? == 1;
             }
@@ -229,6 +235,9 @@ impl MaskedStream {
         Ok(Self { layers })
     }
 }
+
+/// The most tokens one layer of a stream may have.
+pub const MAX_LAYER_TOKENS: usize = 1 << 22;
 
 /// LSB-first bit packing into a byte vector.
 struct BitWriter {

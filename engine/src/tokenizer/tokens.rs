@@ -34,6 +34,12 @@ pub const MAGIC: &[u8; 8] = b"HVTOKENS";
 pub const VERSION: u32 = 2;
 const PREFIX: usize = 16;
 const CHECKSUM: usize = 32;
+/// The most tokens one layer of one window may have (the paper's whole clip is 2,448 tokens).
+pub const MAX_LAYER_TOKENS: usize = 1 << 22;
+/// The most tokens a whole file may have (a 10-minute clip of the largest preset is far below).
+pub const MAX_FILE_TOKENS: usize = 1 << 26;
+/// The largest token file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 1 << 28;
 
 /// One layer of one window: its grid, code width, ids and optional mask.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +307,23 @@ impl TokenFile {
         if header.layers.len() != header.windows {
             return Err(damaged(format!("header lists {} windows but layers for {}", header.windows, header.layers.len())));
         }
+        // Every size the payload is read with is checked before a buffer is sized from it.
+        let mut total = 0usize;
+        for (wi, ls) in header.layers.iter().enumerate() {
+            for (li, l) in ls.iter().enumerate() {
+                let at = format!("window {wi} layer {li}");
+                if !(1..=24).contains(&l.bits) {
+                    return Err(damaged(format!("{at}: field `bits` is {} (1..=24 allowed)", l.bits)));
+                }
+                let n = l
+                    .shape
+                    .iter()
+                    .try_fold(1usize, |a, &b| a.checked_mul(b))
+                    .filter(|&n| n > 0 && n <= MAX_LAYER_TOKENS)
+                    .ok_or_else(|| damaged(format!("{at}: field `shape` {:?} must have 1..={MAX_LAYER_TOKENS} tokens", l.shape)))?;
+                total = total.checked_add(n).filter(|&t| t <= MAX_FILE_TOKENS).ok_or_else(|| damaged(format!("more than {MAX_FILE_TOKENS} tokens in all")))?;
+            }
+        }
         // One pass reads the payload (a masked layer's size depends on its mask), checking each
         // part fits before the checksum; then the sizes and the checksum are checked.
         let body = bytes.len().saturating_sub(CHECKSUM).max(header_end);
@@ -374,7 +397,12 @@ impl TokenFile {
 
     /// Reads and checks a token file.
     pub fn read(path: &Path) -> Result<Self, TokenFileError> {
-        let bytes = std::fs::read(path).map_err(|source| TokenFileError::Io { path: path.to_path_buf(), source })?;
+        let io = |source| TokenFileError::Io { path: path.to_path_buf(), source };
+        let len = std::fs::metadata(path).map_err(io)?.len();
+        if len > MAX_FILE_BYTES {
+            return Err(TokenFileError::Damaged { path: path.to_path_buf(), reason: format!("{len} bytes, more than the {MAX_FILE_BYTES} a token file may have") });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
         Self::from_bytes(&bytes, path)
     }
 }

@@ -1,9 +1,12 @@
 //! Checkpoints: a run folder holds `step-NNNNNNN/` folders and a `latest` file naming the
 //! newest complete one. A checkpoint is written into a hidden temporary folder (every file
 //! fsynced), renamed into place, and only then is `latest` replaced (write, fsync, rename), so a
-//! crash at any moment leaves the previous checkpoint loadable.
+//! crash at any moment leaves the previous checkpoint loadable. `state.json` lists every file of
+//! the checkpoint with its size and SHA-256, so a damaged step is recognised before its weights
+//! are read, and a run whose `latest` names a missing or damaged step opens at the newest intact
+//! one instead (with a warning). Parameters are checked for NaN and infinity before a save
+//! ([`check_finite`]), so the newest checkpoint is also a usable one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +30,27 @@ pub struct CheckpointState {
     /// Last validation metrics, for listings.
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// Every other file of the checkpoint but `train.json` with its size and SHA-256 ([`save`] fills it in;
+    /// empty in checkpoints written before it existed, which are then not checked file by file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileEntry>,
 }
+
+/// One file of a checkpoint as [`save`] wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The one checkpoint file not in the file list: training settings, validated when read.
+const EDITABLE: &str = "train.json";
+
+/// The largest `state.json` read (it holds a few fields and the file list).
+const MAX_STATE_BYTES: u64 = 1 << 20;
+/// The largest `latest` file read (it holds one folder name).
+const MAX_LATEST_BYTES: u64 = 256;
 
 /// Why a checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +65,8 @@ pub enum CheckpointError {
     Damaged { path: PathBuf, reason: String },
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not saved: parameter '{param}' holds NaN or infinite values (the run diverged); lower the learning rate and resume from the last checkpoint", .path.display())]
+    NotFinite { path: PathBuf, param: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -55,15 +80,48 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let mut f = std::fs::File::create(path).map_err(io(path))?;
-    f.write_all(bytes).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    crate::fsutil::write_new_synced(path, bytes).map_err(io(path))
 }
 
 fn sync_dir(dir: &Path) {
-    // Directory fsync makes the rename durable; not every platform allows it.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    crate::fsutil::sync_dir(dir);
+}
+
+/// `name` is a step folder name this module writes (`step-` and digits): anything else read
+/// from a `latest` file (a path, `..`) is refused rather than joined to the run folder.
+pub fn is_step_name(name: &str) -> bool {
+    name.strip_prefix("step-").is_some_and(|d| !d.is_empty() && d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Errors unless every float parameter of `m` is finite; names the first one that is not.
+pub fn check_finite<M: burn::module::Module>(m: &M, run_dir: &Path) -> Result<(), CheckpointError> {
+    struct Finite {
+        path: Vec<String>,
+        bad: Option<String>,
+    }
+    impl burn::module::ModuleVisitor for Finite {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            if self.bad.is_some() {
+                return;
+            }
+            // A read failure counts as not finite: saving weights that cannot be read is no better.
+            let ok = param.val().is_finite().all().try_into_scalar::<bool>().unwrap_or(false);
+            if !ok {
+                self.bad = Some(if self.path.is_empty() { "(root)".into() } else { self.path.join(".") });
+            }
+        }
+    }
+    let mut v = Finite { path: Vec::new(), bad: None };
+    m.visit(&mut v);
+    match v.bad {
+        None => Ok(()),
+        Some(param) => Err(CheckpointError::NotFinite { path: run_dir.to_path_buf(), param }),
     }
 }
 
@@ -87,14 +145,38 @@ pub fn save(run_dir: &Path, files: &[(&str, Vec<u8>)], state: &CheckpointState, 
             std::process::abort();
         }
     }
-    let text = serde_json::to_vec_pretty(state).map_err(|e| CheckpointError::Io { path: tmp.clone(), source: std::io::Error::other(e) })?;
+    let mut state = state.clone();
+    // `train.json` holds settings a person may edit (it is checked field by field when read),
+    // so it is not listed; every other file is.
+    state.files = files
+        .iter()
+        .filter(|(n, _)| *n != EDITABLE)
+        .map(|(n, b)| FileEntry { name: (*n).to_string(), bytes: b.len() as u64, sha256: sha256_hex(b) })
+        .collect();
+    let text = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Io { path: tmp.clone(), source: std::io::Error::other(e) })?;
     write_synced(&tmp.join("state.json"), &text)?;
     sync_dir(&tmp);
     let dest = run_dir.join(&name);
-    let _ = std::fs::remove_dir_all(&dest);
-    std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+    if dest.exists() {
+        // Re-saving a step: swap the folders in one step where the platform can, so `latest`
+        // never names a missing folder; elsewhere the old one is moved aside first (a crash in
+        // between leaves `latest` on a missing folder, which `resolve` falls back from).
+        if crate::fsutil::exchange(&tmp, &dest).is_ok() {
+            sync_dir(run_dir);
+            let _ = std::fs::remove_dir_all(&tmp);
+        } else {
+            let aside = run_dir.join(format!(".old-{name}"));
+            let _ = std::fs::remove_dir_all(&aside);
+            std::fs::rename(&dest, &aside).map_err(io(&dest))?;
+            std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+    } else {
+        std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+    }
     sync_dir(run_dir);
     let latest_tmp = run_dir.join(".latest.tmp");
+    let _ = std::fs::remove_file(&latest_tmp);
     write_synced(&latest_tmp, name.as_bytes())?;
     std::fs::rename(&latest_tmp, run_dir.join("latest")).map_err(io(run_dir))?;
     sync_dir(run_dir);
@@ -122,28 +204,118 @@ fn prune(run_dir: &Path, keep: usize) {
     }
 }
 
-/// A run folder (its `latest`) or a step folder -> the step folder.
-pub fn resolve(path: &Path) -> Result<PathBuf, CheckpointError> {
+/// Reads a small file whole, refusing one larger than `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than the {max} bytes such a file may have")));
+    }
+    Ok(bytes)
+}
+
+/// Why step folder `dir` cannot be loaded: `state.json` missing or unreadable, or a file it
+/// lists missing, of another size or with another checksum. `None` when it is intact.
+pub fn verify(dir: &Path) -> Option<String> {
+    let path = dir.join("state.json");
+    let bytes = match read_bounded(&path, MAX_STATE_BYTES) {
+        Ok(b) => b,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    let state: CheckpointState = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    for f in &state.files {
+        if !is_file_name(&f.name) {
+            return Some(format!("{}: lists '{}', which is not a file name", path.display(), f.name));
+        }
+        let file = dir.join(&f.name);
+        match std::fs::metadata(&file) {
+            Ok(m) if m.is_file() && m.len() == f.bytes => {}
+            Ok(m) => return Some(format!("{}: {} bytes where state.json lists {}", file.display(), m.len(), f.bytes)),
+            Err(e) => return Some(format!("{}: {e}", file.display())),
+        }
+        match std::fs::read(&file) {
+            Ok(b) if sha256_hex(&b) == f.sha256 => {}
+            Ok(_) => return Some(format!("{}: its checksum differs from state.json's", file.display())),
+            Err(e) => return Some(format!("{}: {e}", file.display())),
+        }
+    }
+    None
+}
+
+/// A plain file name: no separators, not `.` or `..`, not empty.
+fn is_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
+/// A resolved checkpoint folder and, when `latest` could not be followed, why another one was
+/// taken (for the user: the CLI logs it, the studio shows it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub dir: PathBuf,
+    pub note: Option<String>,
+}
+
+/// A run folder (its `latest`) or a step folder -> the step folder, with a note when `latest`
+/// names a missing or damaged step (or something that is not a step folder) and the newest
+/// intact one was taken instead.
+pub fn resolve_noted(path: &Path) -> Result<Resolved, CheckpointError> {
     if path.join("state.json").exists() {
-        return Ok(path.to_path_buf());
+        return Ok(Resolved { dir: path.to_path_buf(), note: None });
     }
     let latest = path.join("latest");
-    if let Ok(name) = std::fs::read_to_string(&latest) {
-        let dir = path.join(name.trim());
-        if dir.join("state.json").exists() {
-            return Ok(dir);
+    let problem = match read_bounded(&latest, MAX_LATEST_BYTES) {
+        Ok(bytes) => {
+            let name = String::from_utf8_lossy(&bytes).trim().to_string();
+            if !is_step_name(&name) {
+                Some(format!("it names '{}', which is not a step folder", name.escape_debug()))
+            } else {
+                let dir = path.join(&name);
+                if !dir.join("state.json").exists() {
+                    Some(format!("it names '{name}', which is missing"))
+                } else {
+                    match verify(&dir) {
+                        None => return Ok(Resolved { dir, note: None }),
+                        Some(why) => Some(format!("it names '{name}', which is damaged ({why})")),
+                    }
+                }
+            }
         }
-        return Err(CheckpointError::Damaged { path: latest, reason: format!("it names '{}', which is missing", name.trim()) });
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(e.to_string()),
+    };
+    let fallback = list(path).into_iter().rev().find(|d| verify(d).is_none());
+    match (fallback, problem) {
+        (Some(dir), problem) => {
+            let why = problem.unwrap_or_else(|| "there is no `latest` file".into());
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let note = format!("{}: {why}; using {name}, the newest intact checkpoint", latest.display());
+            tracing::warn!("{note}");
+            Ok(Resolved { dir, note: Some(note) })
+        }
+        (None, Some(reason)) => Err(CheckpointError::Damaged { path: latest, reason: format!("{reason}, and no other step folder is intact") }),
+        (None, None) => Err(CheckpointError::NotFound(path.to_path_buf())),
     }
-    Err(CheckpointError::NotFound(path.to_path_buf()))
+}
+
+/// A run folder (its `latest`) or a step folder -> the step folder; see [`resolve_noted`].
+pub fn resolve(path: &Path) -> Result<PathBuf, CheckpointError> {
+    resolve_noted(path).map(|r| r.dir)
+}
+
+/// Reads `state.json` of a step folder (bounded in size), whatever its kind.
+pub fn read_state_any(dir: &Path) -> Result<CheckpointState, CheckpointError> {
+    let path = dir.join("state.json");
+    let bytes = read_bounded(&path, MAX_STATE_BYTES).map_err(io(&path))?;
+    serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Damaged { path, reason: e.to_string() })
 }
 
 /// Reads `state.json` and checks the kind (and, if given, the preset).
 pub fn read_state(dir: &Path, kind: &str, preset: Option<&str>) -> Result<CheckpointState, CheckpointError> {
-    let path = dir.join("state.json");
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
-    let state: CheckpointState =
-        serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Damaged { path: path.clone(), reason: e.to_string() })?;
+    let state = read_state_any(dir)?;
     if state.kind != kind {
         return Err(CheckpointError::WrongKind { path: dir.to_path_buf(), found: state.kind, expected: kind.to_string() });
     }
@@ -178,7 +350,15 @@ mod tests {
     use super::*;
 
     fn state(step: usize) -> CheckpointState {
-        CheckpointState { kind: "tokenizer".into(), preset: "tiny".into(), config_sha256: "x".into(), step, app_version: "t".into(), metrics: serde_json::Value::Null }
+        CheckpointState {
+            kind: "tokenizer".into(),
+            preset: "tiny".into(),
+            config_sha256: "x".into(),
+            step,
+            app_version: "t".into(),
+            metrics: serde_json::Value::Null,
+            files: Vec::new(),
+        }
     }
 
     #[test]
@@ -197,5 +377,91 @@ mod tests {
         let e = read_state(&latest, "tokenizer", Some("paper")).unwrap_err().to_string();
         assert!(e.contains("preset 'tiny', not 'paper'"), "{e}");
         assert!(matches!(resolve(&dir.path().join("nope")), Err(CheckpointError::NotFound(_))));
+    }
+
+    fn run_with(steps: &[usize]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for &s in steps {
+            save(dir.path(), &[("model.bpk", vec![s as u8; 64])], &state(s), 10).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn latest_naming_a_missing_step_falls_back_to_the_newest_intact_one() {
+        let dir = run_with(&[10, 20]);
+        std::fs::remove_dir_all(dir.path().join("step-0000020")).unwrap();
+        let r = resolve_noted(dir.path()).unwrap();
+        assert!(r.dir.ends_with("step-0000010"), "{:?}", r.dir);
+        let note = r.note.unwrap();
+        assert!(note.contains("'step-0000020', which is missing") && note.contains("using step-0000010"), "{note}");
+    }
+
+    #[test]
+    fn latest_naming_a_damaged_step_falls_back() {
+        let dir = run_with(&[10, 20]);
+        // Truncated weights, then a flipped byte: both are caught by the file list.
+        let model = dir.path().join("step-0000020/model.bpk");
+        std::fs::write(&model, [20u8; 10]).unwrap();
+        let r = resolve_noted(dir.path()).unwrap();
+        assert!(r.dir.ends_with("step-0000010") && r.note.as_deref().unwrap_or("").contains("damaged"), "{r:?}");
+        std::fs::write(&model, [21u8; 64]).unwrap();
+        let r = resolve_noted(dir.path()).unwrap();
+        assert!(r.dir.ends_with("step-0000010") && r.note.as_deref().unwrap_or("").contains("checksum"), "{r:?}");
+        // Nothing intact left: a clear error naming `latest`.
+        std::fs::write(dir.path().join("step-0000010/state.json"), b"{").unwrap();
+        let e = resolve(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("latest") && e.contains("no other step folder is intact"), "{e}");
+    }
+
+    #[test]
+    fn latest_cannot_leave_the_run_folder() {
+        let outer = tempfile::tempdir().unwrap();
+        // A complete-looking checkpoint outside the run folder that `latest` tries to reach.
+        let elsewhere = outer.path().join("elsewhere");
+        save(&elsewhere, &[("model.bpk", vec![9u8; 8])], &state(99), 2).unwrap();
+        let run = outer.path().join("run");
+        save(&run, &[("model.bpk", vec![1u8; 8])], &state(1), 2).unwrap();
+        for bad in ["../elsewhere/step-0000099", "/etc", "step-1/../../elsewhere/step-0000099", "step-"] {
+            std::fs::write(run.join("latest"), bad).unwrap();
+            let r = resolve_noted(&run).unwrap();
+            assert!(r.dir.starts_with(&run) && r.dir.ends_with("step-0000001"), "{bad}: {r:?}");
+            assert!(r.note.unwrap().contains("not a step folder"), "{bad}");
+        }
+        assert!(is_step_name("step-0000001") && !is_step_name("step-1/..") && !is_step_name("../step-1"));
+    }
+
+    #[test]
+    fn resaving_a_step_keeps_latest_on_a_complete_folder() {
+        let dir = run_with(&[5]);
+        save(dir.path(), &[("model.bpk", vec![7u8; 64])], &state(5), 10).unwrap();
+        let r = resolve_noted(dir.path()).unwrap();
+        assert_eq!(r.note, None);
+        assert_eq!(read_file(&r.dir, "model.bpk").unwrap(), vec![7u8; 64]);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with('.')).collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn oversized_state_files_are_refused() {
+        let dir = run_with(&[3]);
+        let big = vec![b' '; (MAX_STATE_BYTES + 10) as usize];
+        std::fs::write(dir.path().join("step-0000003/state.json"), big).unwrap();
+        let e = read_state(&dir.path().join("step-0000003"), "tokenizer", None).unwrap_err().to_string();
+        assert!(e.contains("state.json") && e.contains("larger than"), "{e}");
+    }
+
+    #[test]
+    fn parameters_with_nan_are_not_saved() {
+        use burn::module::Param;
+        use burn::tensor::{Device, Tensor};
+        let device = Device::flex();
+        let good = Param::from_tensor(Tensor::<1>::from_floats([1.0, 2.0], &device));
+        check_finite(&good, Path::new("run")).unwrap();
+        let bad = Param::from_tensor(Tensor::<1>::from_floats([1.0, f32::NAN], &device));
+        let e = check_finite(&bad, Path::new("run")).unwrap_err().to_string();
+        assert!(e.contains("NaN") && e.contains("lower the learning rate"), "{e}");
+        let inf = Param::from_tensor(Tensor::<1>::from_floats([f32::INFINITY, 0.0], &device));
+        assert!(check_finite(&inf, Path::new("run")).is_err());
     }
 }

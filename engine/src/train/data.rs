@@ -17,6 +17,9 @@ pub enum ClipSource {
     Windows { train: Vec<Video>, val: Vec<Video> },
 }
 
+/// Frames x pixels an imported dataset held in memory may have in all (3 GiB of RGB).
+pub const DATASET_PIXELS: u64 = 1 << 30;
+
 /// Errors preparing training data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -56,10 +59,20 @@ impl ClipSource {
             return Ok(Self::synthetic(config.count, config.seed, frames, size, fps));
         }
         let mut all = Vec::new();
+        // The whole dataset is held in memory: its frames x pixels are bounded as one operation.
+        let mut pixels = 0u64;
         for item in &index.items {
             let Some(path) = &item.path else { continue };
             let opts = DecodeOptions { fps: Some(fps), size: Some((size as u32, size as u32)), start: item.start.unwrap_or(0.0), end: item.end, ..DecodeOptions::default() };
             let clip = video::decode(Path::new(path), &opts)?;
+            pixels = pixels.saturating_add(clip.len() as u64 * (size * size) as u64);
+            if pixels > DATASET_PIXELS {
+                return Err(DataError::Invalid(format!(
+                    "{}: the clips up to {path} hold more than {DATASET_PIXELS} pixels at {size}x{size}, the limit for a dataset held in memory; \
+                     import fewer or shorter clips (or give start/end times in a manifest)",
+                    dir.display()
+                )));
+            }
             all.extend(video::windows(&clip, WindowSpec { frames, stride: frames })?);
         }
         if all.len() < 2 {

@@ -86,6 +86,32 @@ pub struct GeneratorTrainConfig {
 }
 
 impl GeneratorTrainConfig {
+    /// Checks every setting with the field's name (see [`super::tokenizer::TokenizerTrainConfig::validate`]).
+    pub fn validate(&self) -> Result<(), TrainError> {
+        super::tokenizer::check_common(
+            self.steps,
+            self.batch,
+            self.lr,
+            self.warmup,
+            self.min_lr_ratio,
+            [("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every), ("keep_checkpoints", self.keep_checkpoints)],
+        )?;
+        if self.val_items == 0 || self.val_items > 1_000_000 {
+            return Err(TrainError::Invalid(format!("field `val_items` is {}; it must be 1..=1000000", self.val_items)));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(TrainError::Invalid(format!("field `{name}` is {b}; it must be in [0, 1)")));
+            }
+        }
+        super::tokenizer::check_weights(&[
+            ("change_weight", f64::from(self.change_weight)),
+            ("weight_decay", f64::from(self.weight_decay)),
+            ("grad_clip", f64::from(self.grad_clip)),
+            ("epsilon", f64::from(self.epsilon)),
+        ])
+    }
+
     /// Reads a run's `train.json`, giving fields added since it was written their defaults.
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
@@ -169,9 +195,7 @@ impl GeneratorTrainer {
     /// generator is conditioned on MiniLM features.
     pub fn new(cfg: GeneratorConfig, train: GeneratorTrainConfig, minilm: Option<MiniLm>, device: &Device) -> Result<Self, TrainError> {
         cfg.validate().map_err(|e| TrainError::Invalid(e.to_string()))?;
-        if train.batch == 0 || train.steps == 0 || !(train.lr > 0.0 && train.lr.is_finite()) {
-            return Err(TrainError::Invalid("steps and batch must be at least 1 and the learning rate a positive number".into()));
-        }
+        train.validate()?;
         let text = TextSource::for_config(&cfg, minilm).map_err(|e| TrainError::Invalid(e.to_string()))?;
         let device = device.clone().autodiff();
         device.seed(train.seed);
@@ -187,6 +211,7 @@ impl GeneratorTrainer {
         let cfg = read_config(&dir, &state)?;
         let mut train: GeneratorTrainConfig =
             GeneratorTrainConfig::from_json(&checkpoint::read_file(&dir, "train.json")?).map_err(|e| damaged(&dir, "train.json", e))?;
+        train.validate().map_err(|e| damaged(&dir, "train.json", e))?;
         if let Some(s) = steps {
             train.steps = s;
         }
@@ -200,6 +225,7 @@ impl GeneratorTrainer {
 
     /// Saves model, optimizer, both configs and the step.
     pub fn save(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError> {
+        checkpoint::check_finite(&self.model, run_dir)?;
         let bytes = |r: Result<Bytes, burn::store::RecordError>, name: &str| r.map(|b| b.to_vec()).map_err(|e| damaged(run_dir, name, e));
         let json = |v: serde_json::Result<Vec<u8>>, name: &str| v.map_err(|e| damaged(run_dir, name, e));
         let cfg_json = json(serde_json::to_vec_pretty(&self.cfg), "config.json")?;
@@ -216,6 +242,7 @@ impl GeneratorTrainer {
             step: self.step,
             app_version: crate::VERSION.into(),
             metrics,
+            files: Vec::new(),
         };
         checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
     }

@@ -35,6 +35,10 @@ pub struct CacheItem {
 
 /// Format version of `cache.json`.
 pub const FORMAT_VERSION: u32 = 1;
+/// The most tokens one cached item may have (the paper's clip is 2,448).
+pub const MAX_TOKENS_PER_ITEM: usize = 1 << 16;
+/// The largest `cache.json` read (captions of a million items fit).
+pub const MAX_HEADER_BYTES: u64 = 512 << 20;
 
 /// `cache.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,16 +136,41 @@ impl TokenCache {
     /// Reads a cache folder, checking sizes and id ranges.
     pub fn read(dir: &Path) -> Result<Self, CacheError> {
         let hp = dir.join("cache.json");
+        let hlen = std::fs::metadata(&hp).map_err(|source| CacheError::Io { path: hp.clone(), source })?.len();
+        if hlen > MAX_HEADER_BYTES {
+            return Err(CacheError::Damaged { path: hp, reason: format!("{hlen} bytes, more than the {MAX_HEADER_BYTES} a cache header may have") });
+        }
         let text = std::fs::read(&hp).map_err(|source| CacheError::Io { path: hp.clone(), source })?;
         let header: CacheHeader = serde_json::from_slice(&text).map_err(|e| CacheError::Damaged { path: hp.clone(), reason: e.to_string() })?;
         if header.format_version != FORMAT_VERSION {
             return Err(CacheError::Damaged { path: hp, reason: format!("format version {} (this build reads {FORMAT_VERSION})", header.format_version) });
         }
+        // The layers size every buffer below: each is checked before anything is allocated.
+        let mut per = 0usize;
+        for (j, l) in header.layers.iter().enumerate() {
+            let n = [l.t, l.h, l.w].iter().try_fold(1usize, |a, &b| a.checked_mul(b)).filter(|&n| n > 0 && n <= MAX_TOKENS_PER_ITEM);
+            match n {
+                Some(n) if (1..=24).contains(&l.bits) => per = per.saturating_add(n),
+                _ => {
+                    return Err(CacheError::Damaged {
+                        path: hp,
+                        reason: format!("layer {j}: field `layers` has {}x{}x{} tokens of {} bits (1..=24 bits, 1..={MAX_TOKENS_PER_ITEM} tokens)", l.t, l.h, l.w, l.bits),
+                    });
+                }
+            }
+        }
+        if header.layers.is_empty() || per > MAX_TOKENS_PER_ITEM {
+            return Err(CacheError::Damaged { path: hp, reason: format!("{per} tokens per item (1..={MAX_TOKENS_PER_ITEM} allowed)") });
+        }
         let ip = dir.join("ids.bin");
+        let expected = (header.items.len() as u64).checked_mul(per as u64 * 4);
+        let found = std::fs::metadata(&ip).map_err(|source| CacheError::Io { path: ip.clone(), source })?.len();
+        if expected != Some(found) {
+            return Err(CacheError::Damaged { path: ip, reason: format!("{found} bytes, expected {} items x {per} tokens x 4", header.items.len()) });
+        }
         let raw = std::fs::read(&ip).map_err(|source| CacheError::Io { path: ip.clone(), source })?;
-        let per: usize = header.layers.iter().map(LayerConfig::tokens).sum();
-        if raw.len() != header.items.len() * per * 4 {
-            return Err(CacheError::Damaged { path: ip, reason: format!("{} bytes, expected {} items x {per} tokens x 4", raw.len(), header.items.len()) });
+        if raw.len() as u64 != found {
+            return Err(CacheError::Damaged { path: ip, reason: "the file changed while it was read".into() });
         }
         let ids: Vec<u32> = raw.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let cache = Self { header, ids };

@@ -149,7 +149,82 @@ pub struct TokenizerTrainConfig {
     pub freeze_encoder: bool,
 }
 
+/// Upper bounds on training settings read from files (a `train.json` from elsewhere).
+pub const MAX_BATCH: usize = 4096;
+pub const MAX_STEPS: usize = 100_000_000;
+
+/// Checks the settings both trainers share; `what` names the file or flags in messages.
+pub(crate) fn check_common(steps: usize, batch: usize, lr: f64, warmup: usize, min_lr_ratio: f64, cadence: [(&str, usize); 3]) -> Result<(), TrainError> {
+    let bad = |reason: String| Err(TrainError::Invalid(reason));
+    if steps == 0 || steps > MAX_STEPS {
+        return bad(format!("field `steps` is {steps}; it must be 1..={MAX_STEPS}"));
+    }
+    if batch == 0 || batch > MAX_BATCH {
+        return bad(format!("field `batch` is {batch}; it must be 1..={MAX_BATCH}"));
+    }
+    if !(lr.is_finite() && lr > 0.0) {
+        return bad(format!("field `lr` is {lr}; it must be a positive number"));
+    }
+    if warmup > MAX_STEPS {
+        return bad(format!("field `warmup` is {warmup}; it must be at most {MAX_STEPS}"));
+    }
+    if !(0.0..=1.0).contains(&min_lr_ratio) {
+        return bad(format!("field `min_lr_ratio` is {min_lr_ratio}; it must be between 0 and 1"));
+    }
+    for (name, v) in cadence {
+        if v == 0 {
+            return bad(format!("field `{name}` is 0; it must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
+/// Errors unless every weight is finite and not negative.
+pub(crate) fn check_weights(weights: &[(&str, f64)]) -> Result<(), TrainError> {
+    match weights.iter().find(|(_, w)| !(w.is_finite() && *w >= 0.0)) {
+        Some((name, w)) => Err(TrainError::Invalid(format!("field `{name}` is {w}; it must be a finite number >= 0"))),
+        None => Ok(()),
+    }
+}
+
 impl TokenizerTrainConfig {
+    /// Checks every setting (counts, cadences, probabilities, weights) with the field's name,
+    /// so a hand-edited or hostile `train.json` is refused before training starts.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        check_common(
+            self.steps,
+            self.batch,
+            self.lr,
+            self.warmup,
+            self.min_lr_ratio,
+            [("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every), ("keep_checkpoints", self.keep_checkpoints)],
+        )?;
+        if self.val_clips == 0 || self.val_clips > 100_000 {
+            return Err(TrainError::Invalid(format!("field `val_clips` is {}; it must be 1..=100000", self.val_clips)));
+        }
+        if !(self.disc_lr.is_finite() && self.disc_lr > 0.0) {
+            return Err(TrainError::Invalid(format!("field `disc_lr` is {}; it must be a positive number", self.disc_lr)));
+        }
+        for (name, p) in [("stage_fraction", self.stage_fraction), ("partial_decode_prob", self.partial_decode_prob)] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(TrainError::Invalid(format!("field `{name}` is {p}; it must be between 0 and 1")));
+            }
+        }
+        check_weights(&[
+            ("commitment_weight", f64::from(self.commitment_weight)),
+            ("entropy_weight", f64::from(self.entropy_weight)),
+            ("entropy_tau", f64::from(self.entropy_tau)),
+            ("adversarial_weight", f64::from(self.adversarial_weight)),
+            ("partial_loss_weight", self.partial_loss_weight),
+            ("partial_l2_weight", self.partial_l2_weight),
+            ("l2_weight", self.l2_weight),
+            ("weight_decay", f64::from(self.weight_decay)),
+            ("grad_clip", f64::from(self.grad_clip)),
+            ("epsilon", f64::from(self.epsilon)),
+        ])?;
+        self.mask_fills().map(|_| ())
+    }
+
     /// The fill strategies of masked steps, after checking the masking settings.
     pub fn mask_fills(&self) -> Result<Vec<FillStrategy>, TrainError> {
         let bad = |what: &str, v: f64| TrainError::Invalid(format!("{what} is {v}; it must be between 0 and 1"));
@@ -237,6 +312,7 @@ fn read_model_config(dir: &Path, state: &CheckpointState) -> Result<TokenizerCon
     if checkpoint::sha256_hex(&cfg_bytes) != state.config_sha256 {
         return Err(damaged(dir, "config.json", "its checksum does not match state.json"));
     }
+    cfg.validate().map_err(|e| damaged(dir, "config.json", e))?;
     Ok(cfg)
 }
 
@@ -254,7 +330,9 @@ fn read_train_config(dir: &Path) -> Result<TokenizerTrainConfig, CheckpointError
             obj.entry(k).or_insert(v);
         }
     }
-    serde_json::from_value(saved).map_err(|e| damaged(dir, "train.json", e))
+    let train: TokenizerTrainConfig = serde_json::from_value(saved).map_err(|e| damaged(dir, "train.json", e))?;
+    train.validate().map_err(|e| damaged(dir, "train.json", e))?;
+    Ok(train)
 }
 
 impl TokenizerTrainer {
@@ -273,6 +351,7 @@ impl TokenizerTrainer {
         let dir = checkpoint::resolve(path)?;
         let state = checkpoint::read_state(&dir, KIND, None)?;
         let cfg = TokenizerConfig::from_json(&checkpoint::read_file(&dir, "config.json")?).map_err(|e| damaged(&dir, "config.json", e))?;
+        cfg.validate().map_err(|e| damaged(&dir, "config.json", e))?;
         let mut train = read_train_config(&dir)?;
         if let Some(s) = steps {
             train.steps = s;
@@ -309,6 +388,8 @@ impl TokenizerTrainer {
 
     /// Saves model, discriminator, both optimizers, both configs and the step.
     pub fn save(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError> {
+        checkpoint::check_finite(&self.model, run_dir)?;
+        checkpoint::check_finite(&self.disc, run_dir)?;
         let bytes = |r: Result<Bytes, burn::store::RecordError>, name: &str| r.map(|b| b.to_vec()).map_err(|e| damaged(run_dir, name, e));
         let cfg_json = serde_json::to_vec_pretty(&self.cfg).unwrap_or_default();
         let files = vec![
@@ -326,6 +407,7 @@ impl TokenizerTrainer {
             step: self.step,
             app_version: crate::VERSION.into(),
             metrics,
+            files: Vec::new(),
         };
         checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
     }
@@ -499,7 +581,7 @@ pub fn run(
     if data.train_len() == 0 || data.val_len() == 0 {
         return Err(TrainError::Invalid("the dataset has no training or no validation clips".into()));
     }
-    trainer.train.mask_fills()?;
+    trainer.train.validate()?;
     std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_path_buf(), source })?;
     let log_path = run_dir.join("metrics.jsonl");
     let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;

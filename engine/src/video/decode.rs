@@ -15,6 +15,33 @@ use super::{Video, VideoError};
 pub const MIN_SIDE: u32 = 16;
 /// The largest frame side the app accepts from a file (8K).
 pub const MAX_SIDE: u32 = 8192;
+/// The containers (FFmpeg demuxer names) the app opens; anything else, playlists (HLS, concat)
+/// and network protocols included, is refused before FFmpeg reads past the probe. Audio-only
+/// and single-image demuxers are there so such files get their own clear message ("no video
+/// stream", "a still image") instead of a generic refusal.
+pub const FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,mpegts,mpeg,flv,ogg,h264,hevc,m4v,yuv4mpegpipe,\
+wav,mp3,flac,aac,png_pipe,jpeg_pipe,webp_pipe,bmp_pipe";
+
+/// How much one decode may produce: frames, and frames x pixels (each pixel 3 bytes of RGB).
+/// A request that would go past either gets [`VideoError::OverBudget`] instead of memory
+/// growing without limit (a timestamp gap of a million seconds at 8 fps is 8 million frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameBudget {
+    pub frames: usize,
+    pub pixels: u64,
+}
+
+impl FrameBudget {
+    /// 10 minutes at 60 fps, and 512 Mi pixels (1.5 GiB of RGB): a 10-minute clip at 8 fps and
+    /// 256x256 fits four times over.
+    pub const DEFAULT: Self = Self { frames: 36_000, pixels: 512 << 20 };
+}
+
+impl Default for FrameBudget {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// How to decode: all of these are optional.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,11 +58,13 @@ pub struct DecodeOptions {
     pub max_frames: Option<usize>,
     /// Decoder threads (0 lets FFmpeg choose).
     pub threads: usize,
+    /// The most this decode may produce (an error past it; `max_frames` is a request, this a limit).
+    pub budget: FrameBudget,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { fps: None, size: None, start: 0.0, end: None, max_frames: None, threads: 0 }
+        Self { fps: None, size: None, start: 0.0, end: None, max_frames: None, threads: 0, budget: FrameBudget::DEFAULT }
     }
 }
 
@@ -63,6 +92,12 @@ impl DecodeOptions {
             if !(end.is_finite() && end > self.start) {
                 return Err(VideoError::Invalid(format!("end {end} s must be after start {} s", self.start)));
             }
+        }
+        if self.max_frames == Some(0) {
+            return Err(VideoError::Invalid("max_frames must be at least 1".into()));
+        }
+        if self.budget.frames == 0 || self.budget.pixels == 0 {
+            return Err(VideoError::Invalid("the decode budget must allow at least one frame".into()));
         }
         Ok(())
     }
@@ -94,15 +129,32 @@ pub(crate) fn init_ffmpeg() {
     });
 }
 
+/// Opens a local regular file with FFmpeg, allowing only the `file` protocol and the
+/// demuxers in [`FORMATS`].
 fn open_input(path: &Path) -> Result<format::context::Input, VideoError> {
     init_ffmpeg();
-    if !path.exists() {
-        return Err(VideoError::NotFound { path: path.to_path_buf() });
-    }
-    if path.is_dir() {
+    let Some(text) = path.to_str() else {
+        return Err(VideoError::Unreadable { path: path.to_path_buf(), reason: "the path is not valid UTF-8, which FFmpeg cannot open; rename the file".into() });
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(VideoError::NotFound { path: path.to_path_buf() }),
+        Err(source) => return Err(VideoError::Io { path: path.to_path_buf(), source }),
+    };
+    if meta.is_dir() {
         return Err(VideoError::Unreadable { path: path.to_path_buf(), reason: "it is a folder".into() });
     }
-    format::input(path).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })
+    if !meta.is_file() {
+        return Err(VideoError::Unreadable { path: path.to_path_buf(), reason: "it is not a regular file (a device, FIFO or socket)".into() });
+    }
+    let mut opts = ffmpeg::Dictionary::new();
+    opts.set("protocol_whitelist", "file");
+    opts.set("format_whitelist", FORMATS);
+    // The `file:` prefix keeps a name such as `concat:a|b` or `http:x` a local file name.
+    format::input_with_dictionary(&format!("file:{text}"), opts).map_err(|e| VideoError::Unreadable {
+        path: path.to_path_buf(),
+        reason: format!("{e} (the app opens local files of these containers: {FORMATS})"),
+    })
 }
 
 fn check_dims(path: &Path, width: u32, height: u32) -> Result<(), VideoError> {
@@ -220,8 +272,15 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
     let mut state = Resampler::new(opts, stream_fps);
     let mut conv = Converter { scaler: None, rgb: frame::Video::empty(), out: opts.size };
     let mut video: Option<Video> = None;
+    let budget = opts.budget;
     let mut emit = |f: &frame::Video, n: usize, video: &mut Option<Video>| -> Result<(), VideoError> {
         let (w, h, rgb) = conv.convert(f, path)?;
+        let have = video.as_ref().map_or(0, Video::len);
+        let frames = have.saturating_add(n);
+        let pixels = (frames as u64).saturating_mul(u64::from(w) * u64::from(h));
+        if frames > budget.frames || pixels > budget.pixels {
+            return Err(VideoError::OverBudget { path: path.to_path_buf(), frames, width: w, height: h, max_frames: budget.frames, max_pixels: budget.pixels });
+        }
         let v = video.get_or_insert_with(|| Video::new(w, h, opts.fps.unwrap_or(stream_fps)));
         // A mid-stream size change without a target size: keep the first size's frames.
         if (v.width(), v.height()) == (w, h) {
@@ -308,7 +367,9 @@ impl Resampler {
             fps: opts.fps,
             start: opts.start,
             end: opts.end.unwrap_or(f64::INFINITY),
-            max_frames: opts.max_frames.unwrap_or(usize::MAX),
+            // One past the budget, so a request beyond it is seen (and refused) without the
+            // resampler ever counting further.
+            max_frames: opts.max_frames.unwrap_or(usize::MAX).min(opts.budget.frames.saturating_add(1)),
             stream_fps,
             origin: None,
             emitted: 0,
@@ -398,3 +459,6 @@ impl Resampler {
         1.0 / self.stream_fps
     }
 }
+
+#[cfg(test)]
+mod tests;

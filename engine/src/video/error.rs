@@ -44,6 +44,14 @@ pub enum VideoError {
     )]
     TooShort { path: PathBuf, got: usize, need: usize, fps: f64 },
 
+    #[error(
+        "{}: decoding would produce {frames} frames of {width}x{height}, past the limit of {max_frames} frames \
+         and {max_pixels} pixels for one operation (a long clip, or a timestamp gap in a damaged file); \
+         decode a shorter range (--start/--end), a lower fps or a smaller size",
+        .path.display()
+    )]
+    OverBudget { path: PathBuf, frames: usize, width: u32, height: u32, max_frames: usize, max_pixels: u64 },
+
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
 

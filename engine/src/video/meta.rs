@@ -79,6 +79,11 @@ impl ExportMetadata {
     }
 }
 
+/// `text` fit for a C-string container tag: control characters (NUL included) become spaces.
+pub fn tag_text(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// The sidecar path of an export: `clip.mp4` -> `clip.mp4.json`.
 pub fn sidecar_path(export: &Path) -> PathBuf {
     let mut name = export.file_name().map(|n| n.to_os_string()).unwrap_or_default();

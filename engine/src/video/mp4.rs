@@ -87,10 +87,23 @@ pub fn write_mp4_with_stats(video: &Video, path: &Path, meta: &ExportMetadata, o
     if opts.crf > 51 {
         return Err(VideoError::Invalid(format!("crf {} is out of range 0..=51", opts.crf)));
     }
+    write_with_pts(video, path, meta, opts, None)
+}
+
+/// [`write_mp4_with_stats`] with explicit presentation times (in frames at the clip's rate),
+/// for tests of damaged timing such as a gap of a million seconds.
+pub(crate) fn write_with_pts(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options, pts: Option<&[i64]>) -> Result<Mp4Stats, VideoError> {
     let tmp = super::temp_sibling(path);
-    let result = encode_to(video, &tmp, meta, opts);
+    // FFmpeg creates the temporary file itself: whatever has the name (a planted symlink
+    // included) is removed first, not followed.
+    let _ = std::fs::remove_file(&tmp);
+    let result = encode_to(video, &tmp, meta, opts, pts);
     match result {
-        Ok(stats) => std::fs::rename(&tmp, path).map(|()| stats).map_err(|source| VideoError::Io { path: path.to_path_buf(), source }),
+        Ok(stats) => {
+            std::fs::rename(&tmp, path).map_err(|source| VideoError::Io { path: path.to_path_buf(), source })?;
+            crate::fsutil::sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+            Ok(stats)
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
@@ -98,7 +111,7 @@ pub fn write_mp4_with_stats(video: &Video, path: &Path, meta: &ExportMetadata, o
     }
 }
 
-fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options) -> Result<Mp4Stats, VideoError> {
+fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options, pts: Option<&[i64]>) -> Result<Mp4Stats, VideoError> {
     let fail = |reason: String| VideoError::Encode { path: path.to_path_buf(), reason };
     let (w, h) = (video.width(), video.height());
     // yuv420p needs even sides.
@@ -132,9 +145,11 @@ fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Option
     ost.set_avg_frame_rate(rate);
 
     let mut tags = Dictionary::new();
+    // FFmpeg's tags are C strings: a NUL (or another control character) in a prompt must not
+    // reach them. The JSON escapes every control character; the title replaces them.
     tags.set("comment", &meta.to_json());
     if let Some(prompt) = &meta.prompt {
-        tags.set("title", prompt);
+        tags.set("title", &super::meta::tag_text(prompt));
     }
     octx.set_metadata(tags);
     octx.write_header().map_err(|e| fail(format!("cannot write the MP4 header: {e}")))?;
@@ -162,7 +177,7 @@ fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Option
             data[y * stride..y * stride + row].copy_from_slice(&src[y * row..(y + 1) * row]);
         }
         scaler.run(&rgb, &mut yuv).map_err(|e| fail(format!("pixel conversion: {e}")))?;
-        yuv.set_pts(Some(t as i64));
+        yuv.set_pts(Some(pts.and_then(|p| p.get(t).copied()).unwrap_or(t as i64)));
         enc.send_frame(&yuv).map_err(|e| fail(e.to_string()))?;
         drain(&mut enc, &mut octx, ost_index, time_base, ost_tb, path, &mut stats)?;
     }

@@ -25,9 +25,10 @@ pub fn window_ranges(len: usize, spec: WindowSpec) -> Result<Vec<std::ops::Range
     Ok((0..=len - spec.frames).step_by(spec.stride).map(|s| s..s + spec.frames).collect())
 }
 
-/// Every whole window of `spec` in `video`, as clips.
-pub fn windows(video: &Video, spec: WindowSpec) -> Result<Vec<Video>, VideoError> {
-    Ok(window_ranges(video.len(), spec)?.into_iter().map(|r| video.slice(r)).collect())
+/// Every whole window of `spec` in `video`, as clips made one at a time when the iterator
+/// reaches them (overlapping windows would otherwise copy the clip `frames / stride` times).
+pub fn windows(video: &Video, spec: WindowSpec) -> Result<impl ExactSizeIterator<Item = Video> + '_, VideoError> {
+    Ok(window_ranges(video.len(), spec)?.into_iter().map(|r| video.slice(r)))
 }
 
 #[cfg(test)]

@@ -28,15 +28,16 @@ pub(super) struct LoadedGenerator {
 }
 
 impl LoadedGenerator {
-    /// Moves the models to `device` (a loaded pipeline is reloaded from its folders there).
-    pub fn move_to(self, device: &Device) -> Result<Self, String> {
-        let p = self.pipeline;
+    /// A copy of the models on `device` (a loaded pipeline is reloaded from its folders there);
+    /// `self` is left as it is, so a failed move keeps the models where they were.
+    pub fn copy_to(&self, device: &Device) -> Result<Self, String> {
+        let p = &self.pipeline;
         let pipeline = if p.generator_dir.as_os_str().is_empty() {
-            Pipeline::from_parts(p.model.to_device(device), p.cfg, p.tokenizer.to_device(device), p.tok_cfg, None, device)
+            Pipeline::from_parts(p.model.clone().to_device(device), p.cfg.clone(), p.tokenizer.clone().to_device(device), p.tok_cfg.clone(), None, device)
         } else {
             Pipeline::load(&p.generator_dir, Some(&p.tokenizer_dir), None, device).map_err(|e| e.to_string())?
         };
-        Ok(Self { pipeline, label: self.label })
+        Ok(Self { pipeline, label: self.label.clone() })
     }
 }
 

@@ -178,15 +178,41 @@ impl Drop for EngineHandle {
         }
         let _ = self.tx.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
-            // Jobs check their cancel flag between steps, so this waits for one step at most.
-            let _ = t.join();
+            // Jobs check their cancel flag between steps, so this is normally one step. A job
+            // that ignores it (a long single engine call) is left behind after a bounded wait:
+            // the window closes, and the process ends the thread. Checkpoints and exports are
+            // written atomically, so nothing saved is lost by that.
+            let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!("the engine thread did not stop within {SHUTDOWN_WAIT:?}; closing without waiting for it");
+            }
         }
     }
 }
 
+/// How long closing the studio waits for the engine thread to finish its current step.
+pub const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closing_never_waits_on_a_job_that_ignores_cancel() {
+        let (tx, _commands) = mpsc::channel();
+        let (_events, rx) = mpsc::channel::<Event>();
+        // An engine thread busy in one long call that never looks at its cancel flag.
+        let stuck = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+        let h = EngineHandle::from_parts(tx, rx, Slots::default(), Some(stuck));
+        let t = std::time::Instant::now();
+        drop(h);
+        assert!(t.elapsed() < SHUTDOWN_WAIT + std::time::Duration::from_secs(2), "closing took {:?}", t.elapsed());
+    }
 
     #[test]
     fn a_dead_engine_thread_fails_every_pending_job_once() {

@@ -91,25 +91,38 @@ impl Worker {
     fn set_device(&mut self, choice: DeviceChoice) {
         // The CPU needs no adapter list (enumerating wgpu adapters costs time and log noise).
         let selected = if choice == DeviceChoice::Cpu { device::select_from(choice, &[]) } else { device::select(choice) };
-        match selected {
-            Ok(sel) => {
-                self.device = sel.device;
-                self.is_gpu = sel.is_gpu;
-                self.device_text = sel.description;
-                if let Some(t) = self.tokenizer.as_mut() {
-                    t.model = t.model.clone().to_device(&self.device);
-                }
-                if let Some(g) = self.generator.take() {
-                    match g.move_to(&self.device) {
-                        Ok(g) => self.generator = Some(g),
-                        Err(e) => self.emit(Event::Device(format!("{} (the generator could not move and was unloaded: {e})", self.device_text))),
-                    }
-                }
-                self.emit(Event::Device(self.device_text.clone()));
-                self.emit(Event::Models(self.model_status()));
+        self.apply_selection(choice, selected.map_err(|e| e.to_string()));
+    }
+
+    /// Moves the models to the selected device. Every copy is made first and the worker changes
+    /// only when all succeeded, so a failed selection, a failed move (or a panic, caught by
+    /// [`Self::switch_device`]) leaves the device and the models as they were.
+    fn apply_selection(&mut self, choice: DeviceChoice, selected: Result<device::SelectedDevice, String>) {
+        let sel = match selected {
+            Ok(sel) => sel,
+            Err(e) => {
+                self.emit(Event::Device(format!("{} (asked for '{choice}': {e}; the models stay where they were)", self.device_text)));
+                return;
             }
-            Err(e) => self.emit(Event::Device(format!("{} (asked for '{choice}': {e})", self.device_text))),
-        }
+        };
+        let tokenizer = self.tokenizer.as_ref().map(|t| LoadedTokenizer { model: t.model.clone().to_device(&sel.device), cfg: t.cfg.clone(), label: t.label.clone() });
+        let generator = match self.generator.as_ref().map(|g| g.copy_to(&sel.device)).transpose() {
+            Ok(g) => g,
+            Err(e) => {
+                self.emit(Event::Device(format!(
+                    "{} (the generator could not move to '{choice}': {e}; the models stay where they were)",
+                    self.device_text
+                )));
+                return;
+            }
+        };
+        self.device = sel.device;
+        self.is_gpu = sel.is_gpu;
+        self.device_text = sel.description;
+        self.tokenizer = tokenizer;
+        self.generator = generator;
+        self.emit(Event::Device(self.device_text.clone()));
+        self.emit(Event::Models(self.model_status()));
     }
 
     pub fn model_status(&self) -> ModelStatus {
@@ -169,6 +182,10 @@ impl Worker {
 
     /// Loads a tokenizer checkpoint; cancelled while it reads, the one already held is kept.
     fn load_tokenizer(&mut self, job: &Job, path: &Path) -> Outcome {
+        // A run whose `latest` is broken opens at its newest intact step: say so.
+        if let Ok(checkpoint::Resolved { note: Some(text), .. }) = checkpoint::resolve_noted(path) {
+            self.emit(Event::Warning { job: Some(job.id), text });
+        }
         match load_tokenizer(path, None, &self.device) {
             Ok(_) if job.cancel.load(Ordering::Relaxed) => {
                 Outcome::Cancelled(format!("loading the tokenizer {} cancelled; the models already loaded are kept", path.display()))
@@ -223,5 +240,27 @@ mod tests {
         // The worker still answers: a real switch to the CPU works.
         w.switch_device(DeviceChoice::Cpu, Worker::set_device);
         assert!(rx.try_iter().any(|e| matches!(e, Event::Models(_))));
+    }
+
+    #[test]
+    fn a_failed_device_switch_leaves_the_models_where_they_were() {
+        let (tx, rx) = mpsc::channel();
+        let mut w = Worker::new(tx, Arc::new(|| {}), Slots::default());
+        let cfg = TokenizerConfig::preset("tiny").expect("tiny");
+        w.tokenizer = Some(LoadedTokenizer { model: cfg.init(&w.device), cfg, label: "tiny (untrained)".into() });
+        generate::untrained_generator(&mut w, "tiny").expect("generator");
+        let before = (w.device_text.clone(), w.model_status());
+        // No adapter at all: the GPU cannot be selected.
+        w.apply_selection(DeviceChoice::Gpu, device::select_from(DeviceChoice::Gpu, &[]).map_err(|e| e.to_string()));
+        assert_eq!((w.device_text.clone(), w.model_status()), before);
+        let events: Vec<Event> = rx.try_iter().collect();
+        assert!(events.iter().any(|e| matches!(e, Event::Device(d) if d.contains("the models stay where they were"))), "{events:?}");
+        // A panic in the middle of a switch changes nothing either.
+        w.switch_device(DeviceChoice::Cpu, |w, _| {
+            let _staged = w.tokenizer.as_ref().map(|t| t.model.clone());
+            panic!("adapter lost while copying");
+        });
+        assert_eq!((w.device_text.clone(), w.model_status()), before);
+        assert!(w.tokenizer.is_some() && w.generator.is_some());
     }
 }

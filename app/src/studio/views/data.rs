@@ -9,6 +9,7 @@ use hitvideo_engine::dataset::synth::{self, SynthConfig};
 use hitvideo_engine::video::{self, DecodeOptions, Video};
 
 use super::ERROR;
+use crate::studio::dialogs::{DialogPurpose, DialogSpec, Dialogs};
 use crate::studio::player::Player;
 
 #[derive(Default)]
@@ -70,17 +71,17 @@ impl DataView {
         false
     }
 
-    pub fn ui(&mut self, ui: &mut egui::Ui, seed: &mut u64, last_video: &mut Option<PathBuf>) {
+    /// The view; "Open video…" asks `dialogs` for a file (the app opens it, see
+    /// [`DialogPurpose::DataOpenVideo`]).
+    pub fn ui(&mut self, ui: &mut egui::Ui, dialogs: &mut Dialogs, seed: &mut u64) {
         ui.horizontal(|ui| {
             if ui.button("Next synthetic clip").clicked() {
                 *seed = seed.wrapping_add(1);
                 self.show_synthetic(*seed);
             }
-            if ui.button("Open video…").clicked()
-                && let Some(path) = rfd::FileDialog::new().add_filter("video", &["mp4", "mov", "mkv", "webm", "avi", "gif"]).pick_file() {
-                    *last_video = Some(path.clone());
-                    self.open_video(path);
-                }
+            if ui.add_enabled(!dialogs.is_open(), egui::Button::new("Open video…")).clicked() {
+                dialogs.open(DialogPurpose::DataOpenVideo, DialogSpec::open_video());
+            }
             ui.label(&self.status);
         });
         if let Some(e) = &self.error {

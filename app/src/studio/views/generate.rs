@@ -14,7 +14,8 @@ use hitvideo_engine::video::{ExportFormat, ExportMetadata, Video};
 
 use super::generate_open::{Opening, decode_request};
 use super::generate_settings::{seeds_text, settings_ui};
-use super::{ERROR, FrameTexture, Shared, outcome_label, with_export_extension};
+use super::{ERROR, FrameTexture, Shared, outcome_label};
+use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task, TokenSource};
 use crate::studio::player::Player;
 use crate::studio::settings::{GenerateSettings, SeedMode};
@@ -215,10 +216,10 @@ impl GenerateView {
             if ui.add_enabled(can_reroll, egui::Button::new("Re-roll details")).on_hover_text("keep the coarse layers, resample the finer ones with fresh seeds and the current CFG and sampling settings").clicked() {
                 self.reroll(sh, s);
             }
-            if ui.button("Open exported file…").clicked()
-                && let Some(p) = rfd::FileDialog::new().pick_file() {
-                    self.open_export(ui.ctx(), p);
-                }
+            // The file chosen is opened by the app ([`DialogPurpose::GenerateOpenExport`]).
+            if ui.add_enabled(!sh.dialogs.is_open(), egui::Button::new("Open exported file…")).clicked() {
+                sh.dialogs.open(DialogPurpose::GenerateOpenExport, DialogSpec::pick_file());
+            }
         });
         if go {
             self.generate(sh, s);
@@ -290,16 +291,19 @@ impl GenerateView {
                 let seed = clip.request.seeds.get(self.row).copied().unwrap_or(0);
                 self.to_tokens = Some(TokenSource::Generated { tokens: tokens.clone(), label: format!("generated: {} (seed {seed})", clip.request.prompt) });
             }
+            let free = !sh.dialogs.is_open();
             for (label, format, ext) in [("Export MP4…", ExportFormat::Mp4, "mp4"), ("Export GIF…", ExportFormat::Gif, "gif"), ("Export PNG frames…", ExportFormat::Png, "")] {
-                if ui.button(label).clicked() {
+                if ui.add_enabled(free, egui::Button::new(label)).clicked() {
                     let Some(video) = clip.videos.get(self.row) else { continue };
-                    let dialog = rfd::FileDialog::new().set_file_name(if ext.is_empty() { "frames".to_string() } else { format!("clip.{ext}") });
-                    let path: Option<PathBuf> = if ext.is_empty() { dialog.pick_folder() } else { dialog.add_filter(ext, &[ext]).save_file() };
-                    // A name typed without the extension would otherwise be written as PNG frames.
-                    if let Some(path) = path.map(|p| with_export_extension(p, format)) {
-                        let meta = Box::new(metadata(video, &clip, self.row));
-                        sh.submit_app(Task::Export { video: Arc::clone(video), path, meta });
-                    }
+                    let spec = if ext.is_empty() {
+                        DialogSpec::pick_folder().file_name("frames")
+                    } else {
+                        DialogSpec::save_file().file_name(format!("clip.{ext}")).filter(ext, &[ext])
+                    };
+                    // The app exports to the path chosen (with the format's extension, see
+                    // [`DialogPurpose::SaveExport`]).
+                    let meta = Box::new(metadata(video, &clip, self.row));
+                    sh.dialogs.open(DialogPurpose::SaveExport { video: Arc::clone(video), meta, format }, spec);
                 }
             }
         });

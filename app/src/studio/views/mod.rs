@@ -12,10 +12,12 @@ pub mod train_run;
 mod train_settings;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use eframe::egui::{self, Color32};
-use hitvideo_engine::video::{ExportFormat, Video};
+use hitvideo_engine::video::{ExportFormat, ExportMetadata, Video};
 
+use super::dialogs::{DialogPurpose, DialogSpec, Dialogs};
 use super::jobs::{EngineHandle, JobId, ModelStatus, Outcome, Task};
 
 /// Colour of error text.
@@ -33,6 +35,9 @@ pub struct Shared<'a> {
     pub app_jobs: &'a mut Vec<JobId>,
     /// The wgpu renderer, when the studio runs on it (token maps then draw with WGSL shaders).
     pub wgpu: Option<&'a eframe::egui_wgpu::RenderState>,
+    /// File dialogs (off the UI thread): a view opens one with a [`DialogPurpose`], the app
+    /// does what it says with the answer.
+    pub dialogs: &'a mut Dialogs,
 }
 
 impl Shared<'_> {
@@ -53,14 +58,13 @@ impl Shared<'_> {
             if ui.button("Use untrained tiny models").on_hover_text("random weights: tries the whole pipeline, output is noise").clicked() {
                 self.submit_app(Task::UntrainedModels { tokenizer: "tiny".into(), generator: "tiny".into() });
             }
-            if ui.button("Open tokenizer…").clicked()
-                && let Some(dir) = rfd::FileDialog::new().set_title("Tokenizer checkpoint folder").pick_folder() {
-                    self.submit_app(Task::LoadTokenizer(dir));
-                }
-            if need_generator && ui.button("Open generator…").clicked()
-                && let Some(dir) = rfd::FileDialog::new().set_title("Generator checkpoint folder").pick_folder() {
-                    self.submit_app(Task::LoadGenerator { generator: dir, tokenizer: None });
-                }
+            let free = !self.dialogs.is_open();
+            if ui.add_enabled(free, egui::Button::new("Open tokenizer…")).clicked() {
+                self.dialogs.open(DialogPurpose::LoadTokenizer, DialogSpec::pick_folder().title("Tokenizer checkpoint folder"));
+            }
+            if need_generator && ui.add_enabled(free, egui::Button::new("Open generator…")).clicked() {
+                self.dialogs.open(DialogPurpose::LoadGenerator, DialogSpec::pick_folder().title("Generator checkpoint folder"));
+            }
         });
     }
 }
@@ -96,6 +100,12 @@ pub fn with_export_extension(path: PathBuf, format: ExportFormat) -> PathBuf {
     name.push(".");
     name.push(ext);
     PathBuf::from(name)
+}
+
+/// Queues the export of `video` to `path` (given `format`'s extension, see
+/// [`with_export_extension`]) as a job whose outcome the app reports.
+pub fn export_video(sh: &mut Shared<'_>, video: Arc<Video>, meta: Box<ExportMetadata>, format: ExportFormat, path: PathBuf) {
+    sh.submit_app(Task::Export { video, path: with_export_extension(path, format), meta });
 }
 
 /// Frame `t` of `v` as an egui image.

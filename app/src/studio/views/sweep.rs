@@ -7,9 +7,10 @@ use std::sync::Arc;
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, Points};
 use hitvideo_engine::generator::grid::{GridLabels, compose};
-use hitvideo_engine::video::{ExportFormat, ExportMetadata, Video};
+use hitvideo_engine::video::{ExportMetadata, Video};
 
-use super::{Clock, ERROR, FrameTexture, Shared, outcome_label, with_export_extension};
+use super::{Clock, ERROR, FrameTexture, Shared, outcome_label};
+use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::jobs::{Event, JobId, Outcome, SweepAxis, SweepPayload, SweepRequest, Task};
 use crate::studio::settings::{GenerateSettings, SweepSettings};
 
@@ -132,15 +133,15 @@ impl SweepView {
             }
         });
         plot_ui(ui, &grid);
-        if ui.add_enabled(done == grid.cells.len(), egui::Button::new("Export grid…")).clicked()
-            && let (Some(video), Some(path)) = (tile(&grid), rfd::FileDialog::new().set_file_name("sweep.mp4").save_file()) {
-                let path = with_export_extension(path, ExportFormat::Mp4);
+        // The app exports to the path chosen ([`DialogPurpose::SaveSweep`]).
+        if ui.add_enabled(done == grid.cells.len() && !sh.dialogs.is_open(), egui::Button::new("Export grid…")).clicked()
+            && let Some(video) = tile(&grid) {
                 let mut meta = ExportMetadata::for_video(&video);
                 meta.prompt = Some(grid.prompt.clone());
                 meta.extra.insert("sweep_rows".into(), grid.rows.to_json());
                 meta.extra.insert("sweep_columns".into(), grid.columns.to_json());
                 meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score)).collect::<Vec<_>>()));
-                sh.submit_app(Task::Export { video: Arc::new(video), path, meta: Box::new(meta) });
+                sh.dialogs.open(DialogPurpose::SaveSweep { video: Arc::new(video), meta: Box::new(meta) }, DialogSpec::save_file().file_name("sweep.mp4"));
             }
     }
 }

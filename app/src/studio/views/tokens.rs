@@ -11,6 +11,7 @@ use egui_plot::{Bar, BarChart, Plot};
 
 use super::data::synthetic_clip;
 use super::{ERROR, FrameTexture, Shared, outcome_label};
+use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::jobs::{Event, JobId, LayerTokens, Masks, Outcome, Task, TokenPayload, TokenRequest, TokenSource};
 use crate::studio::settings::{ColorMode, TokensSettings};
 use crate::studio::{gpu_tokenmap, tokenmap};
@@ -84,10 +85,10 @@ impl TokensView {
                 let (v, caption) = synthetic_clip(self.seed, 16, 128);
                 self.tokenize_clip(sh, s, Arc::new(v), format!("synthetic clip {} ({caption})", self.seed));
             }
-            if ui.button("Open video…").clicked()
-                && let Some(p) = rfd::FileDialog::new().add_filter("video", &["mp4", "mov", "mkv", "webm", "avi", "gif"]).pick_file() {
-                    self.tokenize_file(sh, s, p);
-                }
+            // The file chosen is tokenized by the app ([`DialogPurpose::TokensOpenVideo`]).
+            if ui.add_enabled(!sh.dialogs.is_open(), egui::Button::new("Open video…")).clicked() {
+                sh.dialogs.open(DialogPurpose::TokensOpenVideo, DialogSpec::open_video());
+            }
             let l = ui.label("video file");
             ui.add(egui::TextEdit::singleline(&mut self.path_text).hint_text("path (or drop a file)").desired_width(260.0)).labelled_by(l.id);
             if ui.button("Tokenize file").clicked() && !self.path_text.trim().is_empty() {

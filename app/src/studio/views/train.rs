@@ -15,6 +15,7 @@ use hitvideo_engine::device::DeviceChoice;
 use super::train_run::{FolderKind, folder_kind, inspect_run, neither_run_nor_dataset};
 use super::train_settings::settings_ui;
 use super::{ERROR, FrameTexture, Shared, WARN, outcome_label};
+use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::jobs::{DeviceMemory, Event, JobId, Outcome, Task, TrainStrip, TrainUpdate, memory_note};
 use crate::studio::settings::{TrainSettings, TrainTarget};
 
@@ -184,7 +185,7 @@ impl TrainView {
                     TrainTarget::Tokenizer => ("tokenizer", &s.preset),
                     TrainTarget::Generator => ("generator", &s.generator_preset),
                 };
-                root.join(format!("{kind}-{preset}-{ms}"))
+                new_run_dir(&root, kind, preset, ms)
             }
         };
         match s.request(dir.clone(), resume) {
@@ -211,7 +212,7 @@ impl TrainView {
 
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TrainSettings, device: &mut DeviceChoice) {
         let idle = self.job.is_none();
-        ui.add_enabled_ui(idle, |ui| settings_ui(ui, s, device, self.last_tokenizer.as_ref()));
+        ui.add_enabled_ui(idle, |ui| settings_ui(ui, &mut *sh.dialogs, s, device, self.last_tokenizer.as_ref()));
         // The estimate follows the settings: asked again whenever what it depends on changes.
         let generator = s.target == TrainTarget::Generator;
         let preset = if generator { &s.generator_preset } else { &s.preset };
@@ -289,12 +290,11 @@ impl TrainView {
                 sh.engine.cancel(j);
                 self.state = RunState::Stopping;
             }
-            let open = ui.add_enabled(idle, egui::Button::new("Open run…")).on_hover_text("continue a run from an earlier session: choose its run folder");
+            let open = ui.add_enabled(idle && !sh.dialogs.is_open(), egui::Button::new("Open run…")).on_hover_text("continue a run from an earlier session: choose its run folder");
             if open.clicked() {
+                // The app opens the folder chosen with `open_run` ([`DialogPurpose::OpenRun`]).
                 let root = s.runs_dir.clone().unwrap_or_else(|| sh.work_dir.join("runs"));
-                if let Some(dir) = rfd::FileDialog::new().set_title("Training run folder (holds step-* checkpoints)").set_directory(root).pick_folder() {
-                    let _ = self.open_run(s, &dir);
-                }
+                sh.dialogs.open(DialogPurpose::OpenRun, DialogSpec::pick_folder().title("Training run folder (holds step-* checkpoints)").directory(root));
             }
             ui.label(format!("state: {:?}", self.state));
         });
@@ -383,9 +383,28 @@ fn collapse_warnings(perplexity: &[f64]) -> Vec<String> {
         .collect()
 }
 
+/// The folder of a new run under `root`: `<kind>-<preset>-<ms>`. A custom preset is a path
+/// (or a name read from a file, maybe with `../`): only its safe stem names the folder, so the
+/// run never lands outside `root`.
+fn new_run_dir(root: &Path, kind: &str, preset: &str, ms: u128) -> PathBuf {
+    root.join(format!("{kind}-{}-{ms}", hitvideo_engine::fsutil::safe_component(preset)))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::collapse_warnings;
+    use super::{Path, collapse_warnings, new_run_dir};
+
+    #[test]
+    fn a_preset_name_with_dot_dot_stays_inside_the_runs_folder() {
+        let root = Path::new("/work/runs");
+        for preset in ["../../etc/evil", "../evil.json", "/abs/presets/wide.json", "..", "tiny"] {
+            let dir = new_run_dir(root, "tokenizer", preset, 7);
+            assert_eq!(dir.parent(), Some(root), "{preset} -> {}", dir.display());
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            assert!(name.starts_with("tokenizer-") && name.ends_with("-7") && !name.contains('/'), "{name}");
+        }
+        assert_eq!(new_run_dir(root, "generator", "/abs/presets/wide.json", 1), root.join("generator-wide-1"));
+    }
 
     #[test]
     fn only_layers_with_a_tiny_perplexity_are_flagged() {

@@ -79,8 +79,7 @@ pub fn neither_run_nor_dataset(path: &Path) -> String {
 }
 
 fn read_state(step_dir: &Path) -> Result<CheckpointState, String> {
-    let bytes = checkpoint::read_file(step_dir, "state.json").map_err(|e| e.to_string())?;
-    serde_json::from_slice(&bytes).map_err(|e| checkpoint::damaged(step_dir, "state.json", e).to_string())
+    checkpoint::read_state_any(step_dir).map_err(|e| e.to_string())
 }
 
 fn json_usize(v: &serde_json::Value, key: &str) -> Option<usize> {
@@ -172,6 +171,7 @@ mod tests {
             step,
             app_version: "t".into(),
             metrics: serde_json::Value::Null,
+            files: Vec::new(),
         }
     }
 

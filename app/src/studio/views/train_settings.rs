@@ -7,6 +7,7 @@ use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::generator::config::PRESETS as GENERATOR_PRESETS;
 use hitvideo_engine::tokenizer::config::PRESETS;
 
+use crate::studio::dialogs::{DialogPurpose, DialogSpec, Dialogs};
 use crate::studio::settings::{TrainSettings, TrainTarget};
 
 fn combo(ui: &mut egui::Ui, label: &str, value: &mut String, options: &[&str]) {
@@ -29,8 +30,10 @@ fn number<T: egui::emath::Numeric>(ui: &mut egui::Ui, label: &str, v: &mut T, ra
     ui.end_row();
 }
 
-/// The form; `last_tokenizer` is this session's newest tokenizer checkpoint.
-pub fn settings_ui(ui: &mut egui::Ui, s: &mut TrainSettings, device: &mut DeviceChoice, last_tokenizer: Option<&PathBuf>) {
+/// The form; `last_tokenizer` is this session's newest tokenizer checkpoint. The folders are
+/// chosen in `dialogs` (the app sets them, see [`DialogPurpose::TrainTokenizer`] and
+/// [`DialogPurpose::TrainDataset`]).
+pub fn settings_ui(ui: &mut egui::Ui, dialogs: &mut Dialogs, s: &mut TrainSettings, device: &mut DeviceChoice, last_tokenizer: Option<&PathBuf>) {
     egui::Grid::new("train-settings").num_columns(2).show(ui, |ui| {
         ui.label("model");
         ui.horizontal(|ui| {
@@ -44,10 +47,9 @@ pub fn settings_ui(ui: &mut egui::Ui, s: &mut TrainSettings, device: &mut Device
                 combo(ui, "generator preset", &mut s.generator_preset, &GENERATOR_PRESETS);
                 ui.label("tokenizer");
                 ui.horizontal(|ui| {
-                    if ui.button("Tokenizer…").on_hover_text("the tokenizer checkpoint whose tokens the generator learns").clicked()
-                        && let Some(dir) = rfd::FileDialog::new().set_title("Tokenizer checkpoint folder").pick_folder()
-                    {
-                        s.tokenizer = Some(dir);
+                    let pick = ui.add_enabled(!dialogs.is_open(), egui::Button::new("Tokenizer…"));
+                    if pick.on_hover_text("the tokenizer checkpoint whose tokens the generator learns").clicked() {
+                        dialogs.open(DialogPurpose::TrainTokenizer, DialogSpec::pick_folder().title("Tokenizer checkpoint folder"));
                     }
                     if let Some(last) = last_tokenizer
                         && ui.button("Use the last tokenizer checkpoint").clicked()
@@ -66,10 +68,8 @@ pub fn settings_ui(ui: &mut egui::Ui, s: &mut TrainSettings, device: &mut Device
             if ui.radio_value(&mut synthetic, true, "synthetic shapes").clicked() {
                 s.folder = None;
             }
-            if ui.button("Import folder…").clicked()
-                && let Some(dir) = rfd::FileDialog::new().set_title("Dataset folder (from `hitvideo data import`)").pick_folder()
-            {
-                s.folder = Some(dir);
+            if ui.add_enabled(!dialogs.is_open(), egui::Button::new("Import folder…")).clicked() {
+                dialogs.open(DialogPurpose::TrainDataset, DialogSpec::pick_folder().title("Dataset folder (from `hitvideo data import`)"));
             }
             match &s.folder {
                 Some(f) => ui.label(f.display().to_string()),

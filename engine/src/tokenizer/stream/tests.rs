@@ -88,3 +88,32 @@ fn inconsistent_masks_are_rejected() {
     assert!(e.contains("layer 3: the first latent frame is masked"), "{e}");
     assert!(MaskedStream::new(&clip[..3], &masks).is_err());
 }
+
+#[test]
+fn huge_claimed_layers_are_refused_before_allocating_and_mutations_never_panic() {
+    let clip = tiny_clip(3);
+    let masks = layer_masks(&clip, &MaskConfig::new()).expect("valid ids");
+    let bytes = MaskedStream::new(&clip, &masks).expect("masks fit").pack();
+    // Layer 0's shape set to 65535 x 65535 x 65535 (u16 little-endian at bytes 6..12).
+    let mut huge = bytes.clone();
+    huge[6..12].fill(0xff);
+    let e = MaskedStream::unpack(&huge).expect_err("huge").to_string();
+    assert!(e.contains("layer 0 claims"), "{e}");
+    // A seeded sweep of byte mutations: every one is an error or a stream, never a panic.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..500 {
+        let mut b = bytes.clone();
+        let i = (next() as usize) % b.len();
+        b[i] = next() as u8;
+        if next() % 4 == 0 {
+            b.truncate((next() as usize) % b.len());
+        }
+        let _ = MaskedStream::unpack(&b);
+    }
+}

@@ -152,3 +152,49 @@ fn invalid_contents_are_refused_on_write() {
     f.windows[1].layers[2].mask = Some(vec![true; 3]);
     assert!(f.to_bytes(path).expect_err("mask").to_string().contains("mask length"));
 }
+
+/// `bytes` with its header JSON replaced by `edit(header)` (the checksum is left stale: the
+/// header checks come first).
+fn with_header(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let n = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[16..16 + n]).expect("header");
+    edit(&mut header);
+    let json = serde_json::to_vec(&header).expect("json");
+    let mut out = bytes[..12].to_vec();
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[16 + n..]);
+    out
+}
+
+#[test]
+fn a_layer_claiming_two_to_the_forty_tokens_is_refused_before_allocating() {
+    let path = Path::new("hostile.tokens");
+    let bytes = sample(false).to_bytes(path).expect("bytes");
+    for bits in [1, 0] {
+        let hostile = with_header(&bytes, |h| {
+            h["layers"][0][0]["shape"] = serde_json::json!([1u64 << 20, 1u64 << 10, 1u64 << 10]);
+            h["layers"][0][0]["bits"] = serde_json::json!(bits);
+        });
+        let t = std::time::Instant::now();
+        let e = TokenFile::from_bytes(&hostile, path).expect_err("refused").to_string();
+        assert!(e.contains("hostile.tokens") && e.contains("window 0 layer 0"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(2), "took {:?}", t.elapsed());
+    }
+}
+
+#[test]
+fn zero_bits_and_zero_length_layers_are_named() {
+    let path = Path::new("z.tokens");
+    let bytes = sample(true).to_bytes(path).expect("bytes");
+    let e = TokenFile::from_bytes(&with_header(&bytes, |h| h["layers"][1][2]["bits"] = 0.into()), path).expect_err("zero bits").to_string();
+    assert!(e.contains("window 1 layer 2") && e.contains("`bits` is 0"), "{e}");
+    let e = TokenFile::from_bytes(&with_header(&bytes, |h| h["layers"][0][1]["shape"] = serde_json::json!([0, 4, 4])), path)
+        .expect_err("zero tokens")
+        .to_string();
+    assert!(e.contains("`shape`"), "{e}");
+    let e = TokenFile::from_bytes(&with_header(&bytes, |h| h["layers"][0][1]["shape"] = serde_json::json!([u64::MAX, 2, 2])), path)
+        .expect_err("overflow")
+        .to_string();
+    assert!(e.contains("`shape`"), "{e}");
+}

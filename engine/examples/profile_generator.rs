@@ -1,0 +1,105 @@
+//! Where a generator training step's time goes, at the real shapes of a preset and batch:
+//! text prefix, the transformer blocks, the per-layer heads and cross-entropy, backward and
+//! AdamW; then single ops at the step's shapes (a linear, masked attention, softmax).
+//! `cargo run -p hitvideo-engine --example profile_generator -- [preset] [batch]`
+//! (the `tiny` generator over the `tiny` tokenizer's layers, small text encoder, random ids).
+
+use std::time::Instant;
+
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use hitvideo_engine::generator::loss::layer_losses;
+use hitvideo_engine::generator::model::attention_mask;
+use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
+use hitvideo_engine::tokenizer::TokenizerConfig;
+
+fn time(name: &str, mut f: impl FnMut()) {
+    f();
+    let n = 4;
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    println!("{name:<56} {:>8.1} ms", t.elapsed().as_secs_f64() * 1000.0 / n as f64);
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let preset = args.get(1).map(String::as_str).unwrap_or("tiny");
+    let batch: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(8);
+    let tok = TokenizerConfig::preset(preset)?;
+    let cfg = GeneratorConfig::preset(preset, &tok, TextConditionConfig::for_encoder("small"))?;
+    let dev = Device::flex().autodiff();
+    dev.seed(0);
+    let model = cfg.init(&dev);
+    let captions: Vec<String> = (0..batch).map(|i| format!("a red circle moves to the left {i}")).collect();
+    let prompts: Vec<&str> = captions.iter().map(String::as_str).collect();
+    // `[B, n_j]` random ids per layer.
+    let ids: Vec<Tensor<2, Int>> = cfg
+        .layers
+        .iter()
+        .map(|l| {
+            let n = l.tokens();
+            let v: Vec<i64> = (0..batch * n).map(|i| (i as i64 * 2_654_435_761) % (1 << l.bits)).collect();
+            Tensor::from_data(TensorData::new(v, [batch, n]), &dev)
+        })
+        .collect();
+    let seq = cfg.text.max_len + cfg.video_tokens();
+    println!("{} generator at batch {batch}: {} parameters, sequence {seq} (text {} + video {})", cfg.name, model.num_params(), cfg.text.max_len, cfg.video_tokens());
+
+    let text = model.encode_prompts(&prompts, cfg.text.max_len)?;
+    let valid = model.valid();
+    let plain_ids: Vec<Tensor<2, Int>> = ids.iter().map(|t| t.clone().inner()).collect();
+    let plain_text = valid.encode_prompts(&prompts, cfg.text.max_len)?;
+    time("text prefix (small encoder), fwd, no autodiff", || {
+        let _ = valid.encode_prompts(&prompts, cfg.text.max_len).map(|t| valid.prefix(&t).embeddings.sum().into_scalar::<f32>());
+    });
+    time("forward_train (prefix + blocks), no autodiff", || {
+        let _ = valid.forward_train(&cfg, &plain_text, &plain_ids).sum().into_scalar::<f32>();
+    });
+    time("forward_train + heads + cross-entropy, no autodiff", || {
+        let h = valid.forward_train(&cfg, &plain_text, &plain_ids);
+        let _ = layer_losses(&valid, &cfg, h, &plain_ids, 1.0).total.into_scalar::<f32>();
+    });
+    time("forward_train fwd+bwd (sum of hidden states)", || {
+        let h = model.forward_train(&cfg, &text, &ids);
+        let _ = h.powf_scalar(2.0).mean().backward();
+    });
+    let h0 = model.forward_train(&cfg, &text, &ids).detach().require_grad();
+    time("heads + cross-entropy fwd+bwd (hidden states given)", || {
+        let _ = layer_losses(&model, &cfg, h0.clone(), &ids, 1.0).total.backward();
+    });
+    let mut opt = AdamWConfig::new().init();
+    let mut m = model.clone();
+    time("full step: text, forward, loss, backward, AdamW", || {
+        let t = m.encode_prompts(&prompts, cfg.text.max_len).expect("prompts");
+        let h = m.forward_train(&cfg, &t, &ids);
+        let loss = layer_losses(&m, &cfg, h, &ids, 1.0).total;
+        let g = GradientsParams::from_grads(loss.backward(), &m);
+        m = opt.step(1e-4, m.clone(), g);
+    });
+
+    // Single ops at the step's shapes.
+    let (d, heads) = (cfg.dim, cfg.heads);
+    let hd = d / heads;
+    let x = Tensor::<3>::random([batch, seq, d], burn::tensor::Distribution::Normal(0.0, 1.0), &dev).require_grad();
+    let w = Tensor::<2>::random([d, cfg.mlp_hidden], burn::tensor::Distribution::Normal(0.0, 0.02), &dev).require_grad();
+    time(&format!("linear [{batch},{seq},{d}] x [{d},{}] fwd+bwd", cfg.mlp_hidden), || {
+        let _ = x.clone().matmul(w.clone().unsqueeze::<3>()).sum().backward();
+    });
+    let q = Tensor::<4>::random([batch, heads, seq, hd], burn::tensor::Distribution::Normal(0.0, 1.0), &dev).require_grad();
+    let valid_rows = vec![vec![true; seq]; batch];
+    let mask = attention_mask(&valid_rows, 0, seq, seq, &dev);
+    let mask = mask.expand([batch, heads, seq, seq]);
+    time(&format!("attention [{batch},{heads},{seq},{hd}] with mask, fwd+bwd (the blocks' op)"), || {
+        let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        let _ = attention(q.clone(), q.clone(), q.clone(), Some(mask.clone()), None, opts).sum().backward();
+    });
+    let s = Tensor::<4>::random([batch, heads, seq, seq], burn::tensor::Distribution::Normal(0.0, 1.0), &dev).require_grad();
+    time(&format!("softmax [{batch},{heads},{seq},{seq}] fwd+bwd"), || {
+        let _ = burn::tensor::activation::softmax(s.clone(), 3).powf_scalar(2.0).sum().backward();
+    });
+    Ok(())
+}
