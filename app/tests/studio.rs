@@ -332,13 +332,51 @@ fn generate_shows_frames_arriving_coarse_to_fine() {
     h.get_by_label("Prev").click();
     h.step();
     assert_eq!(h.state().generate.player.frame(), (f + 15) % 16);
+    // By default the 32x32 frame fills the space by a whole multiple (nearest-neighbour).
+    let fitted = h.state().generate.player.frame_rect.expect("the frame was drawn");
+    let scale = h.state().generate.player.scale();
+    assert!(h.state().generate.player.fits() && scale >= 8, "a 32-pixel clip fits at x{scale} in a 1400x1100 window");
+    assert!((fitted.width() - 32.0 * scale as f32).abs() < 0.5 && (fitted.height() - fitted.width()).abs() < 0.5, "{fitted:?} at x{scale}");
+    assert!(fitted.max.y <= 1100.0, "the frame stays in the window: {fitted:?}");
+    // The keyboard: Space pauses and plays, the arrows step a frame.
+    let f = h.state().generate.player.frame();
+    h.key_press(eframe::egui::Key::ArrowRight);
+    h.step();
+    assert_eq!(h.state().generate.player.frame(), (f + 1) % 16);
+    h.key_press(eframe::egui::Key::ArrowLeft);
+    h.step();
+    h.key_press(eframe::egui::Key::ArrowLeft);
+    h.step();
+    assert_eq!(h.state().generate.player.frame(), (f + 15) % 16);
+    h.key_press(eframe::egui::Key::Space);
+    h.step();
+    assert!(h.state().generate.player.is_playing(), "Space plays");
+    h.key_press(eframe::egui::Key::Space);
+    h.step();
+    assert!(!h.state().generate.player.is_playing(), "Space pauses");
+    // F1 lists every shortcut.
+    h.key_press(eframe::egui::Key::F1);
+    h.step();
+    h.step();
+    assert!(h.state().show_help);
+    for (keys, _) in hitvideo_app::studio::SHORTCUTS {
+        assert!(h.query_by_label(keys).is_some(), "the F1 overlay lists {keys}");
+    }
+    h.key_press(eframe::egui::Key::F1);
+    h.step();
+    assert!(!h.state().show_help && h.query_by_label("Left / Right").is_none());
+    // A chosen zoom is a whole multiple and replaces the fit.
+    h.get_by_role_and_label(Role::Slider, "zoom").set_value_accesskit(3.0);
+    h.step();
+    h.step();
+    assert!(!h.state().generate.player.fits(), "moving the zoom replaces the fit");
     let before = h.state().generate.player.frame_rect.expect("the frame was drawn");
-    h.get_by_role_and_label(Role::Slider, "zoom").set_value_accesskit(4.0);
+    h.get_by_role_and_label(Role::Slider, "zoom").set_value_accesskit(6.0);
     h.step();
     h.step();
     let after = h.state().generate.player.frame_rect.expect("the frame was drawn");
-    assert_eq!(h.state().generate.player.zoom(), 4.0);
-    assert!((after.width() - 2.0 * before.width()).abs() < 1.0, "zoom 2 -> 4 doubles the frame: {before:?} -> {after:?}");
+    assert_eq!((h.state().generate.player.zoom(), h.state().generate.player.scale()), (6.0, 6));
+    assert!((after.width() - 2.0 * before.width()).abs() < 1.0 && (before.width() - 96.0).abs() < 0.5, "zoom 3 -> 6 doubles the frame: {before:?} -> {after:?}");
     h.get_by_label("Play").click();
     h.step();
     assert!(h.state().generate.player.is_playing());

@@ -4,7 +4,8 @@
 //! `cargo run -p hitvideo-engine --example profile_generator -- [preset] [batch]`
 //! (the `tiny` generator over the `tiny` tokenizer's layers, small text encoder, random ids).
 
-use std::time::Instant;
+mod common;
+use common::time;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
@@ -15,20 +16,9 @@ use hitvideo_engine::generator::model::attention_mask;
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::TokenizerConfig;
 
-fn time(name: &str, mut f: impl FnMut()) {
-    f();
-    let n = 4;
-    let t = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    println!("{name:<56} {:>8.1} ms", t.elapsed().as_secs_f64() * 1000.0 / n as f64);
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let preset = args.get(1).map(String::as_str).unwrap_or("tiny");
-    let batch: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(8);
+    let (preset, batch) = common::preset_and_batch();
+    let preset = preset.as_str();
     let tok = TokenizerConfig::preset(preset)?;
     let cfg = GeneratorConfig::preset(preset, &tok, TextConditionConfig::for_encoder("small"))?;
     let dev = Device::flex().autodiff();
@@ -46,11 +36,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Tensor::from_data(TensorData::new(v, [batch, n]), &dev)
         })
         .collect();
-    let seq = cfg.text.max_len + cfg.video_tokens();
-    println!("{} generator at batch {batch}: {} parameters, sequence {seq} (text {} + video {})", cfg.name, model.num_params(), cfg.text.max_len, cfg.video_tokens());
-
     let text = model.encode_prompts(&prompts, cfg.text.max_len)?;
     let valid = model.valid();
+    // The training sequence: the prefix (the longest prompt's tokens + BOS) and every video
+    // token but the last.
+    let prefix = valid.prefix(&valid.encode_prompts(&prompts, cfg.text.max_len)?).embeddings.dims()[1];
+    let seq = prefix + cfg.video_tokens() - 1;
+    println!("{} generator at batch {batch}: {} parameters, sequence {seq} (prefix {prefix} + video {} - 1)", cfg.name, model.num_params(), cfg.video_tokens());
+
     let plain_ids: Vec<Tensor<2, Int>> = ids.iter().map(|t| t.clone().inner()).collect();
     let plain_text = valid.encode_prompts(&prompts, cfg.text.max_len)?;
     time("text prefix (small encoder), fwd, no autodiff", || {
@@ -64,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = layer_losses(&valid, &cfg, h, &plain_ids, 1.0).total.into_scalar::<f32>();
     });
     time("forward_train fwd+bwd (sum of hidden states)", || {
+        let text = model.encode_prompts(&prompts, cfg.text.max_len).expect("prompts");
         let h = model.forward_train(&cfg, &text, &ids);
         let _ = h.powf_scalar(2.0).mean().backward();
     });

@@ -2,27 +2,17 @@
 //! file) and batch: encoder, quantizer and entropy terms, decoder, backward, optimizer.
 //! `cargo run -p hitvideo-engine --example profile_step -- [preset|config.json] [batch]`
 
-use std::time::Instant;
+mod common;
+use common::time;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::tokenizer::lfq;
 
-fn time(name: &str, mut f: impl FnMut()) {
-    f();
-    let n = 4;
-    let t = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    println!("{name:<52} {:>8.1} ms", t.elapsed().as_secs_f64() * 1000.0 / n as f64);
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let preset = args.get(1).map(String::as_str).unwrap_or("tiny");
-    let batch: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(8);
+    let (preset, batch) = common::preset_and_batch();
+    let preset = preset.as_str();
     let cfg = TokenizerConfig::preset_or_file(preset)?;
     let dev = Device::flex().autodiff();
     let model = cfg.init(&dev);

@@ -66,6 +66,8 @@ pub struct StudioApp {
     debug: DebugPanel,
     /// File dialogs, answered off the UI thread.
     dialogs: Dialogs,
+    /// The shortcut overlay (F1) is open.
+    pub show_help: bool,
     work_dir: PathBuf,
     screenshot: Option<PathBuf>,
     /// A screenshot was requested and the window closes once it is saved.
@@ -77,6 +79,27 @@ pub struct StudioApp {
     opened: std::time::Instant,
     frames_drawn: u64,
     wgpu: Option<eframe::egui_wgpu::RenderState>,
+}
+
+/// Every keyboard shortcut of the studio, as the F1 overlay lists them.
+pub const SHORTCUTS: [(&str, &str); 6] = [
+    ("F1", "show or hide this list"),
+    ("Ctrl+Enter", "generate (queue) with the current settings (Generate view)"),
+    ("Space", "play or pause the clip"),
+    ("Left / Right", "previous / next frame (pauses)"),
+    ("F12", "show or hide the debug panel"),
+    ("Esc", "leave a text field (then Space and the arrows reach the player)"),
+];
+
+/// The F1 overlay: every shortcut and what it does.
+fn shortcuts_ui(ui: &mut egui::Ui) {
+    egui::Grid::new("shortcuts").num_columns(2).striped(true).show(ui, |ui| {
+        for (keys, what) in SHORTCUTS {
+            ui.strong(keys);
+            ui.label(what);
+            ui.end_row();
+        }
+    });
 }
 
 impl StudioApp {
@@ -100,6 +123,7 @@ impl StudioApp {
             train: Default::default(),
             debug: DebugPanel::default(),
             dialogs: Dialogs::new(),
+            show_help: false,
             work_dir: opts.work_dir.clone(),
             screenshot_pending: false,
             shot_waits_for_clip: opts.prompt.is_some(),
@@ -356,6 +380,9 @@ impl eframe::App for StudioApp {
         if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
             self.settings.show_debug = !self.settings.show_debug;
         }
+        if ctx.input(|i| i.key_pressed(egui::Key::F1)) {
+            self.show_help = !self.show_help;
+        }
         self.dropped_files(ctx);
     }
 
@@ -393,6 +420,9 @@ impl eframe::App for StudioApp {
             ui.heading(self.settings.view.label());
             self.central(ui);
         });
+        if self.show_help {
+            egui::Window::new("Shortcuts").open(&mut self.show_help).collapsible(false).resizable(false).show(ui.ctx(), shortcuts_ui);
+        }
         if self.shot_due()
             && let Some(path) = self.screenshot.take() {
                 let ctx = ui.ctx().clone();

@@ -1,9 +1,21 @@
-//! A small clip player: play/pause, loop, scrub, step a frame, zoom.
+//! A clip player: play/pause, loop, scrub, step a frame, and a frame scaled by a whole multiple
+//! (nearest-neighbour, never blurred) to fill the space it has, or by a chosen whole zoom.
+//! Keys while no text field has focus: Space plays and pauses, Left and Right step a frame.
 
 use std::sync::Arc;
 
 use eframe::egui;
 use hitvideo_engine::video::Video;
+
+/// The largest whole zoom.
+pub const MAX_SCALE: u32 = 32;
+
+/// The largest whole multiple (1..=`MAX_SCALE`) at which a frame fits `x` times across and
+/// `y` times down the space.
+pub fn whole_fit(x: f32, y: f32) -> u32 {
+    let m = x.min(y).floor();
+    if m.is_finite() { (m as u32).clamp(1, MAX_SCALE) } else { 1 }
+}
 
 /// Player state; the current frame lives in one GPU texture updated when it changes.
 pub struct Player {
@@ -12,7 +24,11 @@ pub struct Player {
     frame: usize,
     playing: bool,
     looping: bool,
+    /// Scale by the largest whole multiple that fits the space (otherwise by `zoom`).
+    fit: bool,
     zoom: f32,
+    /// The whole multiple the frame was last drawn at.
+    scale: u32,
     clock: f64,
     texture: Option<egui::TextureHandle>,
     shown: Option<(u64, usize)>,
@@ -22,7 +38,20 @@ pub struct Player {
 
 impl Default for Player {
     fn default() -> Self {
-        Self { video: None, version: 0, frame: 0, playing: true, looping: true, zoom: 2.0, clock: 0.0, texture: None, shown: None, frame_rect: None }
+        Self {
+            video: None,
+            version: 0,
+            frame: 0,
+            playing: true,
+            looping: true,
+            fit: true,
+            zoom: 2.0,
+            scale: 1,
+            clock: 0.0,
+            texture: None,
+            shown: None,
+            frame_rect: None,
+        }
     }
 }
 
@@ -56,21 +85,65 @@ impl Player {
         self.playing
     }
 
-    /// Screen pixels per video pixel.
+    /// The chosen zoom (screen pixels per video pixel when not fitting).
     pub fn zoom(&self) -> f32 {
         self.zoom
     }
 
+    /// Sets a whole zoom and stops fitting the frame to the space.
     pub fn set_zoom(&mut self, zoom: f32) {
-        self.zoom = zoom;
+        self.zoom = zoom.round().clamp(1.0, MAX_SCALE as f32);
+        self.fit = false;
     }
 
+    /// Whether the frame is scaled to fill the space it has.
+    pub fn fits(&self) -> bool {
+        self.fit
+    }
+
+    /// The whole multiple the frame was last drawn at.
+    pub fn scale(&self) -> u32 {
+        self.scale
+    }
+
+    /// Space, Left and Right, when no text field has the keyboard.
+    fn keys(&mut self, ui: &egui::Ui, n: usize) {
+        if n == 0 || ui.ctx().egui_wants_keyboard_input() {
+            return;
+        }
+        let (space, left, right) = ui.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::NONE, egui::Key::Space),
+                i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
+                i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
+            )
+        });
+        if space {
+            self.playing = !self.playing;
+        }
+        if left {
+            self.playing = false;
+            self.frame = (self.frame + n - 1) % n;
+        }
+        if right {
+            self.playing = false;
+            self.frame = (self.frame + 1) % n;
+        }
+    }
+
+    /// The controls and the frame, using all the space left.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.ui_with_room_below(ui, 0.0);
+    }
+
+    /// The controls and the frame, leaving `below` points under it for what the view draws next.
+    pub fn ui_with_room_below(&mut self, ui: &mut egui::Ui, below: f32) {
         let Some(v) = self.video.clone() else {
             ui.label("no clip loaded");
             return;
         };
         let n = v.len();
+        self.keys(ui, n);
         let now = ui.input(|i| i.time);
         if self.playing && n > 0 {
             if now - self.clock >= 1.0 / v.fps() {
@@ -97,7 +170,11 @@ impl Player {
             }
             ui.checkbox(&mut self.looping, "loop");
             ui.add(egui::Slider::new(&mut self.frame, 0..=n.saturating_sub(1)).text("frame"));
-            ui.add(egui::Slider::new(&mut self.zoom, 0.5..=8.0).text("zoom"));
+            ui.checkbox(&mut self.fit, "fit").on_hover_text("scale by the largest whole multiple that fits");
+            let zoom = ui.add(egui::Slider::new(&mut self.zoom, 1.0..=MAX_SCALE as f32).step_by(1.0).text("zoom"));
+            if zoom.changed() {
+                self.fit = false;
+            }
         });
         if self.shown != Some((self.version, self.frame)) && n > 0 {
             let img = egui::ColorImage::from_rgb([v.width() as usize, v.height() as usize], v.frame(self.frame));
@@ -108,8 +185,29 @@ impl Player {
             self.shown = Some((self.version, self.frame));
         }
         if let Some(t) = &self.texture {
-            let size = egui::vec2(v.width() as f32, v.height() as f32) * self.zoom;
+            let (w, h) = (v.width() as f32, v.height() as f32);
+            self.scale = if self.fit {
+                let room = ui.available_size() - egui::vec2(0.0, below);
+                whole_fit(room.x / w, room.y / h)
+            } else {
+                self.zoom.round().clamp(1.0, MAX_SCALE as f32) as u32
+            };
+            let size = egui::vec2(w, h) * self.scale as f32;
             self.frame_rect = Some(ui.image((t.id(), size)).rect);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_fit;
+
+    #[test]
+    fn the_fit_is_a_whole_multiple_within_bounds() {
+        assert_eq!(whole_fit(34.4, 20.9), 20);
+        assert_eq!(whole_fit(0.3, 5.0), 1);
+        assert_eq!(whole_fit(1000.0, 1000.0), 32);
+        assert_eq!(whole_fit(f32::NAN, 3.0), 3);
+        assert_eq!(whole_fit(f32::INFINITY, f32::INFINITY), 1);
     }
 }

@@ -1,7 +1,8 @@
 //! Causal 3D convolution building blocks. Burn's `Conv3d` pads symmetrically, so time is
-//! padded here explicitly on the past side only (replicating the first frame) and space with
-//! zeros; the convolution itself runs unpadded. Normalization is per frame for the same reason.
+//! padded here explicitly on the past side only (replicating the first frame); space is
+//! zero-padded by the convolution. Normalization is per frame for the same reason.
 
+use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::prelude::*;
@@ -14,22 +15,24 @@ pub struct CausalConv3d {
     conv: Conv3d,
     /// Frames of past padding (`kernel_t - stride_t`).
     pad_t: usize,
-    /// Zero padding on each side of height and width.
-    pad_hw: usize,
 }
 
 impl CausalConv3d {
     /// `kernel` is cubic; `stride` is `[t, h, w]`.
     pub fn new(c_in: usize, c_out: usize, kernel: usize, stride: [usize; 3], device: &Device) -> Self {
-        let conv = Conv3dConfig::new([c_in, c_out], [kernel, kernel, kernel]).with_stride(stride).init(device);
-        Self { conv, pad_t: kernel.saturating_sub(stride[0]), pad_hw: kernel / 2 }
+        let pad_hw = kernel / 2;
+        // Space is zero-padded by the convolution itself (no padded copy of the input, nor of its
+        // gradient); the padding is not part of the saved weights.
+        let conv = Conv3dConfig::new([c_in, c_out], [kernel, kernel, kernel])
+            .with_stride(stride)
+            .with_padding(PaddingConfig3d::Explicit(0, pad_hw, pad_hw))
+            .init(device);
+        Self { conv, pad_t: kernel.saturating_sub(stride[0]) }
     }
 
     /// `[B, C_in, T, H, W]` -> `[B, C_out, T / s_t, H / s_h, W / s_w]`.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let x = if self.pad_t > 0 { x.pad([(self.pad_t, 0), (0, 0), (0, 0)], PadMode::Edge) } else { x };
-        let p = self.pad_hw;
-        let x = if p > 0 { x.pad([(0, 0), (p, p), (p, p)], PadMode::Constant(0.0)) } else { x };
         self.conv.forward(x)
     }
 }
@@ -41,11 +44,23 @@ pub fn group_norm(channels: usize, device: &Device) -> GroupNorm {
 }
 
 /// Group norm applied to each frame on its own, so statistics never mix in future frames:
-/// `[B, C, T, H, W]` -> same shape.
+/// `[B, C, T, H, W]` -> same shape. The statistics are taken over `[C/G, H, W]` of each group and
+/// frame in place (the tensor viewed as `[B, G, C/G, T, H W]`), with `norm`'s epsilon and affine
+/// parameters: the same mathematics as `norm` on frames stacked into the batch, without the
+/// two transposed copies (and their gradients) that stacking takes.
 pub fn frame_norm(norm: &GroupNorm, x: Tensor<5>) -> Tensor<5> {
     let [b, c, t, h, w] = x.dims();
-    let y = x.swap_dims(1, 2).reshape([b * t, c, h, w]);
-    norm.forward(y).reshape([b, t, c, h, w]).swap_dims(1, 2)
+    let g = norm.num_groups;
+    let y = x.reshape([b, g, c / g, t, h * w]);
+    // [B, G, 1, T, 1]: per group and frame.
+    let mean = y.clone().mean_dim(4).mean_dim(2);
+    let centred = y - mean;
+    let var = centred.clone().square().mean_dim(4).mean_dim(2);
+    let normed = (centred / var.add_scalar(norm.epsilon).sqrt()).reshape([b, c, t, h, w]);
+    match (&norm.gamma, &norm.beta) {
+        (Some(gamma), Some(beta)) => normed * gamma.val().reshape([1, c, 1, 1, 1]) + beta.val().reshape([1, c, 1, 1, 1]),
+        _ => normed,
+    }
 }
 
 /// Pre-activation ResNet block: GN, SiLU, causal conv, GN, SiLU, causal conv, plus a 1x1x1
@@ -130,6 +145,22 @@ pub fn depth_to_space(x: Tensor<5>, pt: usize, ps: usize) -> Tensor<5> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_norm_equals_group_norm_on_frames_stacked_into_the_batch() {
+        let device = Device::flex();
+        let x = Tensor::<5>::random([2, 8, 3, 4, 5], burn::tensor::Distribution::Normal(0.5, 2.0), &device);
+        let mut norm = group_norm(8, &device);
+        norm.gamma = Some(burn::module::Param::from_tensor(Tensor::<1>::random([8], burn::tensor::Distribution::Normal(1.0, 0.3), &device)));
+        norm.beta = Some(burn::module::Param::from_tensor(Tensor::<1>::random([8], burn::tensor::Distribution::Normal(0.0, 0.3), &device)));
+        let [b, c, t, h, w] = x.dims();
+        let stacked = norm.forward(x.clone().swap_dims(1, 2).reshape([b * t, c, h, w])).reshape([b, t, c, h, w]).swap_dims(1, 2);
+        let ours = frame_norm(&norm, x);
+        let (a, e) = (ours.into_data().to_vec::<f32>().unwrap_or_default(), stacked.into_data().to_vec::<f32>().unwrap_or_default());
+        assert_eq!(a.len(), e.len());
+        let worst = a.iter().zip(&e).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-4, "largest difference {worst}");
+    }
 
     #[test]
     fn depth_to_space_inverts_space_to_depth() {

@@ -282,7 +282,8 @@ impl GenerateView {
                 }
             }
         });
-        self.player.ui(ui);
+        // One row of buttons follows the frame.
+        self.player.ui_with_room_below(ui, 2.0 * ui.spacing().interact_size.y);
         ui.horizontal(|ui| {
             let complete = clip.layers_done == clip.layers_total;
             if ui.add_enabled(complete, egui::Button::new("Show tokens")).on_hover_text("this clip's tokens in the tokens view").clicked()
