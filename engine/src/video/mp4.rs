@@ -93,6 +93,9 @@ pub fn write_mp4_with_stats(video: &Video, path: &Path, meta: &ExportMetadata, o
 /// [`write_mp4_with_stats`] with explicit presentation times (in frames at the clip's rate),
 /// for tests of damaged timing such as a gap of a million seconds.
 pub(crate) fn write_with_pts(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options, pts: Option<&[i64]>) -> Result<Mp4Stats, VideoError> {
+    if path.to_str().is_none() {
+        return Err(VideoError::Encode { path: path.to_path_buf(), reason: "the path is not valid UTF-8, which FFmpeg cannot write; choose another name".into() });
+    }
     let tmp = super::temp_sibling(path);
     // FFmpeg creates the temporary file itself: whatever has the name (a planted symlink
     // included) is removed first, not followed.

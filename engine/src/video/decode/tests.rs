@@ -75,6 +75,9 @@ fn non_utf8_paths_and_fifos_get_errors_not_panics() {
     std::fs::copy(&ok, &odd).expect("copy");
     let e = decode(&odd, &DecodeOptions::default()).expect_err("non-UTF-8").to_string();
     assert!(e.contains("not valid UTF-8") && e.contains("rename"), "{e}");
+    let out = dir.path().join(std::ffi::OsStr::from_bytes(b"out-\xfe.mp4"));
+    let e = write_with_pts(&clip, &out, &ExportMetadata::for_video(&clip), &fast(), None).expect_err("non-UTF-8 output").to_string();
+    assert!(e.contains("not valid UTF-8"), "{e}");
     let fifo = dir.path().join("pipe.mp4");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
     if made {
