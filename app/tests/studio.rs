@@ -2,7 +2,7 @@
 //! and stop, the UI producing frames while training runs, the tokens view, generation, a 2x2
 //! sweep, bad input, settings persistence; and one real window under Xvfb.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
@@ -740,4 +740,51 @@ fn real_window_under_xvfb_generates_and_shows_a_clip() {
         // many colors and a clearly varying picture.
         assert!(colors.len() >= 16 && spread >= 8.0, "{name}: the video area looks blank ({} colors, spread {spread:.1})", colors.len());
     }
+}
+
+#[test]
+fn generated_clips_are_saved_listed_after_a_restart_restored_and_deleted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let outputs = dir.path().join("outputs");
+    let sidecars = |d: &Path| std::fs::read_dir(d).map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".mp4.json")).count()).unwrap_or(0);
+    {
+        let mut h = harness(dir.path(), |s| {
+            s.view = View::Generate;
+            s.generate.prompt = "a blue square rises".into();
+        });
+        h.step();
+        untrained_models(&mut h);
+        generate_button(&h).click();
+        wait_until(&mut h, "the clip saved in the outputs folder", 120, |h| h.state().engine_idle() && sidecars(&outputs) == 1);
+        assert_eq!(h.state().generate.gallery.len(), 1, "the new clip is listed at once");
+    }
+    // A restart: a new studio on the same work folder, with another prompt in the box.
+    let mut h = harness(dir.path(), |s| {
+        s.view = View::Generate;
+        s.generate.prompt = "something else".into();
+    });
+    wait_until(&mut h, "the gallery listing", 60, |h| h.state().generate.gallery.len() == 1);
+    let item = h.state().generate.gallery[0].clone();
+    assert_eq!(item.meta.prompt.as_deref(), Some("a blue square rises"));
+    assert!(item.path.exists() && item.path.starts_with(&outputs), "{}", item.path.display());
+    // The filter, by any part of the prompt.
+    h.state_mut().generate.gallery_filter = "circle".into();
+    h.step();
+    assert!(h.query_by_label(&item.label()).is_none(), "filtered out");
+    h.state_mut().generate.gallery_filter = "BLUE".into();
+    h.step();
+    h.get_by_label(&item.label()).click();
+    wait_until(&mut h, "the settings restored from the gallery", 60, |h| h.state().settings().generate.prompt == "a blue square rises");
+    // Delete asks first; Keep keeps the file.
+    h.get_by_label("Delete…").click();
+    h.step();
+    h.get_by_label("Keep").click();
+    h.step();
+    assert!(item.path.exists() && h.state().generate.gallery.len() == 1);
+    h.get_by_label("Delete…").click();
+    h.step();
+    h.get_by_label("Delete").click();
+    h.step();
+    assert!(!item.path.exists() && sidecars(&outputs) == 0, "the clip and its sidecar are gone");
+    assert!(h.state().generate.gallery.is_empty());
 }

@@ -144,6 +144,8 @@ pub enum DialogPurpose {
     TrainDataset,
     /// The Train view's "Open run…": open a run from an earlier session, paused.
     OpenRun,
+    /// The gallery's "Outputs folder…": where generated clips are saved and listed.
+    OutputsFolder,
 }
 
 /// A dialog's answer: what it was for and the path chosen (`None`: cancelled).

@@ -7,6 +7,7 @@
 
 mod debug;
 pub mod dialogs;
+pub mod gallery;
 mod gpu_tokenmap;
 pub mod jobs;
 mod player;
@@ -266,6 +267,8 @@ impl StudioApp {
                 // An error shows in the Train view (a run in progress refuses it too).
                 let _ = self.train.open_run(&mut self.settings.train, &path);
             }
+            // The gallery lists the new folder at the next frame.
+            DialogPurpose::OutputsFolder => self.settings.generate.outputs_dir = Some(path),
         }
     }
 
@@ -376,6 +379,7 @@ impl eframe::App for StudioApp {
         {
             let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
             self.generate.poll_open(&mut sh, &mut self.settings.generate);
+            self.generate.gallery_logic(&mut sh, &self.settings.generate);
         }
         if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
             self.settings.show_debug = !self.settings.show_debug;

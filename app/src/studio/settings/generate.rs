@@ -51,6 +51,11 @@ pub struct GenerateSettings {
     pub batch: usize,
     /// Coarse layers kept by "Re-roll details".
     pub keep_layers: usize,
+    /// Where finished generations are saved and the gallery lists them (`None`: the work
+    /// folder's `outputs`).
+    pub outputs_dir: Option<std::path::PathBuf>,
+    /// Save every finished generation to the outputs folder.
+    pub autosave: bool,
 }
 
 impl Default for GenerateSettings {
@@ -71,6 +76,8 @@ impl Default for GenerateSettings {
             top_p: 1.0,
             batch: 1,
             keep_layers: 2,
+            outputs_dir: None,
+            autosave: true,
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Generate view: prompt and negative prompt, CFG value and schedule, seeds (random, locked or
 //! a range), temperature / top-k / top-p, batch size; Generate (Ctrl+Enter) into a queue with
 //! a progress bar (tokens/s, ETA); the coarse-to-fine preview in a player; re-roll of the fine
-//! layers (fresh seeds, current sampling settings); export with metadata; a history gallery;
-//! opening an exported file (its settings restored, its clip decoded from its tokens so it can
-//! be re-rolled).
+//! layers (fresh seeds, current sampling settings); export with metadata; a history strip of
+//! this session; the gallery on disk at the side (every finished generation saved with its
+//! settings and tokens, listed after a restart, filtered by prompt, restored by a click, deleted
+//! after a confirmation); opening an exported file (its settings restored, its clip decoded
+//! from its tokens so it can be re-rolled).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use super::generate_open::{Opening, decode_request};
 use super::generate_settings::{seeds_text, settings_ui};
 use super::{ERROR, FrameTexture, Shared, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
+use crate::studio::gallery::{self, GalleryItem, Scan};
 use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task, TokenSource};
 use crate::studio::player::Player;
 use crate::studio::settings::{GenerateSettings, SeedMode};
@@ -46,6 +49,17 @@ pub struct GenerateView {
     opening: Option<Opening>,
     /// The job decoding an opened file's tokens.
     decoding: Option<JobId>,
+    /// The saved clips of the outputs folder, newest first.
+    pub gallery: Vec<GalleryItem>,
+    /// The folder `gallery` lists, and a listing in progress.
+    gallery_dir: Option<PathBuf>,
+    scan: Option<Scan>,
+    /// Finished rows waiting to be saved: video, metadata, job, row.
+    to_save: Vec<(Arc<Video>, Box<ExportMetadata>, JobId, usize)>,
+    /// The gallery's prompt filter.
+    pub gallery_filter: String,
+    /// The saved clip a "Delete…" asks about.
+    confirm_delete: Option<PathBuf>,
 }
 
 /// Seeds for random mode and re-rolls: a splitmix64 stream that starts from the operating
@@ -171,6 +185,7 @@ impl GenerateView {
                 self.progress = Some((*job, *done, *total, *rate, since));
             }
             Event::Finished { job, outcome } if self.owns(*job) => {
+                let was_decode = self.decoding == Some(*job);
                 self.jobs.retain(|(j, _)| j != job);
                 if self.decoding == Some(*job) {
                     self.decoding = None;
@@ -181,6 +196,12 @@ impl GenerateView {
                 if let (Outcome::Done(_), Some(clip)) = (outcome, &self.clip)
                     && clip.job == *job {
                         self.history.push(HistoryItem { clip: Arc::clone(clip), thumb: FrameTexture::default() });
+                        // A finished generation (not an opened file's decode) goes to the gallery.
+                        if !was_decode {
+                            for (row, v) in clip.videos.iter().enumerate() {
+                                self.to_save.push((Arc::clone(v), Box::new(metadata(v, clip, row)), *job, row));
+                            }
+                        }
                     }
                 self.outcome = Some(outcome.clone());
             }
@@ -198,6 +219,7 @@ impl GenerateView {
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
+        egui::Panel::right("gallery").default_size(300.0).resizable(true).show(ui, |ui| self.gallery_ui(ui, sh, s));
         let shortcut = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::Enter);
         let mut go = ui.input_mut(|i| i.consume_shortcut(&shortcut));
         sh.models_row(ui, true);
@@ -282,8 +304,10 @@ impl GenerateView {
                 }
             }
         });
-        // One row of buttons follows the frame.
-        self.player.ui_with_room_below(ui, 2.0 * ui.spacing().interact_size.y);
+        // One row of buttons follows the frame, and the history strip when there is one.
+        let row = ui.spacing().interact_size.y;
+        let strip = if self.history.is_empty() { 0.0 } else { 64.0 + 3.0 * row };
+        self.player.ui_with_room_below(ui, 2.0 * row + strip);
         ui.horizontal(|ui| {
             let complete = clip.layers_done == clip.layers_total;
             if ui.add_enabled(complete, egui::Button::new("Show tokens")).on_hover_text("this clip's tokens in the tokens view").clicked()
@@ -308,6 +332,107 @@ impl GenerateView {
                 }
             }
         });
+    }
+
+    /// The outputs folder of `s`.
+    pub fn outputs_dir(sh: &Shared<'_>, s: &GenerateSettings) -> PathBuf {
+        s.outputs_dir.clone().unwrap_or_else(|| sh.work_dir.join("outputs"))
+    }
+
+    /// Once per frame, whatever view is shown: lists the outputs folder when it changed, picks
+    /// up a finished listing, and saves finished generations there.
+    pub fn gallery_logic(&mut self, sh: &mut Shared<'_>, s: &GenerateSettings) {
+        let dir = Self::outputs_dir(sh, s);
+        if self.gallery_dir.as_ref() != Some(&dir) && self.scan.as_ref().is_none_or(|sc| sc.dir != dir) {
+            self.scan = Some(Scan::start(dir.clone()));
+        }
+        if let Some(result) = self.scan.as_ref().and_then(Scan::poll) {
+            let scanned = self.scan.take().map(|sc| sc.dir);
+            match result {
+                Ok(items) => self.gallery = items,
+                Err(e) => {
+                    self.gallery.clear();
+                    self.error = Some(e);
+                }
+            }
+            self.gallery_dir = scanned;
+        }
+        if self.to_save.is_empty() {
+            return;
+        }
+        if !s.autosave {
+            self.to_save.clear();
+            return;
+        }
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            self.error = Some(format!("{}: cannot create the outputs folder ({e}); choose another one in the gallery", dir.display()));
+            self.to_save.clear();
+            return;
+        }
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        for (video, meta, job, row) in std::mem::take(&mut self.to_save) {
+            let path = gallery::output_path(&dir, ms, job, row, meta.prompt.as_deref().unwrap_or(""));
+            self.gallery.insert(0, GalleryItem { path: path.clone(), meta: (*meta).clone(), modified: std::time::SystemTime::now() });
+            super::export_video(sh, video, meta, ExportFormat::Mp4, path);
+        }
+    }
+
+    /// The gallery at the side: the outputs folder, a prompt filter, the saved clips (a click
+    /// restores one), and a confirmed delete.
+    fn gallery_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
+        ui.heading("Gallery");
+        let dir = Self::outputs_dir(sh, s);
+        ui.label(format!("{} saved in {}", self.gallery.len(), dir.display()));
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut s.autosave, "save every clip");
+            if ui.add_enabled(!sh.dialogs.is_open(), egui::Button::new("Outputs folder…")).clicked() {
+                sh.dialogs.open(DialogPurpose::OutputsFolder, DialogSpec::pick_folder().title("Outputs folder (generated clips are saved here)").directory(dir.clone()));
+            }
+        });
+        ui.add(egui::TextEdit::singleline(&mut self.gallery_filter).hint_text("filter by prompt"));
+        if self.scan.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("listing the outputs folder …");
+            });
+        }
+        let mut open = None;
+        let mut delete = None;
+        egui::ScrollArea::vertical().id_salt("gallery-items").show(ui, |ui| {
+            for item in self.gallery.iter().filter(|i| i.matches(&self.gallery_filter)) {
+                let name = item.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                ui.horizontal(|ui| {
+                    if ui.button("Delete…").on_hover_text(format!("delete {name}")).clicked() {
+                        self.confirm_delete = Some(item.path.clone());
+                    }
+                    let r = ui.add(egui::Button::selectable(false, item.label()).truncate()).on_hover_text(format!("{name}: click to restore its settings and clip"));
+                    if r.clicked() {
+                        open = Some(item.path.clone());
+                    }
+                });
+                if self.confirm_delete.as_ref() == Some(&item.path) {
+                    ui.horizontal(|ui| {
+                        ui.colored_label(ERROR, format!("delete {name}?"));
+                        if ui.button("Delete").clicked() {
+                            delete = Some(item.clone());
+                        }
+                        if ui.button("Keep").clicked() {
+                            self.confirm_delete = None;
+                        }
+                    });
+                }
+            }
+        });
+        if let Some(path) = open {
+            self.open_export(ui.ctx(), path);
+        }
+        if let Some(item) = delete {
+            self.confirm_delete = None;
+            match gallery::delete(&item) {
+                Ok(()) => self.gallery.retain(|i| i.path != item.path),
+                Err(e) => self.error = Some(e),
+            }
+        }
     }
 
     fn history_ui(&mut self, ui: &mut egui::Ui, s: &mut GenerateSettings) {
