@@ -321,14 +321,12 @@ impl StudioApp {
         let mut dismiss = None;
         for (i, (err, text)) in self.notices.iter().enumerate().rev().take(3) {
             ui.horizontal(|ui| {
-                if *err {
-                    ui.colored_label(ERROR, text);
-                } else {
-                    ui.label(text);
-                }
+                // Dismiss first: a long notice is cut to the window (its whole text on hover).
                 if ui.small_button("Dismiss").clicked() {
                     dismiss = Some(i);
                 }
+                let label = if *err { egui::Label::new(egui::RichText::new(text).color(ERROR)) } else { egui::Label::new(text) };
+                ui.add(label.truncate()).on_hover_text(text);
             });
         }
         if let Some(i) = dismiss {

@@ -143,6 +143,9 @@ impl Player {
             return;
         };
         let n = v.len();
+        // The width before the controls: a row of controls wider than the space must not widen
+        // the frame past it.
+        let room_w = ui.available_width();
         self.keys(ui, n);
         let now = ui.input(|i| i.time);
         if self.playing && n > 0 {
@@ -156,7 +159,8 @@ impl Player {
             }
             ui.ctx().request_repaint_after(std::time::Duration::from_secs_f64(1.0 / v.fps()));
         }
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().slider_width = 110.0;
             if ui.button(if self.playing { "Pause" } else { "Play" }).clicked() {
                 self.playing = !self.playing;
             }
@@ -169,7 +173,13 @@ impl Player {
                 self.frame = (self.frame + 1) % n.max(1);
             }
             ui.checkbox(&mut self.looping, "loop");
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().slider_width = 110.0;
             ui.add(egui::Slider::new(&mut self.frame, 0..=n.saturating_sub(1)).text("frame"));
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().slider_width = 110.0;
             ui.checkbox(&mut self.fit, "fit").on_hover_text("scale by the largest whole multiple that fits");
             let zoom = ui.add(egui::Slider::new(&mut self.zoom, 1.0..=MAX_SCALE as f32).step_by(1.0).text("zoom"));
             if zoom.changed() {
@@ -187,8 +197,8 @@ impl Player {
         if let Some(t) = &self.texture {
             let (w, h) = (v.width() as f32, v.height() as f32);
             self.scale = if self.fit {
-                let room = ui.available_size() - egui::vec2(0.0, below);
-                whole_fit(room.x / w, room.y / h)
+                let room_h = ui.available_height() - below;
+                whole_fit(room_w.min(ui.available_width()) / w, room_h / h)
             } else {
                 self.zoom.round().clamp(1.0, MAX_SCALE as f32) as u32
             };

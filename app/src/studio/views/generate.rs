@@ -56,6 +56,9 @@ pub struct GenerateView {
     scan: Option<Scan>,
     /// Finished rows waiting to be saved: video, metadata, job, row.
     to_save: Vec<(Arc<Video>, Box<ExportMetadata>, JobId, usize)>,
+    /// Saves in progress (export jobs) and the file each writes: a failure is shown here and
+    /// the item leaves the gallery; a success is silent.
+    saving: Vec<(JobId, PathBuf)>,
     /// The gallery's prompt filter.
     pub gallery_filter: String,
     /// The saved clip a "Delete…" asks about.
@@ -172,6 +175,14 @@ impl GenerateView {
 
     pub fn on_event(&mut self, e: &Event, slots: &Slots) {
         match e {
+            Event::Finished { job, outcome } if self.saving.iter().any(|(j, _)| j == job) => {
+                let path = self.saving.iter().find(|(j, _)| j == job).map(|(_, p)| p.clone());
+                self.saving.retain(|(j, _)| j != job);
+                if let (Outcome::Failed(why) | Outcome::NotAvailable(why) | Outcome::Cancelled(why), Some(p)) = (outcome, path) {
+                    self.error = Some(format!("the clip was not saved to the gallery: {why}"));
+                    self.gallery.retain(|i| i.path != p);
+                }
+            }
             Event::Payload { job, .. } if self.owns(*job) => {
                 let mut seen = self.seen;
                 if let Some(c) = slots.clip.take_newer(&mut seen)
@@ -218,30 +229,14 @@ impl GenerateView {
         self.clip = Some(clip);
     }
 
+    /// The view: settings at the left, the gallery at the right, the queue, the clip (as large
+    /// as the middle allows) and this session's history in the middle.
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
         egui::Panel::right("gallery").default_size(300.0).resizable(true).show(ui, |ui| self.gallery_ui(ui, sh, s));
         let shortcut = egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::Enter);
         let mut go = ui.input_mut(|i| i.consume_shortcut(&shortcut));
-        sh.models_row(ui, true);
-        if sh.models.generator.is_none() {
-            ui.label(
-                "No generator loaded. The demo models load by themselves when assets/models holds them (run \
-                 scripts/demo-models to make them). Or train one (Train view), open a checkpoint folder (Open \
-                 generator…), or press \"Use untrained tiny models\" to try the pipeline with random weights.",
-            );
-        }
-        settings_ui(ui, s);
-        ui.horizontal(|ui| {
-            go |= ui.button("Generate").on_hover_text("Ctrl+Enter").clicked();
-            let can_reroll = self.clip.as_ref().is_some_and(|c| c.layers_done == c.layers_total) && self.jobs.is_empty() && self.decoding.is_none();
-            ui.add(egui::DragValue::new(&mut s.keep_layers).range(1..=8).prefix("keep "));
-            if ui.add_enabled(can_reroll, egui::Button::new("Re-roll details")).on_hover_text("keep the coarse layers, resample the finer ones with fresh seeds and the current CFG and sampling settings").clicked() {
-                self.reroll(sh, s);
-            }
-            // The file chosen is opened by the app ([`DialogPurpose::GenerateOpenExport`]).
-            if ui.add_enabled(!sh.dialogs.is_open(), egui::Button::new("Open exported file…")).clicked() {
-                sh.dialogs.open(DialogPurpose::GenerateOpenExport, DialogSpec::pick_file());
-            }
+        egui::Panel::left("generate-settings").default_size(440.0).min_size(420.0).resizable(true).show(ui, |ui| {
+            egui::ScrollArea::vertical().id_salt("generate-settings-scroll").show(ui, |ui| go |= self.settings_panel_ui(ui, sh, s));
         });
         if go {
             self.generate(sh, s);
@@ -253,6 +248,34 @@ impl GenerateView {
         self.queue_ui(ui, sh);
         self.preview_ui(ui, sh);
         self.history_ui(ui, s);
+    }
+
+    /// The left panel: models, the settings grid, Generate, Re-roll and Open; true when
+    /// Generate was pressed.
+    fn settings_panel_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut GenerateSettings) -> bool {
+        let mut go = false;
+        sh.models_row(ui, true);
+        if sh.models.generator.is_none() {
+            ui.label(
+                "No generator loaded. The demo models load by themselves when assets/models holds them (run \
+                 scripts/demo-models to make them). Or train one (Train view), open a checkpoint folder (Open \
+                 generator…), or press \"Use untrained tiny models\" to try the pipeline with random weights.",
+            );
+        }
+        settings_ui(ui, s);
+        ui.horizontal_wrapped(|ui| {
+            go |= ui.button("Generate").on_hover_text("Ctrl+Enter").clicked();
+            let can_reroll = self.clip.as_ref().is_some_and(|c| c.layers_done == c.layers_total) && self.jobs.is_empty() && self.decoding.is_none();
+            ui.add(egui::DragValue::new(&mut s.keep_layers).range(1..=8).prefix("keep "));
+            if ui.add_enabled(can_reroll, egui::Button::new("Re-roll details")).on_hover_text("keep the coarse layers, resample the finer ones with fresh seeds and the current CFG and sampling settings").clicked() {
+                self.reroll(sh, s);
+            }
+            // The file chosen is opened by the app ([`DialogPurpose::GenerateOpenExport`]).
+            if ui.add_enabled(!sh.dialogs.is_open(), egui::Button::new("Open exported file…")).clicked() {
+                sh.dialogs.open(DialogPurpose::GenerateOpenExport, DialogSpec::pick_file());
+            }
+        });
+        go
     }
 
     /// Keeps the clip's coarse layers and samples the finer ones again: the clip's prompt, a
@@ -308,7 +331,7 @@ impl GenerateView {
         let row = ui.spacing().interact_size.y;
         let strip = if self.history.is_empty() { 0.0 } else { 64.0 + 3.0 * row };
         self.player.ui_with_room_below(ui, 2.0 * row + strip);
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let complete = clip.layers_done == clip.layers_total;
             if ui.add_enabled(complete, egui::Button::new("Show tokens")).on_hover_text("this clip's tokens in the tokens view").clicked()
                 && let Some(tokens) = clip.tokens.get(self.row)
@@ -373,7 +396,8 @@ impl GenerateView {
         for (video, meta, job, row) in std::mem::take(&mut self.to_save) {
             let path = gallery::output_path(&dir, ms, job, row, meta.prompt.as_deref().unwrap_or(""));
             self.gallery.insert(0, GalleryItem { path: path.clone(), meta: (*meta).clone(), modified: std::time::SystemTime::now() });
-            super::export_video(sh, video, meta, ExportFormat::Mp4, path);
+            let id = sh.engine.submit(Task::Export { video, path: path.clone(), meta });
+            self.saving.push((id, path));
         }
     }
 
@@ -382,8 +406,8 @@ impl GenerateView {
     fn gallery_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
         ui.heading("Gallery");
         let dir = Self::outputs_dir(sh, s);
-        ui.label(format!("{} saved in {}", self.gallery.len(), dir.display()));
-        ui.horizontal(|ui| {
+        ui.add(egui::Label::new(format!("{} saved in {}", self.gallery.len(), dir.display())).wrap());
+        ui.horizontal_wrapped(|ui| {
             ui.checkbox(&mut s.autosave, "save every clip");
             if ui.add_enabled(!sh.dialogs.is_open(), egui::Button::new("Outputs folder…")).clicked() {
                 sh.dialogs.open(DialogPurpose::OutputsFolder, DialogSpec::pick_folder().title("Outputs folder (generated clips are saved here)").directory(dir.clone()));

@@ -8,10 +8,11 @@ use crate::studio::settings::{GenerateSettings, ScheduleKind, SeedMode};
 pub(super) fn settings_ui(ui: &mut egui::Ui, s: &mut GenerateSettings) {
     egui::Grid::new("gen-settings").num_columns(2).show(ui, |ui| {
         let l = ui.label("prompt");
-        ui.add(egui::TextEdit::multiline(&mut s.prompt).desired_rows(2).desired_width(420.0).id_salt("prompt")).labelled_by(l.id);
+        let width = (ui.available_width() - 8.0).clamp(160.0, 420.0);
+        ui.add(egui::TextEdit::multiline(&mut s.prompt).desired_rows(2).desired_width(width).id_salt("prompt")).labelled_by(l.id);
         ui.end_row();
         let l = ui.label("negative prompt");
-        ui.add(egui::TextEdit::singleline(&mut s.negative).desired_width(420.0).id_salt("negative")).labelled_by(l.id);
+        ui.add(egui::TextEdit::singleline(&mut s.negative).desired_width(width).id_salt("negative")).labelled_by(l.id);
         ui.end_row();
         ui.label("CFG");
         ui.horizontal(|ui| {
