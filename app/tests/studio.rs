@@ -788,3 +788,67 @@ fn generated_clips_are_saved_listed_after_a_restart_restored_and_deleted() {
     assert!(!item.path.exists() && sidecars(&outputs) == 0, "the clip and its sidecar are gone");
     assert!(h.state().generate.gallery.is_empty());
 }
+
+#[test]
+fn the_queue_pauses_reorders_duplicates_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Generate);
+    h.step();
+    // No generator yet: every request waits in the queue.
+    for prompt in ["red", "blue", "green"] {
+        h.state_mut().settings_mut().generate.prompt = format!("a {prompt} circle moves left");
+        h.step();
+        generate_button(&h).click();
+        h.step();
+        h.step();
+    }
+    // Ctrl+Enter queues the current settings too.
+    h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::Enter);
+    h.step();
+    let colors = |h: &H| -> Vec<String> {
+        h.state().settings().generate.queue.iter().map(|q| q.request.prompt.split(' ').nth(1).unwrap_or("").to_string()).collect()
+    };
+    assert_eq!(colors(&h), ["red", "blue", "green", "green"]);
+    assert!(has_label(&h, "waits in the queue until one is loaded"));
+    h.get_all_by_label("Down").next().expect("Down").click();
+    h.step();
+    h.step();
+    assert_eq!(colors(&h), ["blue", "red", "green", "green"]);
+    h.get_all_by_label("Up").last().expect("Up").click();
+    h.step();
+    h.step();
+    h.get_all_by_label("Duplicate").next().expect("Duplicate").click();
+    h.step();
+    h.step();
+    assert_eq!(colors(&h), ["blue", "blue", "red", "green", "green"]);
+    h.get_all_by_label("Cancel").last().expect("Cancel").click();
+    h.step();
+    h.step();
+    assert!(has_label(&h, "cancelled before it started"));
+    // Pause the first two.
+    h.get_all_by_label("Pause").next().expect("Pause").click();
+    h.step();
+    h.step();
+    h.get_all_by_label("Pause").next().expect("Pause").click();
+    h.step();
+    h.step();
+    let paused: Vec<bool> = h.state().settings().generate.queue.iter().map(|q| q.paused).collect();
+    assert_eq!(paused, [true, true, false, false]);
+    assert!(h.get_all_by_label("Resume").count() == 2 && h.get_all_by_label("Pause").count() == 2);
+    // The queue is saved with the settings and comes back after a restart.
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let saved: Settings = eframe::get_value(&storage, hitvideo_app::studio::SETTINGS_KEY).expect("saved settings");
+    assert_eq!(saved.generate.queue.len(), 4);
+    drop(h);
+    let mut h = harness(dir.path(), |s| *s = saved.clone());
+    h.step();
+    assert_eq!(colors(&h), ["blue", "blue", "red", "green"]);
+    // Once models load, what is not paused runs, one at a time; the paused rows wait.
+    untrained_models(&mut h);
+    wait_until(&mut h, "the unpaused rows to run", 120, |h| h.state().engine_idle() && h.state().settings().generate.queue.iter().all(|q| q.paused));
+    assert_eq!(colors(&h), ["blue", "blue"]);
+    assert_eq!(h.state().generate.gallery.len(), 2, "both clips were saved");
+    h.get_all_by_label("Resume").next().expect("Resume").click();
+    wait_until(&mut h, "the resumed row to run", 120, |h| h.state().engine_idle() && h.state().settings().generate.queue.len() == 1);
+}

@@ -91,8 +91,9 @@ pub struct TokenRequest {
     pub fill: String,
 }
 
-/// One generation (or re-roll) request.
-#[derive(Debug, Clone, PartialEq)]
+/// One generation (or re-roll) request (serializable: the studio's queue is saved with its
+/// settings).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GenerateRequest {
     pub prompt: String,
     /// Replaces the unconditional branch of CFG when set.

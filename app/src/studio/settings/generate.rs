@@ -5,6 +5,17 @@ use hitvideo_engine::video::ExportMetadata;
 
 use crate::studio::jobs::GenerateRequest;
 
+/// A generation waiting in the studio's queue (saved with the settings, so the queue
+/// survives a restart); the queue feeds the engine one generation at a time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QueuedGeneration {
+    /// A number for the queue's rows (`#n`), unique within the queue.
+    pub number: u64,
+    pub request: GenerateRequest,
+    /// Held back: the queue starts the next item that is not paused.
+    pub paused: bool,
+}
+
 /// Most seeds one request may name (a range is a batch).
 pub const MAX_SEEDS: usize = 64;
 
@@ -56,6 +67,8 @@ pub struct GenerateSettings {
     pub outputs_dir: Option<std::path::PathBuf>,
     /// Save every finished generation to the outputs folder.
     pub autosave: bool,
+    /// Generations waiting to run, first to run first.
+    pub queue: Vec<QueuedGeneration>,
 }
 
 impl Default for GenerateSettings {
@@ -78,6 +91,7 @@ impl Default for GenerateSettings {
             keep_layers: 2,
             outputs_dir: None,
             autosave: true,
+            queue: Vec::new(),
         }
     }
 }

@@ -21,7 +21,8 @@ use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::gallery::{self, GalleryItem, Scan};
 use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task, TokenSource};
 use crate::studio::player::Player;
-use crate::studio::settings::{GenerateSettings, SeedMode};
+use crate::studio::settings::{GenerateSettings, QueuedGeneration, SeedMode};
+
 
 /// One finished generation, kept in the gallery.
 struct HistoryItem {
@@ -63,6 +64,10 @@ pub struct GenerateView {
     pub gallery_filter: String,
     /// The saved clip a "Delete…" asks about.
     confirm_delete: Option<PathBuf>,
+    /// The highest queue number given (numbers are not reused while the view lives).
+    last_number: u64,
+    /// What happened to a queue row removed before it ran.
+    queue_note: Option<String>,
 }
 
 /// Seeds for random mode and re-rolls: a splitmix64 stream that starts from the operating
@@ -108,10 +113,31 @@ pub fn metadata(video: &Video, clip: &ClipPayload, row: usize) -> ExportMetadata
 }
 
 impl GenerateView {
-    fn submit(&mut self, sh: &mut Shared<'_>, req: GenerateRequest) {
+    /// Adds a generation to the queue (it starts at once when nothing of this view runs).
+    fn submit(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings, req: GenerateRequest) {
         self.error = None;
-        let id = sh.engine.submit(Task::Generate(req.clone()));
-        self.jobs.push((id, req));
+        let number = s.queue.iter().map(|q| q.number).max().unwrap_or(0).max(self.last_number) + 1;
+        self.last_number = number;
+        s.queue.push(QueuedGeneration { number, request: req, paused: false });
+        if sh.models.generator.is_none() {
+            self.queue_note = Some(format!(
+                "no generator loaded: train one (Train view), open a generator checkpoint folder, or press \"Use untrained tiny \
+                 models\"; #q{number} waits in the queue until one is loaded"
+            ));
+        }
+        self.pump(sh, s);
+    }
+
+    /// Starts the first queued generation that is not paused, when no generation of this view
+    /// is on the engine and a generator is loaded.
+    fn pump(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
+        if !self.jobs.is_empty() || sh.models.generator.is_none() {
+            return;
+        }
+        let Some(i) = s.queue.iter().position(|q| !q.paused) else { return };
+        let q = s.queue.remove(i);
+        let id = sh.engine.submit(Task::Generate(q.request.clone()));
+        self.jobs.push((id, q.request));
     }
 
     /// Whether a generation has finished with every layer decoded (it is in the history).
@@ -126,7 +152,7 @@ impl GenerateView {
                 if s.seed_mode == SeedMode::Random {
                     s.seed = req.seeds[0];
                 }
-                self.submit(sh, req);
+                self.submit(sh, s, req);
             }
             Err(e) => self.error = Some(e),
         }
@@ -245,7 +271,7 @@ impl GenerateView {
             ui.colored_label(ERROR, e);
         }
         outcome_label(ui, &self.outcome);
-        self.queue_ui(ui, sh);
+        self.queue_ui(ui, sh, s);
         self.preview_ui(ui, sh);
         self.history_ui(ui, s);
     }
@@ -280,17 +306,19 @@ impl GenerateView {
 
     /// Keeps the clip's coarse layers and samples the finer ones again: the clip's prompt, a
     /// fresh seed per row, and the current CFG schedule and sampling settings.
-    fn reroll(&mut self, sh: &mut Shared<'_>, s: &GenerateSettings) {
+    fn reroll(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
         let Some(clip) = self.clip.clone() else { return };
         let Some(layers) = sh.models.tokenizer_layers.get(..s.keep_layers.min(clip.layers_total.saturating_sub(1)).max(1)) else { return };
         let keep_n: usize = layers.iter().map(|l| l[0] * l[1] * l[2]).sum();
         let seeds = clip.tokens.iter().map(|_| self.random.next()).collect();
         let mut req = s.request_with(clip.request.prompt.clone(), clip.request.negative.clone(), seeds);
         req.keep = clip.tokens.iter().map(|t| t[..keep_n.min(t.len())].to_vec()).collect();
-        self.submit(sh, req);
+        self.submit(sh, s, req);
     }
 
-    fn queue_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>) {
+    /// The engine's generation (Cancel) and the queue behind it: each row can be cancelled,
+    /// paused or resumed, moved up or down, and duplicated.
+    fn queue_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
         for (id, req) in &self.jobs {
             ui.horizontal(|ui| {
                 let running = sh.engine.pending().iter().any(|p| p.id == *id && p.started);
@@ -298,9 +326,64 @@ impl GenerateView {
                 if ui.small_button("Cancel").clicked() {
                     sh.engine.cancel(*id);
                 }
-                let state = if running { "(running)" } else { "(queued)" };
+                let state = if running { "(running)" } else { "(starting)" };
                 ui.add(egui::Label::new(format!("#{id} {state} · {} · {}", seeds_text(&req.seeds), req.prompt)).truncate()).on_hover_text(&req.prompt);
             });
+        }
+        enum Act {
+            Cancel,
+            Pause,
+            Up,
+            Down,
+            Duplicate,
+        }
+        let mut act = None;
+        let n = s.queue.len();
+        for (i, q) in s.queue.iter().enumerate() {
+            ui.horizontal(|ui| {
+                if ui.small_button("Cancel").clicked() {
+                    act = Some((i, Act::Cancel));
+                }
+                if ui.small_button(if q.paused { "Resume" } else { "Pause" }).clicked() {
+                    act = Some((i, Act::Pause));
+                }
+                if ui.add_enabled(i > 0, egui::Button::new("Up").small()).on_hover_text("run earlier").clicked() {
+                    act = Some((i, Act::Up));
+                }
+                if ui.add_enabled(i + 1 < n, egui::Button::new("Down").small()).on_hover_text("run later").clicked() {
+                    act = Some((i, Act::Down));
+                }
+                if ui.small_button("Duplicate").clicked() {
+                    act = Some((i, Act::Duplicate));
+                }
+                let r = &q.request;
+                let state = if q.paused { "(paused)" } else { "(queued)" };
+                ui.add(egui::Label::new(format!("#q{} {state} · {} · CFG {} · {}", q.number, seeds_text(&r.seeds), r.cfg_schedule, r.prompt)).truncate())
+                    .on_hover_text(&r.prompt);
+            });
+        }
+        if act.is_some() {
+            // The rows drawn this frame are stale once the queue changes.
+            ui.ctx().request_repaint();
+        }
+        match act {
+            Some((i, Act::Cancel)) => {
+                let q = s.queue.remove(i);
+                self.queue_note = Some(format!("#q{} cancelled before it started", q.number));
+            }
+            Some((i, Act::Pause)) => s.queue[i].paused = !s.queue[i].paused,
+            Some((i, Act::Up)) => s.queue.swap(i, i - 1),
+            Some((i, Act::Down)) => s.queue.swap(i, i + 1),
+            Some((i, Act::Duplicate)) => {
+                let mut copy = s.queue[i].clone();
+                copy.number = s.queue.iter().map(|q| q.number).max().unwrap_or(0).max(self.last_number) + 1;
+                self.last_number = copy.number;
+                s.queue.insert(i + 1, copy);
+            }
+            None => {}
+        }
+        if let Some(note) = &self.queue_note {
+            ui.label(note);
         }
         if self.decoding.is_some() {
             ui.horizontal(|ui| {
@@ -364,7 +447,8 @@ impl GenerateView {
 
     /// Once per frame, whatever view is shown: lists the outputs folder when it changed, picks
     /// up a finished listing, and saves finished generations there.
-    pub fn gallery_logic(&mut self, sh: &mut Shared<'_>, s: &GenerateSettings) {
+    pub fn gallery_logic(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
+        self.pump(sh, s);
         let dir = Self::outputs_dir(sh, s);
         if self.gallery_dir.as_ref() != Some(&dir) && self.scan.as_ref().is_none_or(|sc| sc.dir != dir) {
             self.scan = Some(Scan::start(dir.clone()));
