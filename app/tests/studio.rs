@@ -852,3 +852,47 @@ fn the_queue_pauses_reorders_duplicates_and_survives_a_restart() {
     h.get_all_by_label("Resume").next().expect("Resume").click();
     wait_until(&mut h, "the resumed row to run", 120, |h| h.state().engine_idle() && h.state().settings().generate.queue.len() == 1);
 }
+
+#[test]
+fn clips_compare_side_by_side_in_step() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| {
+        s.view = View::Generate;
+        s.generate.seed_mode = hitvideo_app::studio::settings::SeedMode::Range;
+        s.generate.seed_range = "3-4".into();
+    });
+    h.step();
+    untrained_models(&mut h);
+    generate_button(&h).click();
+    wait_until(&mut h, "a two-seed clip, saved", 120, |h| {
+        has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle() && h.state().generate.gallery.len() == 2
+    });
+    h.get_by_label("Compare seeds").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().settings().view, View::Compare);
+    assert_eq!(h.state().compare.items.len(), 2);
+    // One frame index drives both clips.
+    assert_eq!(h.state().compare.frame(), 0);
+    h.get_by_label("Next frame").click();
+    h.step();
+    h.step();
+    h.key_press(eframe::egui::Key::ArrowRight);
+    h.step();
+    assert_eq!(h.state().compare.frame(), 2);
+    let rects: Vec<_> = h.state().compare.items.iter().map(|i| i.rect.expect("drawn")).collect();
+    assert!((rects[0].size() - rects[1].size()).length() < 0.5, "the same scale: {rects:?}");
+    assert!(rects[0].width() >= 64.0 && (rects[0].width() / 32.0).fract().abs() < 0.01, "a whole multiple of 32: {rects:?}");
+    assert!(rects[1].min.x >= rects[0].max.x, "side by side: {rects:?}");
+    // A saved clip from the gallery joins them (read from its MP4).
+    h.get_all_by_label("Generate").next().expect("the Generate tab").click();
+    h.step();
+    h.get_all_by_label("Add to compare").next().expect("a gallery item").click();
+    wait_until(&mut h, "the saved clip in the comparison", 60, |h| h.state().compare.items.len() == 3);
+    assert_eq!(h.state().settings().view, View::Compare);
+    assert_eq!(h.state().compare.items[2].video.len(), 16);
+    h.get_all_by_label("Remove").next().expect("Remove").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().compare.items.len(), 2);
+}

@@ -64,6 +64,7 @@ pub struct StudioApp {
     pub tokens: views::tokens::TokensView,
     pub sweep: views::sweep::SweepView,
     pub train: views::train::TrainView,
+    pub compare: views::compare::CompareView,
     debug: DebugPanel,
     /// File dialogs, answered off the UI thread.
     dialogs: Dialogs,
@@ -122,6 +123,7 @@ impl StudioApp {
             tokens: Default::default(),
             sweep: Default::default(),
             train: Default::default(),
+            compare: Default::default(),
             debug: DebugPanel::default(),
             dialogs: Dialogs::new(),
             show_help: false,
@@ -281,6 +283,10 @@ impl StudioApp {
                 View::Tokens => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
                 View::Generate | View::Sweep => self.generate.open_export(ctx, path),
                 View::Train if path.is_dir() => self.train.drop_folder(&mut self.settings.train, path),
+                View::Compare => {
+                    let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    self.compare.add_file(label, path);
+                }
                 _ => {
                     self.settings.view = View::Data;
                     self.settings.last_video = Some(path.clone());
@@ -340,6 +346,14 @@ impl StudioApp {
             View::Sweep => self.sweep.ui(ui, &mut sh, &s.generate, &mut s.sweep),
             View::Train => self.train.ui(ui, &mut sh, &mut s.train, &mut s.device),
             View::Data => self.data.ui(ui, &mut *sh.dialogs, &mut s.synth_seed),
+            View::Compare => self.compare.ui(ui),
+        }
+        for (label, source) in std::mem::take(&mut self.generate.to_compare) {
+            s.view = View::Compare;
+            match source {
+                views::generate::CompareSource::Clip(video) => self.compare.add(label, video),
+                views::generate::CompareSource::File(path) => self.compare.add_file(label, path),
+            }
         }
         if let Some(src) = self.generate.to_tokens.take() {
             s.view = View::Tokens;

@@ -26,10 +26,11 @@ pub enum View {
     Sweep,
     Train,
     Data,
+    Compare,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [View::Generate, View::Tokens, View::Sweep, View::Train, View::Data];
+    pub const ALL: [View; 6] = [View::Generate, View::Tokens, View::Sweep, View::Compare, View::Train, View::Data];
     pub fn label(self) -> &'static str {
         match self {
             View::Generate => "Generate",
@@ -37,6 +38,7 @@ impl View {
             View::Sweep => "Sweep",
             View::Train => "Train",
             View::Data => "Data",
+            View::Compare => "Compare",
         }
     }
 }

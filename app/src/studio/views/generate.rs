@@ -24,7 +24,15 @@ use crate::studio::player::Player;
 use crate::studio::settings::{GenerateSettings, QueuedGeneration, SeedMode};
 
 
-/// One finished generation, kept in the gallery.
+/// A clip sent to the Compare view.
+pub enum CompareSource {
+    /// A clip in memory (a row of the current generation).
+    Clip(Arc<Video>),
+    /// A saved clip (a gallery item), read when it is added.
+    File(PathBuf),
+}
+
+/// One finished generation, kept in the history strip.
 struct HistoryItem {
     clip: Arc<ClipPayload>,
     thumb: FrameTexture,
@@ -43,6 +51,8 @@ pub struct GenerateView {
     history: Vec<HistoryItem>,
     /// Set when the user asks to see the current clip's tokens (the app opens the tokens view).
     pub to_tokens: Option<TokenSource>,
+    /// Clips the user sent to the Compare view (the app moves them there).
+    pub to_compare: Vec<(String, CompareSource)>,
     outcome: Option<Outcome>,
     error: Option<String>,
     random: SeedStream,
@@ -416,6 +426,11 @@ impl GenerateView {
         self.player.ui_with_room_below(ui, 2.0 * row + strip);
         ui.horizontal_wrapped(|ui| {
             let complete = clip.layers_done == clip.layers_total;
+            if ui.add_enabled(complete, egui::Button::new("Compare seeds")).on_hover_text("every seed of this clip side by side in the Compare view").clicked() {
+                for (seed, v) in clip.request.seeds.iter().zip(&clip.videos) {
+                    self.to_compare.push((format!("{} (seed {seed})", clip.request.prompt), CompareSource::Clip(Arc::clone(v))));
+                }
+            }
             if ui.add_enabled(complete, egui::Button::new("Show tokens")).on_hover_text("this clip's tokens in the tokens view").clicked()
                 && let Some(tokens) = clip.tokens.get(self.row)
             {
@@ -512,6 +527,9 @@ impl GenerateView {
                 ui.horizontal(|ui| {
                     if ui.button("Delete…").on_hover_text(format!("delete {name}")).clicked() {
                         self.confirm_delete = Some(item.path.clone());
+                    }
+                    if ui.button("Add to compare").on_hover_text("add this clip to the Compare view").clicked() {
+                        self.to_compare.push((item.label(), CompareSource::File(item.path.clone())));
                     }
                     let r = ui.add(egui::Button::selectable(false, item.label()).truncate()).on_hover_text(format!("{name}: click to restore its settings and clip"));
                     if r.clicked() {

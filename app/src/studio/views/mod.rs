@@ -1,6 +1,7 @@
 //! The studio's views and the helpers they share. Views hold UI state only: they submit
 //! tasks to the engine handle, read events and slots, and draw.
 
+pub mod compare;
 pub mod data;
 pub mod generate;
 mod generate_open;
