@@ -896,3 +896,30 @@ fn clips_compare_side_by_side_in_step() {
     h.step();
     assert_eq!(h.state().compare.items.len(), 2);
 }
+
+#[test]
+fn the_tokens_view_shows_every_layer_under_one_video_frame_scrubber() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path(), |s| s.view = View::Tokens);
+    h.step();
+    untrained_models(&mut h);
+    h.get_by_label("Tokenize synthetic clip").click();
+    wait_until(&mut h, "token maps", 120, |h| h.state().tokens.payload().is_some());
+    h.step();
+    // All four layers at once, aligned at one size.
+    let rects = h.state().tokens.strip_rects.clone();
+    assert_eq!(rects.len(), 4, "{rects:?}");
+    assert!(rects.windows(2).all(|w| (w[0].size() - w[1].size()).length() < 0.5 && (w[0].min.y - w[1].min.y).abs() < 0.5), "{rects:?}");
+    assert_eq!(h.state().tokens.strip_frames, [0, 0, 0, 0]);
+    // Video frame 12 of 16 lies in latent frame 0, 0, 1 and 3 of the 1-, 1-, 2- and 4-frame layers.
+    h.get_by_label("layer 4 · 4×8×8 · 10 bits").click();
+    h.step();
+    h.get_by_role_and_label(Role::Slider, "video frame").set_value_accesskit(12.0);
+    h.step();
+    h.step();
+    assert_eq!(h.state().tokens.video_frame, 12);
+    assert_eq!(h.state().tokens.strip_frames, [0, 0, 1, 3]);
+    // The selected layer's map above follows the scrubber.
+    assert_eq!(h.state().tokens.t, 3);
+    assert!(has_label(&h, "token map: layer 4, latent frame 3 (8×8)"));
+}

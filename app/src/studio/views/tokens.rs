@@ -1,7 +1,8 @@
 //! Tokens view: a synthetic clip or any video file through the tokenizer — per-layer token
 //! maps for each latent frame (coloured by id or by code similarity), hover details and the
 //! video patch a token covers, reconstruction from the k coarsest layers beside the original,
-//! per-layer codebook-usage histograms, and the redundancy-mask overlay.
+//! every layer at once under a video-frame scrubber, per-layer codebook-usage histograms, and
+//! the redundancy-mask overlay.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +41,15 @@ pub struct TokensView {
     masked_tex: FrameTexture,
     /// The clip on screen, re-tokenized when the mask settings change.
     source: Option<TokenSource>,
+    /// The video frame of the all-layers strip (its scrubber also moves `t`).
+    pub video_frame: usize,
+    /// Each layer's map in the strip: texture and the key it shows.
+    strip_tex: Vec<(Option<egui::TextureHandle>, Option<(u64, usize, ColorMode)>)>,
+    /// Where the strip's maps were drawn last frame, coarsest first (for tests).
+    pub strip_rects: Vec<egui::Rect>,
+    /// The latent frame each layer's map in the strip shows.
+    pub strip_frames: Vec<usize>,
+    strip_orig: FrameTexture,
 }
 
 impl TokensView {
@@ -200,8 +210,59 @@ impl TokensView {
                 ui.label(format!("PSNR with {k} of {n} layers: {db:.2} dB (left: original, right: reconstruction)"));
             }
         });
+        self.strip_ui(ui, s, p);
         self.masks_ui(ui, sh, s, &p.masks);
         histogram_ui(ui, layer, s.layer);
+    }
+
+    /// Every layer at once, aligned: the video frame and, at the same size, each layer's token
+    /// map at the latent frame that covers it. The scrubber moves through the video frames and
+    /// takes the selected layer's map above along.
+    fn strip_ui(&mut self, ui: &mut egui::Ui, s: &TokensSettings, p: &TokenPayload) {
+        let frames = p.original.len();
+        if frames == 0 || p.layers.is_empty() {
+            return;
+        }
+        ui.separator();
+        self.video_frame = self.video_frame.min(frames - 1);
+        let before = self.video_frame;
+        ui.add(egui::Slider::new(&mut self.video_frame, 0..=frames - 1).text("video frame"));
+        let latent = |l: &LayerTokens, f: usize| (f * l.shape[0] / frames).min(l.shape[0].saturating_sub(1));
+        if self.video_frame != before
+            && let Some(l) = p.layers.get(s.layer)
+        {
+            self.t = latent(l, self.video_frame);
+        }
+        // The same side for every map: a whole multiple of each grid when sides are powers of 2.
+        let side = (PANEL / 2.0).round();
+        self.strip_tex.resize_with(p.layers.len(), || (None, None));
+        self.strip_rects.clear();
+        self.strip_frames = p.layers.iter().map(|l| latent(l, self.video_frame)).collect();
+        ui.horizontal_wrapped(|ui| {
+            ui.vertical(|ui| {
+                self.strip_orig.show(ui, "strip-original", &p.original, self.seen, self.video_frame, egui::vec2(side, side));
+                ui.label(format!("frame {}", self.video_frame));
+            });
+            for (j, l) in p.layers.iter().enumerate() {
+                let t = self.strip_frames[j];
+                let key = (self.seen, t, s.color);
+                let (tex, shown) = &mut self.strip_tex[j];
+                if *shown != Some(key) || tex.is_none() {
+                    let img = tokenmap::token_image(&l.ids, l.shape, t, l.bits as u32, s.color, None);
+                    match tex {
+                        Some(h) => h.set(img, egui::TextureOptions::NEAREST),
+                        None => *tex = Some(ui.ctx().load_texture(format!("strip-layer-{j}"), img, egui::TextureOptions::NEAREST)),
+                    }
+                    *shown = Some(key);
+                }
+                ui.vertical(|ui| {
+                    if let Some(h) = tex {
+                        self.strip_rects.push(ui.image((h.id(), egui::vec2(side, side))).rect);
+                    }
+                    ui.label(format!("layer {} · t {t} of {}", j + 1, l.shape[0]));
+                });
+            }
+        });
     }
 
     fn map_ui(&mut self, ui: &mut egui::Ui, sh: &Shared<'_>, layer: &LayerTokens, s: &TokensSettings, mask: Option<&[bool]>, size: egui::Vec2) -> egui::Response {
