@@ -572,6 +572,19 @@ fn a_two_by_two_sweep_fills_in() {
     let cell = grid.cells[0].as_ref().expect("cell").video.clone();
     assert!(tiled.width() > 2 * 2 * cell.width() && tiled.height() > 2 * 2 * cell.height(), "{}x{}", tiled.width(), tiled.height());
     assert_eq!(tiled.len(), cell.len());
+    // Cells fill the window by a whole multiple of the clip's side.
+    let side = h.state().sweep.cell_side;
+    assert!(side >= 96.0 && (side / 32.0).fract() == 0.0, "cell side {side}");
+    // A cell opens in the Generate view with its settings (row 2 is CFG 5, column 2 seed 1).
+    let prompt = h.state().settings().generate.prompt.clone();
+    h.state_mut().settings_mut().generate.cfg = 9.0;
+    h.get_all_by_label("Open").last().expect("the last cell's Open").click();
+    h.step();
+    h.step();
+    let g = &h.state().settings().generate;
+    assert_eq!((h.state().settings().view, g.seed, g.cfg, g.prompt.clone()), (View::Generate, 1, 5.0, prompt));
+    assert!(has_label(&h, "a sweep cell: seed 1, CFG 5"));
+    assert!(h.state().generate.player.video().is_some_and(|v| v.len() == cell.len()));
 }
 
 /// A sweep over two sampling parameters other than CFG and seed; an unfinished seed range in

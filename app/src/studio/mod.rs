@@ -348,6 +348,12 @@ impl StudioApp {
             View::Data => self.data.ui(ui, &mut *sh.dialogs, &mut s.synth_seed),
             View::Compare => self.compare.ui(ui),
         }
+        if let Some((meta, video)) = self.sweep.to_generate.take() {
+            s.generate.restore(&meta);
+            s.view = View::Generate;
+            let what = format!("a sweep cell: seed {}, CFG {}", meta.seed.unwrap_or(0), meta.cfg_schedule.as_deref().unwrap_or("-"));
+            self.generate.show_video(video, format!("{what} (its settings are restored at the left)"));
+        }
         for (label, source) in std::mem::take(&mut self.generate.to_compare) {
             s.view = View::Compare;
             match source {

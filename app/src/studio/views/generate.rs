@@ -78,6 +78,8 @@ pub struct GenerateView {
     last_number: u64,
     /// What happened to a queue row removed before it ran.
     queue_note: Option<String>,
+    /// What the player shows when it is not a generation of this view (a sweep cell).
+    shown_label: Option<String>,
 }
 
 /// Seeds for random mode and re-rolls: a splitmix64 stream that starts from the operating
@@ -407,8 +409,22 @@ impl GenerateView {
         }
     }
 
+    /// Shows a clip made elsewhere (a sweep cell) in the player, with a line saying what it is;
+    /// the settings that made it are restored by the caller.
+    pub fn show_video(&mut self, video: Arc<Video>, label: String) {
+        self.clip = None;
+        self.player.set_video(video);
+        self.shown_label = Some(label);
+    }
+
     fn preview_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>) {
-        let Some(clip) = self.clip.clone() else { return };
+        let Some(clip) = self.clip.clone() else {
+            if let (Some(label), Some(_)) = (&self.shown_label, self.player.video()) {
+                ui.label(label);
+                self.player.ui(ui);
+            }
+            return;
+        };
         ui.horizontal(|ui| {
             ui.label(format!("preview: {} of {} layers decoded", clip.layers_done, clip.layers_total));
             for (i, seed) in clip.request.seeds.iter().enumerate() {

@@ -1,20 +1,24 @@
 //! Sweep view: a grid over two sampling parameters (any two of CFG, seed, temperature, top-k,
 //! top-p) that fills in cell by cell; every cell plays; the analyzer's score per cell; score
-//! against the row (or column) parameter (egui_plot); export of the grid as one tiled clip.
+//! against the row (or column) parameter (egui_plot); export of the grid as one tiled clip; a
+//! cell opens in the Generate view with its settings. Cells are scaled by the largest whole
+//! multiple that fits the grid in the window.
 
 use std::sync::Arc;
 
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, Points};
 use hitvideo_engine::generator::grid::{GridLabels, compose};
+use hitvideo_engine::video::meta::SamplerSettings;
 use hitvideo_engine::video::{ExportMetadata, Video};
 
 use super::{Clock, ERROR, FrameTexture, Shared, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
-use crate::studio::jobs::{Event, JobId, Outcome, SweepAxis, SweepPayload, SweepRequest, Task};
+use crate::studio::jobs::{Event, GenerateRequest, JobId, Outcome, SweepAxis, SweepPayload, SweepRequest, Task};
+use crate::studio::player::whole_fit;
 use crate::studio::settings::{GenerateSettings, SweepSettings};
 
-/// Cell size on screen, points.
+/// The smallest cell side on screen, points.
 const CELL: f32 = 96.0;
 
 #[derive(Default)]
@@ -27,6 +31,27 @@ pub struct SweepView {
     clock: Clock,
     outcome: Option<Outcome>,
     error: Option<String>,
+    /// The request of the sweep on screen (a cell's settings are its base with the cell's values).
+    request: Option<SweepRequest>,
+    /// A cell to open in the Generate view: its settings and its clip (the app moves it there).
+    pub to_generate: Option<(Box<ExportMetadata>, Arc<Video>)>,
+    /// The side cells were drawn at last (points), for tests.
+    pub cell_side: f32,
+}
+
+/// The generation settings of cell (`ri`, `ci`) of a sweep, as export metadata.
+pub fn cell_metadata(req: &SweepRequest, ri: usize, ci: usize, video: &Video) -> ExportMetadata {
+    let mut r: GenerateRequest = req.base.clone();
+    req.rows.apply(ri, &mut r);
+    req.columns.apply(ci, &mut r);
+    let mut m = ExportMetadata::for_video(video);
+    m.prompt = Some(r.prompt.clone());
+    m.negative_prompt = r.negative.clone();
+    m.seed = r.seeds.first().copied();
+    m.cfg = r.cfg_schedule.rsplit([':', ',']).next().and_then(|v| v.trim().parse().ok());
+    m.cfg_schedule = Some(r.cfg_schedule);
+    m.sampler = SamplerSettings { temperature: Some(r.temperature), top_k: r.top_k, top_p: Some(r.top_p) };
+    m
 }
 
 /// All cells in one clip with labelled axes (the row and column parameters, the analyzer's
@@ -64,6 +89,7 @@ impl SweepView {
                 self.error = None;
                 self.outcome = None;
                 self.grid = None;
+                self.request = Some(req.clone());
                 self.job = Some(sh.engine.submit(Task::Sweep(req)));
             }
             Err(e) => self.error = Some(e),
@@ -106,6 +132,15 @@ impl SweepView {
         let fps = grid.cells.iter().flatten().map(|c| c.video.fps()).next().unwrap_or(8.0);
         self.frame = self.clock.tick(ui, self.frame, frames, fps);
         self.textures.resize_with(grid.cells.len(), FrameTexture::default);
+        // Cells as large as the window allows, by a whole multiple of the clip's side.
+        let clip_side = grid.cells.iter().flatten().map(|c| c.video.width().max(c.video.height()) as f32).next().unwrap_or(32.0);
+        let row = ui.spacing().interact_size.y;
+        let per_w = ui.available_width() / (grid.columns.len() as f32 + 0.7) - 2.0 * ui.spacing().item_spacing.x;
+        // Room under the grid for the plot (160) and the export row.
+        let per_h = (ui.available_height() - 160.0 - 4.0 * row) / grid.rows.len().max(1) as f32 - 2.0 * row;
+        let side = (clip_side * whole_fit(per_w / clip_side, per_h / clip_side) as f32).max(CELL.min(clip_side * 3.0));
+        self.cell_side = side;
+        let mut open = None;
         egui::Grid::new("sweep-grid").show(ui, |ui| {
             ui.label(format!("{} \\ {}", grid.rows.axis().label(), grid.columns.axis().label()));
             for ci in 0..grid.columns.len() {
@@ -119,19 +154,27 @@ impl SweepView {
                     ui.vertical(|ui| match &grid.cells[i] {
                         Some(cell) => {
                             if let Some(t) = self.textures.get_mut(i) {
-                                t.show(ui, "sweep-cell", &cell.video, self.seen, self.frame, egui::vec2(CELL, CELL));
+                                t.show(ui, "sweep-cell", &cell.video, self.seen, self.frame, egui::vec2(side, side));
                             }
                             let score = cell.score.map(|s| format!("{:.0}%", s * 100.0)).unwrap_or_else(|| "n/a".into());
-                            ui.label(format!("score {score} · {:.1} s", cell.seconds));
+                            ui.horizontal(|ui| {
+                                ui.label(format!("score {score} · {:.1} s", cell.seconds));
+                                if ui.small_button("Open").on_hover_text("open this cell in the Generate view with its settings").clicked() {
+                                    open = Some((ri, ci, Arc::clone(&cell.video)));
+                                }
+                            });
                         }
                         None => {
-                            ui.add_sized([CELL, CELL], egui::Spinner::new());
+                            ui.add_sized([side, side], egui::Spinner::new());
                         }
                     });
                 }
                 ui.end_row();
             }
         });
+        if let (Some((ri, ci, video)), Some(req)) = (open, &self.request) {
+            self.to_generate = Some((Box::new(cell_metadata(req, ri, ci, &video)), video));
+        }
         plot_ui(ui, &grid);
         // The app exports to the path chosen ([`DialogPurpose::SaveSweep`]).
         if ui.add_enabled(done == grid.cells.len() && !sh.dialogs.is_open(), egui::Button::new("Export grid…")).clicked()
