@@ -250,6 +250,17 @@ fn tokens_view_tokenizes_a_real_video_file() {
     assert!(p.label.contains("bikes.mp4"), "{}", p.label);
     assert_eq!(p.layers.iter().map(|l| l.ids.len()).sum::<usize>(), 308);
     assert!(has_label(&h, "PSNR from all layers"));
+    // bikes.mp4 is 10 s: 80 frames at 8 fps, five windows of 16; every one is reachable.
+    assert_eq!((p.window, p.windows), (0, Some(5)));
+    assert!(p.label.contains("window 1 of 5"), "{}", p.label);
+    let first = p.original.frame(0).to_vec();
+    h.state_mut().tokens.window_choice = Some(3);
+    h.step();
+    h.get_by_label("Show window").click();
+    wait_until(&mut h, "window 4's tokens", 120, |h| h.state().tokens.payload().is_some_and(|p| p.window == 3) && h.state().engine_idle());
+    let p = h.state().tokens.payload().expect("payload");
+    assert!(p.label.contains("window 4 of 5"), "{}", p.label);
+    assert_ne!(p.original.frame(0), &first[..], "another part of the clip");
 }
 
 /// The wgpu renderer draws token maps with `shaders/token_map.wgsl`; its pixels must match

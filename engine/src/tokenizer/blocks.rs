@@ -156,7 +156,7 @@ mod tests {
         let [b, c, t, h, w] = x.dims();
         let stacked = norm.forward(x.clone().swap_dims(1, 2).reshape([b * t, c, h, w])).reshape([b, t, c, h, w]).swap_dims(1, 2);
         let ours = frame_norm(&norm, x);
-        let (a, e) = (ours.into_data().to_vec::<f32>().unwrap_or_default(), stacked.into_data().to_vec::<f32>().unwrap_or_default());
+        let (a, e) = (ours.into_data().try_to_vec::<f32>().unwrap_or_default(), stacked.into_data().try_to_vec::<f32>().unwrap_or_default());
         assert_eq!(a.len(), e.len());
         let worst = a.iter().zip(&e).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
         assert!(worst < 1e-4, "largest difference {worst}");

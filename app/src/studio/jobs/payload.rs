@@ -74,6 +74,10 @@ pub struct LayerTokens {
 #[derive(Debug, Clone)]
 pub struct TokenPayload {
     pub job: JobId,
+    /// Which window of a file this is (0 for clips in memory), and how many the file has
+    /// (its duration at the tokenizer's fps; `None` when unknown or not a file).
+    pub window: usize,
+    pub windows: Option<usize>,
     pub label: String,
     /// The tokenizer, as the engine describes it.
     pub tokenizer: String,

@@ -72,8 +72,9 @@ pub struct TrainRequest {
 pub enum TokenSource {
     /// A clip already in memory (a synthetic clip, a generated one), with a label.
     Clip { video: Arc<Video>, label: String },
-    /// A video file, decoded at the tokenizer's fps and size on the engine thread.
-    File(PathBuf),
+    /// A video file, decoded at the tokenizer's fps and size on the engine thread: window
+    /// `window` (the tokenizer's clip length each, from the start).
+    File { path: PathBuf, window: usize },
     /// A generated clip's own tokens (all layers in sequence order, coarsest first).
     Generated { tokens: Vec<u32>, label: String },
 }

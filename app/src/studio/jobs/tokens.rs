@@ -125,33 +125,45 @@ fn from_ids(tok: &LoadedTokenizer, ids: &[u32], device: &Device) -> Result<(Vec<
     Ok((layers, codes))
 }
 
-/// A clip ready to show: the clip, frames padded, its label, per-layer tokens and codes.
-type Prepared = (Video, usize, String, Vec<LayerTokens>, Vec<Tensor<5>>);
+/// A clip ready to show: the clip, frames padded, its label, per-layer tokens and codes, the
+/// window of a file and the file's window count.
+type Prepared = (Video, usize, String, Vec<LayerTokens>, Vec<Tensor<5>>, usize, Option<usize>);
 
 fn prepare(tok: &LoadedTokenizer, source: TokenSource, device: &Device) -> Result<Prepared, String> {
     let cfg = &tok.cfg;
-    let (clip, label) = match source {
-        TokenSource::Clip { video, label } => (video, label),
-        TokenSource::File(path) => {
+    let (clip, label, window, windows) = match source {
+        TokenSource::Clip { video, label } => (video, label, 0, None),
+        TokenSource::File { path, window } => {
+            // How many windows the file has, from its header (a probe, no decoding).
+            let windows = video::probe(&path)
+                .ok()
+                .map(|i| (i.duration * cfg.fps / cfg.frames as f64).ceil() as usize)
+                .filter(|&n| n > 0);
+            let window = windows.map_or(window, |n| window.min(n - 1));
             let opts = DecodeOptions {
                 fps: Some(cfg.fps),
                 size: Some((cfg.width as u32, cfg.height as u32)),
+                start: (window * cfg.frames) as f64 / cfg.fps,
                 max_frames: Some(cfg.frames),
                 ..DecodeOptions::default()
             };
             let v = video::decode(&path, &opts).map_err(|e| format!("cannot open this video: {e}"))?;
-            (Arc::new(v), path.display().to_string())
+            let label = match windows {
+                Some(n) if n > 1 => format!("{} · window {} of {n}", path.display(), window + 1),
+                _ => path.display().to_string(),
+            };
+            (Arc::new(v), label, window, windows)
         }
         TokenSource::Generated { tokens, label } => {
             // The generated tokens themselves (not a re-encoding); the clip is their full decode.
             let (layers, codes) = from_ids(tok, &tokens, device)?;
             let original = to_videos(tok.model.decode(&codes), cfg.fps).into_iter().next().ok_or("the decoder returned no frames")?;
-            return Ok((original, 0, label, layers, codes));
+            return Ok((original, 0, label, layers, codes, 0, None));
         }
     };
     let (original, padded) = fit(&clip, cfg).map_err(|e| format!("{label}: {e}"))?;
     let (layers, codes) = encode(tok, &original, device);
-    Ok((original, padded, label, layers, codes))
+    Ok((original, padded, label, layers, codes, window, windows))
 }
 
 pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome {
@@ -162,7 +174,7 @@ pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome 
                 .into(),
         );
     };
-    let (original, padded, label, layers, codes) = match prepare(tok, req.source, &w.device) {
+    let (original, padded, label, layers, codes, window, windows) = match prepare(tok, req.source, &w.device) {
         Ok(x) => x,
         Err(e) => return Outcome::Failed(e),
     };
@@ -186,7 +198,7 @@ pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome 
     );
     let tokenizer = tok.label.clone();
     let masks = masks(tok, &layers, &original, req.cap, req.tolerance, &req.fill, &w.device);
-    w.slots.tokens.put(TokenPayload { job: job.id, label, tokenizer, original, padded, layers, recon, psnr, masks });
+    w.slots.tokens.put(TokenPayload { job: job.id, window, windows, label, tokenizer, original, padded, layers, recon, psnr, masks });
     w.emit(Event::Payload { job: job.id, slot: "tokens" });
     Outcome::Done(summary)
 }

@@ -50,13 +50,15 @@ pub struct TokensView {
     /// The latent frame each layer's map in the strip shows.
     pub strip_frames: Vec<usize>,
     strip_orig: FrameTexture,
+    /// The window chosen on the slider (shown once "Show window" is pressed).
+    pub window_choice: Option<usize>,
 }
 
 impl TokensView {
     /// Tokenizes a video file (decoded on the engine thread; errors show here).
     pub fn tokenize_file(&mut self, sh: &mut Shared<'_>, s: &TokensSettings, path: PathBuf) {
         self.path_text = path.display().to_string();
-        self.submit(sh, s, TokenSource::File(path));
+        self.submit(sh, s, TokenSource::File { path, window: 0 });
     }
 
     /// Tokenizes an in-memory clip.
@@ -131,6 +133,17 @@ impl TokensView {
     fn payload_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TokensSettings, p: &TokenPayload) {
         let pad = if p.padded > 0 { format!(" · {} frames padded (clip shorter than the tokenizer's)", p.padded) } else { String::new() };
         ui.label(format!("{} · tokenizer {}{pad}", p.label, p.tokenizer));
+        // Every window of a long file is reachable: another window is tokenized on request.
+        if let (Some(n), Some(TokenSource::File { path, .. })) = (p.windows.filter(|&n| n > 1), self.source.clone()) {
+            ui.horizontal(|ui| {
+                let mut w = self.window_choice.unwrap_or(p.window).min(n - 1);
+                ui.add(egui::Slider::new(&mut w, 0..=n - 1).text("window").custom_formatter(|v, _| format!("{}", v as usize + 1)));
+                self.window_choice = Some(w);
+                if ui.add_enabled(w != p.window && self.job.is_none(), egui::Button::new("Show window")).clicked() {
+                    self.submit(sh, s, TokenSource::File { path, window: w });
+                }
+            });
+        }
         let n = p.layers.len();
         s.layer = s.layer.min(n.saturating_sub(1));
         ui.horizontal_wrapped(|ui| {
