@@ -128,6 +128,16 @@ impl SweepView {
         let Some(grid) = self.grid.clone() else { return };
         let done = grid.cells.iter().filter(|c| c.is_some()).count();
         ui.label(format!("{done} of {} cells", grid.cells.len()));
+        // The app exports to the path chosen ([`DialogPurpose::SaveSweep`]).
+        if ui.add_enabled(done == grid.cells.len() && !sh.dialogs.is_open(), egui::Button::new("Export grid…")).clicked()
+            && let Some(video) = tile(&grid) {
+                let mut meta = ExportMetadata::for_video(&video);
+                meta.prompt = Some(grid.prompt.clone());
+                meta.extra.insert("sweep_rows".into(), grid.rows.to_json());
+                meta.extra.insert("sweep_columns".into(), grid.columns.to_json());
+                meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score)).collect::<Vec<_>>()));
+                sh.dialogs.open(DialogPurpose::SaveSweep { video: Arc::new(video), meta: Box::new(meta) }, DialogSpec::save_file().file_name("sweep.mp4"));
+            }
         let frames = grid.cells.iter().flatten().map(|c| c.video.len()).max().unwrap_or(0);
         let fps = grid.cells.iter().flatten().map(|c| c.video.fps()).next().unwrap_or(8.0);
         self.frame = self.clock.tick(ui, self.frame, frames, fps);
@@ -176,16 +186,6 @@ impl SweepView {
             self.to_generate = Some((Box::new(cell_metadata(req, ri, ci, &video)), video));
         }
         plot_ui(ui, &grid);
-        // The app exports to the path chosen ([`DialogPurpose::SaveSweep`]).
-        if ui.add_enabled(done == grid.cells.len() && !sh.dialogs.is_open(), egui::Button::new("Export grid…")).clicked()
-            && let Some(video) = tile(&grid) {
-                let mut meta = ExportMetadata::for_video(&video);
-                meta.prompt = Some(grid.prompt.clone());
-                meta.extra.insert("sweep_rows".into(), grid.rows.to_json());
-                meta.extra.insert("sweep_columns".into(), grid.columns.to_json());
-                meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score)).collect::<Vec<_>>()));
-                sh.dialogs.open(DialogPurpose::SaveSweep { video: Arc::new(video), meta: Box::new(meta) }, DialogSpec::save_file().file_name("sweep.mp4"));
-            }
     }
 }
 
