@@ -596,6 +596,10 @@ fn a_two_by_two_sweep_fills_in() {
     assert_eq!((h.state().settings().view, g.seed, g.cfg, g.prompt.clone()), (View::Generate, 1, 5.0, prompt));
     assert!(has_label(&h, "a sweep cell: seed 1, CFG 5"));
     assert!(h.state().generate.player.video().is_some_and(|v| v.len() == cell.len()));
+    // The finished sweep was saved to the gallery as one tiled clip.
+    wait_until(&mut h, "the sweep in the gallery", 60, |h| h.state().engine_idle() && h.state().generate.gallery.iter().any(|i| i.label().starts_with("sweep · ")));
+    let item = h.state().generate.gallery.iter().find(|i| i.label().starts_with("sweep · ")).cloned().expect("sweep item");
+    assert!(item.path.is_file() && item.meta.extra.contains_key("sweep_scores"), "{}", item.path.display());
 }
 
 /// A sweep over two sampling parameters other than CFG and seed; an unfinished seed range in
@@ -935,6 +939,10 @@ fn the_tokens_view_shows_every_layer_under_one_video_frame_scrubber() {
     assert_eq!(rects.len(), 4, "{rects:?}");
     assert!(rects.windows(2).all(|w| (w[0].size() - w[1].size()).length() < 0.5 && (w[0].min.y - w[1].min.y).abs() < 0.5), "{rects:?}");
     assert_eq!(h.state().tokens.strip_frames, [0, 0, 0, 0]);
+    // The panels above fill the width by a whole multiple of the 32-pixel clip.
+    let side = h.state().tokens.panel_side;
+    assert!(side >= 192.0 && (side / 32.0).fract() == 0.0, "panel side {side}");
+    assert!((h.state().tokens.map_rect.expect("map").width() - side).abs() < 0.5);
     // Video frame 12 of 16 lies in latent frame 0, 0, 1 and 3 of the 1-, 1-, 2- and 4-frame layers.
     h.get_by_label("layer 4 · 4×8×8 · 10 bits").click();
     h.step();

@@ -27,7 +27,8 @@ impl GalleryItem {
         let prompt = self.meta.prompt.as_deref().unwrap_or("(no prompt)");
         let seed = self.meta.seed.map(|s| format!(" · seed {s}")).unwrap_or_default();
         let cfg = self.meta.cfg_schedule.as_deref().map(|c| format!(" · CFG {c}")).unwrap_or_default();
-        format!("{prompt}{seed}{cfg}")
+        let kind = if self.meta.extra.contains_key("sweep_rows") { "sweep · " } else { "" };
+        format!("{kind}{prompt}{seed}{cfg}")
     }
 
     /// Whether `filter` (case-insensitive, any part of the prompt) selects this item.

@@ -348,6 +348,9 @@ impl StudioApp {
             View::Data => self.data.ui(ui, &mut *sh.dialogs, &mut s.synth_seed),
             View::Compare => self.compare.ui(ui),
         }
+        if let Some((video, meta, job)) = self.sweep.to_gallery.take() {
+            self.generate.save_to_gallery(video, meta, job);
+        }
         if let Some((meta, video)) = self.sweep.to_generate.take() {
             s.generate.restore(&meta);
             s.view = View::Generate;

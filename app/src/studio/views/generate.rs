@@ -471,6 +471,11 @@ impl GenerateView {
         });
     }
 
+    /// Saves a clip made elsewhere (a sweep's grid) to the gallery with the next save.
+    pub fn save_to_gallery(&mut self, video: Arc<Video>, meta: Box<ExportMetadata>, job: JobId) {
+        self.to_save.push((video, meta, job, 0));
+    }
+
     /// The outputs folder of `s`.
     pub fn outputs_dir(sh: &Shared<'_>, s: &GenerateSettings) -> PathBuf {
         s.outputs_dir.clone().unwrap_or_else(|| sh.work_dir.join("outputs"))

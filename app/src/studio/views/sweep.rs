@@ -37,6 +37,20 @@ pub struct SweepView {
     pub to_generate: Option<(Box<ExportMetadata>, Arc<Video>)>,
     /// The side cells were drawn at last (points), for tests.
     pub cell_side: f32,
+    /// A finished sweep's tiled grid for the gallery (the app hands it to the Generate view's
+    /// gallery), and the last sweep handed over.
+    pub to_gallery: Option<(Arc<Video>, Box<ExportMetadata>, JobId)>,
+    saved: Option<JobId>,
+}
+
+/// The metadata of a tiled sweep grid: the prompt, both axes and every cell's score.
+fn grid_metadata(grid: &SweepPayload, video: &Video) -> ExportMetadata {
+    let mut meta = ExportMetadata::for_video(video);
+    meta.prompt = Some(grid.prompt.clone());
+    meta.extra.insert("sweep_rows".into(), grid.rows.to_json());
+    meta.extra.insert("sweep_columns".into(), grid.columns.to_json());
+    meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score)).collect::<Vec<_>>()));
+    meta
 }
 
 /// The generation settings of cell (`ri`, `ci`) of a sweep, as export metadata.
@@ -131,12 +145,15 @@ impl SweepView {
         // The app exports to the path chosen ([`DialogPurpose::SaveSweep`]).
         if ui.add_enabled(done == grid.cells.len() && !sh.dialogs.is_open(), egui::Button::new("Export grid…")).clicked()
             && let Some(video) = tile(&grid) {
-                let mut meta = ExportMetadata::for_video(&video);
-                meta.prompt = Some(grid.prompt.clone());
-                meta.extra.insert("sweep_rows".into(), grid.rows.to_json());
-                meta.extra.insert("sweep_columns".into(), grid.columns.to_json());
-                meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score)).collect::<Vec<_>>()));
+                let meta = grid_metadata(&grid, &video);
                 sh.dialogs.open(DialogPurpose::SaveSweep { video: Arc::new(video), meta: Box::new(meta) }, DialogSpec::save_file().file_name("sweep.mp4"));
+            }
+        // A finished sweep goes to the gallery too (once).
+        if done == grid.cells.len() && self.saved != Some(grid.job)
+            && let Some(video) = tile(&grid) {
+                self.saved = Some(grid.job);
+                let meta = grid_metadata(&grid, &video);
+                self.to_gallery = Some((Arc::new(video), Box::new(meta), grid.job));
             }
         let frames = grid.cells.iter().flatten().map(|c| c.video.len()).max().unwrap_or(0);
         let fps = grid.cells.iter().flatten().map(|c| c.video.fps()).next().unwrap_or(8.0);

@@ -15,9 +15,10 @@ use super::{ERROR, FrameTexture, Shared, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::jobs::{Event, JobId, LayerTokens, Masks, Outcome, Task, TokenPayload, TokenRequest, TokenSource};
 use crate::studio::settings::{ColorMode, TokensSettings};
+use crate::studio::player::whole_fit;
 use crate::studio::{gpu_tokenmap, tokenmap};
 
-/// Side of each of the three panels (original, token map, reconstruction), points.
+/// The smallest side of the panels (original, token map, reconstruction), points.
 const PANEL: f32 = 192.0;
 
 #[derive(Default)]
@@ -52,6 +53,8 @@ pub struct TokensView {
     strip_orig: FrameTexture,
     /// The window chosen on the slider (shown once "Show window" is pressed).
     pub window_choice: Option<usize>,
+    /// The side the panels were drawn at last (points), for tests.
+    pub panel_side: f32,
 }
 
 impl TokensView {
@@ -173,7 +176,14 @@ impl TokensView {
         };
         let mask = mask_view.map(|m| m.mask.clone());
         ui.label(format!("token map: layer {}, latent frame {} ({lh}×{lw}) covers frames {}–{}", s.layer + 1, self.t, first, first + per - 1));
-        let size = egui::vec2(PANEL, PANEL);
+        // Panels (original, map, reconstruction, masked) as large as the view allows, by a whole
+        // multiple of the clip's side (so every layer's grid divides them), at least PANEL.
+        let panels = if s.show_mask { 4.0 } else { 3.0 };
+        let clip = p.original.width().max(p.original.height()).max(1) as f32;
+        let fit = whole_fit((ui.available_width() - 4.0 * ui.spacing().item_spacing.x) / (panels * clip), (ui.available_height() - 430.0) / clip);
+        let side = clip * (fit as f32).max((PANEL / clip).floor().max(1.0));
+        self.panel_side = side;
+        let size = egui::vec2(side, side);
         let (orig_rect, map_resp) = ui
             .horizontal(|ui| {
                 let orig = self.orig_tex.show(ui, "tokens-original", &p.original, self.seen, first, size);
