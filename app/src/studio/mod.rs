@@ -348,6 +348,10 @@ impl StudioApp {
             View::Data => self.data.ui(ui, &mut *sh.dialogs, &mut s.synth_seed),
             View::Compare => self.compare.ui(ui),
         }
+        for (label, video) in std::mem::take(&mut self.sweep.to_compare) {
+            s.view = View::Compare;
+            self.compare.add(label, video);
+        }
         if let Some((video, meta, job)) = self.sweep.to_gallery.take() {
             self.generate.save_to_gallery(video, meta, job);
         }

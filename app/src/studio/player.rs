@@ -7,6 +7,21 @@ use std::sync::Arc;
 use eframe::egui;
 use hitvideo_engine::video::Video;
 
+/// Whether Space, Left and Right were pressed this frame (consumed; never while a text field
+/// has the keyboard): the playback keys of the player and the Compare view.
+pub fn transport_keys(ui: &egui::Ui) -> (bool, bool, bool) {
+    if ui.ctx().egui_wants_keyboard_input() {
+        return (false, false, false);
+    }
+    ui.input_mut(|i| {
+        (
+            i.consume_key(egui::Modifiers::NONE, egui::Key::Space),
+            i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
+            i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
+        )
+    })
+}
+
 /// The largest whole zoom.
 pub const MAX_SCALE: u32 = 32;
 
@@ -108,16 +123,10 @@ impl Player {
 
     /// Space, Left and Right, when no text field has the keyboard.
     fn keys(&mut self, ui: &egui::Ui, n: usize) {
-        if n == 0 || ui.ctx().egui_wants_keyboard_input() {
+        if n == 0 {
             return;
         }
-        let (space, left, right) = ui.input_mut(|i| {
-            (
-                i.consume_key(egui::Modifiers::NONE, egui::Key::Space),
-                i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
-                i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
-            )
-        });
+        let (space, left, right) = transport_keys(ui);
         if space {
             self.playing = !self.playing;
         }

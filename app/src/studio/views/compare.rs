@@ -11,7 +11,7 @@ use eframe::egui;
 use hitvideo_engine::video::{self, DecodeOptions, Video};
 
 use super::{ERROR, FrameTexture};
-use crate::studio::player::whole_fit;
+use crate::studio::player::{transport_keys, whole_fit};
 
 /// One clip in the comparison.
 pub struct CompareItem {
@@ -109,20 +109,12 @@ impl CompareView {
             return;
         }
         let n = self.len();
-        if !ui.ctx().egui_wants_keyboard_input() {
-            let (space, left, right) = ui.input_mut(|i| {
-                (
-                    i.consume_key(egui::Modifiers::NONE, egui::Key::Space),
-                    i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
-                    i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
-                )
-            });
-            if space {
-                self.playing = !self.playing;
-            }
-            if left || right {
-                self.step(right);
-            }
+        let (space, left, right) = transport_keys(ui);
+        if space {
+            self.playing = !self.playing;
+        }
+        if left || right {
+            self.step(right);
         }
         let fps = self.items.first().map_or(8.0, |i| i.video.fps());
         let now = ui.input(|i| i.time);

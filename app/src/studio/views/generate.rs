@@ -80,6 +80,8 @@ pub struct GenerateView {
     queue_note: Option<String>,
     /// What the player shows when it is not a generation of this view (a sweep cell).
     shown_label: Option<String>,
+    /// Preview events of the latest job that sent one: (job, count).
+    pub previews: (JobId, usize),
 }
 
 /// Seeds for random mode and re-rolls: a splitmix64 stream that starts from the operating
@@ -152,6 +154,11 @@ impl GenerateView {
         self.jobs.push((id, q.request));
     }
 
+    /// The view's error, or how its last job ended (for tests and the debug panel).
+    pub fn message(&self) -> Option<String> {
+        self.error.clone().or_else(|| self.outcome.as_ref().map(|o| format!("{o:?}")))
+    }
+
     /// Whether a generation has finished with every layer decoded (it is in the history).
     pub fn has_finished_clip(&self) -> bool {
         !self.history.is_empty()
@@ -222,6 +229,12 @@ impl GenerateView {
                 }
             }
             Event::Payload { job, .. } if self.owns(*job) => {
+                // One event per decoded preview (coarsest layer first), counted per job even when
+                // the slot already holds a later one.
+                match &mut self.previews {
+                    (j, n) if *j == *job => *n += 1,
+                    p => *p = (*job, 1),
+                }
                 let mut seen = self.seen;
                 if let Some(c) = slots.clip.take_newer(&mut seen)
                     && c.job == *job {

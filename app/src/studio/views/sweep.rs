@@ -41,6 +41,8 @@ pub struct SweepView {
     /// gallery), and the last sweep handed over.
     pub to_gallery: Option<(Arc<Video>, Box<ExportMetadata>, JobId)>,
     saved: Option<JobId>,
+    /// Cells sent to the Compare view (the app moves them there).
+    pub to_compare: Vec<(String, Arc<Video>)>,
 }
 
 /// The metadata of a tiled sweep grid: the prompt, both axes and every cell's score.
@@ -188,6 +190,10 @@ impl SweepView {
                                 ui.label(format!("score {score} · {:.1} s", cell.seconds));
                                 if ui.small_button("Open").on_hover_text("open this cell in the Generate view with its settings").clicked() {
                                     open = Some((ri, ci, Arc::clone(&cell.video)));
+                                }
+                                if ui.small_button("Compare").on_hover_text("add this cell to the Compare view").clicked() {
+                                    let label = format!("{} {} · {} {}", grid.rows.axis().label(), grid.rows.value_text(ri), grid.columns.axis().label(), grid.columns.value_text(ci));
+                                    self.to_compare.push((label, Arc::clone(&cell.video)));
                                 }
                             });
                         }
