@@ -91,7 +91,7 @@ pub fn verify(root: &Path) -> Result<Bundle, BundleError> {
 /// into `out`, with `info` as `bundle.json`, and writes `SHA256SUMS`. The folder is built
 /// beside `out` and renamed into place, so an interrupted pack leaves any earlier bundle whole.
 pub fn pack(tokenizer: &Path, generator: &Path, info: &serde_json::Value, out: &Path) -> Result<Bundle, BundleError> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = crate::fsutil::parent_dir(out);
     std::fs::create_dir_all(parent).map_err(|source| BundleError::Io { path: parent.to_path_buf(), source })?;
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "models".into());
     let tmp = parent.join(format!(".{name}.partial"));

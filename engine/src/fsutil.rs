@@ -40,7 +40,7 @@ pub fn sync_dir(dir: &Path) {
 }
 
 /// The folder `path` is in (`.` for a bare name).
-fn parent_dir(path: &Path) -> &Path {
+pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -404,7 +404,7 @@ impl eframe::App for StudioApp {
         {
             let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
             self.generate.poll_open(&mut sh, &mut self.settings.generate);
-            self.generate.gallery_logic(&mut sh, &mut self.settings.generate);
+            self.generate.logic(&mut sh, &mut self.settings.generate);
         }
         if ctx.input(|i| i.key_pressed(egui::Key::F12)) {
             self.settings.show_debug = !self.settings.show_debug;

@@ -104,7 +104,7 @@ pub(crate) fn write_with_pts(video: &Video, path: &Path, meta: &ExportMetadata, 
     match result {
         Ok(stats) => {
             std::fs::rename(&tmp, path).map_err(|source| VideoError::Io { path: path.to_path_buf(), source })?;
-            crate::fsutil::sync_dir(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+            crate::fsutil::sync_dir(crate::fsutil::parent_dir(path));
             Ok(stats)
         }
         Err(e) => {

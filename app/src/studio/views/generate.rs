@@ -494,9 +494,10 @@ impl GenerateView {
         s.outputs_dir.clone().unwrap_or_else(|| sh.work_dir.join("outputs"))
     }
 
-    /// Once per frame, whatever view is shown: lists the outputs folder when it changed, picks
-    /// up a finished listing, and saves finished generations there.
-    pub fn gallery_logic(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
+    /// Once per frame, whatever view is shown: starts the next queued generation, lists the
+    /// outputs folder when it changed, picks up a finished listing, and saves finished
+    /// generations there.
+    pub fn logic(&mut self, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
         self.pump(sh, s);
         let dir = Self::outputs_dir(sh, s);
         if self.gallery_dir.as_ref() != Some(&dir) && self.scan.as_ref().is_none_or(|sc| sc.dir != dir) {
