@@ -140,9 +140,13 @@ pub struct TrainArgs {
     /// Total optimizer steps.
     #[arg(long, default_value_t = 3000)]
     pub steps: usize,
-    /// Sequences per step.
+    /// Sequences per micro-batch (one forward and backward pass).
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// Micro-batches of --batch whose gradients make one optimizer step (gradient
+    /// accumulation): a step sees batch x accumulate items with the memory of --batch.
+    #[arg(long, default_value_t = 1)]
+    pub accumulate: usize,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -265,6 +269,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         let t = GeneratorTrainConfig::new()
             .with_steps(a.steps)
             .with_batch(a.batch.max(1))
+            .with_accumulate(a.accumulate)
             .with_lr(a.lr)
             .with_warmup(a.warmup)
             .with_val_every(a.val_every.max(1))

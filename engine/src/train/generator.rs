@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use rand::{Rng, SeedableRng};
@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
-use super::generator_data::{TextSource, layer_ids, to_tensors, token_dropout};
+use super::generator_data::{TextSource, layer_ids, rows_of, to_tensors, token_dropout};
 use super::log::MetricsLog;
 use super::schedule::lr_at;
 use super::token_cache::TokenCache;
@@ -36,9 +36,13 @@ pub struct GeneratorTrainConfig {
     /// Optimizer steps in total.
     #[config(default = 3000)]
     pub steps: usize,
-    /// Sequences per step.
+    /// Sequences per micro-batch (one forward and backward pass).
     #[config(default = 16)]
     pub batch: usize,
+    /// Micro-batches whose gradients are summed into one optimizer step (gradient
+    /// accumulation): a step sees `batch * accumulate` sequences with the memory of `batch`.
+    #[config(default = 1)]
+    pub accumulate: usize,
     /// Peak learning rate (AdamW).
     #[config(default = 1e-3)]
     pub lr: f64,
@@ -96,6 +100,7 @@ impl GeneratorTrainConfig {
             self.min_lr_ratio,
             [("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every), ("keep_checkpoints", self.keep_checkpoints)],
         )?;
+        super::tokenizer::check_accumulate(self.batch, self.accumulate)?;
         if self.val_items == 0 || self.val_items > 1_000_000 {
             return Err(TrainError::Invalid(format!("field `val_items` is {}; it must be 1..=1000000", self.val_items)));
         }
@@ -117,6 +122,7 @@ impl GeneratorTrainConfig {
         let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
         if let Some(map) = value.as_object_mut() {
             map.entry("change_weight").or_insert(json!(1.0));
+            map.entry("accumulate").or_insert(json!(1));
         }
         serde_json::from_value(value)
     }
@@ -247,26 +253,47 @@ impl GeneratorTrainer {
         checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
     }
 
-    /// One optimizer step on `batch` items drawn from `items` of `cache` (seeded by the run's
-    /// seed and the step, so a resumed run sees the same batches); returns the logged scalars.
+    /// One optimizer step on `batch * accumulate` items drawn from `items` of `cache` (seeded
+    /// by the run's seed and the step, so a resumed run sees the same batches); returns the
+    /// logged scalars.
+    ///
+    /// With `accumulate = N` the items are cut into N micro-batches of `batch`, each run forward
+    /// and backward with its loss divided by N, and the summed gradients make one step: the
+    /// same update as one batch of `N * batch` (exactly, up to rounding, when `change_weight`
+    /// is 1; with another weight each micro-batch normalizes its own weights).
     pub fn train_step(&mut self, cache: &TokenCache, items: &[usize]) -> Result<serde_json::Value, TrainError> {
         let t = &self.train;
+        let (micro, n) = (t.batch, t.accumulate.max(1));
         let mut rng = ChaCha8Rng::seed_from_u64(item_seed(t.seed ^ 0x6c6d_7472, self.step));
-        let rows: Vec<usize> = (0..t.batch).map(|_| items[rng.random_range(0..items.len().max(1))]).collect();
+        let rows: Vec<usize> = (0..micro * n).map(|_| items[rng.random_range(0..items.len().max(1))]).collect();
         let targets = layer_ids(cache, &self.cfg, &rows);
         let inputs = token_dropout(&targets, &self.cfg, self.cfg.token_dropout, &mut rng);
         let uncond: Vec<bool> = rows.iter().map(|_| rng.random_bool(self.cfg.cond_dropout)).collect();
-        let captions: Vec<&str> = rows.iter().map(|&r| cache.header.items[r].caption.as_str()).collect();
-        let text = self.text.input(&self.model, &self.cfg, &captions, uncond, &self.device).map_err(|e| TrainError::Invalid(e.to_string()))?;
-        let b = rows.len();
-        let h = self.model.forward_train(&self.cfg, &text, &to_tensors(&inputs, &self.cfg, b, &self.device));
-        let losses = layer_losses(&self.model, &self.cfg, h, &to_tensors(&targets, &self.cfg, b, &self.device), t.change_weight);
         let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
-        let loss_value = losses.total.clone().into_scalar::<f32>();
-        let per_layer: Vec<f32> = losses.per_layer.iter().map(|l| l.clone().into_scalar::<f32>()).collect();
-        let grads = GradientsParams::from_grads(losses.total.backward(), &self.model);
+        let change_weight = t.change_weight;
+        let mut accumulator = GradientsAccumulator::<Generator>::new();
+        let mut loss_value = 0f32;
+        let mut per_layer = vec![0f32; self.cfg.layers.len()];
+        for part in 0..n {
+            let range = part * micro..(part + 1) * micro;
+            let captions: Vec<&str> = rows[range.clone()].iter().map(|&r| cache.header.items[r].caption.as_str()).collect();
+            let text = self
+                .text
+                .input(&self.model, &self.cfg, &captions, uncond[range.clone()].to_vec(), &self.device)
+                .map_err(|e| TrainError::Invalid(e.to_string()))?;
+            let input_ids = to_tensors(&rows_of(&inputs, &self.cfg, range.clone()), &self.cfg, micro, &self.device);
+            let target_ids = to_tensors(&rows_of(&targets, &self.cfg, range), &self.cfg, micro, &self.device);
+            let h = self.model.forward_train(&self.cfg, &text, &input_ids);
+            let losses = layer_losses(&self.model, &self.cfg, h, &target_ids, change_weight);
+            loss_value += losses.total.clone().into_scalar::<f32>() / n as f32;
+            for (sum, l) in per_layer.iter_mut().zip(&losses.per_layer) {
+                *sum += l.clone().into_scalar::<f32>() / n as f32;
+            }
+            let total = if n > 1 { losses.total.div_scalar(n as f32) } else { losses.total };
+            accumulator.accumulate(&self.model, GradientsParams::from_grads(total.backward(), &self.model));
+        }
         if loss_value.is_finite() {
-            self.model = self.opt.step(lr, self.model.clone(), grads);
+            self.model = self.opt.step(lr, self.model.clone(), accumulator.grads());
         }
         self.step += 1;
         Ok(json!({"step": self.step, "lr": lr, "loss": loss_value, "ce_by_layer": per_layer}))

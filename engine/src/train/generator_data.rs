@@ -95,6 +95,11 @@ pub fn layer_ids(cache: &TokenCache, cfg: &GeneratorConfig, rows: &[usize]) -> V
     off.windows(2).map(|w| rows.iter().flat_map(|&r| cache.item_ids(r).get(w[0]..w[1]).unwrap_or(&[]).iter().copied()).collect()).collect()
 }
 
+/// Rows `range` of per-layer ids (`layers[j]` holds `B * n_j` ids, row-major `[B, n_j]`).
+pub fn rows_of(layers: &[Vec<u32>], cfg: &GeneratorConfig, range: std::ops::Range<usize>) -> Vec<Vec<u32>> {
+    layers.iter().zip(&cfg.layers).map(|(ids, l)| ids[range.start * l.tokens()..range.end * l.tokens()].to_vec()).collect()
+}
+
 /// Per-layer ids (`layers[j]` holds `B * n_j` ids) as `[B, n_j]` tensors.
 pub fn to_tensors(layers: &[Vec<u32>], cfg: &GeneratorConfig, batch: usize, device: &Device) -> Vec<Tensor<2, Int>> {
     layers

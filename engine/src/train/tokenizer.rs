@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Bytes;
 use burn::tensor::activation::relu;
@@ -38,9 +38,13 @@ pub struct TokenizerTrainConfig {
     /// Optimizer steps in total.
     #[config(default = 2000)]
     pub steps: usize,
-    /// Clips per step.
+    /// Clips per micro-batch (one forward and backward pass).
     #[config(default = 8)]
     pub batch: usize,
+    /// Micro-batches whose gradients are summed into one optimizer step (gradient
+    /// accumulation): a step sees `batch * accumulate` clips with the memory of `batch`.
+    #[config(default = 1)]
+    pub accumulate: usize,
     /// Peak learning rate of the tokenizer (AdamW).
     #[config(default = 1e-3)]
     pub lr: f64,
@@ -180,6 +184,16 @@ pub(crate) fn check_common(steps: usize, batch: usize, lr: f64, warmup: usize, m
 }
 
 /// Errors unless every weight is finite and not negative.
+/// Checks `accumulate` and the clips or sequences a step sees (`batch * accumulate`).
+pub(crate) fn check_accumulate(batch: usize, accumulate: usize) -> Result<(), TrainError> {
+    if accumulate == 0 || batch.saturating_mul(accumulate) > MAX_BATCH {
+        return Err(TrainError::Invalid(format!(
+            "field `accumulate` is {accumulate}; it must be at least 1, with batch x accumulate ({batch} x {accumulate}) at most {MAX_BATCH}"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_weights(weights: &[(&str, f64)]) -> Result<(), TrainError> {
     match weights.iter().find(|(_, w)| !(w.is_finite() && *w >= 0.0)) {
         Some((name, w)) => Err(TrainError::Invalid(format!("field `{name}` is {w}; it must be a finite number >= 0"))),
@@ -199,6 +213,7 @@ impl TokenizerTrainConfig {
             self.min_lr_ratio,
             [("val_every", self.val_every), ("checkpoint_every", self.checkpoint_every), ("keep_checkpoints", self.keep_checkpoints)],
         )?;
+        check_accumulate(self.batch, self.accumulate)?;
         if self.val_clips == 0 || self.val_clips > 100_000 {
             return Err(TrainError::Invalid(format!("field `val_clips` is {}; it must be 1..=100000", self.val_clips)));
         }
@@ -412,10 +427,21 @@ impl TokenizerTrainer {
         checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
     }
 
-    /// One optimizer step on batch `x` (`[B, 3, T, H, W]` in `[-1, 1]`); returns the logged
-    /// scalars.
+    /// One optimizer step on batch `x` (`[B * accumulate, 3, T, H, W]` in `[-1, 1]`); returns
+    /// the logged scalars (means over the micro-batches).
+    ///
+    /// With `accumulate = N` the batch is cut into N micro-batches, each run forward and
+    /// backward with its losses divided by N, and the summed gradients make one step. Terms
+    /// without batch statistics then give the same update as one batch of `N * B`; the bit
+    /// norms' batch statistics and the codebook entropy are taken per micro-batch (as batch
+    /// norm is under accumulation in any framework), and the discriminator steps once, after
+    /// the last micro-batch, so each micro-batch's adversarial term is scored by the
+    /// discriminator as it was when the step began.
     pub fn train_step(&mut self, x: Tensor<5>) -> serde_json::Value {
         let t = &self.train;
+        let parts = t.accumulate.max(1);
+        let micro = x.dims()[0] / parts;
+        let scale = 1.0 / parts as f32;
         let n = self.cfg.layers.len();
         let active = active_layers(self.step, t.steps, n, t.stage_fraction);
         let mut rng = ChaCha8Rng::seed_from_u64(crate::dataset::synth::item_seed(t.seed ^ 0x6b, self.step));
@@ -429,93 +455,111 @@ impl TokenizerTrainer {
         };
         // Drawn last, and only when on, so that runs without it keep their random streams.
         let aux_k = (t.partial_loss_weight > 0.0 && active > 1).then(|| rng.random_range(1..active));
-        // A frozen encoder runs without autodiff: a graph that no backward pass consumes would
-        // be kept alive step after step (20 MB a step at batch 8). It also keeps its bit norms'
-        // running statistics, so its ids stay the same.
-        let (enc, entropy_terms) = if t.freeze_encoder {
-            let frozen = self.model.valid();
-            let logits = frozen.logits_of_latents(frozen.latents(x.clone().inner()), false);
-            (Encoded { layers: logits.into_iter().map(|z| lfq::quantize(z.autodiff(), t.entropy_tau)).collect() }, None)
-        } else {
-            let latents = self.model.latents(x.clone());
-            // The entropy penalty trains only the quantizers' projections when `entropy_detach`
-            // is on: it sees the latents without their gradient path into the encoder.
-            let entropy_terms = t.entropy_detach.then(|| {
-                let detached: Vec<Tensor<5>> = latents.iter().map(|l| l.clone().detach()).collect();
-                self.model.logits_of_latents(detached, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect::<Vec<_>>()
-            });
-            (Encoded { layers: self.model.logits_of_latents(latents, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect() }, entropy_terms)
-        };
-        let all_codes: Vec<Tensor<5>> =
-            enc.layers[..active].iter().map(|o| if t.freeze_encoder { o.codes.clone().detach() } else { o.codes.clone() }).collect();
-        let codes = all_codes[..k].to_vec();
-        let mut mask_ratio = None;
-        let recon = match fill {
-            Some(fill) => {
-                let indices: Vec<Tensor<4, Int>> = enc.layers[..k].iter().map(|o| o.indices.clone()).collect();
-                let mcfg = MaskConfig::new().with_cap(t.mask_cap).with_tolerance(t.mask_tolerance).with_seed(item_seed(t.seed ^ 0x6d, self.step));
-                match decode_masked_batch(&self.model, &codes, &indices, &mcfg, fill) {
-                    Ok((video, masks)) => {
-                        mask_ratio = Some(masked_fraction(&masks));
-                        video
+        let adversarial = t.adversarial_weight > 0.0 && self.step >= t.disc_start;
+        let mut grads_g = GradientsAccumulator::<Tokenizer>::new();
+        let mut grads_d = GradientsAccumulator::<Discriminator>::new();
+        let mut sums = StepSums::default();
+        for part in 0..parts {
+            let x = if parts > 1 { x.clone().narrow(0, part * micro, micro) } else { x.clone() };
+            // A frozen encoder runs without autodiff: a graph that no backward pass consumes would
+            // be kept alive step after step (20 MB a step at batch 8). It also keeps its bit norms'
+            // running statistics, so its ids stay the same.
+            let (enc, entropy_terms) = if t.freeze_encoder {
+                let frozen = self.model.valid();
+                let logits = frozen.logits_of_latents(frozen.latents(x.clone().inner()), false);
+                (Encoded { layers: logits.into_iter().map(|z| lfq::quantize(z.autodiff(), t.entropy_tau)).collect() }, None)
+            } else {
+                let latents = self.model.latents(x.clone());
+                // The entropy penalty trains only the quantizers' projections when `entropy_detach`
+                // is on: it sees the latents without their gradient path into the encoder.
+                let entropy_terms = t.entropy_detach.then(|| {
+                    let detached: Vec<Tensor<5>> = latents.iter().map(|l| l.clone().detach()).collect();
+                    self.model.logits_of_latents(detached, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect::<Vec<_>>()
+                });
+                (Encoded { layers: self.model.logits_of_latents(latents, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect() }, entropy_terms)
+            };
+            let all_codes: Vec<Tensor<5>> =
+                enc.layers[..active].iter().map(|o| if t.freeze_encoder { o.codes.clone().detach() } else { o.codes.clone() }).collect();
+            let codes = all_codes[..k].to_vec();
+            let mut mask_ratio = None;
+            let recon = match fill {
+                Some(fill) => {
+                    let indices: Vec<Tensor<4, Int>> = enc.layers[..k].iter().map(|o| o.indices.clone()).collect();
+                    let mcfg = MaskConfig::new().with_cap(t.mask_cap).with_tolerance(t.mask_tolerance).with_seed(item_seed(t.seed ^ 0x6d, self.step));
+                    match decode_masked_batch(&self.model, &codes, &indices, &mcfg, fill) {
+                        Ok((video, masks)) => {
+                            mask_ratio = Some(masked_fraction(&masks));
+                            video
+                        }
+                        // Unreachable: the ids come from this model's own quantizers.
+                        Err(_) => self.model.decode(&codes),
                     }
-                    // Unreachable: the ids come from this model's own quantizers.
-                    Err(_) => self.model.decode(&codes),
+                }
+                None => self.model.decode(&codes),
+            };
+            let l1 = (recon.clone() - x.clone()).abs().mean();
+            let mut commit = Tensor::<1>::zeros([1], &self.device);
+            let mut entropy = Tensor::<1>::zeros([1], &self.device);
+            for (j, o) in enc.layers[..active].iter().enumerate() {
+                commit = commit + o.commitment.clone();
+                let e = entropy_terms.as_ref().and_then(|v| v.get(j)).unwrap_or(o);
+                entropy = entropy + e.sample_entropy.clone() - e.codebook_entropy.clone();
+            }
+            let mut loss = l1.clone();
+            if t.l2_weight > 0.0 {
+                let err = recon.clone() - x.clone();
+                loss = loss + (err.clone() * err).mean().mul_scalar(t.l2_weight);
+            }
+            let mut l1_partial = None;
+            if let Some(j) = aux_k {
+                let err = self.model.decode(&all_codes[..j]) - x.clone();
+                let partial = err.clone().abs().mean();
+                l1_partial = Some(partial.clone().into_scalar::<f32>());
+                loss = loss + partial.mul_scalar(t.partial_loss_weight);
+                if t.partial_l2_weight > 0.0 {
+                    loss = loss + (err.clone() * err).mean().mul_scalar(t.partial_l2_weight);
                 }
             }
-            None => self.model.decode(&codes),
-        };
-        let l1 = (recon.clone() - x.clone()).abs().mean();
-        let mut commit = Tensor::<1>::zeros([1], &self.device);
-        let mut entropy = Tensor::<1>::zeros([1], &self.device);
-        for (j, o) in enc.layers[..active].iter().enumerate() {
-            commit = commit + o.commitment.clone();
-            let e = entropy_terms.as_ref().and_then(|v| v.get(j)).unwrap_or(o);
-            entropy = entropy + e.sample_entropy.clone() - e.codebook_entropy.clone();
-        }
-        let mut loss = l1.clone();
-        if t.l2_weight > 0.0 {
-            let err = recon.clone() - x.clone();
-            loss = loss + (err.clone() * err).mean().mul_scalar(t.l2_weight);
-        }
-        let mut l1_partial = None;
-        if let Some(j) = aux_k {
-            let err = self.model.decode(&all_codes[..j]) - x.clone();
-            let partial = err.clone().abs().mean();
-            l1_partial = Some(partial.clone().into_scalar::<f32>());
-            loss = loss + partial.mul_scalar(t.partial_loss_weight);
-            if t.partial_l2_weight > 0.0 {
-                loss = loss + (err.clone() * err).mean().mul_scalar(t.partial_l2_weight);
+            if !t.freeze_encoder {
+                loss = loss + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
             }
+            let mut d_loss = None;
+            if adversarial {
+                let real = self.disc.forward(x.clone());
+                let fake = self.disc.forward(recon.clone().detach());
+                let ld = relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean();
+                d_loss = Some(ld.clone().into_scalar::<f32>());
+                if parts > 1 {
+                    grads_d.accumulate(&self.disc, GradientsParams::from_grads(ld.mul_scalar(scale).backward(), &self.disc));
+                } else {
+                    let grads = GradientsParams::from_grads(ld.backward(), &self.disc);
+                    self.disc = self.opt_d.step(t.disc_lr, self.disc.clone(), grads);
+                }
+                let g_adv = self.disc.clone().no_grad().forward(recon).mean().neg();
+                loss = loss + g_adv.mul_scalar(t.adversarial_weight);
+            }
+            sums.loss += loss.clone().into_scalar::<f32>() * scale;
+            sums.l1 += l1.into_scalar::<f32>() * scale;
+            sums.commitment += commit.into_scalar::<f32>() * scale;
+            sums.entropy += entropy.into_scalar::<f32>() * scale;
+            sums.add_optional(d_loss, l1_partial, mask_ratio, scale);
+            let loss = if parts > 1 { loss.mul_scalar(scale) } else { loss };
+            grads_g.accumulate(&self.model, GradientsParams::from_grads(loss.backward(), &self.model));
         }
-        if !t.freeze_encoder {
-            loss = loss + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
-        }
-        let mut d_loss = None;
-        let adversarial = t.adversarial_weight > 0.0 && self.step >= t.disc_start;
-        if adversarial {
-            let real = self.disc.forward(x.clone());
-            let fake = self.disc.forward(recon.clone().detach());
-            let ld = relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean();
-            d_loss = Some(ld.clone().into_scalar::<f32>());
-            let grads = GradientsParams::from_grads(ld.backward(), &self.disc);
-            self.disc = self.opt_d.step(t.disc_lr, self.disc.clone(), grads);
-            let g_adv = self.disc.clone().no_grad().forward(recon).mean().neg();
-            loss = loss + g_adv.mul_scalar(t.adversarial_weight);
+        if adversarial && parts > 1 {
+            self.disc = self.opt_d.step(t.disc_lr, self.disc.clone(), grads_d.grads());
         }
         let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
-        let loss_value = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        if loss_value.is_finite() {
-            self.model = self.opt_g.step(lr, self.model.clone(), grads);
+        if sums.loss.is_finite() {
+            self.model = self.opt_g.step(lr, self.model.clone(), grads_g.grads());
         }
         self.step += 1;
         json!({
-            "step": self.step, "lr": lr, "loss": loss_value, "l1": l1.into_scalar::<f32>(),
-            "commitment": commit.into_scalar::<f32>(), "entropy": entropy.into_scalar::<f32>(),
-            "d_loss": d_loss, "active_layers": active, "decoded_layers": k,
-            "l1_partial": l1_partial, "partial_layers": aux_k,
-            "fill": fill.map(FillStrategy::name), "mask_ratio": mask_ratio,
+            "step": self.step, "lr": lr, "loss": sums.loss, "l1": sums.l1,
+            "commitment": sums.commitment, "entropy": sums.entropy,
+            "d_loss": sums.d_loss, "active_layers": active, "decoded_layers": k,
+            "l1_partial": sums.l1_partial, "partial_layers": aux_k,
+            "fill": fill.map(FillStrategy::name), "mask_ratio": sums.mask_ratio,
         })
     }
 
@@ -523,6 +567,33 @@ impl TokenizerTrainer {
     /// codebook usage and perplexity per layer.
     pub fn validate(&self, data: &ClipSource, clips: usize) -> serde_json::Value {
         validate(&self.model.valid(), &self.cfg, data, clips, self.train.entropy_tau)
+    }
+}
+
+/// The logged scalars of one step, summed over its micro-batches (each already scaled).
+#[derive(Default)]
+struct StepSums {
+    loss: f32,
+    l1: f32,
+    commitment: f32,
+    entropy: f32,
+    d_loss: Option<f32>,
+    l1_partial: Option<f32>,
+    mask_ratio: Option<f64>,
+}
+
+impl StepSums {
+    fn add_optional(&mut self, d_loss: Option<f32>, l1_partial: Option<f32>, mask_ratio: Option<f64>, scale: f32) {
+        let add = |sum: &mut Option<f32>, v: Option<f32>| {
+            if let Some(v) = v {
+                *sum = Some(sum.unwrap_or(0.0) + v * scale);
+            }
+        };
+        add(&mut self.d_loss, d_loss);
+        add(&mut self.l1_partial, l1_partial);
+        if let Some(m) = mask_ratio {
+            self.mask_ratio = Some(self.mask_ratio.unwrap_or(0.0) + m * f64::from(scale));
+        }
     }
 }
 
@@ -593,7 +664,7 @@ pub fn run(
             break;
         }
         let started = Instant::now();
-        let x = data.train_batch(trainer.step, trainer.train.batch, trainer.train.seed, &device);
+        let x = data.train_batch(trainer.step, trainer.train.batch * trainer.train.accumulate.max(1), trainer.train.seed, &device);
         let mut rec = trainer.train_step(x);
         let secs = started.elapsed().as_secs_f64();
         rec["seconds"] = json!(secs);

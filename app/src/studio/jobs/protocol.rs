@@ -55,6 +55,8 @@ pub struct TrainRequest {
     pub data: DataChoice,
     pub steps: usize,
     pub batch: usize,
+    /// Micro-batches of `batch` per optimizer step (gradient accumulation).
+    pub accumulate: usize,
     pub lr: f64,
     pub warmup: usize,
     pub val_every: usize,

@@ -48,6 +48,7 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, String> {
     let t = TokenizerTrainConfig::new()
         .with_steps(req.steps)
         .with_batch(req.batch.max(1))
+        .with_accumulate(req.accumulate.max(1))
         .with_lr(req.lr)
         .with_warmup(req.warmup.min(req.steps))
         .with_val_every(req.val_every.max(1))

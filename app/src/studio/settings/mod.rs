@@ -95,6 +95,8 @@ pub struct TrainSettings {
     pub data_seed: u64,
     pub steps: usize,
     pub batch: usize,
+    /// Micro-batches of `batch` per optimizer step (gradient accumulation).
+    pub accumulate: usize,
     pub lr: f64,
     pub warmup: usize,
     pub val_every: usize,
@@ -123,6 +125,7 @@ impl Default for TrainSettings {
             data_seed: 0,
             steps: 2000,
             batch: 8,
+            accumulate: 1,
             lr: 1e-3,
             warmup: 50,
             val_every: 100,
@@ -141,8 +144,8 @@ impl Default for TrainSettings {
 impl TrainSettings {
     /// The request for a run in `run_dir`.
     pub fn request(&self, run_dir: PathBuf, resume: bool) -> Result<TrainRequest, String> {
-        if self.steps == 0 || self.batch == 0 || self.val_clips == 0 || self.val_every == 0 || self.checkpoint_every == 0 {
-            return Err("steps, batch, validation clips, validate-every and checkpoint-every must all be at least 1".into());
+        if self.steps == 0 || self.batch == 0 || self.accumulate == 0 || self.val_clips == 0 || self.val_every == 0 || self.checkpoint_every == 0 {
+            return Err("steps, batch, accumulate, validation clips, validate-every and checkpoint-every must all be at least 1".into());
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(format!("learning rate {} is not a positive number; try 1e-3", self.lr));
@@ -165,6 +168,7 @@ impl TrainSettings {
             data,
             steps: self.steps,
             batch: self.batch,
+            accumulate: self.accumulate,
             lr: self.lr,
             warmup: self.warmup,
             val_every: self.val_every,

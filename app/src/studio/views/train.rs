@@ -151,6 +151,7 @@ impl TrainView {
         }
         s.steps = run.steps.unwrap_or(s.steps);
         s.batch = run.batch.unwrap_or(s.batch);
+        s.accumulate = run.accumulate.unwrap_or(s.accumulate);
         (self.step, self.total) = (run.step, s.steps.max(run.step));
         self.outcome = Some(Outcome::Done(run.summary(s.steps)));
         self.checkpoints = run.checkpoints;

@@ -47,6 +47,8 @@ pub struct RunInfo {
     pub steps: Option<usize>,
     /// Its batch size (its `train.json`), when readable.
     pub batch: Option<usize>,
+    /// Its micro-batches per step (its `train.json`; 1 in runs from before accumulation).
+    pub accumulate: Option<usize>,
     /// Its checkpoints, oldest first: (step, folder).
     pub checkpoints: Vec<(usize, PathBuf)>,
     /// Generator runs: the tokenizer checkpoint its token cache came from, if recorded.
@@ -154,6 +156,7 @@ pub fn inspect_run(path: &Path) -> Result<RunInfo, String> {
         latest,
         steps: json_usize(&train, "steps"),
         batch: json_usize(&train, "batch"),
+        accumulate: json_usize(&train, "accumulate").or(train.is_object().then_some(1)),
         checkpoints,
         tokenizer,
     })

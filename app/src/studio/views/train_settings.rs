@@ -79,6 +79,7 @@ pub fn settings_ui(ui: &mut egui::Ui, dialogs: &mut Dialogs, s: &mut TrainSettin
         ui.end_row();
         number(ui, "steps", &mut s.steps, 1..=1_000_000);
         number(ui, "batch", &mut s.batch, 1..=256);
+        number(ui, "accumulate", &mut s.accumulate, 1..=64);
         let l = ui.label("learning rate");
         ui.add(egui::DragValue::new(&mut s.lr).speed(1e-5).range(1e-6..=1.0)).labelled_by(l.id);
         ui.end_row();
