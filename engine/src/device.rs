@@ -175,12 +175,87 @@ pub fn select_from(choice: DeviceChoice, adapters: &[AdapterInfo]) -> Result<Sel
     }
 }
 
+/// Raised when `--devices` asks for more devices than exist.
+#[derive(Debug, thiserror::Error)]
+pub enum DevicesError {
+    #[error(transparent)]
+    NoAdapter(#[from] NoAdapter),
+    #[error("--devices {asked}: use 1 to {max}")]
+    Count { asked: usize, max: usize },
+    #[error(
+        "--devices {asked}: wgpu found {found} {kind:?} adapter(s); pass --devices {found} or fewer, \
+         or --device cpu to test the data-parallel path on CPU replicas"
+    )]
+    TooFew { asked: usize, found: usize, kind: AdapterKind },
+}
+
+/// The devices of a data-parallel run of `count` devices: [`select`]'s choice first, then
+/// further adapters of the same kind (GPU 1, 2, ...). On the CPU, Flex is a single device:
+/// `count` replicas share its cores, which runs the data-parallel path (useful to test it, not
+/// faster).
+pub fn select_many(choice: DeviceChoice, count: usize) -> Result<Vec<SelectedDevice>, DevicesError> {
+    let adapters = if choice == DeviceChoice::Cpu { Vec::new() } else { list_adapters() };
+    select_many_from(choice, count, &adapters)
+}
+
+/// As [`select_many`], over a given adapter list.
+pub fn select_many_from(choice: DeviceChoice, count: usize, adapters: &[AdapterInfo]) -> Result<Vec<SelectedDevice>, DevicesError> {
+    const MAX: usize = crate::train::parallel::MAX_DEVICES;
+    if count == 0 || count > MAX {
+        return Err(DevicesError::Count { asked: count, max: MAX });
+    }
+    let first = select_from(choice, adapters)?;
+    if !first.is_gpu {
+        let mut all = vec![first; count];
+        if count > 1 {
+            for (i, d) in all.iter_mut().enumerate() {
+                d.description = format!("CPU replica {} of {count} (Burn Flex is one device; the replicas share its cores)", i + 1);
+            }
+        }
+        return Ok(all);
+    }
+    let kind = adapters.iter().find(|a| first.description.contains(&a.name)).map_or(AdapterKind::Discrete, |a| a.kind);
+    let same: Vec<&AdapterInfo> = adapters.iter().filter(|a| a.kind == kind).collect();
+    if same.len() < count {
+        return Err(DevicesError::TooFew { asked: count, found: same.len(), kind });
+    }
+    Ok(same
+        .iter()
+        .take(count)
+        .enumerate()
+        .map(|(i, a)| SelectedDevice {
+            device: Device::wgpu(match kind {
+                AdapterKind::Discrete => DeviceKind::DiscreteGpu(i),
+                AdapterKind::Integrated => DeviceKind::IntegratedGpu(i),
+                AdapterKind::Virtual => DeviceKind::VirtualGpu(i),
+                AdapterKind::Software => DeviceKind::Cpu,
+                AdapterKind::Other => DeviceKind::DefaultDevice,
+            }),
+            is_gpu: true,
+            description: format!("GPU {i} via WGPU: {} ({}, {:?})", a.name, a.backend, a.kind),
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn adapter(name: &str, kind: AdapterKind) -> AdapterInfo {
         AdapterInfo { name: name.into(), backend: "Vulkan".into(), kind }
+    }
+
+    #[test]
+    fn several_devices_are_replicas_on_the_cpu_and_adapters_of_one_kind_on_gpus() {
+        let cpu = select_many_from(DeviceChoice::Cpu, 2, &[]).unwrap();
+        assert_eq!(cpu.len(), 2);
+        assert!(cpu.iter().all(|d| !d.is_gpu) && cpu[1].description.contains("replica 2 of 2"), "{:?}", cpu);
+        let gpus = [adapter("A", AdapterKind::Discrete), adapter("soft", AdapterKind::Software), adapter("B", AdapterKind::Discrete)];
+        let two = select_many_from(DeviceChoice::Gpu, 2, &gpus).unwrap();
+        assert_eq!(two.iter().map(|d| d.description.as_str()).collect::<Vec<_>>(), ["GPU 0 via WGPU: A (Vulkan, Discrete)", "GPU 1 via WGPU: B (Vulkan, Discrete)"]);
+        let err = select_many_from(DeviceChoice::Gpu, 3, &gpus).unwrap_err().to_string();
+        assert!(err.contains("found 2 Discrete adapter(s)"), "{err}");
+        assert!(select_many_from(DeviceChoice::Cpu, 0, &[]).is_err());
     }
 
     #[test]

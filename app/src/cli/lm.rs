@@ -147,6 +147,10 @@ pub struct TrainArgs {
     /// accumulation): a step sees batch x accumulate items with the memory of --batch.
     #[arg(long, default_value_t = 1)]
     pub accumulate: usize,
+    /// Devices to train on at once (data parallel): --batch is split evenly over them. On the
+    /// CPU, Flex is one device and the replicas share its cores (for testing the path).
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -228,8 +232,12 @@ fn minilm(encoder: &str, dir: Option<&Path>, device: &burn::prelude::Device) -> 
 }
 
 fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
-    let chosen = device::select(choice)?;
-    eprintln!("device: {}", chosen.description);
+    let devices = device::select_many(choice, a.devices)?;
+    for d in &devices {
+        eprintln!("device: {}", d.description);
+    }
+    let chosen = devices[0].clone();
+    let others: Vec<burn::tensor::Device> = devices[1..].iter().map(|d| d.device.clone()).collect();
     for (name, p) in [("--token-dropout", a.token_dropout), ("--cond-dropout", a.cond_dropout)] {
         if !(0.0..1.0).contains(&p) {
             bail!("{name} must be in [0, 1) (got {p})");
@@ -302,6 +310,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         trainer.train.batch,
         trainer.cfg.training_memory(trainer.train.batch) as f64 / 1048576.0
     );
+    trainer.set_devices(&others)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);
     bar.reset_eta();

@@ -76,6 +76,10 @@ pub struct TrainArgs {
     /// accumulation): a step sees batch x accumulate items with the memory of --batch.
     #[arg(long, default_value_t = 1)]
     pub accumulate: usize,
+    /// Devices to train on at once (data parallel): --batch is split evenly over them. On the
+    /// CPU, Flex is one device and the replicas share its cores (for testing the path).
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -167,8 +171,12 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     if !(a.partial_l2_weight >= 0.0 && a.partial_l2_weight.is_finite()) {
         bail!("--partial-l2-weight must be a number >= 0 (got {})", a.partial_l2_weight);
     }
-    let chosen = device::select(choice)?;
-    eprintln!("device: {}", chosen.description);
+    let devices = device::select_many(choice, a.devices)?;
+    for d in &devices {
+        eprintln!("device: {}", d.description);
+    }
+    let chosen = devices[0].clone();
+    let others: Vec<burn::tensor::Device> = devices[1..].iter().map(|d| d.device.clone()).collect();
     let has_run = hitvideo_engine::train::checkpoint::resolve(&a.out).is_ok();
     let mut trainer = if a.resume {
         if !has_run {
@@ -225,6 +233,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         "training '{}' from step {} to {}: {} training clips, {} validation clips -> {}",
         c.name, trainer.step, trainer.train.steps, data.train_len(), data.val_len(), a.out.display()
     );
+    trainer.set_devices(&others)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);
     let started = std::time::Instant::now();

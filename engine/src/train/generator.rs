@@ -18,13 +18,14 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
-use super::generator_data::{TextSource, layer_ids, rows_of, to_tensors, token_dropout};
+use super::generator_data::{TextSource, embedded_input, layer_ids, rows_of, to_tensors, token_dropout};
+use super::parallel::{ShardPlan, per_device};
 use super::log::MetricsLog;
 use super::schedule::lr_at;
 use super::token_cache::TokenCache;
 pub use super::tokenizer::TrainError;
 use crate::dataset::synth::item_seed;
-use crate::generator::{Generator, GeneratorConfig, layer_losses};
+use crate::generator::{Generator, GeneratorConfig, TextInput, layer_losses};
 use crate::text::MiniLm;
 
 /// Checkpoint kind written in `state.json`.
@@ -148,6 +149,8 @@ pub struct GeneratorTrainer {
     pub step: usize,
     text: TextSource,
     device: Device,
+    /// Every training device, the main one (`device`) first (see [`super::parallel`]).
+    devices: Vec<Device>,
 }
 
 fn optimizer(t: &GeneratorTrainConfig) -> ModuleOptimizer {
@@ -206,7 +209,7 @@ impl GeneratorTrainer {
         let device = device.clone().autodiff();
         device.seed(train.seed);
         let model = cfg.init(&device);
-        Ok(Self { opt: optimizer(&train), cfg, train, model, step: 0, text, device })
+        Ok(Self { opt: optimizer(&train), cfg, train, model, step: 0, text, devices: vec![device.clone()], device })
     }
 
     /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
@@ -253,44 +256,96 @@ impl GeneratorTrainer {
         checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
     }
 
+    /// Trains on the main device and `others` at once (data parallel, see
+    /// [`super::parallel`]): each step's batch is split evenly over them, so the batch must be
+    /// a multiple of the device count. An empty `others` trains on the main device alone.
+    pub fn set_devices(&mut self, others: &[Device]) -> Result<(), TrainError> {
+        ShardPlan::new(self.train.batch, self.train.accumulate, others.len() + 1)?;
+        self.devices = super::parallel::autodiff_devices(&self.device, others);
+        Ok(())
+    }
+
+    /// The devices this run trains on, the main one first.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
     /// One optimizer step on `batch * accumulate` items drawn from `items` of `cache` (seeded
     /// by the run's seed and the step, so a resumed run sees the same batches); returns the
     /// logged scalars.
     ///
-    /// With `accumulate = N` the items are cut into N micro-batches of `batch`, each run forward
-    /// and backward with its loss divided by N, and the summed gradients make one step: the
-    /// same update as one batch of `N * batch` (exactly, up to rounding, when `change_weight`
-    /// is 1; with another weight each micro-batch normalizes its own weights).
+    /// The items are cut into `devices x accumulate` micro-batches ([`ShardPlan`]), each run
+    /// forward and backward with its loss divided by their number, and the summed gradients
+    /// make one step on the main device: the same update as one batch (exactly, up to
+    /// rounding, when `change_weight` is 1; with another weight each micro-batch normalizes
+    /// its own weights).
     pub fn train_step(&mut self, cache: &TokenCache, items: &[usize]) -> Result<serde_json::Value, TrainError> {
         let t = &self.train;
-        let (micro, n) = (t.batch, t.accumulate.max(1));
+        let shards = ShardPlan::new(t.batch, t.accumulate, self.devices.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(item_seed(t.seed ^ 0x6c6d_7472, self.step));
-        let rows: Vec<usize> = (0..micro * n).map(|_| items[rng.random_range(0..items.len().max(1))]).collect();
+        let rows: Vec<usize> = (0..t.batch * shards.accumulate).map(|_| items[rng.random_range(0..items.len().max(1))]).collect();
         let targets = layer_ids(cache, &self.cfg, &rows);
         let inputs = token_dropout(&targets, &self.cfg, self.cfg.token_dropout, &mut rng);
         let uncond: Vec<bool> = rows.iter().map(|_| rng.random_bool(self.cfg.cond_dropout)).collect();
         let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
-        let change_weight = t.change_weight;
+        let (cfg, change_weight, micro, scale) = (&self.cfg, t.change_weight, shards.micro, shards.scale());
+        let single = shards.devices == 1;
+        // The frozen encoder's features are read here (its cache is the trainer's); the
+        // embedded encoder runs inside each replica's forward pass.
+        let mut texts: Vec<Option<TextInput>> = Vec::with_capacity(shards.parts());
+        for i in 0..shards.parts() {
+            let range = i * micro..(i + 1) * micro;
+            texts.push(if self.text.is_embedded() {
+                None
+            } else {
+                let captions: Vec<&str> = rows[range.clone()].iter().map(|&r| cache.header.items[r].caption.as_str()).collect();
+                let device = &self.devices[i % shards.devices];
+                Some(self.text.input(&self.model, cfg, &captions, uncond[range].to_vec(), device).map_err(|e| TrainError::Invalid(e.to_string()))?)
+            });
+        }
+        let mut texts: Vec<Option<Option<TextInput>>> = texts.into_iter().map(Some).collect();
+        let jobs: Vec<_> = self
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(d, device)| {
+                let model = if single { self.model.clone() } else { self.model.clone().fork(device) };
+                let work: Vec<(usize, Option<TextInput>)> = shards.shards_of(d).map(|i| (i, texts[i].take().flatten())).collect();
+                let (rows, inputs, targets, uncond) = (&rows, &inputs, &targets, &uncond);
+                move || -> Result<(f32, Vec<f32>, GradientsParams), TrainError> {
+                    let mut accumulator = GradientsAccumulator::<Generator>::new();
+                    let (mut loss, mut per_layer) = (0f32, vec![0f32; cfg.layers.len()]);
+                    for (i, text) in work {
+                        let range = i * micro..(i + 1) * micro;
+                        let text = match text {
+                            Some(text) => text,
+                            None => {
+                                let captions: Vec<&str> = rows[range.clone()].iter().map(|&r| cache.header.items[r].caption.as_str()).collect();
+                                embedded_input(&model, cfg, &captions, uncond[range.clone()].to_vec()).map_err(|e| TrainError::Invalid(e.to_string()))?
+                            }
+                        };
+                        let input_ids = to_tensors(&rows_of(inputs, cfg, range.clone()), cfg, micro, device);
+                        let target_ids = to_tensors(&rows_of(targets, cfg, range), cfg, micro, device);
+                        let h = model.forward_train(cfg, &text, &input_ids);
+                        let losses = layer_losses(&model, cfg, h, &target_ids, change_weight);
+                        loss += losses.total.clone().into_scalar::<f32>() * scale;
+                        for (sum, l) in per_layer.iter_mut().zip(&losses.per_layer) {
+                            *sum += l.clone().into_scalar::<f32>() * scale;
+                        }
+                        let total = if scale == 1.0 { losses.total } else { losses.total.mul_scalar(scale) };
+                        accumulator.accumulate(&model, GradientsParams::from_grads(total.backward(), &model));
+                    }
+                    Ok((loss, per_layer, accumulator.grads()))
+                }
+            })
+            .collect();
         let mut accumulator = GradientsAccumulator::<Generator>::new();
-        let mut loss_value = 0f32;
-        let mut per_layer = vec![0f32; self.cfg.layers.len()];
-        for part in 0..n {
-            let range = part * micro..(part + 1) * micro;
-            let captions: Vec<&str> = rows[range.clone()].iter().map(|&r| cache.header.items[r].caption.as_str()).collect();
-            let text = self
-                .text
-                .input(&self.model, &self.cfg, &captions, uncond[range.clone()].to_vec(), &self.device)
-                .map_err(|e| TrainError::Invalid(e.to_string()))?;
-            let input_ids = to_tensors(&rows_of(&inputs, &self.cfg, range.clone()), &self.cfg, micro, &self.device);
-            let target_ids = to_tensors(&rows_of(&targets, &self.cfg, range), &self.cfg, micro, &self.device);
-            let h = self.model.forward_train(&self.cfg, &text, &input_ids);
-            let losses = layer_losses(&self.model, &self.cfg, h, &target_ids, change_weight);
-            loss_value += losses.total.clone().into_scalar::<f32>() / n as f32;
-            for (sum, l) in per_layer.iter_mut().zip(&losses.per_layer) {
-                *sum += l.clone().into_scalar::<f32>() / n as f32;
-            }
-            let total = if n > 1 { losses.total.div_scalar(n as f32) } else { losses.total };
-            accumulator.accumulate(&self.model, GradientsParams::from_grads(total.backward(), &self.model));
+        let (mut loss_value, mut per_layer) = (0f32, vec![0f32; self.cfg.layers.len()]);
+        for out in per_device(jobs) {
+            let (loss, layers, grads) = out?;
+            loss_value += loss;
+            per_layer.iter_mut().zip(layers).for_each(|(a, b)| *a += b);
+            accumulator.accumulate(&self.model, if single { grads } else { grads.to_device(&self.device, &self.model) });
         }
         if loss_value.is_finite() {
             self.model = self.opt.step(lr, self.model.clone(), accumulator.grads());

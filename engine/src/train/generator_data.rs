@@ -45,11 +45,16 @@ impl TextSource {
         }
     }
 
+    /// Whether the prompt features come from the generator's own (embedded) encoder.
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Self::Embedded)
+    }
+
     /// The text input of `captions` for `model` (on `device`, the model's), with the rows
     /// flagged in `uncond` taking the learned unconditional prefix.
     pub fn input(&mut self, model: &Generator, cfg: &GeneratorConfig, captions: &[&str], uncond: Vec<bool>, device: &Device) -> Result<TextInput, TextError> {
         let mut input = match self {
-            Self::Embedded => model.encode_prompts(captions, cfg.text.max_len)?,
+            Self::Embedded => return embedded_input(model, cfg, captions, uncond),
             Self::MiniLm { encoder, cache } => {
                 fill_features(encoder, cache, captions, cfg.text.max_len, captions.len())?;
                 let d = cfg.text.dim;
@@ -68,6 +73,14 @@ impl TextSource {
         input.uncond = uncond;
         Ok(input)
     }
+}
+
+/// The embedded encoder's text input of `captions` (on `model`'s device), with the rows flagged
+/// in `uncond` taking the learned unconditional prefix.
+pub fn embedded_input(model: &Generator, cfg: &GeneratorConfig, captions: &[&str], uncond: Vec<bool>) -> Result<TextInput, TextError> {
+    let mut input = model.encode_prompts(captions, cfg.text.max_len)?;
+    input.uncond = uncond;
+    Ok(input)
 }
 
 /// Features (`[L * D]` values and `L`) of the captions missing from `cache`, encoded `batch` at a

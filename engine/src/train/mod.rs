@@ -6,6 +6,8 @@ pub mod data;
 pub mod generator;
 pub mod generator_data;
 pub mod log;
+pub mod parallel;
 pub mod schedule;
 pub mod token_cache;
 pub mod tokenizer;
+mod tokenizer_step;

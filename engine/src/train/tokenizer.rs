@@ -13,7 +13,6 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Bytes;
-use burn::tensor::activation::relu;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -21,12 +20,13 @@ use serde_json::json;
 use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use super::data::ClipSource;
 use super::log::MetricsLog;
+use super::parallel::{ShardPlan, per_device};
 use super::schedule::lr_at;
+use super::tokenizer_step::{self as step, DiscUpdate, StepPlan, StepSums};
 use crate::dataset::synth::item_seed;
 use crate::tokenizer::disc::Discriminator;
-use crate::tokenizer::dynamic::{FillStrategy, MaskConfig, decode_masked_batch, masked_fraction};
-use crate::tokenizer::lfq::{self, usage_and_perplexity};
-use crate::tokenizer::Encoded;
+use crate::tokenizer::dynamic::FillStrategy;
+use crate::tokenizer::lfq::usage_and_perplexity;
 use crate::tokenizer::{Tokenizer, TokenizerConfig};
 
 /// Checkpoint kind written in `state.json`.
@@ -299,6 +299,8 @@ pub struct TokenizerTrainer {
     opt_d: ModuleOptimizer,
     pub step: usize,
     device: Device,
+    /// Every training device, the main one (`device`) first (see [`super::parallel`]).
+    devices: Vec<Device>,
 }
 
 fn optimizer(t: &TokenizerTrainConfig) -> ModuleOptimizer {
@@ -357,7 +359,7 @@ impl TokenizerTrainer {
         device.seed(train.seed);
         let model = cfg.init(&device);
         let disc = Discriminator::new(cfg.disc_channels, &device);
-        Self { opt_g: optimizer(&train), opt_d: optimizer(&train), cfg, train, model, disc, step: 0, device }
+        Self { opt_g: optimizer(&train), opt_d: optimizer(&train), cfg, train, model, disc, step: 0, devices: vec![device.clone()], device }
     }
 
     /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
@@ -427,21 +429,32 @@ impl TokenizerTrainer {
         checkpoint::save(run_dir, &files, &state, self.train.keep_checkpoints)
     }
 
-    /// One optimizer step on batch `x` (`[B * accumulate, 3, T, H, W]` in `[-1, 1]`); returns
-    /// the logged scalars (means over the micro-batches).
+    /// Trains on the main device and `others` at once (data parallel, see
+    /// [`super::parallel`]): each step's batch is split evenly over them, so the batch must be
+    /// a multiple of the device count. An empty `others` trains on the main device alone.
+    pub fn set_devices(&mut self, others: &[Device]) -> Result<(), TrainError> {
+        ShardPlan::new(self.train.batch, self.train.accumulate, others.len() + 1)?;
+        self.devices = super::parallel::autodiff_devices(&self.device, others);
+        Ok(())
+    }
+
+    /// The devices this run trains on, the main one first.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// One optimizer step on batch `x` (`[batch * accumulate, 3, T, H, W]` in `[-1, 1]`, on the
+    /// main device); returns the logged scalars (means over the micro-batches).
     ///
-    /// With `accumulate = N` the batch is cut into N micro-batches, each run forward and
-    /// backward with its losses divided by N, and the summed gradients make one step. Terms
-    /// without batch statistics then give the same update as one batch of `N * B`; the bit
-    /// norms' batch statistics and the codebook entropy are taken per micro-batch (as batch
-    /// norm is under accumulation in any framework), and the discriminator steps once, after
-    /// the last micro-batch, so each micro-batch's adversarial term is scored by the
-    /// discriminator as it was when the step began.
+    /// The step is cut into `devices x accumulate` micro-batches ([`ShardPlan`]), each run
+    /// forward and backward with its losses divided by their number, and the summed gradients
+    /// make one update. Terms without batch statistics then give the same update as one batch;
+    /// the bit norms' batch statistics and the codebook entropy are taken per micro-batch (as
+    /// batch norm is under accumulation or data parallelism in any framework). With more than
+    /// one micro-batch the discriminator steps once, after the last, so each micro-batch's
+    /// adversarial term is scored by the discriminator as it was when the step began.
     pub fn train_step(&mut self, x: Tensor<5>) -> serde_json::Value {
-        let t = &self.train;
-        let parts = t.accumulate.max(1);
-        let micro = x.dims()[0] / parts;
-        let scale = 1.0 / parts as f32;
+        let t = self.train.clone();
         let n = self.cfg.layers.len();
         let active = active_layers(self.step, t.steps, n, t.stage_fraction);
         let mut rng = ChaCha8Rng::seed_from_u64(crate::dataset::synth::item_seed(t.seed ^ 0x6b, self.step));
@@ -456,102 +469,18 @@ impl TokenizerTrainer {
         // Drawn last, and only when on, so that runs without it keep their random streams.
         let aux_k = (t.partial_loss_weight > 0.0 && active > 1).then(|| rng.random_range(1..active));
         let adversarial = t.adversarial_weight > 0.0 && self.step >= t.disc_start;
-        let mut grads_g = GradientsAccumulator::<Tokenizer>::new();
-        let mut grads_d = GradientsAccumulator::<Discriminator>::new();
-        let mut sums = StepSums::default();
-        for part in 0..parts {
-            let x = if parts > 1 { x.clone().narrow(0, part * micro, micro) } else { x.clone() };
-            // A frozen encoder runs without autodiff: a graph that no backward pass consumes would
-            // be kept alive step after step (20 MB a step at batch 8). It also keeps its bit norms'
-            // running statistics, so its ids stay the same.
-            let (enc, entropy_terms) = if t.freeze_encoder {
-                let frozen = self.model.valid();
-                let logits = frozen.logits_of_latents(frozen.latents(x.clone().inner()), false);
-                (Encoded { layers: logits.into_iter().map(|z| lfq::quantize(z.autodiff(), t.entropy_tau)).collect() }, None)
-            } else {
-                let latents = self.model.latents(x.clone());
-                // The entropy penalty trains only the quantizers' projections when `entropy_detach`
-                // is on: it sees the latents without their gradient path into the encoder.
-                let entropy_terms = t.entropy_detach.then(|| {
-                    let detached: Vec<Tensor<5>> = latents.iter().map(|l| l.clone().detach()).collect();
-                    self.model.logits_of_latents(detached, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect::<Vec<_>>()
-                });
-                (Encoded { layers: self.model.logits_of_latents(latents, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect() }, entropy_terms)
-            };
-            let all_codes: Vec<Tensor<5>> =
-                enc.layers[..active].iter().map(|o| if t.freeze_encoder { o.codes.clone().detach() } else { o.codes.clone() }).collect();
-            let codes = all_codes[..k].to_vec();
-            let mut mask_ratio = None;
-            let recon = match fill {
-                Some(fill) => {
-                    let indices: Vec<Tensor<4, Int>> = enc.layers[..k].iter().map(|o| o.indices.clone()).collect();
-                    let mcfg = MaskConfig::new().with_cap(t.mask_cap).with_tolerance(t.mask_tolerance).with_seed(item_seed(t.seed ^ 0x6d, self.step));
-                    match decode_masked_batch(&self.model, &codes, &indices, &mcfg, fill) {
-                        Ok((video, masks)) => {
-                            mask_ratio = Some(masked_fraction(&masks));
-                            video
-                        }
-                        // Unreachable: the ids come from this model's own quantizers.
-                        Err(_) => self.model.decode(&codes),
-                    }
-                }
-                None => self.model.decode(&codes),
-            };
-            let l1 = (recon.clone() - x.clone()).abs().mean();
-            let mut commit = Tensor::<1>::zeros([1], &self.device);
-            let mut entropy = Tensor::<1>::zeros([1], &self.device);
-            for (j, o) in enc.layers[..active].iter().enumerate() {
-                commit = commit + o.commitment.clone();
-                let e = entropy_terms.as_ref().and_then(|v| v.get(j)).unwrap_or(o);
-                entropy = entropy + e.sample_entropy.clone() - e.codebook_entropy.clone();
-            }
-            let mut loss = l1.clone();
-            if t.l2_weight > 0.0 {
-                let err = recon.clone() - x.clone();
-                loss = loss + (err.clone() * err).mean().mul_scalar(t.l2_weight);
-            }
-            let mut l1_partial = None;
-            if let Some(j) = aux_k {
-                let err = self.model.decode(&all_codes[..j]) - x.clone();
-                let partial = err.clone().abs().mean();
-                l1_partial = Some(partial.clone().into_scalar::<f32>());
-                loss = loss + partial.mul_scalar(t.partial_loss_weight);
-                if t.partial_l2_weight > 0.0 {
-                    loss = loss + (err.clone() * err).mean().mul_scalar(t.partial_l2_weight);
-                }
-            }
-            if !t.freeze_encoder {
-                loss = loss + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
-            }
-            let mut d_loss = None;
-            if adversarial {
-                let real = self.disc.forward(x.clone());
-                let fake = self.disc.forward(recon.clone().detach());
-                let ld = relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean();
-                d_loss = Some(ld.clone().into_scalar::<f32>());
-                if parts > 1 {
-                    grads_d.accumulate(&self.disc, GradientsParams::from_grads(ld.mul_scalar(scale).backward(), &self.disc));
-                } else {
-                    let grads = GradientsParams::from_grads(ld.backward(), &self.disc);
-                    self.disc = self.opt_d.step(t.disc_lr, self.disc.clone(), grads);
-                }
-                let g_adv = self.disc.clone().no_grad().forward(recon).mean().neg();
-                loss = loss + g_adv.mul_scalar(t.adversarial_weight);
-            }
-            sums.loss += loss.clone().into_scalar::<f32>() * scale;
-            sums.l1 += l1.into_scalar::<f32>() * scale;
-            sums.commitment += commit.into_scalar::<f32>() * scale;
-            sums.entropy += entropy.into_scalar::<f32>() * scale;
-            sums.add_optional(d_loss, l1_partial, mask_ratio, scale);
-            let loss = if parts > 1 { loss.mul_scalar(scale) } else { loss };
-            grads_g.accumulate(&self.model, GradientsParams::from_grads(loss.backward(), &self.model));
-        }
-        if adversarial && parts > 1 {
-            self.disc = self.opt_d.step(t.disc_lr, self.disc.clone(), grads_d.grads());
-        }
+        let plan = StepPlan { active, k, fill, aux_k, adversarial, mask_seed: item_seed(t.seed ^ 0x6d, self.step) };
+        let shards = ShardPlan::new(x.dims()[0] / t.accumulate.max(1), t.accumulate, self.devices.len())
+            .unwrap_or(ShardPlan { devices: 1, accumulate: 1, micro: x.dims()[0] });
+        let (sums, grads) = if shards.parts() == 1 {
+            let out = step::shard(&self.model, &mut self.disc, x, &t, &plan, 1.0, DiscUpdate::Now(&mut self.opt_d));
+            (out.sums, out.grads)
+        } else {
+            self.sharded_step(x, &t, &plan, shards)
+        };
         let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
         if sums.loss.is_finite() {
-            self.model = self.opt_g.step(lr, self.model.clone(), grads_g.grads());
+            self.model = self.opt_g.step(lr, self.model.clone(), grads);
         }
         self.step += 1;
         json!({
@@ -563,37 +492,51 @@ impl TokenizerTrainer {
         })
     }
 
+    /// A step of several micro-batches: each device runs its share on a replica (the models
+    /// themselves on a single device) and accumulates their gradients; they are summed on the
+    /// main device, where the discriminator steps (adversarial steps). Returns the summed
+    /// scalars and the tokenizer's summed gradients.
+    fn sharded_step(&mut self, x: Tensor<5>, t: &TokenizerTrainConfig, plan: &StepPlan, shards: ShardPlan) -> (StepSums, GradientsParams) {
+        let single = shards.devices == 1;
+        let scale = shards.scale();
+        let jobs: Vec<_> = self
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(d, device)| {
+                let (model, mut disc) =
+                    if single { (self.model.clone(), self.disc.clone()) } else { (self.model.clone().fork(device), self.disc.clone().fork(device)) };
+                let xs: Vec<Tensor<5>> = shards.shards_of(d).map(|i| x.clone().narrow(0, i * shards.micro, shards.micro).to_device(device)).collect();
+                move || {
+                    let (mut sums, mut grads, mut grads_d) = (StepSums::default(), GradientsAccumulator::new(), GradientsAccumulator::new());
+                    for x in xs {
+                        let out = step::shard(&model, &mut disc, x, t, plan, scale, DiscUpdate::Accumulate);
+                        sums.merge(&out.sums);
+                        grads.accumulate(&model, out.grads);
+                        if let Some(g) = out.grads_d {
+                            grads_d.accumulate(&disc, g);
+                        }
+                    }
+                    (sums, grads.grads(), grads_d.grads())
+                }
+            })
+            .collect();
+        let (mut sums, mut grads, mut grads_d) = (StepSums::default(), GradientsAccumulator::<Tokenizer>::new(), GradientsAccumulator::<Discriminator>::new());
+        for (s, g, gd) in per_device(jobs) {
+            sums.merge(&s);
+            grads.accumulate(&self.model, if single { g } else { g.to_device(&self.device, &self.model) });
+            grads_d.accumulate(&self.disc, if single { gd } else { gd.to_device(&self.device, &self.disc) });
+        }
+        if plan.adversarial {
+            self.disc = self.opt_d.step(t.disc_lr, self.disc.clone(), grads_d.grads());
+        }
+        (sums, grads.grads())
+    }
+
     /// Validation on `clips` clips of `data`: PSNR with the k coarsest layers for every k, and
     /// codebook usage and perplexity per layer.
     pub fn validate(&self, data: &ClipSource, clips: usize) -> serde_json::Value {
         validate(&self.model.valid(), &self.cfg, data, clips, self.train.entropy_tau)
-    }
-}
-
-/// The logged scalars of one step, summed over its micro-batches (each already scaled).
-#[derive(Default)]
-struct StepSums {
-    loss: f32,
-    l1: f32,
-    commitment: f32,
-    entropy: f32,
-    d_loss: Option<f32>,
-    l1_partial: Option<f32>,
-    mask_ratio: Option<f64>,
-}
-
-impl StepSums {
-    fn add_optional(&mut self, d_loss: Option<f32>, l1_partial: Option<f32>, mask_ratio: Option<f64>, scale: f32) {
-        let add = |sum: &mut Option<f32>, v: Option<f32>| {
-            if let Some(v) = v {
-                *sum = Some(sum.unwrap_or(0.0) + v * scale);
-            }
-        };
-        add(&mut self.d_loss, d_loss);
-        add(&mut self.l1_partial, l1_partial);
-        if let Some(m) = mask_ratio {
-            self.mask_ratio = Some(self.mask_ratio.unwrap_or(0.0) + m * f64::from(scale));
-        }
     }
 }
 
@@ -653,6 +596,7 @@ pub fn run(
         return Err(TrainError::Invalid("the dataset has no training or no validation clips".into()));
     }
     trainer.train.validate()?;
+    ShardPlan::new(trainer.train.batch, trainer.train.accumulate, trainer.devices.len())?;
     std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_path_buf(), source })?;
     let log_path = run_dir.join("metrics.jsonl");
     let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;

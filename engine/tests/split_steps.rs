@@ -1,5 +1,8 @@
-//! Gradient accumulation (`accumulate`): N micro-batches of B make the same update as one batch
-//! of N x B, for the generator and for the tokenizer's batch-independent terms.
+//! Steps split into micro-batches: gradient accumulation (`accumulate`: N micro-batches of B make
+//! the same update as one batch of N x B) and data parallelism (`set_devices`: the batch split
+//! over device replicas, here two replicas on the CPU's single Flex device, which run the same
+//! fork / gather / sum path as distinct GPUs), for the generator and for the tokenizer's
+//! batch-independent terms.
 
 use std::sync::atomic::AtomicBool;
 
@@ -9,7 +12,7 @@ use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::train::data::ClipSource;
 use hitvideo_engine::train::generator::{GeneratorTrainConfig, GeneratorTrainer};
-use hitvideo_engine::train::token_cache;
+use hitvideo_engine::train::token_cache::{self, TokenCache};
 use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
 
 /// Every float parameter of a module, flattened in visiting order.
@@ -35,8 +38,8 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-#[test]
-fn generator_two_micro_batches_of_two_step_like_one_batch_of_four() {
+/// A token cache of 24 synthetic clips made by an untrained `tiny` tokenizer, and its config.
+fn tiny_cache() -> (TokenizerConfig, TokenCache) {
     let dir = tempfile::tempdir().expect("tempdir");
     let device = Device::flex();
     let tok_cfg = TokenizerConfig::preset("tiny").expect("preset");
@@ -45,6 +48,13 @@ fn generator_two_micro_batches_of_two_step_like_one_batch_of_four() {
     let (model, loaded, _) = load_tokenizer(&tok_run, None, &device).expect("load");
     let synth = token_cache::synthetic_config(24, 0, &loaded);
     let cache = token_cache::build_synthetic(&model, &loaded, &synth, &device, &AtomicBool::new(false), |_, _| {}).expect("cache");
+    (tok_cfg, cache)
+}
+
+#[test]
+fn generator_two_micro_batches_of_two_step_like_one_batch_of_four() {
+    let device = Device::flex();
+    let (tok_cfg, cache) = tiny_cache();
     let items = cache.split("train");
 
     let cfg = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("small")).expect("preset");
@@ -116,5 +126,74 @@ fn tokenizer_two_micro_batches_of_two_step_like_one_batch_of_four() {
     let disc_before = params(&t.disc);
     let log = t.train_step(data.train_batch(0, 2, 0, &device));
     assert!(log["d_loss"].as_f64().is_some_and(f64::is_finite) && log["loss"].as_f64().is_some_and(f64::is_finite), "{log}");
+    assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
+}
+
+#[test]
+fn generator_on_two_replicas_follows_one_device_at_the_same_global_batch() {
+    let device = Device::flex();
+    let (tok_cfg, cache) = tiny_cache();
+    let items = cache.split("train");
+    let cfg = GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("small")).expect("preset");
+    let base = GeneratorTrainConfig::new().with_epsilon(1e-6).with_steps(10).with_warmup(1).with_seed(5);
+    let mut one = GeneratorTrainer::new(cfg.clone(), base.clone().with_batch(8), None, &device).expect("trainer");
+    // Two replicas, each with two micro-batches of two: 2 x 2 x 2 = 8 sequences a step.
+    let mut two = GeneratorTrainer::new(cfg, base.with_batch(4).with_accumulate(2), None, &device).expect("trainer");
+    two.set_devices(&[Device::flex()]).expect("batch 4 splits over two devices");
+    assert_eq!(two.devices().len(), 2);
+    two.model = one.model.clone();
+    for step in 0..3 {
+        let (a, b) = (one.train_step(&cache, &items).expect("step"), two.train_step(&cache, &items).expect("step"));
+        let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        assert!((la - lb).abs() < 1e-4, "step {step}: loss {la} on one device, {lb} on two");
+    }
+    let d = max_diff(&params(&one.model), &params(&two.model));
+    eprintln!("generator, two replicas: parameters after 3 steps differ by at most {d}");
+    assert!(d < 1e-5, "parameters after 3 steps differ by {d}");
+    let mut odd = GeneratorTrainer::new(
+        GeneratorConfig::preset("tiny", &tok_cfg, TextConditionConfig::for_encoder("small")).expect("preset"),
+        GeneratorTrainConfig::new().with_batch(3),
+        None,
+        &device,
+    )
+    .expect("trainer");
+    let err = odd.set_devices(&[Device::flex()]).unwrap_err().to_string();
+    assert!(err.contains("multiple of 2"), "{err}");
+}
+
+#[test]
+fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
+    let device = Device::flex();
+    let mut cfg = TokenizerConfig::preset("tiny").expect("preset");
+    cfg.bit_norm = false;
+    let data = ClipSource::synthetic(20, 0, cfg.frames, cfg.height, cfg.fps);
+    let base = TokenizerTrainConfig::new()
+        .with_epsilon(1e-6)
+        .with_steps(10)
+        .with_warmup(1)
+        .with_entropy_weight(0.0)
+        .with_adversarial_weight(0.0)
+        .with_stage_fraction(0.0);
+    let mut one = TokenizerTrainer::new(cfg.clone(), base.clone().with_batch(4), &device);
+    let mut two = TokenizerTrainer::new(cfg.clone(), base.with_batch(4), &device);
+    two.set_devices(&[Device::flex()]).expect("batch 4 splits over two devices");
+    two.model = one.model.clone();
+    for step in 0..3 {
+        let x = data.train_batch(step, 4, 0, &device);
+        let (a, b) = (one.train_step(x.clone()), two.train_step(x));
+        let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        assert!((la - lb).abs() < 1e-5, "step {step}: loss {la} on one device, {lb} on two");
+    }
+    let d = max_diff(&params(&one.model), &params(&two.model));
+    eprintln!("tokenizer, two replicas: parameters after 3 steps differ by at most {d}");
+    assert!(d < 1e-5, "parameters after 3 steps differ by {d}");
+
+    // The discriminator steps once from both replicas' gradients.
+    let adv = TokenizerTrainConfig::new().with_steps(4).with_batch(2).with_adversarial_weight(0.05).with_disc_start(0);
+    let mut t = TokenizerTrainer::new(cfg, adv, &device);
+    t.set_devices(&[Device::flex()]).expect("two devices");
+    let disc_before = params(&t.disc);
+    let log = t.train_step(data.train_batch(0, 2, 0, &device));
+    assert!(log["d_loss"].as_f64().is_some_and(f64::is_finite), "{log}");
     assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
 }

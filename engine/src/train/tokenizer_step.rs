@@ -1,0 +1,177 @@
+//! One micro-batch of a tokenizer training step: the forward pass, the losses, the
+//! discriminator's update or gradients, and the tokenizer's gradients. `TokenizerTrainer::
+//! train_step` (`tokenizer.rs`) runs it once per micro-batch, on one device or several.
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use super::tokenizer::TokenizerTrainConfig;
+use crate::tokenizer::disc::Discriminator;
+use crate::tokenizer::dynamic::{FillStrategy, MaskConfig, decode_masked_batch, masked_fraction};
+use crate::tokenizer::lfq;
+use crate::tokenizer::{Encoded, Tokenizer};
+
+/// What one step draws once for all its micro-batches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepPlan {
+    /// Layers trained (the progressive schedule).
+    pub active: usize,
+    /// Coarsest layers decoded for the main reconstruction.
+    pub k: usize,
+    /// The masked-decoding fill of a masked step.
+    pub fill: Option<FillStrategy>,
+    /// Coarsest layers of the auxiliary partial decode.
+    pub aux_k: Option<usize>,
+    /// Whether the discriminator and the adversarial term are on.
+    pub adversarial: bool,
+    /// Seed of the redundancy masks.
+    pub mask_seed: u64,
+}
+
+/// How a micro-batch treats the discriminator's gradients.
+pub(crate) enum DiscUpdate<'a> {
+    /// Step the discriminator at once (a step of one micro-batch: the adversarial term is then
+    /// scored by the updated discriminator).
+    Now(&'a mut ModuleOptimizer),
+    /// Return its gradients, scaled like the losses, for one update after the last micro-batch.
+    Accumulate,
+}
+
+/// The logged scalars of a step, summed over its micro-batches (each already scaled).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StepSums {
+    pub loss: f32,
+    pub l1: f32,
+    pub commitment: f32,
+    pub entropy: f32,
+    pub d_loss: Option<f32>,
+    pub l1_partial: Option<f32>,
+    pub mask_ratio: Option<f64>,
+}
+
+impl StepSums {
+    /// Adds another micro-batch's (already scaled) scalars.
+    pub fn merge(&mut self, o: &StepSums) {
+        self.loss += o.loss;
+        self.l1 += o.l1;
+        self.commitment += o.commitment;
+        self.entropy += o.entropy;
+        let add = |a: Option<f32>, b: Option<f32>| match (a, b) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.d_loss = add(self.d_loss, o.d_loss);
+        self.l1_partial = add(self.l1_partial, o.l1_partial);
+        self.mask_ratio = match (self.mask_ratio, o.mask_ratio) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// One micro-batch's results: scalars scaled by `scale`, and gradients of the scaled losses.
+pub(crate) struct Shard {
+    pub sums: StepSums,
+    pub grads: GradientsParams,
+    /// The discriminator's gradients ([`DiscUpdate::Accumulate`] on adversarial steps).
+    pub grads_d: Option<GradientsParams>,
+}
+
+/// Runs micro-batch `x` (`[b, 3, T, H, W]` in `[-1, 1]`, on `model`'s device) through `model`
+/// and `disc`; every loss is multiplied by `scale` (1 / micro-batches per step) before its
+/// backward pass, so that summed gradients are the whole batch's mean.
+pub(crate) fn shard(model: &Tokenizer, disc: &mut Discriminator, x: Tensor<5>, t: &TokenizerTrainConfig, plan: &StepPlan, scale: f32, update: DiscUpdate<'_>) -> Shard {
+    let device = x.device();
+    let mut grads_d = None;
+    // A frozen encoder runs without autodiff: a graph that no backward pass consumes would
+    // be kept alive step after step (20 MB a step at batch 8). It also keeps its bit norms'
+    // running statistics, so its ids stay the same.
+    let (enc, entropy_terms) = if t.freeze_encoder {
+        let frozen = model.valid();
+        let logits = frozen.logits_of_latents(frozen.latents(x.clone().inner()), false);
+        (Encoded { layers: logits.into_iter().map(|z| lfq::quantize(z.autodiff(), t.entropy_tau)).collect() }, None)
+    } else {
+        let latents = model.latents(x.clone());
+        // The entropy penalty trains only the quantizers' projections when `entropy_detach`
+        // is on: it sees the latents without their gradient path into the encoder.
+        let entropy_terms = t.entropy_detach.then(|| {
+            let detached: Vec<Tensor<5>> = latents.iter().map(|l| l.clone().detach()).collect();
+            model.logits_of_latents(detached, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect::<Vec<_>>()
+        });
+        (Encoded { layers: model.logits_of_latents(latents, true).into_iter().map(|z| lfq::quantize(z, t.entropy_tau)).collect() }, entropy_terms)
+    };
+    let all_codes: Vec<Tensor<5>> =
+        enc.layers[..plan.active].iter().map(|o| if t.freeze_encoder { o.codes.clone().detach() } else { o.codes.clone() }).collect();
+    let codes = all_codes[..plan.k].to_vec();
+    let mut mask_ratio = None;
+    let recon = match plan.fill {
+        Some(fill) => {
+            let indices: Vec<Tensor<4, Int>> = enc.layers[..plan.k].iter().map(|o| o.indices.clone()).collect();
+            let mcfg = MaskConfig::new().with_cap(t.mask_cap).with_tolerance(t.mask_tolerance).with_seed(plan.mask_seed);
+            match decode_masked_batch(&model, &codes, &indices, &mcfg, fill) {
+                Ok((video, masks)) => {
+                    mask_ratio = Some(masked_fraction(&masks));
+                    video
+                }
+                // Unreachable: the ids come from this model's own quantizers.
+                Err(_) => model.decode(&codes),
+            }
+        }
+        None => model.decode(&codes),
+    };
+    let l1 = (recon.clone() - x.clone()).abs().mean();
+    let mut commit = Tensor::<1>::zeros([1], &device);
+    let mut entropy = Tensor::<1>::zeros([1], &device);
+    for (j, o) in enc.layers[..plan.active].iter().enumerate() {
+        commit = commit + o.commitment.clone();
+        let e = entropy_terms.as_ref().and_then(|v| v.get(j)).unwrap_or(o);
+        entropy = entropy + e.sample_entropy.clone() - e.codebook_entropy.clone();
+    }
+    let mut loss = l1.clone();
+    if t.l2_weight > 0.0 {
+        let err = recon.clone() - x.clone();
+        loss = loss + (err.clone() * err).mean().mul_scalar(t.l2_weight);
+    }
+    let mut l1_partial = None;
+    if let Some(j) = plan.aux_k {
+        let err = model.decode(&all_codes[..j]) - x.clone();
+        let partial = err.clone().abs().mean();
+        l1_partial = Some(partial.clone().into_scalar::<f32>());
+        loss = loss + partial.mul_scalar(t.partial_loss_weight);
+        if t.partial_l2_weight > 0.0 {
+            loss = loss + (err.clone() * err).mean().mul_scalar(t.partial_l2_weight);
+        }
+    }
+    if !t.freeze_encoder {
+        loss = loss + commit.clone().mul_scalar(t.commitment_weight) + entropy.clone().mul_scalar(t.entropy_weight);
+    }
+    let mut d_loss = None;
+    if plan.adversarial {
+        let real = disc.forward(x.clone());
+        let fake = disc.forward(recon.clone().detach());
+        let ld = relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean();
+        d_loss = Some(ld.clone().into_scalar::<f32>());
+        match update {
+            DiscUpdate::Now(opt) => {
+                let grads = GradientsParams::from_grads(ld.backward(), &*disc);
+                *disc = opt.step(t.disc_lr, disc.clone(), grads);
+            }
+            DiscUpdate::Accumulate => grads_d = Some(GradientsParams::from_grads(ld.mul_scalar(scale).backward(), &*disc)),
+        }
+        let g_adv = disc.clone().no_grad().forward(recon).mean().neg();
+        loss = loss + g_adv.mul_scalar(t.adversarial_weight);
+    }
+    let scaled = |v: f32| v * scale;
+    let sums = StepSums {
+        loss: scaled(loss.clone().into_scalar::<f32>()),
+        l1: scaled(l1.into_scalar::<f32>()),
+        commitment: scaled(commit.into_scalar::<f32>()),
+        entropy: scaled(entropy.into_scalar::<f32>()),
+        d_loss: d_loss.map(scaled),
+        l1_partial: l1_partial.map(scaled),
+        mask_ratio: mask_ratio.map(|m| m * f64::from(scale)),
+    };
+    let loss = if scale == 1.0 { loss } else { loss.mul_scalar(scale) };
+    Shard { sums, grads: GradientsParams::from_grads(loss.backward(), model), grads_d }
+}
