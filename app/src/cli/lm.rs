@@ -1,5 +1,6 @@
 //! `hitvideo lm ...`: the generator's token cache and its training.
 
+use hitvideo_engine::train::precision::{self, Precision};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -151,6 +152,10 @@ pub struct TrainArgs {
     /// CPU, Flex is one device and the replicas share its cores (for testing the path).
     #[arg(long, default_value_t = 1)]
     pub devices: usize,
+    /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
+    /// scaling). The CPU trains in f32.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -238,6 +243,10 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     }
     let chosen = devices[0].clone();
     let others: Vec<burn::tensor::Device> = devices[1..].iter().map(|d| d.device.clone()).collect();
+    a.precision.check(&chosen.device, chosen.is_gpu).map_err(anyhow::Error::msg)?;
+    for d in &devices {
+        precision::configure(&d.device, a.precision).map_err(anyhow::Error::msg)?;
+    }
     for (name, p) in [("--token-dropout", a.token_dropout), ("--cond-dropout", a.cond_dropout)] {
         if !(0.0..1.0).contains(&p) {
             bail!("{name} must be in [0, 1) (got {p})");
@@ -311,6 +320,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         trainer.cfg.training_memory(trainer.train.batch) as f64 / 1048576.0
     );
     trainer.set_devices(&others)?;
+    trainer.set_precision(a.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);
     bar.reset_eta();
@@ -337,4 +347,8 @@ pub fn run(cmd: LmCommand, device: DeviceChoice) -> Result<()> {
         LmCommand::Train(a) => train_cmd(a, device),
         LmCommand::Eval(a) => eval_cmd(a, device),
     }
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse()
 }

@@ -3,6 +3,7 @@
 
 mod codec;
 
+use hitvideo_engine::train::precision::{self, Precision};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -80,6 +81,10 @@ pub struct TrainArgs {
     /// CPU, Flex is one device and the replicas share its cores (for testing the path).
     #[arg(long, default_value_t = 1)]
     pub devices: usize,
+    /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
+    /// scaling). The CPU trains in f32.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -177,6 +182,10 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     }
     let chosen = devices[0].clone();
     let others: Vec<burn::tensor::Device> = devices[1..].iter().map(|d| d.device.clone()).collect();
+    a.precision.check(&chosen.device, chosen.is_gpu).map_err(anyhow::Error::msg)?;
+    for d in &devices {
+        precision::configure(&d.device, a.precision).map_err(anyhow::Error::msg)?;
+    }
     let has_run = hitvideo_engine::train::checkpoint::resolve(&a.out).is_ok();
     let mut trainer = if a.resume {
         if !has_run {
@@ -234,6 +243,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         c.name, trainer.step, trainer.train.steps, data.train_len(), data.val_len(), a.out.display()
     );
     trainer.set_devices(&others)?;
+    trainer.set_precision(a.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);
     let started = std::time::Instant::now();
@@ -270,4 +280,8 @@ pub fn run(cmd: TokenizerCommand, device: DeviceChoice) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse()
 }

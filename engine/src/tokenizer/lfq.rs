@@ -114,12 +114,16 @@ impl BitNorm {
             let mean = flat.clone().mean_dim(1);
             let var = (flat - mean.clone()).powf_scalar(2.0).mean_dim(1);
             let (m1, v1) = (mean.clone().reshape([d]).detach(), var.clone().reshape([d]).detach());
-            self.mean.update(self.mean.value_sync().to_device(&device).mul_scalar(0.9) + m1.mul_scalar(0.1));
-            self.var.update(self.var.value_sync().to_device(&device).mul_scalar(0.9) + v1.mul_scalar(0.1));
+            // The running statistics stay in their own (fp32) dtype under mixed precision.
+            let (rm, rv) = (self.mean.value_sync().to_device(&device), self.var.value_sync().to_device(&device));
+            let (m1, v1) = (m1.cast(rm.dtype()), v1.cast(rv.dtype()));
+            self.mean.update(rm.mul_scalar(0.9) + m1.mul_scalar(0.1));
+            self.var.update(rv.mul_scalar(0.9) + v1.mul_scalar(0.1));
             (mean.reshape([1, d, 1, 1, 1]), var.reshape([1, d, 1, 1, 1]))
         } else {
-            let m = self.mean.value().to_device(&device).reshape([1, d, 1, 1, 1]);
-            (m, self.var.value().to_device(&device).reshape([1, d, 1, 1, 1]))
+            let dtype = z.dtype();
+            let m = self.mean.value().to_device(&device).cast(dtype).reshape([1, d, 1, 1, 1]);
+            (m, self.var.value().to_device(&device).cast(dtype).reshape([1, d, 1, 1, 1]))
         };
         (z - mean) / var.add_scalar(1e-5).sqrt()
     }

@@ -20,6 +20,7 @@ use serde_json::json;
 use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use super::generator_data::{TextSource, embedded_input, layer_ids, rows_of, to_tensors, token_dropout};
 use super::parallel::{ShardPlan, per_device};
+use super::precision::{self, LossScaler, Precision};
 use super::log::MetricsLog;
 use super::schedule::lr_at;
 use super::token_cache::TokenCache;
@@ -124,6 +125,7 @@ impl GeneratorTrainConfig {
         if let Some(map) = value.as_object_mut() {
             map.entry("change_weight").or_insert(json!(1.0));
             map.entry("accumulate").or_insert(json!(1));
+
         }
         serde_json::from_value(value)
     }
@@ -151,6 +153,11 @@ pub struct GeneratorTrainer {
     device: Device,
     /// Every training device, the main one (`device`) first (see [`super::parallel`]).
     devices: Vec<Device>,
+    /// Compute precision of this process's steps (a run setting, not saved: checkpoints are
+    /// fp32 whatever it is).
+    precision: Precision,
+    /// The f16 loss scale.
+    scaler: LossScaler,
 }
 
 fn optimizer(t: &GeneratorTrainConfig) -> ModuleOptimizer {
@@ -209,7 +216,8 @@ impl GeneratorTrainer {
         let device = device.clone().autodiff();
         device.seed(train.seed);
         let model = cfg.init(&device);
-        Ok(Self { opt: optimizer(&train), cfg, train, model, step: 0, text, devices: vec![device.clone()], device })
+        let scaler = LossScaler::new(Precision::F32);
+        Ok(Self { opt: optimizer(&train), cfg, train, model, step: 0, text, devices: vec![device.clone()], precision: Precision::F32, scaler, device })
     }
 
     /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
@@ -265,6 +273,16 @@ impl GeneratorTrainer {
         Ok(())
     }
 
+    /// Computes this process's steps in `precision` (see [`super::precision`]): the device's
+    /// default float type must already be its half type ([`precision::configure`], before the
+    /// trainer was built); the weights become fp32 master weights.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<(), TrainError> {
+        precision::check_configured(&self.device, precision)?;
+        self.model = precision::master_weights(self.model.clone(), precision);
+        (self.precision, self.scaler) = (precision, LossScaler::new(precision));
+        Ok(())
+    }
+
     /// The devices this run trains on, the main one first.
     pub fn devices(&self) -> &[Device] {
         &self.devices
@@ -289,6 +307,7 @@ impl GeneratorTrainer {
         let uncond: Vec<bool> = rows.iter().map(|_| rng.random_bool(self.cfg.cond_dropout)).collect();
         let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
         let (cfg, change_weight, micro, scale) = (&self.cfg, t.change_weight, shards.micro, shards.scale());
+        let (prec, loss_scale) = (self.precision, self.scaler.scale);
         let single = shards.devices == 1;
         // The frozen encoder's features are read here (its cache is the trainer's); the
         // embedded encoder runs inside each replica's forward pass.
@@ -313,6 +332,8 @@ impl GeneratorTrainer {
                 let work: Vec<(usize, Option<TextInput>)> = shards.shards_of(d).map(|i| (i, texts[i].take().flatten())).collect();
                 let (rows, inputs, targets, uncond) = (&rows, &inputs, &targets, &uncond);
                 move || -> Result<(f32, Vec<f32>, GradientsParams), TrainError> {
+                    let master = &model;
+                    let model = precision::compute_copy(master, prec);
                     let mut accumulator = GradientsAccumulator::<Generator>::new();
                     let (mut loss, mut per_layer) = (0f32, vec![0f32; cfg.layers.len()]);
                     for (i, text) in work {
@@ -328,12 +349,14 @@ impl GeneratorTrainer {
                         let target_ids = to_tensors(&rows_of(targets, cfg, range), cfg, micro, device);
                         let h = model.forward_train(cfg, &text, &input_ids);
                         let losses = layer_losses(&model, cfg, h, &target_ids, change_weight);
-                        loss += losses.total.clone().into_scalar::<f32>() * scale;
-                        for (sum, l) in per_layer.iter_mut().zip(&losses.per_layer) {
-                            *sum += l.clone().into_scalar::<f32>() * scale;
+                        let total = precision::to_f32(losses.total, prec);
+                        loss += total.clone().into_scalar::<f32>() * scale;
+                        for (sum, l) in per_layer.iter_mut().zip(losses.per_layer) {
+                            *sum += precision::to_f32(l, prec).into_scalar::<f32>() * scale;
                         }
-                        let total = if scale == 1.0 { losses.total } else { losses.total.mul_scalar(scale) };
-                        accumulator.accumulate(&model, GradientsParams::from_grads(total.backward(), &model));
+                        let factor = scale * loss_scale;
+                        let total = if factor == 1.0 { total } else { total.mul_scalar(factor) };
+                        accumulator.accumulate(master, GradientsParams::from_grads(total.backward(), master));
                     }
                     Ok((loss, per_layer, accumulator.grads()))
                 }
@@ -347,8 +370,13 @@ impl GeneratorTrainer {
             per_layer.iter_mut().zip(layers).for_each(|(a, b)| *a += b);
             accumulator.accumulate(&self.model, if single { grads } else { grads.to_device(&self.device, &self.model) });
         }
-        if loss_value.is_finite() {
-            self.model = self.opt.step(lr, self.model.clone(), accumulator.grads());
+        let grads = accumulator.grads();
+        let (grads, finite) = if self.scaler.active() { self.scaler.unscale(grads, &self.model) } else { (grads, true) };
+        if self.scaler.active() {
+            self.scaler.update(finite);
+        }
+        if loss_value.is_finite() && finite {
+            self.model = self.opt.step(lr, self.model.clone(), grads);
         }
         self.step += 1;
         Ok(json!({"step": self.step, "lr": lr, "loss": loss_value, "ce_by_layer": per_layer}))

@@ -7,6 +7,7 @@ pub mod generator;
 pub mod generator_data;
 pub mod log;
 pub mod parallel;
+pub mod precision;
 pub mod schedule;
 pub mod token_cache;
 pub mod tokenizer;

@@ -22,7 +22,8 @@ use super::data::ClipSource;
 use super::log::MetricsLog;
 use super::parallel::{ShardPlan, per_device};
 use super::schedule::lr_at;
-use super::tokenizer_step::{self as step, DiscUpdate, StepPlan, StepSums};
+use super::precision::{self, LossScaler, Precision};
+use super::tokenizer_step::{self as step, DiscUpdate, Models, StepPlan, StepSums};
 use crate::dataset::synth::item_seed;
 use crate::tokenizer::disc::Discriminator;
 use crate::tokenizer::dynamic::FillStrategy;
@@ -301,6 +302,11 @@ pub struct TokenizerTrainer {
     device: Device,
     /// Every training device, the main one (`device`) first (see [`super::parallel`]).
     devices: Vec<Device>,
+    /// Compute precision of this process's steps (a run setting, not saved: checkpoints are
+    /// fp32 whatever it is).
+    precision: Precision,
+    /// The f16 loss scale.
+    scaler: LossScaler,
 }
 
 fn optimizer(t: &TokenizerTrainConfig) -> ModuleOptimizer {
@@ -359,7 +365,8 @@ impl TokenizerTrainer {
         device.seed(train.seed);
         let model = cfg.init(&device);
         let disc = Discriminator::new(cfg.disc_channels, &device);
-        Self { opt_g: optimizer(&train), opt_d: optimizer(&train), cfg, train, model, disc, step: 0, devices: vec![device.clone()], device }
+        let scaler = LossScaler::new(Precision::F32);
+        Self { opt_g: optimizer(&train), opt_d: optimizer(&train), cfg, train, model, disc, step: 0, devices: vec![device.clone()], precision: Precision::F32, scaler, device }
     }
 
     /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
@@ -438,6 +445,17 @@ impl TokenizerTrainer {
         Ok(())
     }
 
+    /// Computes this process's steps in `precision` (see [`super::precision`]): the device's
+    /// default float type must already be its half type ([`precision::configure`], before the
+    /// trainer was built); the weights become fp32 master weights.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<(), TrainError> {
+        precision::check_configured(&self.device, precision)?;
+        self.model = precision::master_weights(self.model.clone(), precision);
+        self.disc = precision::master_weights(self.disc.clone(), precision);
+        (self.precision, self.scaler) = (precision, LossScaler::new(precision));
+        Ok(())
+    }
+
     /// The devices this run trains on, the main one first.
     pub fn devices(&self) -> &[Device] {
         &self.devices
@@ -473,13 +491,19 @@ impl TokenizerTrainer {
         let shards = ShardPlan::new(x.dims()[0] / t.accumulate.max(1), t.accumulate, self.devices.len())
             .unwrap_or(ShardPlan { devices: 1, accumulate: 1, micro: x.dims()[0] });
         let (sums, grads) = if shards.parts() == 1 {
-            let out = step::shard(&self.model, &mut self.disc, x, &t, &plan, 1.0, DiscUpdate::Now(&mut self.opt_d));
+            let compute = precision::compute_copy(&self.model, self.precision);
+            let models = Models { master: &self.model, compute: &compute, precision: self.precision, loss_scale: self.scaler.scale };
+            let out = step::shard(models, &mut self.disc, x, &t, &plan, 1.0, DiscUpdate::Now(&mut self.opt_d));
             (out.sums, out.grads)
         } else {
             self.sharded_step(x, &t, &plan, shards)
         };
         let lr = lr_at(self.step, t.steps, t.lr, t.warmup, t.min_lr_ratio);
-        if sums.loss.is_finite() {
+        let (grads, finite) = if self.scaler.active() { self.scaler.unscale(grads, &self.model) } else { (grads, true) };
+        if self.scaler.active() {
+            self.scaler.update(finite);
+        }
+        if sums.loss.is_finite() && finite {
             self.model = self.opt_g.step(lr, self.model.clone(), grads);
         }
         self.step += 1;
@@ -506,11 +530,14 @@ impl TokenizerTrainer {
             .map(|(d, device)| {
                 let (model, mut disc) =
                     if single { (self.model.clone(), self.disc.clone()) } else { (self.model.clone().fork(device), self.disc.clone().fork(device)) };
+                let (precision, loss_scale) = (self.precision, self.scaler.scale);
                 let xs: Vec<Tensor<5>> = shards.shards_of(d).map(|i| x.clone().narrow(0, i * shards.micro, shards.micro).to_device(device)).collect();
                 move || {
                     let (mut sums, mut grads, mut grads_d) = (StepSums::default(), GradientsAccumulator::new(), GradientsAccumulator::new());
+                    let compute = precision::compute_copy(&model, precision);
                     for x in xs {
-                        let out = step::shard(&model, &mut disc, x, t, plan, scale, DiscUpdate::Accumulate);
+                        let models = Models { master: &model, compute: &compute, precision, loss_scale };
+                        let out = step::shard(models, &mut disc, x, t, plan, scale, DiscUpdate::Accumulate);
                         sums.merge(&out.sums);
                         grads.accumulate(&model, out.grads);
                         if let Some(g) = out.grads_d {

@@ -6,6 +6,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+use super::precision::{self, Precision};
 use super::tokenizer::TokenizerTrainConfig;
 use crate::tokenizer::disc::Discriminator;
 use crate::tokenizer::dynamic::{FillStrategy, MaskConfig, decode_masked_batch, masked_fraction};
@@ -78,11 +79,25 @@ pub(crate) struct Shard {
     pub grads_d: Option<GradientsParams>,
 }
 
-/// Runs micro-batch `x` (`[b, 3, T, H, W]` in `[-1, 1]`, on `model`'s device) through `model`
-/// and `disc`; every loss is multiplied by `scale` (1 / micro-batches per step) before its
-/// backward pass, so that summed gradients are the whole batch's mean.
-pub(crate) fn shard(model: &Tokenizer, disc: &mut Discriminator, x: Tensor<5>, t: &TokenizerTrainConfig, plan: &StepPlan, scale: f32, update: DiscUpdate<'_>) -> Shard {
+/// The models one micro-batch runs on: the fp32 master weights (gradients are read from them)
+/// and the compute copy (the master itself in fp32, see [`precision::compute_copy`]).
+pub(crate) struct Models<'a> {
+    pub master: &'a Tokenizer,
+    pub compute: &'a Tokenizer,
+    pub precision: Precision,
+    /// The f16 loss scale (1 otherwise).
+    pub loss_scale: f32,
+}
+
+/// Runs micro-batch `x` (`[b, 3, T, H, W]` in `[-1, 1]`, on the model's device) through the
+/// tokenizer and `disc`; every loss is multiplied by `scale` (1 / micro-batches per step) before
+/// its backward pass, so that summed gradients are the whole batch's mean. `disc` holds master
+/// weights too; it computes in the same precision.
+pub(crate) fn shard(models: Models<'_>, disc: &mut Discriminator, x: Tensor<5>, t: &TokenizerTrainConfig, plan: &StepPlan, scale: f32, update: DiscUpdate<'_>) -> Shard {
     let device = x.device();
+    let prec = models.precision;
+    let model = models.compute;
+    let x = precision::to_compute(x, prec);
     let mut grads_d = None;
     // A frozen encoder runs without autodiff: a graph that no backward pass consumes would
     // be kept alive step after step (20 MB a step at batch 8). It also keeps its bit norms'
@@ -121,8 +136,8 @@ pub(crate) fn shard(model: &Tokenizer, disc: &mut Discriminator, x: Tensor<5>, t
         None => model.decode(&codes),
     };
     let l1 = (recon.clone() - x.clone()).abs().mean();
-    let mut commit = Tensor::<1>::zeros([1], &device);
-    let mut entropy = Tensor::<1>::zeros([1], &device);
+    let zero = precision::to_compute(Tensor::<1>::zeros([1], &device), prec);
+    let (mut commit, mut entropy) = (zero.clone(), zero);
     for (j, o) in enc.layers[..plan.active].iter().enumerate() {
         commit = commit + o.commitment.clone();
         let e = entropy_terms.as_ref().and_then(|v| v.get(j)).unwrap_or(o);
@@ -137,7 +152,7 @@ pub(crate) fn shard(model: &Tokenizer, disc: &mut Discriminator, x: Tensor<5>, t
     if let Some(j) = plan.aux_k {
         let err = model.decode(&all_codes[..j]) - x.clone();
         let partial = err.clone().abs().mean();
-        l1_partial = Some(partial.clone().into_scalar::<f32>());
+        l1_partial = Some(precision::to_f32(partial.clone(), prec).into_scalar::<f32>());
         loss = loss + partial.mul_scalar(t.partial_loss_weight);
         if t.partial_l2_weight > 0.0 {
             loss = loss + (err.clone() * err).mean().mul_scalar(t.partial_l2_weight);
@@ -148,9 +163,10 @@ pub(crate) fn shard(model: &Tokenizer, disc: &mut Discriminator, x: Tensor<5>, t
     }
     let mut d_loss = None;
     if plan.adversarial {
-        let real = disc.forward(x.clone());
-        let fake = disc.forward(recon.clone().detach());
-        let ld = relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean();
+        let d = precision::compute_copy(&*disc, prec);
+        let real = d.forward(x.clone());
+        let fake = d.forward(recon.clone().detach());
+        let ld = precision::to_f32(relu(real.neg().add_scalar(1.0)).mean() + relu(fake.add_scalar(1.0)).mean(), prec);
         d_loss = Some(ld.clone().into_scalar::<f32>());
         match update {
             DiscUpdate::Now(opt) => {
@@ -159,19 +175,22 @@ pub(crate) fn shard(model: &Tokenizer, disc: &mut Discriminator, x: Tensor<5>, t
             }
             DiscUpdate::Accumulate => grads_d = Some(GradientsParams::from_grads(ld.mul_scalar(scale).backward(), &*disc)),
         }
-        let g_adv = disc.clone().no_grad().forward(recon).mean().neg();
+        let g_adv = precision::compute_copy(&*disc, prec).no_grad().forward(recon).mean().neg();
         loss = loss + g_adv.mul_scalar(t.adversarial_weight);
     }
+    let loss = precision::to_f32(loss, prec);
     let scaled = |v: f32| v * scale;
+    let read = |v: Tensor<1>| precision::to_f32(v, prec).into_scalar::<f32>();
     let sums = StepSums {
         loss: scaled(loss.clone().into_scalar::<f32>()),
-        l1: scaled(l1.into_scalar::<f32>()),
-        commitment: scaled(commit.into_scalar::<f32>()),
-        entropy: scaled(entropy.into_scalar::<f32>()),
+        l1: scaled(read(l1)),
+        commitment: scaled(read(commit)),
+        entropy: scaled(read(entropy)),
         d_loss: d_loss.map(scaled),
         l1_partial: l1_partial.map(scaled),
         mask_ratio: mask_ratio.map(|m| m * f64::from(scale)),
     };
-    let loss = if scale == 1.0 { loss } else { loss.mul_scalar(scale) };
-    Shard { sums, grads: GradientsParams::from_grads(loss.backward(), model), grads_d }
+    let factor = scale * models.loss_scale;
+    let loss = if factor == 1.0 { loss } else { loss.mul_scalar(factor) };
+    Shard { sums, grads: GradientsParams::from_grads(loss.backward(), models.master), grads_d }
 }
