@@ -175,6 +175,38 @@ pub fn select_from(choice: DeviceChoice, adapters: &[AdapterInfo]) -> Result<Sel
     }
 }
 
+/// The memory a GPU device says a workload may use (CUDA: the card's total memory; WGPU:
+/// the largest device-local heap where the driver reports one), `None` on the CPU and where
+/// the runtime reports no figure. Opens the device.
+pub fn memory_limit(device: &Device) -> Option<u64> {
+    fn of(d: &burn::backend::DispatchDevice) -> Option<u64> {
+        match d {
+            burn::backend::DispatchDevice::Cube(c) => c.client().properties().memory.max_memory(),
+            burn::backend::DispatchDevice::Autodiff(a) => of(a),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+    of(device.as_dispatch())
+}
+
+/// Compares a run's estimated training memory with the device's limit (see
+/// [`memory_limit`]): an error above it, naming the settings that lower it; `Ok(Some(note))`
+/// above 90% of it; `Ok(None)` below, or when the device reports no limit.
+pub fn check_memory(estimate: u64, limit: Option<u64>, what: &str) -> Result<Option<String>, String> {
+    let Some(limit) = limit else { return Ok(None) };
+    let mib = |b: u64| b as f64 / 1048576.0;
+    if estimate > limit {
+        return Err(format!(
+            "{what}: estimated training memory {:.0} MiB is more than the device's {:.0} MiB; lower --batch (with --accumulate to keep \
+             the step's batch), use --precision bf16 or f16, or add --devices",
+            mib(estimate),
+            mib(limit)
+        ));
+    }
+    Ok((estimate * 10 > limit * 9).then(|| format!("{what}: estimated training memory {:.0} MiB is over 90% of the device's {:.0} MiB", mib(estimate), mib(limit))))
+}
+
 /// Raised when `--devices` asks for more devices than exist.
 #[derive(Debug, thiserror::Error)]
 pub enum DevicesError {
@@ -256,6 +288,16 @@ mod tests {
         let err = select_many_from(DeviceChoice::Gpu, 3, &gpus).unwrap_err().to_string();
         assert!(err.contains("found 2 Discrete adapter(s)"), "{err}");
         assert!(select_many_from(DeviceChoice::Cpu, 0, &[]).is_err());
+    }
+
+    #[test]
+    fn memory_estimates_are_checked_against_the_device_limit() {
+        assert_eq!(check_memory(10 << 30, None, "run"), Ok(None));
+        assert_eq!(check_memory(1 << 30, Some(8 << 30), "run"), Ok(None));
+        assert!(check_memory(15 << 29, Some(8 << 30), "run").unwrap().unwrap().contains("over 90%"));
+        let err = check_memory(9 << 30, Some(8 << 30), "tokenizer 'paper' at batch 4").unwrap_err();
+        assert!(err.contains("9216 MiB is more than the device's 8192 MiB") && err.contains("--accumulate"), "{err}");
+        assert_eq!(memory_limit(&Device::flex()), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Latent shapes and token counts of the presets, checked by real forward passes.
 //!
-//! `tiny` and `tiny-single` run at their real widths. `paper` and `paper-single` run their real
+//! `tiny`, `tiny-single`, `tiny64` and `tiny64-single` run at their real widths. `paper` and `paper-single` run their real
 //! geometry (64 frames of 256x256, every stride and adapter) with all channel widths set to 4,
 //! which keeps a CPU forward pass to seconds; the widths do not change any shape.
 
@@ -49,6 +49,8 @@ fn narrow(mut cfg: TokenizerConfig) -> TokenizerConfig {
 fn tiny_presets_forward() {
     check(&TokenizerConfig::preset("tiny").unwrap(), true);
     check(&TokenizerConfig::preset("tiny-single").unwrap(), true);
+    check(&TokenizerConfig::preset("tiny64").unwrap(), true);
+    check(&TokenizerConfig::preset("tiny64-single").unwrap(), true);
 }
 
 #[test]

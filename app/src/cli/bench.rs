@@ -33,9 +33,18 @@ pub struct BenchArgs {
     /// Tokenizer training steps timed.
     #[arg(long, default_value_t = 5)]
     pub train_steps: usize,
-    /// Time the `tiny` generator too (`--no-generator` skips it).
+    /// Skip the generator section.
     #[arg(long)]
     pub no_generator: bool,
+    /// Generator preset to time (`tiny`, `medium` ~300M parameters, `paper`).
+    #[arg(long, default_value = "tiny")]
+    pub lm_preset: String,
+    /// Tokenizer preset whose token layout the generator predicts (`paper`: 2,448 tokens).
+    #[arg(long, default_value = "tiny")]
+    pub lm_tokenizer: String,
+    /// Training batch of the generator step (default: --batch).
+    #[arg(long)]
+    pub lm_batch: Option<usize>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -79,8 +88,9 @@ pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> R
     let generator = if a.no_generator {
         serde_json::Value::Null
     } else {
-        eprintln!("timing generator 'tiny' (training batch {})...", a.batch);
-        bench::generator::bench_generator(burn_device, repeat, a.batch).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
+        let b = bench::generator::GeneratorBench { preset: a.lm_preset.clone(), tokenizer: a.lm_tokenizer.clone(), batch: a.lm_batch.unwrap_or(a.batch).max(1), repeat };
+        eprintln!("timing generator '{}' on '{}' tokens (training batch {})...", b.preset, b.tokenizer, b.batch);
+        bench::generator::bench_generator_with(burn_device, &b).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
     };
     let report = serde_json::json!({
         "app_version": hitvideo_engine::VERSION,

@@ -319,6 +319,15 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         trainer.train.batch,
         trainer.cfg.training_memory(trainer.train.batch) as f64 / 1048576.0
     );
+    if chosen.is_gpu {
+        let estimate = trainer.cfg.training_memory(trainer.train.batch / a.devices.max(1));
+        let what = format!("'{}' at {} per device", trainer.cfg.name, trainer.train.batch / a.devices.max(1));
+        match device::check_memory(estimate, device::memory_limit(&chosen.device), &what) {
+            Ok(Some(note)) => eprintln!("warning: {note}"),
+            Ok(None) => {}
+            Err(e) => bail!(e),
+        }
+    }
     trainer.set_devices(&others)?;
     trainer.set_precision(a.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");

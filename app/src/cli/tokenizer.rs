@@ -242,6 +242,15 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         "training '{}' from step {} to {}: {} training clips, {} validation clips -> {}",
         c.name, trainer.step, trainer.train.steps, data.train_len(), data.val_len(), a.out.display()
     );
+    if chosen.is_gpu {
+        let estimate = hitvideo_engine::tokenizer::info::training_memory(&trainer.cfg, burn::module::Module::num_params(&trainer.model), trainer.train.batch / a.devices.max(1));
+        let what = format!("'{}' at {} per device", trainer.cfg.name, trainer.train.batch / a.devices.max(1));
+        match device::check_memory(estimate, device::memory_limit(&chosen.device), &what) {
+            Ok(Some(note)) => eprintln!("warning: {note}"),
+            Ok(None) => {}
+            Err(e) => bail!(e),
+        }
+    }
     trainer.set_devices(&others)?;
     trainer.set_precision(a.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");

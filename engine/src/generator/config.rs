@@ -114,7 +114,7 @@ pub struct GeneratorConfig {
 }
 
 /// Named generator presets (sized by the tokenizer they sit on).
-pub const PRESETS: [&str; 2] = ["tiny", "paper"];
+pub const PRESETS: [&str; 3] = ["tiny", "medium", "paper"];
 
 /// Configuration errors.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +138,8 @@ impl GeneratorConfig {
     pub fn preset_for(name: &str, tokenizer: &str, tokenizer_sha256: &str, layers: &[LayerConfig], text: TextConditionConfig) -> Result<Self, GeneratorConfigError> {
         let (dim, depth, heads) = match name {
             "tiny" => (128, 4, 4),
+            // About 300M parameters: the size timed at the paper's sequence length.
+            "medium" => (1024, 24, 16),
             "paper" => (2048, 24, 16),
             other => return Err(GeneratorConfigError::UnknownPreset(other.to_string())),
         };

@@ -72,7 +72,7 @@ pub struct TokenizerConfig {
 }
 
 /// Named presets (see [`TokenizerConfig::preset`]).
-pub const PRESETS: [&str; 5] = ["paper", "paper-single", "small", "tiny", "tiny-single"];
+pub const PRESETS: [&str; 7] = ["paper", "paper-single", "small", "tiny", "tiny-single", "tiny64", "tiny64-single"];
 
 /// Errors of configuration: unknown preset, inconsistent geometry.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +100,11 @@ impl TokenizerConfig {
     ///   On this budget backbone ResNet blocks cost speed and quality (docs/results.md).
     /// - `tiny-single`: one layer of 4x9x9 = 324 tokens, 2^10 codes (the single-layer baseline at
     ///   about `tiny`'s token count), the same backbone.
+    /// - `tiny64`: `tiny`'s latents and bits (308 tokens) from 16 frames of 64x64: twice the
+    ///   spatial compression at every layer (the paper's Fig. 5 question: at a fixed token
+    ///   count, does a higher input resolution reconstruct better?). A lossless 2x2
+    ///   space-to-depth patch in front of `tiny`'s backbone keeps the step's cost near `tiny`'s.
+    /// - `tiny64-single`: `tiny-single`'s one layer (324 tokens) from 64x64, the same backbone.
     ///
     /// All presets set `bit_norm` and `subpixel_decoder`.
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
@@ -140,6 +145,22 @@ impl TokenizerConfig {
             .with_blocks_per_stage(0)
             .with_disc_channels(16),
             "tiny-single" => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(4, 9, 9, 10)])
+                .with_blocks_per_stage(0)
+                .with_disc_channels(16),
+            "tiny64" => Self::new(
+                name.into(),
+                16,
+                64,
+                64,
+                vec![32, 32],
+                32,
+                vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)],
+            )
+            .with_patch([1, 2])
+            .with_blocks_per_stage(0)
+            .with_disc_channels(16),
+            "tiny64-single" => Self::new(name.into(), 16, 64, 64, vec![32, 32], 32, vec![layer(4, 9, 9, 10)])
+                .with_patch([1, 2])
                 .with_blocks_per_stage(0)
                 .with_disc_channels(16),
             other => return Err(ConfigError::UnknownPreset(other.to_string())),
@@ -340,6 +361,21 @@ mod tests {
         let ratio = s.total_tokens() as f64 / t.total_tokens() as f64;
         assert!((0.95..=1.1).contains(&ratio), "{ratio}");
         assert_eq!(TokenizerConfig::preset("small").unwrap().total_tokens(), 1232);
+    }
+
+    #[test]
+    fn the_64x64_presets_keep_the_tiny_token_counts() {
+        let (t, t64) = (TokenizerConfig::preset("tiny").unwrap(), TokenizerConfig::preset("tiny64").unwrap());
+        assert_eq!((t64.frames, t64.height, t64.width), (16, 64, 64));
+        assert_eq!(t64.total_tokens(), 308);
+        assert_eq!(t64.layers, t.layers, "the same latents and bits");
+        assert_eq!(t64.encoder_grid(), (4, 8, 8), "the finest layer's grid straight from the backbone");
+        assert!((t64.pixels_per_token() - 4.0 * t.pixels_per_token()).abs() < 1e-9, "4x the pixels per token");
+        let single = TokenizerConfig::preset("tiny64-single").unwrap();
+        assert_eq!(single.total_tokens(), 324);
+        let ratio = single.total_tokens() as f64 / t64.total_tokens() as f64;
+        assert!((0.95..1.1).contains(&ratio), "about equal token counts: {ratio}");
+        assert!((t64.bpp() - t.bpp() / 4.0).abs() < 1e-12);
     }
 
     #[test]

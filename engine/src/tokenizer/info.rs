@@ -57,6 +57,13 @@ fn activation_bytes(cfg: &TokenizerConfig) -> u64 {
     4 * (enc + dec + disc + latents)
 }
 
+/// Estimated peak training memory, bytes, of a tokenizer of `parameters` parameters at `clips`
+/// clips per micro-batch: weights, gradients and two AdamW moments, and the activations kept
+/// for the backward pass (f32).
+pub fn training_memory(cfg: &TokenizerConfig, parameters: usize, clips: usize) -> u64 {
+    16 * parameters as u64 + activation_bytes(cfg) * clips.max(1) as u64
+}
+
 /// Builds the report; counts parameters by instantiating the model on the CPU.
 pub fn info(cfg: &TokenizerConfig) -> TokenizerInfo {
     let model = cfg.init(&Device::flex());

@@ -118,10 +118,14 @@ impl ClipSource {
     /// The training batch of `step`: `batch` clips drawn with a generator seeded by
     /// `(seed, step)`, so a resumed run sees the same batches. `[B, 3, T, H, W]` in `[-1, 1]`.
     pub fn train_batch(&self, step: usize, batch: usize, seed: u64, device: &Device) -> Tensor<5> {
+        to_tensor(&self.train_clips(step, batch, seed), device)
+    }
+
+    /// The clips of [`Self::train_batch`], host-side (what a prefetch thread prepares).
+    pub fn train_clips(&self, step: usize, batch: usize, seed: u64) -> Vec<Video> {
         let mut rng = ChaCha8Rng::seed_from_u64(synth::item_seed(seed ^ 0x7472_6169_6e00, step));
         let n = self.train_len().max(1);
-        let clips: Vec<Video> = (0..batch).map(|_| self.clip(rng.random_range(0..n), false)).collect();
-        to_tensor(&clips, device)
+        (0..batch).map(|_| self.clip(rng.random_range(0..n), false)).collect()
     }
 
     /// Validation clips `range`, `[B, 3, T, H, W]` in `[-1, 1]`.

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
-use super::data::ClipSource;
+use super::data::{ClipSource, to_tensor};
 use super::log::MetricsLog;
 use super::parallel::{ShardPlan, per_device};
 use super::schedule::lr_at;
@@ -32,6 +32,9 @@ use crate::tokenizer::{Tokenizer, TokenizerConfig};
 
 /// Checkpoint kind written in `state.json`.
 pub const KIND: &str = "tokenizer";
+
+/// Training batches prepared ahead of the step being computed.
+pub const PREFETCH: usize = 2;
 
 /// Hyper-parameters of a tokenizer run (saved beside every checkpoint).
 #[derive(Config, Debug)]
@@ -629,42 +632,61 @@ pub fn run(
     let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
     let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
     let mut last_val = serde_json::Value::Null;
-    let device = trainer.device.clone();
-    while trainer.step < trainer.train.steps {
-        if cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        let started = Instant::now();
-        let x = data.train_batch(trainer.step, trainer.train.batch * trainer.train.accumulate.max(1), trainer.train.seed, &device);
-        let mut rec = trainer.train_step(x);
-        let secs = started.elapsed().as_secs_f64();
-        rec["seconds"] = json!(secs);
-        let loss = rec["loss"].as_f64().unwrap_or(f64::NAN) as f32;
-        if !loss.is_finite() {
-            let _ = log.write(&json!({"step": trainer.step, "error": "non-finite loss", "loss": loss.to_string()}));
-            return Err(TrainError::NonFinite { step: trainer.step, value: loss, last: last_ckpt });
-        }
-        let step = trainer.step;
-        on_event(TrainEvent::Step {
-            step,
-            total: trainer.train.steps,
-            loss,
-            l1: rec["l1"].as_f64().unwrap_or(0.0) as f32,
-            active_layers: rec["active_layers"].as_u64().unwrap_or(0) as usize,
-            seconds: secs,
+    let clips_per_step = trainer.train.batch * trainer.train.accumulate.max(1);
+    // Batches are rendered or cut on a CPU thread, up to PREFETCH steps ahead, while the
+    // device computes the current step (bounded: the queue holds at most PREFETCH batches).
+    std::thread::scope(|scope| -> Result<(), TrainError> {
+        let (tx, batches) = std::sync::mpsc::sync_channel(PREFETCH);
+        let (first, steps, seed) = (trainer.step, trainer.train.steps, trainer.train.seed);
+        scope.spawn(move || {
+            for s in first..steps {
+                if tx.send((s, data.train_clips(s, clips_per_step, seed))).is_err() {
+                    break;
+                }
+            }
         });
-        if step % trainer.train.val_every == 0 || step == trainer.train.steps {
-            last_val = trainer.validate(data, trainer.train.val_clips);
-            rec["val"] = last_val.clone();
-            on_event(TrainEvent::Validation(last_val.clone()));
+        let device = trainer.device.clone();
+        while trainer.step < trainer.train.steps {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let started = Instant::now();
+            // The clips of step `s` are the same whoever renders them: the producer only runs ahead.
+            let x = match batches.recv() {
+                Ok((s, clips)) if s == trainer.step => to_tensor(&clips, &device),
+                _ => data.train_batch(trainer.step, clips_per_step, trainer.train.seed, &device),
+            };
+            let mut rec = trainer.train_step(x);
+            let secs = started.elapsed().as_secs_f64();
+            rec["seconds"] = json!(secs);
+            let loss = rec["loss"].as_f64().unwrap_or(f64::NAN) as f32;
+            if !loss.is_finite() {
+                let _ = log.write(&json!({"step": trainer.step, "error": "non-finite loss", "loss": loss.to_string()}));
+                return Err(TrainError::NonFinite { step: trainer.step, value: loss, last: last_ckpt });
+            }
+            let step = trainer.step;
+            on_event(TrainEvent::Step {
+                step,
+                total: trainer.train.steps,
+                loss,
+                l1: rec["l1"].as_f64().unwrap_or(0.0) as f32,
+                active_layers: rec["active_layers"].as_u64().unwrap_or(0) as usize,
+                seconds: secs,
+            });
+            if step % trainer.train.val_every == 0 || step == trainer.train.steps {
+                last_val = trainer.validate(data, trainer.train.val_clips);
+                rec["val"] = last_val.clone();
+                on_event(TrainEvent::Validation(last_val.clone()));
+            }
+            let _ = log.write(&rec);
+            if step % trainer.train.checkpoint_every == 0 || step == trainer.train.steps {
+                let p = trainer.save(run_dir, last_val.clone())?;
+                last_ckpt = p.display().to_string();
+                on_event(TrainEvent::Checkpoint(p));
+            }
         }
-        let _ = log.write(&rec);
-        if step % trainer.train.checkpoint_every == 0 || step == trainer.train.steps {
-            let p = trainer.save(run_dir, last_val.clone())?;
-            last_ckpt = p.display().to_string();
-            on_event(TrainEvent::Checkpoint(p));
-        }
-    }
+        Ok(())
+    })?;
     if trainer.step < trainer.train.steps {
         let p = trainer.save(run_dir, last_val.clone())?;
         on_event(TrainEvent::Checkpoint(p));

@@ -79,7 +79,7 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<(GeneratorTrainer,
     let h = &cache.header;
     let enc = encoder(&req.text_encoder);
     let cfg = GeneratorConfig::preset_for(&req.preset, &h.tokenizer, &h.tokenizer_sha256, &h.layers, TextConditionConfig::for_encoder(enc))
-        .map_err(|e| format!("{e} (generator presets: tiny, paper)"))?;
+        .map_err(|e| e.to_string())?;
     let t = GeneratorTrainConfig::new()
         .with_steps(req.steps)
         .with_batch(req.batch.max(1))

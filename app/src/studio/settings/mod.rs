@@ -221,4 +221,15 @@ mod tests {
         assert_eq!(g.schedule_string(), "linear:1:6");
         assert_eq!(g.seeds(0), Ok(vec![42]));
     }
+
+    #[test]
+    fn train_requests_carry_accumulation_and_refuse_zero() {
+        let old: TrainSettings = serde_json::from_str(r#"{"batch":4}"#).expect("settings from before accumulation");
+        assert_eq!((old.batch, old.accumulate), (4, 1));
+        let s = TrainSettings { accumulate: 3, ..TrainSettings::default() };
+        let req = s.request(PathBuf::from("runs/x"), false).expect("request");
+        assert_eq!((req.batch, req.accumulate), (8, 3));
+        let err = TrainSettings { accumulate: 0, ..TrainSettings::default() }.request(PathBuf::from("runs/x"), false).unwrap_err();
+        assert!(err.contains("accumulate"), "{err}");
+    }
 }
