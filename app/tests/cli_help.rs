@@ -33,7 +33,17 @@ fn every_option_is_explained() {
 #[test]
 fn the_binary_prints_help_for_each_command() {
     let bin = env!("CARGO_BIN_EXE_hitvideo");
-    for args in [&["--help"][..], &["data", "--help"], &["data", "import", "--help"], &["video", "convert", "--help"], &["studio", "--help"], &["bench", "--help"], &["tokenizer", "eval", "--help"], &["tokenizer", "encode", "--help"], &["tokenizer", "decode", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["data", "--help"],
+        &["data", "import", "--help"],
+        &["video", "convert", "--help"],
+        &["studio", "--help"],
+        &["bench", "--help"],
+        &["tokenizer", "eval", "--help"],
+        &["tokenizer", "encode", "--help"],
+        &["tokenizer", "decode", "--help"],
+    ] {
         let out = std::process::Command::new(bin).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
@@ -72,8 +82,24 @@ fn killed_during_checkpoint_keeps_the_previous_one() {
     let run_s = run.to_str().unwrap().to_string();
     let args = |steps: &'static str| -> Vec<String> {
         [
-            "tokenizer", "train", "--out", run_s.as_str(), "--steps", steps, "--batch", "1", "--checkpoint-every", "1",
-            "--val-every", "100", "--val-clips", "1", "--synthetic-count", "40", "--device", "cpu",
+            "tokenizer",
+            "train",
+            "--out",
+            run_s.as_str(),
+            "--steps",
+            steps,
+            "--batch",
+            "1",
+            "--checkpoint-every",
+            "1",
+            "--val-every",
+            "100",
+            "--val-clips",
+            "1",
+            "--synthetic-count",
+            "40",
+            "--device",
+            "cpu",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -28,7 +28,8 @@ fn save(h: &mut H, dir: &std::path::Path, name: &str) {
 #[test]
 #[ignore = "run by scripts/screenshots"]
 fn render_every_view() {
-    let out = std::env::var_os("HITVIDEO_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/images")));
+    let out =
+        std::env::var_os("HITVIDEO_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/images")));
     std::fs::create_dir_all(&out).expect("the screenshot folder");
     let work = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings { device: DeviceChoice::Cpu, view: View::Generate, ..Default::default() };

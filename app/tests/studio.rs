@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use egui_kittest::Harness;
 use eframe::egui::accesskit::Role;
+use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use hitvideo_app::studio::settings::ColorMode;
 use hitvideo_app::studio::views::train::RunState;
@@ -86,13 +86,21 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     // First run with a demo bundle in `assets/models/` (packed as scripts/demo-models does): the
     // studio checks its SHA256SUMS, loads it and generates at once.
     let assets = dir.path().join("assets/models");
-    let tok = dir.path().join("runs").read_dir().expect("runs").flatten().map(|e| e.path()).find(|p| p.to_string_lossy().contains("tokenizer-")).expect("tokenizer run");
+    let tok = dir
+        .path()
+        .join("runs")
+        .read_dir()
+        .expect("runs")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("tokenizer-"))
+        .expect("tokenizer run");
     hitvideo_engine::bundle::pack(&tok, run.parent().expect("run folder"), &serde_json::json!({"test": true}), &assets).expect("pack the bundle");
     let work = dir.path().to_path_buf();
     let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")), prompt: None };
-    let mut h: H = Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).build_eframe(move |cc| {
-        StudioApp::new(&cc.egui_ctx, None, Settings { device: DeviceChoice::Cpu, ..Default::default() }, opts)
-    });
+    let mut h: H = Harness::builder()
+        .with_size(eframe::egui::vec2(1400.0, 1100.0))
+        .build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, Settings { device: DeviceChoice::Cpu, ..Default::default() }, opts));
     wait_until(&mut h, "the demo models", 120, |h| h.state().models().generator.is_some());
     generate_button(&h).click();
     wait_until(&mut h, "a clip from the demo models", 120, |h| has_label(h, "preview: 4 of 4 layers decoded") && h.state().engine_idle());
@@ -100,9 +108,9 @@ fn train_view_trains_a_generator_on_its_tokenizer_and_generates_with_it() {
     // A damaged bundle is refused with a message naming the file and the fix; the studio runs on.
     std::fs::write(assets.join("generator/model.bpk"), b"not weights").expect("damage the bundle");
     let opts = StudioOptions { screenshot: None, work_dir: work.clone(), assets: Some(work.join("assets")), prompt: None };
-    let mut h: H = Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).build_eframe(move |cc| {
-        StudioApp::new(&cc.egui_ctx, None, Settings { device: DeviceChoice::Cpu, ..Default::default() }, opts)
-    });
+    let mut h: H = Harness::builder()
+        .with_size(eframe::egui::vec2(1400.0, 1100.0))
+        .build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, Settings { device: DeviceChoice::Cpu, ..Default::default() }, opts));
     h.step();
     let notice = h.state().notices().iter().find(|(err, _)| *err).map(|(_, t)| t.clone()).expect("an error notice");
     assert!(notice.contains("generator/model.bpk") && notice.contains("checksum mismatch") && notice.contains("scripts/demo-models"), "{notice}");
@@ -278,14 +286,10 @@ fn token_maps_drawn_by_the_wgsl_shader_match_the_cpu_colours() {
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = Settings { device: DeviceChoice::Cpu, view: View::Tokens, ..Default::default() };
     let opts = StudioOptions { screenshot: None, work_dir: dir.path().to_path_buf(), assets: Some(dir.path().join("no-assets")), prompt: None };
-    let mut h: H = Harness::builder()
-        .with_size(eframe::egui::vec2(1400.0, 1100.0))
-        .with_render_cursor(false)
-        .wgpu()
-        .build_eframe(move |cc| {
-            assert!(cc.wgpu_render_state.is_some(), "the wgpu test renderer gives the app its render state");
-            StudioApp::new(&cc.egui_ctx, cc.wgpu_render_state.clone(), settings, opts)
-        });
+    let mut h: H = Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).with_render_cursor(false).wgpu().build_eframe(move |cc| {
+        assert!(cc.wgpu_render_state.is_some(), "the wgpu test renderer gives the app its render state");
+        StudioApp::new(&cc.egui_ctx, cc.wgpu_render_state.clone(), settings, opts)
+    });
     h.step();
     untrained_models(&mut h);
     h.get_by_label("Tokenize synthetic clip").click();
@@ -392,13 +396,18 @@ fn generate_shows_frames_arriving_coarse_to_fine() {
     h.step();
     let after = h.state().generate.player.frame_rect.expect("the frame was drawn");
     assert_eq!((h.state().generate.player.zoom(), h.state().generate.player.scale()), (6.0, 6));
-    assert!((after.width() - 2.0 * before.width()).abs() < 1.0 && (before.width() - 96.0).abs() < 0.5, "zoom 3 -> 6 doubles the frame: {before:?} -> {after:?}");
+    assert!(
+        (after.width() - 2.0 * before.width()).abs() < 1.0 && (before.width() - 96.0).abs() < 0.5,
+        "zoom 3 -> 6 doubles the frame: {before:?} -> {after:?}"
+    );
     h.get_by_label("Play").click();
     h.step();
     assert!(h.state().generate.player.is_playing());
     // Re-roll keeps the coarse layers exactly.
     h.get_by_label("Re-roll details").click();
-    wait_until(&mut h, "the re-roll", 120, |h| h.state().generate.clip.as_ref().is_some_and(|c| c.job != clip.job && c.layers_done == 4) && h.state().engine_idle());
+    wait_until(&mut h, "the re-roll", 120, |h| {
+        h.state().generate.clip.as_ref().is_some_and(|c| c.job != clip.job && c.layers_done == 4) && h.state().engine_idle()
+    });
     let again = h.state().generate.clip.clone().expect("re-rolled clip");
     let keep: usize = 4 + 16; // layers 1x2x2 and 1x4x4
     assert_eq!(again.tokens[0][..keep], clip.tokens[0][..keep]);
@@ -407,7 +416,9 @@ fn generate_shows_frames_arriving_coarse_to_fine() {
     h.state_mut().settings_mut().generate.temperature = 1.3;
     h.step();
     h.get_by_label("Re-roll details").click();
-    wait_until(&mut h, "the second re-roll", 120, |h| h.state().generate.clip.as_ref().is_some_and(|c| c.job != again.job && c.layers_done == 4) && h.state().engine_idle());
+    wait_until(&mut h, "the second re-roll", 120, |h| {
+        h.state().generate.clip.as_ref().is_some_and(|c| c.job != again.job && c.layers_done == 4) && h.state().engine_idle()
+    });
     let third = h.state().generate.clip.clone().expect("re-rolled again");
     assert_eq!(third.tokens[0][..keep], clip.tokens[0][..keep]);
     let finest = 308 - 4 * 8 * 8;
@@ -546,7 +557,9 @@ fn dropping_an_exported_clip_restores_its_settings() {
     assert_eq!(again.request.prompt, "a blue square moving up");
     // Another generator (untrained, same layers): decoded anyway, with a warning notice.
     h.get_by_label("Use untrained tiny models").click();
-    wait_until(&mut h, "the untrained models", 120, |h| h.state().models().generator.as_deref().is_some_and(|g| g.contains("untrained")) && h.state().engine_idle());
+    wait_until(&mut h, "the untrained models", 120, |h| {
+        h.state().models().generator.as_deref().is_some_and(|g| g.contains("untrained")) && h.state().engine_idle()
+    });
     drop_file(&mut h, clip.clone());
     wait_until(&mut h, "the warning", 120, |h| h.state().notices().iter().any(|(err, t)| *err && t.contains("was made by another generator")));
     wait_until(&mut h, "the clip with other models", 120, |h| h.state().engine_idle() && h.state().generate.clip.as_ref().is_some_and(|c| c.job != again.job));
@@ -616,7 +629,9 @@ fn a_two_by_two_sweep_fills_in() {
     assert!(has_label(&h, "a sweep cell: seed 1, CFG 5"));
     assert!(h.state().generate.player.video().is_some_and(|v| v.len() == cell.len()));
     // The finished sweep was saved to the gallery as one tiled clip.
-    wait_until(&mut h, "the sweep in the gallery", 60, |h| h.state().engine_idle() && h.state().generate.gallery.iter().any(|i| i.label().starts_with("sweep · ")));
+    wait_until(&mut h, "the sweep in the gallery", 60, |h| {
+        h.state().engine_idle() && h.state().generate.gallery.iter().any(|i| i.label().starts_with("sweep · "))
+    });
     let item = h.state().generate.gallery.iter().find(|i| i.label().starts_with("sweep · ")).cloned().expect("sweep item");
     assert!(item.path.is_file() && item.meta.extra.contains_key("sweep_scores"), "{}", item.path.display());
 }
@@ -793,7 +808,8 @@ fn real_window_under_xvfb_generates_and_shows_a_clip() {
 fn generated_clips_are_saved_listed_after_a_restart_restored_and_deleted() {
     let dir = tempfile::tempdir().expect("temp dir");
     let outputs = dir.path().join("outputs");
-    let sidecars = |d: &Path| std::fs::read_dir(d).map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".mp4.json")).count()).unwrap_or(0);
+    let sidecars =
+        |d: &Path| std::fs::read_dir(d).map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".mp4.json")).count()).unwrap_or(0);
     {
         let mut h = harness(dir.path(), |s| {
             s.view = View::Generate;
@@ -852,9 +868,8 @@ fn the_queue_pauses_reorders_duplicates_and_survives_a_restart() {
     // Ctrl+Enter queues the current settings too.
     h.key_press_modifiers(eframe::egui::Modifiers::COMMAND, eframe::egui::Key::Enter);
     h.step();
-    let colors = |h: &H| -> Vec<String> {
-        h.state().settings().generate.queue.iter().map(|q| q.request.prompt.split(' ').nth(1).unwrap_or("").to_string()).collect()
-    };
+    let colors =
+        |h: &H| -> Vec<String> { h.state().settings().generate.queue.iter().map(|q| q.request.prompt.split(' ').nth(1).unwrap_or("").to_string()).collect() };
     assert_eq!(colors(&h), ["red", "blue", "green", "green"]);
     assert!(has_label(&h, "waits in the queue until one is loaded"));
     h.get_all_by_label("Down").next().expect("Down").click();

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use egui_kittest::kittest::Queryable;
+use hitvideo_app::studio::View;
 use hitvideo_app::studio::dialogs::{DialogKind, Dialogs};
 use hitvideo_app::studio::settings::TrainTarget;
 use hitvideo_app::studio::views::train::RunState;
-use hitvideo_app::studio::View;
 
 mod common;
 use common::*;

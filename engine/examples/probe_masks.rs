@@ -69,7 +69,8 @@ fn report(name: &str, clips: &[Vec<LayerIds>]) {
             .iter()
             .map(|&tol| {
                 let cfg = MaskConfig::new().with_tolerance(tol);
-                let r: f64 = clips.iter().filter_map(|c| layer_masks(std::slice::from_ref(&c[j]), &cfg).ok()).map(|m| m[0].ratio).sum::<f64>() / clips.len() as f64;
+                let r: f64 =
+                    clips.iter().filter_map(|c| layer_masks(std::slice::from_ref(&c[j]), &cfg).ok()).map(|m| m[0].ratio).sum::<f64>() / clips.len() as f64;
                 format!("tol {tol}: {:.1}%", 100.0 * r)
             })
             .collect();

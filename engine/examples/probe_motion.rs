@@ -54,9 +54,7 @@ fn nll_of(
     let all = Tensor::cat(parts, 1);
     let n = all.dims()[1];
     let v = all.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
-    (0..captions.len())
-        .map(|r| ranges.iter().map(|rg| v[r * n + rg.start..r * n + rg.end].iter().map(|&x| f64::from(x)).sum()).collect())
-        .collect()
+    (0..captions.len()).map(|r| ranges.iter().map(|rg| v[r * n + rg.start..r * n + rg.end].iter().map(|&x| f64::from(x)).sum()).collect()).collect()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -54,7 +54,9 @@ impl Plain {
         let z = self.convs[2].forward(h).tanh();
         let h = act(2, self.convs[3].forward(z));
         let [b, c, hh, ww] = h.dims();
-        let up = |h: Tensor<4>, c: usize, hh: usize, ww: usize| h.unsqueeze_dim::<5>(3).repeat_dim(3, 2).reshape([b, c, hh * 2, ww]).unsqueeze_dim::<5>(4).repeat_dim(4, 2).reshape([b, c, hh * 2, ww * 2]);
+        let up = |h: Tensor<4>, c: usize, hh: usize, ww: usize| {
+            h.unsqueeze_dim::<5>(3).repeat_dim(3, 2).reshape([b, c, hh * 2, ww]).unsqueeze_dim::<5>(4).repeat_dim(4, 2).reshape([b, c, hh * 2, ww * 2])
+        };
         let h = act(3, self.convs[4].forward(up(h, c, hh, ww)));
         self.convs[5].forward(up(h, c, hh * 2, ww * 2))
     }
@@ -82,7 +84,14 @@ fn main() {
     dev.seed(0);
     let c = 32;
     let mut m = Plain {
-        convs: vec![conv(3, c, 3, 2, &dev), conv(c, c, 3, 2, &dev), conv(c, 8, 1, 1, &dev), conv(8, c, 1, 1, &dev), conv(c, c, 3, 1, &dev), conv(c, 3, 3, 1, &dev)],
+        convs: vec![
+            conv(3, c, 3, 2, &dev),
+            conv(c, c, 3, 2, &dev),
+            conv(c, 8, 1, 1, &dev),
+            conv(8, c, 1, 1, &dev),
+            conv(c, c, 3, 1, &dev),
+            conv(c, 3, 3, 1, &dev),
+        ],
         norms: (0..4).map(|_| GroupNormConfig::new(8, c).init(&dev)).collect(),
     };
     let mut opt = AdamWConfig::new().with_beta_2(0.99).init();

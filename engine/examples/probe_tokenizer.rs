@@ -125,12 +125,18 @@ fn main() {
     // change; a time-averaged reconstruction with unchanging codes points at the encoder).
     for (j, z) in logits.iter().enumerate() {
         let [b, c, t, h, w] = z.dims();
-        if t < 2 { continue; }
+        if t < 2 {
+            continue;
+        }
         let d = (z.clone().slice([0..b, 0..c, 1..t, 0..h, 0..w]) - z.clone().slice([0..b, 0..c, 0..t - 1, 0..h, 0..w])).abs().mean().into_scalar::<f32>();
         let l = m.latents(x.clone())[j].clone();
         let [_, lc, ..] = l.dims();
         let ld = (l.clone().slice([0..b, 0..lc, 1..t, 0..h, 0..w]) - l.clone().slice([0..b, 0..lc, 0..t - 1, 0..h, 0..w])).abs().mean().into_scalar::<f32>();
-        println!("layer {j}: mean |code change| between latent frames {d:.4} (mean |code| {:.4}); latent {ld:.4} (mean |latent| {:.4})", z.clone().abs().mean().into_scalar::<f32>(), l.abs().mean().into_scalar::<f32>());
+        println!(
+            "layer {j}: mean |code change| between latent frames {d:.4} (mean |code| {:.4}); latent {ld:.4} (mean |latent| {:.4})",
+            z.clone().abs().mean().into_scalar::<f32>(),
+            l.abs().mean().into_scalar::<f32>()
+        );
     }
     let codes = codes_of(&mode, logits);
     if std::env::var("LOCAL").is_ok() {
@@ -143,13 +149,29 @@ fn main() {
         let z2 = m.code_logits(x2);
         let fine = z1.len() - 1;
         let dz = (z2[fine].clone() - z1[fine].clone()).abs().slice([0..1]).mean_dim(1).mean_dim(2);
-        println!("finest-code change per latent cell (mean over bits and frames) for a patch at cells (2..4, 2..4):\n{:?}", dz.into_data().try_to_vec::<f32>().unwrap_or_default().chunks(8).map(|r| r.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>());
+        println!(
+            "finest-code change per latent cell (mean over bits and frames) for a patch at cells (2..4, 2..4):\n{:?}",
+            dz.into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default()
+                .chunks(8)
+                .map(|r| r.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+        );
         let mut flipped = codes.clone();
         let [_, c, lt, _, _] = flipped[fine].dims();
         let cell = flipped[fine].clone().slice([0..1, 0..c, 0..lt, 2..3, 2..3]).neg();
         flipped[fine] = flipped[fine].clone().slice_assign([0..1, 0..c, 0..lt, 2..3, 2..3], cell);
         let dx = (m.decode(&flipped) - m.decode(&codes)).abs().slice([0..1]).mean_dim(1).mean_dim(2).reshape([h / 4, 4, w / 4, 4]).mean_dim(1).mean_dim(3);
-        println!("decoded change per 4x4 pixel block after flipping the codes of cell (2, 2):\n{:?}", dx.into_data().try_to_vec::<f32>().unwrap_or_default().chunks(w / 4).map(|r| r.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>());
+        println!(
+            "decoded change per 4x4 pixel block after flipping the codes of cell (2, 2):\n{:?}",
+            dx.into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default()
+                .chunks(w / 4)
+                .map(|r| r.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+        );
         let _ = b;
     }
     let r = m.decode(&codes).clamp(-1.0, 1.0);
@@ -159,10 +181,16 @@ fn main() {
     let frames = [0, t / 3, 2 * t / 3, t - 1];
     let mut img = image::RgbImage::new((b * frames.len() * w) as u32, (2 * h) as u32);
     for (row, v) in [&xv, &rv].into_iter().enumerate() {
-        for bi in 0..b { for (fi, &f) in frames.iter().enumerate() { for y in 0..h { for xx in 0..w {
-            let px = |c: usize| ((v[(((bi * 3 + c) * t + f) * h + y) * w + xx] + 1.0) * 127.5) as u8;
-            img.put_pixel(((bi * frames.len() + fi) * w + xx) as u32, (row * h + y) as u32, image::Rgb([px(0), px(1), px(2)]));
-        }}}}
+        for bi in 0..b {
+            for (fi, &f) in frames.iter().enumerate() {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let px = |c: usize| ((v[(((bi * 3 + c) * t + f) * h + y) * w + xx] + 1.0) * 127.5) as u8;
+                        img.put_pixel(((bi * frames.len() + fi) * w + xx) as u32, (row * h + y) as u32, image::Rgb([px(0), px(1), px(2)]));
+                    }
+                }
+            }
+        }
     }
     let img = image::imageops::resize(&img, img.width() * 4, img.height() * 4, image::imageops::FilterType::Nearest);
     let _ = img.save("/tmp/probe_recon.png");

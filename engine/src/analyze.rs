@@ -75,10 +75,7 @@ fn blur3(frame: &[u8], w: usize, h: usize) -> Vec<f32> {
 
 fn frame_stats(frame: &[u8], w: usize, h: usize) -> Option<FrameStats> {
     let px = blur3(frame, w, h);
-    let chroma: Vec<f32> = px
-        .chunks_exact(3)
-        .map(|p| p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2]))
-        .collect();
+    let chroma: Vec<f32> = px.chunks_exact(3).map(|p| p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2])).collect();
     let peak = chroma.iter().copied().fold(0.0f32, f32::max);
     if peak < 0.2 {
         return None;
@@ -149,18 +146,8 @@ pub fn classify_shape(taper: f32, fill: f32) -> Shape {
 /// Analyzes a clip of the shapes domain.
 pub fn analyze(video: &Video) -> Analysis {
     let (w, h) = (video.width() as usize, video.height() as usize);
-    let stats: Vec<(usize, FrameStats)> =
-        (0..video.len()).filter_map(|t| frame_stats(video.frame(t), w, h).map(|s| (t, s))).collect();
-    let mut a = Analysis {
-        color: None,
-        shape: None,
-        motion: None,
-        hue: None,
-        fill: None,
-        taper: None,
-        displacement: None,
-        frames_found: stats.len(),
-    };
+    let stats: Vec<(usize, FrameStats)> = (0..video.len()).filter_map(|t| frame_stats(video.frame(t), w, h).map(|s| (t, s))).collect();
+    let mut a = Analysis { color: None, shape: None, motion: None, hue: None, fill: None, taper: None, displacement: None, frames_found: stats.len() };
     if stats.is_empty() {
         return a;
     }
@@ -195,9 +182,7 @@ pub fn analyze(video: &Video) -> Analysis {
     let my = stats.iter().map(|(_, s)| s.centroid.1).sum::<f32>() / n;
     let var = stats.iter().map(|(t, _)| (*t as f32 - mt).powi(2)).sum::<f32>();
     let (dx, dy) = if var > 0.0 {
-        let cov = |f: &dyn Fn(&FrameStats) -> f32, m: f32| {
-            stats.iter().map(|(t, s)| (*t as f32 - mt) * (f(s) - m)).sum::<f32>() / var
-        };
+        let cov = |f: &dyn Fn(&FrameStats) -> f32, m: f32| stats.iter().map(|(t, s)| (*t as f32 - mt) * (f(s) - m)).sum::<f32>() / var;
         (cov(&|s| s.centroid.0, mx) * span, cov(&|s| s.centroid.1, my) * span)
     } else {
         (0.0, 0.0)

@@ -1,8 +1,11 @@
-//! Choosing the Burn compute device: `auto`, `cpu` (Flex, pure Rust) or `gpu` (WGPU).
+//! Choosing the Burn compute device: `auto`, `cpu` (Flex, pure Rust), `gpu` (WGPU) or `cuda`
+//! (Burn's CUDA backend, in builds with the `cuda` feature).
 //!
-//! `auto` takes a real GPU adapter (discrete, integrated or virtual) when wgpu finds one and
-//! the CPU otherwise. Software rasterisers such as Mesa's lavapipe report themselves as CPU
-//! adapters: `auto` skips them (they are ~40x slower than Flex), `gpu` accepts them.
+//! `auto` takes a CUDA device when the build has CUDA and the driver reports one (Burn's native
+//! NVIDIA backend, where WGPU goes through Vulkan), else a real GPU adapter (discrete,
+//! integrated or virtual) when wgpu finds one, and the CPU otherwise. Software rasterisers such
+//! as Mesa's lavapipe report themselves as CPU adapters: `auto` skips them (they are ~40x slower
+//! than Flex), `gpu` accepts them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +23,13 @@ pub enum DeviceChoice {
     Cpu,
     /// WGPU on the best adapter found, software ones included.
     Gpu,
+    /// Burn's CUDA backend (builds with the `cuda` feature).
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// Every choice, in menu order.
+    pub const ALL: [DeviceChoice; 4] = [Self::Auto, Self::Cpu, Self::Gpu, Self::Cuda];
 }
 
 impl FromStr for DeviceChoice {
@@ -29,7 +39,8 @@ impl FromStr for DeviceChoice {
             "auto" => Ok(Self::Auto),
             "cpu" | "flex" => Ok(Self::Cpu),
             "gpu" | "wgpu" => Ok(Self::Gpu),
-            other => Err(format!("unknown device '{other}': use auto, cpu or gpu")),
+            "cuda" => Ok(Self::Cuda),
+            other => Err(format!("unknown device '{other}': use auto, cpu, gpu or cuda")),
         }
     }
 }
@@ -40,6 +51,7 @@ impl fmt::Display for DeviceChoice {
             Self::Auto => "auto",
             Self::Cpu => "cpu",
             Self::Gpu => "gpu",
+            Self::Cuda => "cuda",
         })
     }
 }
@@ -100,36 +112,87 @@ pub struct SelectedDevice {
 
 impl fmt::Debug for SelectedDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SelectedDevice")
-            .field("is_gpu", &self.is_gpu)
-            .field("description", &self.description)
-            .finish()
+        f.debug_struct("SelectedDevice").field("is_gpu", &self.is_gpu).field("description", &self.description).finish()
     }
 }
 
-/// Raised when `--device gpu` is asked for and no adapter exists.
+/// Raised when the device asked for does not exist.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "no GPU adapter found for --device gpu (wgpu saw none); install a Vulkan driver \
-     (on Debian: apt-get install mesa-vulkan-drivers) or use --device cpu"
-)]
-pub struct NoAdapter;
+pub enum NoAdapter {
+    #[error(
+        "no GPU adapter found for --device gpu (wgpu saw none); install a Vulkan driver \
+         (on Debian: apt-get install mesa-vulkan-drivers) or use --device cpu"
+    )]
+    Wgpu,
+    #[error("--device cuda: {0}")]
+    Cuda(String),
+}
+
+/// CUDA devices the driver reports (0 without the `cuda` feature, the driver or a GPU; Burn
+/// checks for `libcuda` before asking, so a machine without it gives 0, not a panic).
+pub fn cuda_devices() -> usize {
+    #[cfg(feature = "cuda")]
+    {
+        Device::enumerate(burn::tensor::DeviceType::Cuda).len()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        0
+    }
+}
+
+/// CUDA device `index` (`None` in builds without the `cuda` feature).
+fn cuda_device(index: usize) -> Option<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        Some(Device::cuda(index))
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = index;
+        None
+    }
+}
+
+/// Why `--device cuda` finds nothing in this build or on this machine.
+fn no_cuda() -> NoAdapter {
+    NoAdapter::Cuda(if cfg!(feature = "cuda") {
+        "the CUDA driver reports no device (is libcuda installed and a GPU visible?); use --device gpu or cpu".into()
+    } else {
+        "this build has no CUDA backend; build with `--features cuda` (see scripts/gpu-check) or use --device gpu".into()
+    })
+}
+
+fn cuda_selected(index: usize, count: usize, why: &str) -> Option<SelectedDevice> {
+    cuda_device(index).map(|device| SelectedDevice { device, is_gpu: true, description: format!("GPU {index} of {count} via CUDA{why}") })
+}
 
 /// Resolves a [`DeviceChoice`] to a Burn device.
 pub fn select(choice: DeviceChoice) -> Result<SelectedDevice, NoAdapter> {
     // `cpu` needs no adapter list: enumerating would wake the GPU drivers (and their log lines)
     // for nothing.
-    let adapters = if choice == DeviceChoice::Cpu { Vec::new() } else { list_adapters() };
-    select_from(choice, &adapters)
+    let adapters = if matches!(choice, DeviceChoice::Cpu | DeviceChoice::Cuda) { Vec::new() } else { list_adapters() };
+    let cuda = if matches!(choice, DeviceChoice::Auto | DeviceChoice::Cuda) { cuda_devices() } else { 0 };
+    select_with(choice, &adapters, cuda)
 }
 
-/// As [`select`], over a given adapter list (lets tests cover every branch).
+/// As [`select`], over a given adapter list and no CUDA device (lets tests cover every branch).
 pub fn select_from(choice: DeviceChoice, adapters: &[AdapterInfo]) -> Result<SelectedDevice, NoAdapter> {
-    let cpu = || SelectedDevice {
-        device: Device::flex(),
-        is_gpu: false,
-        description: "CPU (Burn Flex backend)".to_string(),
-    };
+    select_with(choice, adapters, 0)
+}
+
+/// As [`select`], over a given adapter list and CUDA device count.
+pub fn select_with(choice: DeviceChoice, adapters: &[AdapterInfo], cuda: usize) -> Result<SelectedDevice, NoAdapter> {
+    if cuda > 0 && matches!(choice, DeviceChoice::Auto | DeviceChoice::Cuda) {
+        let why = if choice == DeviceChoice::Auto { " — auto prefers CUDA, Burn's native NVIDIA backend, to WGPU over Vulkan" } else { "" };
+        if let Some(d) = cuda_selected(0, cuda, why) {
+            return Ok(d);
+        }
+    }
+    if choice == DeviceChoice::Cuda {
+        return Err(no_cuda());
+    }
+    let cpu = || SelectedDevice { device: Device::flex(), is_gpu: false, description: "CPU (Burn Flex backend)".to_string() };
     let gpu = |a: &AdapterInfo| {
         let same_kind = adapters.iter().filter(|b| b.kind == a.kind);
         let index = same_kind.take_while(|b| *b != a).count();
@@ -140,11 +203,7 @@ pub fn select_from(choice: DeviceChoice, adapters: &[AdapterInfo]) -> Result<Sel
             AdapterKind::Software => DeviceKind::Cpu,
             AdapterKind::Other => DeviceKind::DefaultDevice,
         };
-        SelectedDevice {
-            device: Device::wgpu(kind),
-            is_gpu: true,
-            description: format!("GPU via WGPU: {} ({}, {:?})", a.name, a.backend, a.kind),
-        }
+        SelectedDevice { device: Device::wgpu(kind), is_gpu: true, description: format!("GPU via WGPU: {} ({}, {:?})", a.name, a.backend, a.kind) }
     };
     let rank = |a: &AdapterInfo| match a.kind {
         AdapterKind::Discrete => 0,
@@ -156,7 +215,8 @@ pub fn select_from(choice: DeviceChoice, adapters: &[AdapterInfo]) -> Result<Sel
     let best = adapters.iter().min_by_key(|a| rank(a));
     match choice {
         DeviceChoice::Cpu => Ok(cpu()),
-        DeviceChoice::Gpu => best.map(gpu).ok_or(NoAdapter),
+        DeviceChoice::Gpu => best.map(gpu).ok_or(NoAdapter::Wgpu),
+        DeviceChoice::Cuda => Err(no_cuda()),
         DeviceChoice::Auto => match best.filter(|a| a.is_hardware()) {
             Some(a) => Ok(gpu(a)),
             None => {
@@ -204,7 +264,8 @@ pub fn check_memory(estimate: u64, limit: Option<u64>, what: &str) -> Result<Opt
             mib(limit)
         ));
     }
-    Ok((estimate * 10 > limit * 9).then(|| format!("{what}: estimated training memory {:.0} MiB is over 90% of the device's {:.0} MiB", mib(estimate), mib(limit))))
+    Ok((estimate * 10 > limit * 9)
+        .then(|| format!("{what}: estimated training memory {:.0} MiB is over 90% of the device's {:.0} MiB", mib(estimate), mib(limit))))
 }
 
 /// Raised when `--devices` asks for more devices than exist.
@@ -219,6 +280,8 @@ pub enum DevicesError {
          or --device cpu to test the data-parallel path on CPU replicas"
     )]
     TooFew { asked: usize, found: usize, kind: AdapterKind },
+    #[error("--devices {asked}: the CUDA driver reports {found} device(s); pass --devices {found} or fewer")]
+    TooFewCuda { asked: usize, found: usize },
 }
 
 /// The devices of a data-parallel run of `count` devices: [`select`]'s choice first, then
@@ -226,17 +289,29 @@ pub enum DevicesError {
 /// `count` replicas share its cores, which runs the data-parallel path (useful to test it, not
 /// faster).
 pub fn select_many(choice: DeviceChoice, count: usize) -> Result<Vec<SelectedDevice>, DevicesError> {
-    let adapters = if choice == DeviceChoice::Cpu { Vec::new() } else { list_adapters() };
-    select_many_from(choice, count, &adapters)
+    let adapters = if matches!(choice, DeviceChoice::Cpu | DeviceChoice::Cuda) { Vec::new() } else { list_adapters() };
+    let cuda = if matches!(choice, DeviceChoice::Auto | DeviceChoice::Cuda) { cuda_devices() } else { 0 };
+    select_many_with(choice, count, &adapters, cuda)
 }
 
-/// As [`select_many`], over a given adapter list.
+/// As [`select_many`], over a given adapter list and no CUDA device.
 pub fn select_many_from(choice: DeviceChoice, count: usize, adapters: &[AdapterInfo]) -> Result<Vec<SelectedDevice>, DevicesError> {
+    select_many_with(choice, count, adapters, 0)
+}
+
+/// As [`select_many`], over a given adapter list and CUDA device count.
+pub fn select_many_with(choice: DeviceChoice, count: usize, adapters: &[AdapterInfo], cuda: usize) -> Result<Vec<SelectedDevice>, DevicesError> {
     const MAX: usize = crate::train::parallel::MAX_DEVICES;
     if count == 0 || count > MAX {
         return Err(DevicesError::Count { asked: count, max: MAX });
     }
-    let first = select_from(choice, adapters)?;
+    let first = select_with(choice, adapters, cuda)?;
+    if first.description.contains("via CUDA") {
+        if cuda < count {
+            return Err(DevicesError::TooFewCuda { asked: count, found: cuda });
+        }
+        return Ok((0..count).filter_map(|i| cuda_selected(i, cuda, "")).collect());
+    }
     if !first.is_gpu {
         let mut all = vec![first; count];
         if count > 1 {
@@ -284,10 +359,32 @@ mod tests {
         assert!(cpu.iter().all(|d| !d.is_gpu) && cpu[1].description.contains("replica 2 of 2"), "{:?}", cpu);
         let gpus = [adapter("A", AdapterKind::Discrete), adapter("soft", AdapterKind::Software), adapter("B", AdapterKind::Discrete)];
         let two = select_many_from(DeviceChoice::Gpu, 2, &gpus).unwrap();
-        assert_eq!(two.iter().map(|d| d.description.as_str()).collect::<Vec<_>>(), ["GPU 0 via WGPU: A (Vulkan, Discrete)", "GPU 1 via WGPU: B (Vulkan, Discrete)"]);
+        assert_eq!(
+            two.iter().map(|d| d.description.as_str()).collect::<Vec<_>>(),
+            ["GPU 0 via WGPU: A (Vulkan, Discrete)", "GPU 1 via WGPU: B (Vulkan, Discrete)"]
+        );
         let err = select_many_from(DeviceChoice::Gpu, 3, &gpus).unwrap_err().to_string();
         assert!(err.contains("found 2 Discrete adapter(s)"), "{err}");
         assert!(select_many_from(DeviceChoice::Cpu, 0, &[]).is_err());
+    }
+
+    #[test]
+    fn cuda_is_chosen_only_where_built_and_present() {
+        let gpus = [adapter("A", AdapterKind::Discrete)];
+        // No CUDA device: auto falls back to WGPU, `cuda` says why it cannot.
+        assert!(select_with(DeviceChoice::Auto, &gpus, 0).unwrap().description.contains("WGPU"));
+        let err = select_with(DeviceChoice::Cuda, &gpus, 0).unwrap_err().to_string();
+        assert!(err.starts_with("--device cuda: "), "{err}");
+        if cfg!(feature = "cuda") {
+            let d = select_with(DeviceChoice::Auto, &gpus, 2).unwrap();
+            assert!(d.is_gpu && d.description.contains("via CUDA") && d.description.contains("auto prefers CUDA"), "{}", d.description);
+            assert_eq!(select_many_with(DeviceChoice::Cuda, 2, &[], 2).unwrap().len(), 2);
+            assert!(select_many_with(DeviceChoice::Cuda, 3, &[], 2).is_err());
+        } else {
+            // A build without CUDA never picks it, whatever the count says.
+            assert!(select_with(DeviceChoice::Auto, &gpus, 2).unwrap().description.contains("WGPU"));
+            assert!(err.contains("--features cuda"), "{err}");
+        }
     }
 
     #[test]
@@ -305,7 +402,8 @@ mod tests {
         assert_eq!("AUTO".parse::<DeviceChoice>(), Ok(DeviceChoice::Auto));
         assert_eq!("cpu".parse::<DeviceChoice>(), Ok(DeviceChoice::Cpu));
         assert_eq!("wgpu".parse::<DeviceChoice>(), Ok(DeviceChoice::Gpu));
-        assert!("tpu".parse::<DeviceChoice>().unwrap_err().contains("auto, cpu or gpu"));
+        assert_eq!("CUDA".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda));
+        assert!("tpu".parse::<DeviceChoice>().unwrap_err().contains("auto, cpu, gpu or cuda"));
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub mod fsutil;
 pub mod generator;
 pub mod metrics;
 pub mod text;
-pub mod train;
 pub mod tokenizer;
+pub mod train;
 pub mod video;
 
 /// The engine's version, written into every export and checkpoint.

@@ -243,4 +243,3 @@ fn weights_from_before_the_mask_embeddings_still_load() {
     let err = tiny_seeded(&device, 4).0.load_weights(broken.into_bytes().expect("bytes").to_vec()).expect_err("must fail");
     assert!(err.to_string().contains("dec_in"), "{err}");
 }
-

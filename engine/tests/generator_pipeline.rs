@@ -24,7 +24,9 @@ fn models(dir: &Path, preset: &str) -> std::path::PathBuf {
     let tok_run = dir.join(format!("{preset}-tokenizer"));
     tok.save(&tok_run, serde_json::Value::Null).expect("tokenizer checkpoint");
     let model = tok.model.valid();
-    let mut cache = token_cache::build_synthetic(&model, &tok_cfg, &token_cache::synthetic_config(16, 1, &tok_cfg), &device, &AtomicBool::new(false), |_, _| {}).expect("cache");
+    let mut cache =
+        token_cache::build_synthetic(&model, &tok_cfg, &token_cache::synthetic_config(16, 1, &tok_cfg), &device, &AtomicBool::new(false), |_, _| {})
+            .expect("cache");
     cache.header.tokenizer_checkpoint = Some(tok_run.display().to_string());
     let cache_dir = dir.join(format!("{preset}-cache"));
     cache.write(&cache_dir).expect("write cache");
@@ -124,7 +126,14 @@ fn generate_decode_export_and_reroll() {
     assert!(p.generate(&request(&["   "], vec![0], "5"), &AtomicBool::new(false), |_| {}).expect_err("blank prompt").to_string().contains("empty"));
 
     // A small sweep: grid with labelled axes and every cell scored.
-    let spec = sweep::SweepSpec { prompts: vec!["a red circle moves left".into()], cfgs: vec![1.0, 4.0], seeds: vec![0, 1], negative: None, sampling: SamplingConfig::default(), use_cache: true };
+    let spec = sweep::SweepSpec {
+        prompts: vec!["a red circle moves left".into()],
+        cfgs: vec![1.0, 4.0],
+        seeds: vec![0, 1],
+        negative: None,
+        sampling: SamplingConfig::default(),
+        use_cache: true,
+    };
     let cells = sweep::run(&p, &spec, &AtomicBool::new(false), |_, _| {}).expect("sweep");
     assert_eq!(cells.len(), 4);
     assert!(cells.iter().all(|c| c.fraction.is_some() && c.generate_seconds > 0.0));
@@ -155,7 +164,9 @@ fn single_layer_baseline_and_mismatched_tokenizer() {
     assert_eq!(p.decode(&tokens, 1)[0].len(), 16);
     // A tokenizer other than the one the generator's tokens came from is refused.
     let tiny = dir.path().join("other-tokenizer");
-    TokenizerTrainer::new(TokenizerConfig::preset("tiny").expect("preset"), TokenizerTrainConfig::new(), &device).save(&tiny, serde_json::Value::Null).expect("save");
+    TokenizerTrainer::new(TokenizerConfig::preset("tiny").expect("preset"), TokenizerTrainConfig::new(), &device)
+        .save(&tiny, serde_json::Value::Null)
+        .expect("save");
     let err = Pipeline::load(&run, Some(&tiny), None, &device).err().expect("mismatch").to_string();
     assert!(err.contains("pass the tokenizer checkpoint its token cache was built with"), "{err}");
 }

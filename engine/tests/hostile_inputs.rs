@@ -241,7 +241,13 @@ fn tiny_cache() -> TokenCache {
     let layers = vec![LayerConfig::new(1, 2, 2, 5), LayerConfig::new(2, 4, 4, 8)];
     let per: usize = layers.iter().map(LayerConfig::tokens).sum();
     let items: Vec<CacheItem> = (0..6)
-        .map(|i| CacheItem { caption: format!("a red circle {i}"), split: if i < 4 { "train" } else { "val" }.into(), index: Some(i), source: None, start_frame: None })
+        .map(|i| CacheItem {
+            caption: format!("a red circle {i}"),
+            split: if i < 4 { "train" } else { "val" }.into(),
+            index: Some(i),
+            source: None,
+            start_frame: None,
+        })
         .collect();
     let ids = (0..items.len() * per).map(|i| (i % 31) as u32).collect();
     let header = CacheHeader {
@@ -294,7 +300,8 @@ fn checkpoint_files_survive_mutation() {
     let run = tiny_run(dir.path());
     let step = checkpoint::resolve(&run).expect("step");
     let device = Device::flex();
-    let originals: Vec<(&str, Vec<u8>)> = ["config.json", "state.json", "train.json"].iter().map(|f| (*f, std::fs::read(step.join(f)).expect("read"))).collect();
+    let originals: Vec<(&str, Vec<u8>)> =
+        ["config.json", "state.json", "train.json"].iter().map(|f| (*f, std::fs::read(step.join(f)).expect("read"))).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(25);
     let mut reasons = Vec::new();
     for i in 0..150 {
@@ -340,7 +347,11 @@ fn custom_preset_files_survive_mutation() {
     let doc = serde_json::to_value(&cfg).expect("json");
     let mut rng = ChaCha8Rng::seed_from_u64(26);
     for i in 0..200 {
-        let bytes = if i % 4 == 0 { mutate_bytes(&serde_json::to_vec(&doc).expect("json"), &mut rng) } else { serde_json::to_vec(&mutate_json(&doc, &mut rng)).expect("json") };
+        let bytes = if i % 4 == 0 {
+            mutate_bytes(&serde_json::to_vec(&doc).expect("json"), &mut rng)
+        } else {
+            serde_json::to_vec(&mutate_json(&doc, &mut rng)).expect("json")
+        };
         std::fs::write(&path, bytes).expect("write");
         let name = path.to_str().expect("utf-8 temp path");
         let accepted = check("preset", i, "my-preset.json", || TokenizerConfig::preset_or_file(name));

@@ -44,12 +44,7 @@ fn f16_tokenizer_steps_update_fp32_master_weights() {
     let device = f16_device();
     let cfg = TokenizerConfig::preset("tiny").expect("preset");
     let data = ClipSource::synthetic(20, 0, cfg.frames, cfg.height, cfg.fps);
-    let train = TokenizerTrainConfig::new()
-        .with_steps(10)
-        .with_warmup(1)
-        .with_batch(2)
-        .with_adversarial_weight(0.05)
-        .with_disc_start(0);
+    let train = TokenizerTrainConfig::new().with_steps(10).with_warmup(1).with_batch(2).with_adversarial_weight(0.05).with_disc_start(0);
     let mut t = TokenizerTrainer::new(cfg, train, &device);
     t.set_precision(Precision::F16).expect("the device computes in f16");
     let before = params(&t.model);

@@ -197,4 +197,3 @@ fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
     assert!(log["d_loss"].as_f64().is_some_and(f64::is_finite), "{log}");
     assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
 }
-

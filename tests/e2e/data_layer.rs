@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use hitvideo_e2e::{hitvideo, shared_data};
-use hitvideo_engine::dataset::index::DatasetIndex;
 use hitvideo_engine::dataset::import::{self, ImportOptions};
+use hitvideo_engine::dataset::index::DatasetIndex;
 use hitvideo_engine::dataset::shapes::RenderConfig;
 use hitvideo_engine::dataset::synth::{self, SynthConfig};
 use hitvideo_engine::metrics::psnr;
@@ -230,12 +230,7 @@ fn import_reports_every_bad_item_and_keeps_the_good_ones() {
         ("notes.docx", "not a video file"),
     ];
     for (file, needle) in expect {
-        let e = report
-            .index
-            .errors
-            .iter()
-            .find(|e| e.source.ends_with(file))
-            .unwrap_or_else(|| panic!("no error for {file}: {:#?}", report.index.errors));
+        let e = report.index.errors.iter().find(|e| e.source.ends_with(file)).unwrap_or_else(|| panic!("no error for {file}: {:#?}", report.index.errors));
         assert!(e.message.contains(file), "message does not name the file: {}", e.message);
         assert!(e.message.contains(needle), "{file}: expected '{needle}' in: {}", e.message);
     }

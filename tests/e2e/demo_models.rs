@@ -37,7 +37,10 @@ fn demo_bundle_verifies_generates_and_evaluates() {
         let generated = rows.iter().find(|r| r["split"] == split && r["cfg"].as_f64() == Some(2.5)).expect("a CFG 2.5 row per split");
         assert_eq!(generated["clips"], 8, "{generated}");
         let (color, motion) = (generated["color"].as_f64().unwrap_or(0.0), generated["motion"].as_f64().unwrap_or(0.0));
-        assert!(color >= GENERATED_FLOOR && motion >= GENERATED_FLOOR, "{split}: generated clips show the asked-for color in {color}, motion in {motion} of 8, below {GENERATED_FLOOR}");
+        assert!(
+            color >= GENERATED_FLOOR && motion >= GENERATED_FLOOR,
+            "{split}: generated clips show the asked-for color in {color}, motion in {motion} of 8, below {GENERATED_FLOOR}"
+        );
     }
 }
 

@@ -15,8 +15,26 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("run");
     hitvideo(&[
-        "--device", "cpu", "tokenizer", "train", "--preset", "tiny", "--out", s(&run), "--steps", "2", "--batch", "2",
-        "--synthetic-count", "200", "--val-clips", "2", "--val-every", "2", "--checkpoint-every", "2",
+        "--device",
+        "cpu",
+        "tokenizer",
+        "train",
+        "--preset",
+        "tiny",
+        "--out",
+        s(&run),
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--synthetic-count",
+        "200",
+        "--val-clips",
+        "2",
+        "--val-every",
+        "2",
+        "--checkpoint-every",
+        "2",
     ])
     .expect("train");
     let clip = dir.path().join("clip.gif");
@@ -25,7 +43,8 @@ fn train_encode_decode_eval_with_masks_and_bench() {
 
     // Encode with masks: the file carries them and the default fill.
     let tokens = dir.path().join("clip.tokens");
-    hitvideo(&["--device", "cpu", "tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "zero", "--mask-cap", "0.5"]).expect("encode");
+    hitvideo(&["--device", "cpu", "tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "zero", "--mask-cap", "0.5"])
+        .expect("encode");
     let file = TokenFile::read(&tokens).expect("read tokens");
     assert_eq!(file.fill.as_deref(), Some("zero"));
     assert_eq!(file.windows.len(), 2, "20 frames are 2 windows of 16");
@@ -54,8 +73,23 @@ fn train_encode_decode_eval_with_masks_and_bench() {
         .expect("decode with learned fill");
     // Eval with every fill writes the dynamic-encoding report.
     let json = dir.path().join("eval.json");
-    hitvideo(&["--device", "cpu", "tokenizer", "eval", "--checkpoint", s(&run), "--synthetic", "2", "--synthetic-count", "200", "--mask", "all", "--json", s(&json)])
-        .expect("eval");
+    hitvideo(&[
+        "--device",
+        "cpu",
+        "tokenizer",
+        "eval",
+        "--checkpoint",
+        s(&run),
+        "--synthetic",
+        "2",
+        "--synthetic-count",
+        "200",
+        "--mask",
+        "all",
+        "--json",
+        s(&json),
+    ])
+    .expect("eval");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("JSON");
     let fills: Vec<&str> = report["dynamic"]["fills"].as_array().expect("fills").iter().filter_map(|f| f["fill"].as_str()).collect();
     assert_eq!(fills, ["repeat", "zero", "learned"]);
@@ -64,9 +98,31 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     // Masked fine-tuning of the decoder with the encoder frozen: the ids stay the same.
     let ft = dir.path().join("ft");
     hitvideo(&[
-        "--device", "cpu", "tokenizer", "train", "--finetune-from", s(&run), "--out", s(&ft), "--steps", "2", "--batch", "2",
-        "--synthetic-count", "200", "--val-clips", "2", "--val-every", "2", "--checkpoint-every", "2", "--mask-prob", "1",
-        "--mask-fill", "learned", "--freeze-encoder",
+        "--device",
+        "cpu",
+        "tokenizer",
+        "train",
+        "--finetune-from",
+        s(&run),
+        "--out",
+        s(&ft),
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--synthetic-count",
+        "200",
+        "--val-clips",
+        "2",
+        "--val-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--mask-prob",
+        "1",
+        "--mask-fill",
+        "learned",
+        "--freeze-encoder",
     ])
     .expect("masked fine-tuning");
     let log = std::fs::read_to_string(ft.join("metrics.jsonl")).expect("metrics");
@@ -81,11 +137,13 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     assert!(format!("{err:#}").contains("unknown fill strategy 'blur'"), "{err:#}");
 
     // Bad settings: clear errors naming the flag.
-    let err = hitvideo(&["tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "repeat", "--mask-cap", "1.5"]).expect_err("cap");
+    let err =
+        hitvideo(&["tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "repeat", "--mask-cap", "1.5"]).expect_err("cap");
     assert!(format!("{err:#}").contains("--mask-cap 1.5"), "{err:#}");
     let err = hitvideo(&["tokenizer", "eval", "--checkpoint", s(&run), "--mask", "blur"]).expect_err("fill");
     assert!(format!("{err:#}").contains("unknown fill strategy 'blur'"), "{err:#}");
-    let err = hitvideo(&["tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("c.mp4")), "--mask", "all"]).expect_err("list");
+    let err =
+        hitvideo(&["tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("c.mp4")), "--mask", "all"]).expect_err("list");
     assert!(format!("{err:#}").contains("one fill strategy"), "{err:#}");
     assert_eq!(TokenFile::read(&tokens).expect("still readable").fill.as_deref(), Some("zero"), "a refused command leaves the file alone");
 

@@ -88,7 +88,12 @@ pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> R
     let generator = if a.no_generator {
         serde_json::Value::Null
     } else {
-        let b = bench::generator::GeneratorBench { preset: a.lm_preset.clone(), tokenizer: a.lm_tokenizer.clone(), batch: a.lm_batch.unwrap_or(a.batch).max(1), repeat };
+        let b = bench::generator::GeneratorBench {
+            preset: a.lm_preset.clone(),
+            tokenizer: a.lm_tokenizer.clone(),
+            batch: a.lm_batch.unwrap_or(a.batch).max(1),
+            repeat,
+        };
         eprintln!("timing generator '{}' on '{}' tokens (training batch {})...", b.preset, b.tokenizer, b.batch);
         bench::generator::bench_generator_with(burn_device, &b).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
     };

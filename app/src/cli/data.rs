@@ -205,7 +205,15 @@ fn inspect_cmd(a: InspectArgs) -> Result<()> {
         return Ok(());
     }
     println!("{}: {kind}", a.dataset.display());
-    println!("  {} items, {} rejected; {}x{} at {} fps, {} frames per window", ds.items.len(), ds.errors.len(), ds.header.size, ds.header.size, ds.header.fps, ds.header.frames);
+    println!(
+        "  {} items, {} rejected; {}x{} at {} fps, {} frames per window",
+        ds.items.len(),
+        ds.errors.len(),
+        ds.header.size,
+        ds.header.size,
+        ds.header.fps,
+        ds.header.frames
+    );
     for (s, n) in &splits {
         println!("  split {s:<17} {n}");
     }

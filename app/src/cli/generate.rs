@@ -165,7 +165,8 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
     let p = a.model.load(choice)?;
     if let Some(src) = &a.reroll {
         let (meta, _) = video::meta::read_metadata(src)?;
-        let tokens = tokens_from_metadata(&meta).with_context(|| format!("{}: its metadata holds no generated tokens; re-roll needs a clip made by `hitvideo generate`", src.display()))?;
+        let tokens = tokens_from_metadata(&meta)
+            .with_context(|| format!("{}: its metadata holds no generated tokens; re-roll needs a clip made by `hitvideo generate`", src.display()))?;
         let off = layer_offsets(&p.cfg.layers);
         if a.keep_layers == 0 || a.keep_layers >= off.len() || tokens.len() < off[a.keep_layers] {
             bail!("--keep-layers must be 1..{} for this generator (and the clip must hold those layers)", p.cfg.layers.len());
@@ -239,7 +240,14 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
         println!("{} (prompt \"{}\", seed {})", path.display(), rows[r].0, rows[r].1);
     }
     let n = tokens.iter().map(Vec::len).sum::<usize>() - req.keep.first().map_or(0, Vec::len) * tokens.len();
-    println!("{} clip(s) in {:.2} s ({:.0} tokens/s generating, CFG {}, {})", videos.len(), started.elapsed().as_secs_f64(), n as f64 / gen_s.max(1e-9), req.cfg, if req.use_cache { "KV-cache" } else { "no cache" });
+    println!(
+        "{} clip(s) in {:.2} s ({:.0} tokens/s generating, CFG {}, {})",
+        videos.len(),
+        started.elapsed().as_secs_f64(),
+        n as f64 / gen_s.max(1e-9),
+        req.cfg,
+        if req.use_cache { "KV-cache" } else { "no cache" }
+    );
     Ok(())
 }
 

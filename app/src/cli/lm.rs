@@ -90,7 +90,8 @@ fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
             "synthetic_count": spec.data_count, "data_seed": spec.data_seed, "temperature": spec.sampling.temperature,
             "top_k": spec.sampling.top_k, "top_p": spec.sampling.top_p, "greedy": spec.sampling.greedy},
             "models": p.checksums, "generator": p.generator_dir, "tokenizer": p.tokenizer_dir, "report": report});
-        hitvideo_engine::fsutil::write_atomic(out, &serde_json::to_vec_pretty(&json)?).with_context(|| format!("{}: cannot write the report", out.display()))?;
+        hitvideo_engine::fsutil::write_atomic(out, &serde_json::to_vec_pretty(&json)?)
+            .with_context(|| format!("{}: cannot write the report", out.display()))?;
     }
     Ok(())
 }
@@ -279,7 +280,8 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             other => other,
         };
         eprintln!("text encoder: {encoder}");
-        let mut cfg = GeneratorConfig::preset_for(&a.preset, &header.tokenizer, &header.tokenizer_sha256, &header.layers, TextConditionConfig::for_encoder(encoder))?;
+        let mut cfg =
+            GeneratorConfig::preset_for(&a.preset, &header.tokenizer, &header.tokenizer_sha256, &header.layers, TextConditionConfig::for_encoder(encoder))?;
         cfg.token_dropout = a.token_dropout;
         cfg.cond_dropout = a.cond_dropout;
         cfg.rope_finest_grid = a.rope_grid == "finest";

@@ -240,10 +240,19 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     };
     eprintln!(
         "training '{}' from step {} to {}: {} training clips, {} validation clips -> {}",
-        c.name, trainer.step, trainer.train.steps, data.train_len(), data.val_len(), a.out.display()
+        c.name,
+        trainer.step,
+        trainer.train.steps,
+        data.train_len(),
+        data.val_len(),
+        a.out.display()
     );
     if chosen.is_gpu {
-        let estimate = hitvideo_engine::tokenizer::info::training_memory(&trainer.cfg, burn::module::Module::num_params(&trainer.model), trainer.train.batch / a.devices.max(1));
+        let estimate = hitvideo_engine::tokenizer::info::training_memory(
+            &trainer.cfg,
+            burn::module::Module::num_params(&trainer.model),
+            trainer.train.batch / a.devices.max(1),
+        );
         let what = format!("'{}' at {} per device", trainer.cfg.name, trainer.train.batch / a.devices.max(1));
         match device::check_memory(estimate, device::memory_limit(&chosen.device), &what) {
             Ok(Some(note)) => eprintln!("warning: {note}"),

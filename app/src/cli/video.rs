@@ -75,7 +75,16 @@ pub fn run(cmd: VideoCommand) -> Result<()> {
         VideoCommand::Info { file } => {
             if file.is_file() && video::ExportFormat::from_path(&file) != video::ExportFormat::Png {
                 let info = video::probe(&file)?;
-                println!("{}: {} / {}, {}x{}, {:.3} fps, {:.2} s", file.display(), info.container, info.codec, info.width, info.height, info.fps, info.duration);
+                println!(
+                    "{}: {} / {}, {}x{}, {:.3} fps, {:.2} s",
+                    file.display(),
+                    info.container,
+                    info.codec,
+                    info.width,
+                    info.height,
+                    info.fps,
+                    info.duration
+                );
             }
             match meta::read_metadata(&file) {
                 Ok((m, src)) => println!("HiTVideo metadata ({src:?}):\n{}", serde_json::to_string_pretty(&m)?),

@@ -91,13 +91,8 @@ impl DebugPanel {
             s.frames, s.interval_mean, s.interval_max, s.ui_mean, s.ui_p95, s.ui_max
         ));
         ui.label(format!("device: {device}"));
-        ui.label(format!(
-            "tokenizer: {}; generator: {}",
-            models.tokenizer.as_deref().unwrap_or("none"),
-            models.generator.as_deref().unwrap_or("none")
-        ));
-        let queue: Vec<String> =
-            engine.pending().iter().map(|p| format!("#{} {}{}", p.id, p.task, if p.started { " (running)" } else { "" })).collect();
+        ui.label(format!("tokenizer: {}; generator: {}", models.tokenizer.as_deref().unwrap_or("none"), models.generator.as_deref().unwrap_or("none")));
+        let queue: Vec<String> = engine.pending().iter().map(|p| format!("#{} {}{}", p.id, p.task, if p.started { " (running)" } else { "" })).collect();
         ui.label(format!("engine: {}", if queue.is_empty() { "idle".to_string() } else { queue.join(", ") }));
         let sl = engine.slots();
         ui.label(format!(

@@ -4,8 +4,8 @@
 //! uploads the ids (and mask) of the latent frame on screen.
 
 use eframe::egui;
-use eframe::egui_wgpu::{self, CallbackResources, CallbackTrait, RenderState, ScreenDescriptor};
 use eframe::egui_wgpu::wgpu::{self, util::DeviceExt};
+use eframe::egui_wgpu::{self, CallbackResources, CallbackTrait, RenderState, ScreenDescriptor};
 
 use super::jobs::LayerTokens;
 use super::settings::ColorMode;
@@ -41,7 +41,8 @@ fn build(rs: &RenderState) -> Pipeline {
             entry(2, wgpu::BufferBindingType::Storage { read_only: true }),
         ],
     });
-    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("token_map"), bind_group_layouts: &[Some(&layout)], immediate_size: 0 });
+    let pl =
+        device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("token_map"), bind_group_layouts: &[Some(&layout)], immediate_size: 0 });
     let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
         label: Some("token_map"),
         layout: Some(&pl),
@@ -80,7 +81,8 @@ impl CallbackTrait for MapCallback {
         let Some(p) = resources.get_mut::<Pipeline>() else { return Vec::new() };
         let mut params = self.params;
         params[5] = u32::from(p.linear_out);
-        let buf = |label, data: &[u32], usage| device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: &bytes(data), usage });
+        let buf =
+            |label, data: &[u32], usage| device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: &bytes(data), usage });
         let uniform = buf("token_map params", &params, wgpu::BufferUsages::UNIFORM);
         let ids = buf("token_map ids", &self.ids, wgpu::BufferUsages::STORAGE);
         let mask = buf("token_map mask", &self.mask, wgpu::BufferUsages::STORAGE);

@@ -23,14 +23,14 @@ use eframe::egui;
 use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::video::ExportFormat;
 
-pub use debug::FrameStats;
 use debug::DebugPanel;
+pub use debug::FrameStats;
 use dialogs::{DialogPurpose, Dialogs};
 use jobs::{EngineHandle, Event, JobId, ModelStatus, Outcome, Waker};
 pub use settings::{SETTINGS_KEY, Settings, View};
-pub use window::{default_work_dir, demo_models, run};
-use window::save_png;
 use views::{ERROR, Shared};
+use window::save_png;
+pub use window::{default_work_dir, demo_models, run};
 
 /// The longest a screenshot waits for the start-up prompt's clip.
 pub const SHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -241,7 +241,14 @@ impl StudioApp {
     /// Does what a file dialog was opened for ([`DialogPurpose`]) with the path chosen: what
     /// the button that opened it did when dialogs blocked the UI.
     fn on_dialog(&mut self, ctx: &egui::Context, purpose: DialogPurpose, path: PathBuf) {
-        let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
+        let mut sh = Shared {
+            engine: &mut self.engine,
+            models: &self.models,
+            work_dir: &self.work_dir,
+            app_jobs: &mut self.app_jobs,
+            wgpu: self.wgpu.as_ref(),
+            dialogs: &mut self.dialogs,
+        };
         match purpose {
             DialogPurpose::MenuOpenVideo => {
                 self.settings.view = View::Data;
@@ -277,7 +284,14 @@ impl StudioApp {
     fn dropped_files(&mut self, ctx: &egui::Context) {
         let files: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in files {
-            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
+            let mut sh = Shared {
+                engine: &mut self.engine,
+                models: &self.models,
+                work_dir: &self.work_dir,
+                app_jobs: &mut self.app_jobs,
+                wgpu: self.wgpu.as_ref(),
+                dialogs: &mut self.dialogs,
+            };
             match self.settings.view {
                 View::Tokens if path.is_dir() => sh.submit_app(jobs::Task::LoadTokenizer(path)),
                 View::Tokens => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
@@ -338,7 +352,14 @@ impl StudioApp {
         if let Some(i) = dismiss {
             self.notices.remove(i);
         }
-        let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
+        let mut sh = Shared {
+            engine: &mut self.engine,
+            models: &self.models,
+            work_dir: &self.work_dir,
+            app_jobs: &mut self.app_jobs,
+            wgpu: self.wgpu.as_ref(),
+            dialogs: &mut self.dialogs,
+        };
         let s = &mut self.settings;
         match s.view {
             View::Generate => self.generate.ui(ui, &mut sh, &mut s.generate),
@@ -395,14 +416,29 @@ impl eframe::App for StudioApp {
             self.engine.set_device(self.device_sent);
         }
         if self.models.generator.is_some()
-            && let Some(prompt) = self.autostart.take() {
-                self.settings.view = View::Generate;
-                self.settings.generate.prompt = prompt;
-                let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
-                self.generate.generate(&mut sh, &mut self.settings.generate);
-            }
+            && let Some(prompt) = self.autostart.take()
         {
-            let mut sh = Shared { engine: &mut self.engine, models: &self.models, work_dir: &self.work_dir, app_jobs: &mut self.app_jobs, wgpu: self.wgpu.as_ref(), dialogs: &mut self.dialogs };
+            self.settings.view = View::Generate;
+            self.settings.generate.prompt = prompt;
+            let mut sh = Shared {
+                engine: &mut self.engine,
+                models: &self.models,
+                work_dir: &self.work_dir,
+                app_jobs: &mut self.app_jobs,
+                wgpu: self.wgpu.as_ref(),
+                dialogs: &mut self.dialogs,
+            };
+            self.generate.generate(&mut sh, &mut self.settings.generate);
+        }
+        {
+            let mut sh = Shared {
+                engine: &mut self.engine,
+                models: &self.models,
+                work_dir: &self.work_dir,
+                app_jobs: &mut self.app_jobs,
+                wgpu: self.wgpu.as_ref(),
+                dialogs: &mut self.dialogs,
+            };
             self.generate.poll_open(&mut sh, &mut self.settings.generate);
             self.generate.logic(&mut sh, &mut self.settings.generate);
         }
@@ -453,26 +489,27 @@ impl eframe::App for StudioApp {
             egui::Window::new("Shortcuts").open(&mut self.show_help).collapsible(false).resizable(false).show(ui.ctx(), shortcuts_ui);
         }
         if self.shot_due()
-            && let Some(path) = self.screenshot.take() {
-                let ctx = ui.ctx().clone();
-                if self.shot_waits_for_clip && !self.generate.has_finished_clip() {
-                    eprintln!("screenshot: no clip after {} s; taking it anyway", SHOT_WAIT.as_secs());
-                }
-                // The player's frame in physical pixels, for checks of the picture.
-                let area = self.generate.player.frame_rect.map(|r| r * ui.ctx().pixels_per_point());
-                ui.ctx().request_screenshot(move |img| {
-                    match save_png(&img, &path) {
-                        Ok(()) => {
-                            if let Some(r) = area {
-                                println!("video area: {} {} {} {}", r.min.x.round(), r.min.y.round(), r.width().round(), r.height().round());
-                            }
-                        }
-                        Err(e) => eprintln!("screenshot: {e}"),
-                    }
-                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-                });
-                self.screenshot_pending = true;
+            && let Some(path) = self.screenshot.take()
+        {
+            let ctx = ui.ctx().clone();
+            if self.shot_waits_for_clip && !self.generate.has_finished_clip() {
+                eprintln!("screenshot: no clip after {} s; taking it anyway", SHOT_WAIT.as_secs());
             }
+            // The player's frame in physical pixels, for checks of the picture.
+            let area = self.generate.player.frame_rect.map(|r| r * ui.ctx().pixels_per_point());
+            ui.ctx().request_screenshot(move |img| {
+                match save_png(&img, &path) {
+                    Ok(()) => {
+                        if let Some(r) = area {
+                            println!("video area: {} {} {} {}", r.min.x.round(), r.min.y.round(), r.width().round(), r.height().round());
+                        }
+                    }
+                    Err(e) => eprintln!("screenshot: {e}"),
+                }
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            });
+            self.screenshot_pending = true;
+        }
         if self.screenshot.is_some() || self.screenshot_pending {
             ui.ctx().request_repaint();
         }

@@ -41,7 +41,10 @@ pub fn run(args: StudioArgs, device: DeviceChoice) -> Result<()> {
     };
     let opts = StudioOptions { screenshot: args.screenshot.clone(), work_dir: default_work_dir(), assets: None, prompt: args.prompt.clone() };
     let device = (device != DeviceChoice::Auto).then_some(device);
-    eframe::run_native("HiTVideo Studio", options, Box::new(move |cc| Ok(Box::new(StudioApp::from_creation(cc, device, opts)))))
-        .map_err(|e| anyhow!("cannot open the studio window: {e}. Is a display available (DISPLAY or WAYLAND_DISPLAY)? \
-                               On a headless machine run it under Xvfb: xvfb-run -a hitvideo studio"))
+    eframe::run_native("HiTVideo Studio", options, Box::new(move |cc| Ok(Box::new(StudioApp::from_creation(cc, device, opts))))).map_err(|e| {
+        anyhow!(
+            "cannot open the studio window: {e}. Is a display available (DISPLAY or WAYLAND_DISPLAY)? \
+                               On a headless machine run it under Xvfb: xvfb-run -a hitvideo studio"
+        )
+    })
 }

@@ -48,9 +48,7 @@ pub fn harness_with_assets(work: &Path, assets: &Path, setup: impl FnOnce(&mut S
     let mut settings = Settings { device: DeviceChoice::Cpu, ..Default::default() };
     setup(&mut settings);
     let opts = StudioOptions { screenshot: None, work_dir: work.to_path_buf(), assets: Some(assets.to_path_buf()), prompt: None };
-    Harness::builder()
-        .with_size(eframe::egui::vec2(1400.0, 1100.0))
-        .build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, settings, opts))
+    Harness::builder().with_size(eframe::egui::vec2(1400.0, 1100.0)).build_eframe(move |cc| StudioApp::new(&cc.egui_ctx, None, settings, opts))
 }
 
 /// Steps the UI (as a real event loop would, ~50 fps) until `cond` holds.

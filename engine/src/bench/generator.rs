@@ -114,7 +114,13 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
 
     // Training step: a synthetic token cache of random ids (speed only).
     let items: Vec<CacheItem> = (0..64)
-        .map(|i| CacheItem { caption: format!("a red circle moves left {i}"), split: if i % 8 == 0 { "val".into() } else { "train".into() }, index: Some(i), source: None, start_frame: None })
+        .map(|i| CacheItem {
+            caption: format!("a red circle moves left {i}"),
+            split: if i % 8 == 0 { "val".into() } else { "train".into() },
+            index: Some(i),
+            source: None,
+            start_frame: None,
+        })
         .collect();
     let bits: Vec<u32> = cfg.layers.iter().flat_map(|l| std::iter::repeat_n(l.bits as u32, l.tokens())).collect();
     let ids: Vec<u32> = (0..items.len() * n).map(|i| (i as u32).wrapping_mul(2_654_435_761) % (1 << bits[i % n])).collect();

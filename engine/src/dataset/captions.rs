@@ -37,18 +37,10 @@ fn motion_phrases(m: Motion) -> &'static [(&'static str, &'static str)] {
             ("sliding rightward", "slides rightward"),
             ("heading right", "heads right"),
         ],
-        Motion::Up => &[
-            ("moving up", "moves up"),
-            ("rising", "rises"),
-            ("drifting upward", "drifts upward"),
-            ("gliding upwards", "glides upwards"),
-        ],
-        Motion::Down => &[
-            ("moving down", "moves down"),
-            ("falling", "falls"),
-            ("drifting downward", "drifts downward"),
-            ("sinking downwards", "sinks downwards"),
-        ],
+        Motion::Up => &[("moving up", "moves up"), ("rising", "rises"), ("drifting upward", "drifts upward"), ("gliding upwards", "glides upwards")],
+        Motion::Down => {
+            &[("moving down", "moves down"), ("falling", "falls"), ("drifting downward", "drifts downward"), ("sinking downwards", "sinks downwards")]
+        }
         Motion::Still => &[
             ("standing still", "stands still"),
             ("staying still", "stays still"),

@@ -71,11 +71,7 @@ fn read_caption(path: &Path, label: &str) -> Result<String, ItemError> {
     let origin = format!("{label} (caption file {})", path.display());
     let bytes = std::fs::read(path).map_err(|e| err(label, "no caption", format!("{origin}: cannot read caption: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        err(
-            label,
-            "caption not UTF-8",
-            format!("{origin}: caption is not valid UTF-8 (bad byte at offset {}); save it as UTF-8", e.utf8_error().valid_up_to()),
-        )
+        err(label, "caption not UTF-8", format!("{origin}: caption is not valid UTF-8 (bad byte at offset {}); save it as UTF-8", e.utf8_error().valid_up_to()))
     })?;
     check_caption(text.trim(), label, &origin)
 }
@@ -101,8 +97,7 @@ fn read_manifest(path: &Path) -> Result<(Vec<Candidate>, Vec<ItemError>), ItemEr
         return Err(err(&label, "bad manifest", format!("{label}: a manifest must be a regular file of at most {MAX_MANIFEST_BYTES} bytes")));
     }
     let bytes = std::fs::read(path).map_err(|e| err(&label, "missing manifest", format!("{label}: cannot read manifest: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| err(&label, "manifest not UTF-8", format!("{label}: manifest is not valid UTF-8; save it as UTF-8")))?;
+    let text = String::from_utf8(bytes).map_err(|_| err(&label, "manifest not UTF-8", format!("{label}: manifest is not valid UTF-8; save it as UTF-8")))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let is_csv = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut rows: Vec<(usize, Result<ManifestRow, String>)> = Vec::new();
@@ -129,7 +124,14 @@ fn read_manifest(path: &Path) -> Result<(Vec<Candidate>, Vec<ItemError>), ItemEr
                 // A relative row stays inside the manifest's folder; naming a video elsewhere
                 // takes an absolute path (a deliberate choice, read only).
                 if !p.is_absolute() && !crate::fsutil::is_inside_relative(&r.path) {
-                    errors.push(err(&at, "bad manifest row", format!("{at}: path '{}' leaves the manifest's folder; give an absolute path or move the video under the folder", r.path.escape_debug())));
+                    errors.push(err(
+                        &at,
+                        "bad manifest row",
+                        format!(
+                            "{at}: path '{}' leaves the manifest's folder; give an absolute path or move the video under the folder",
+                            r.path.escape_debug()
+                        ),
+                    ));
                     continue;
                 }
                 let path = if p.is_absolute() { p } else { base.join(p) };
@@ -205,11 +207,7 @@ fn scan_folder(dir: &Path) -> (Vec<Candidate>, Vec<ItemError>) {
             continue;
         }
         if !is_video_ext(p) {
-            errors.push(err(
-                &label,
-                "unsupported file",
-                format!("{label}: not a video file (extension '.{ext}'); supported: {}", VIDEO_EXTENSIONS.join(", ")),
-            ));
+            errors.push(err(&label, "unsupported file", format!("{label}: not a video file (extension '.{ext}'); supported: {}", VIDEO_EXTENSIONS.join(", "))));
             continue;
         }
         let txt = p.with_extension("txt");
@@ -261,7 +259,9 @@ fn validate(c: &Candidate, opts: &ImportOptions, seen: &mut HashMap<String, Stri
     };
     match std::fs::metadata(&c.path) {
         Err(_) => return Err(err(label, "missing file", format!("{shown}: file not found (listed at {label}); fix the path or remove the row"))),
-        Ok(m) if !m.is_file() => return Err(err(label, "not a regular file", format!("{shown}: not a regular file (a folder, device, FIFO or socket); list video files only"))),
+        Ok(m) if !m.is_file() => {
+            return Err(err(label, "not a regular file", format!("{shown}: not a regular file (a folder, device, FIFO or socket); list video files only")));
+        }
         Ok(_) => {}
     }
     let caption = c.caption.clone()?;
@@ -271,24 +271,15 @@ fn validate(c: &Candidate, opts: &ImportOptions, seen: &mut HashMap<String, Stri
     }
     let info = video::probe(&c.path).map_err(|e| err(label, video_error_kind(&e), e.to_string()))?;
     if is_image_container(&info.container) {
-        return Err(err(
-            label,
-            "not a video",
-            format!("{shown}: this is a still image ({}), not a video, despite its extension", info.container),
-        ));
+        return Err(err(label, "not a video", format!("{shown}: this is a still image ({}), not a video, despite its extension", info.container)));
     }
     if let (Some(s), Some(e)) = (c.start, c.end) {
         if !(s >= 0.0 && e > s) {
             return Err(err(label, "bad time range", format!("{label}: start {s} s must be >= 0 and before end {e} s")));
         }
     }
-    let opts_dec = DecodeOptions {
-        fps: Some(opts.fps),
-        size: Some((opts.size, opts.size)),
-        start: c.start.unwrap_or(0.0),
-        end: c.end,
-        ..DecodeOptions::default()
-    };
+    let opts_dec =
+        DecodeOptions { fps: Some(opts.fps), size: Some((opts.size, opts.size)), start: c.start.unwrap_or(0.0), end: c.end, ..DecodeOptions::default() };
     let clip = video::decode(&c.path, &opts_dec).map_err(|e| err(label, video_error_kind(&e), e.to_string()))?;
     if clip.len() < opts.min_frames {
         let e = VideoError::TooShort { path: c.path.clone(), got: clip.len(), need: opts.min_frames, fps: opts.fps };

@@ -121,18 +121,14 @@ fn jsonl<T: Serialize>(rows: &[T]) -> Vec<u8> {
 
 fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, IndexError> {
     let text = match std::fs::read(path) {
-        Ok(b) => String::from_utf8(b)
-            .map_err(|_| IndexError::Parse { path: path.to_path_buf(), line: 0, reason: "not valid UTF-8".into() })?,
+        Ok(b) => String::from_utf8(b).map_err(|_| IndexError::Parse { path: path.to_path_buf(), line: 0, reason: "not valid UTF-8".into() })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => return Err(IndexError::Io { path: path.to_path_buf(), source }),
     };
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| IndexError::Parse { path: path.to_path_buf(), line: i + 1, reason: e.to_string() })
-        })
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| IndexError::Parse { path: path.to_path_buf(), line: i + 1, reason: e.to_string() }))
         .collect()
 }
 
@@ -158,14 +154,13 @@ impl DatasetIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexError::NotADataset(dir.to_path_buf())),
             Err(source) => return Err(IndexError::Io { path: head_path, source }),
         };
-        let value: serde_json::Value = serde_json::from_slice(&head)
-            .map_err(|e| IndexError::Parse { path: head_path.clone(), line: e.line(), reason: e.to_string() })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&head).map_err(|e| IndexError::Parse { path: head_path.clone(), line: e.line(), reason: e.to_string() })?;
         let found = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
         if found != FORMAT_VERSION {
             return Err(IndexError::Version { path: head_path, found });
         }
-        let header: DatasetHeader = serde_json::from_value(value)
-            .map_err(|e| IndexError::Parse { path: head_path.clone(), line: 0, reason: e.to_string() })?;
+        let header: DatasetHeader = serde_json::from_value(value).map_err(|e| IndexError::Parse { path: head_path.clone(), line: 0, reason: e.to_string() })?;
         Ok(Self { header, items: read_jsonl(&dir.join(INDEX_FILE))?, errors: read_jsonl(&dir.join(ERRORS_FILE))? })
     }
 

@@ -43,7 +43,11 @@ impl Background {
             Background::Vertical { top, bottom } => top + (bottom - top) * f(y),
             Background::Horizontal { left, right } => left + (right - left) * f(x),
             Background::Checker { a, b, cell } => {
-                if ((x / cell.max(1)) + (y / cell.max(1))) % 2 == 0 { a } else { b }
+                if ((x / cell.max(1)) + (y / cell.max(1))) % 2 == 0 {
+                    a
+                } else {
+                    b
+                }
             }
         }
     }

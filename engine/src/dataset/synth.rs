@@ -65,14 +65,7 @@ pub struct SynthConfig {
 
 impl Default for SynthConfig {
     fn default() -> Self {
-        Self {
-            count: 1000,
-            seed: 0,
-            render: RenderConfig::default(),
-            val_fraction: 0.1,
-            heldout_combo_fraction: 0.05,
-            heldout_template_fraction: 0.05,
-        }
+        Self { count: 1000, seed: 0, render: RenderConfig::default(), val_fraction: 0.1, heldout_combo_fraction: 0.05, heldout_template_fraction: 0.05 }
     }
 }
 
@@ -118,8 +111,7 @@ pub fn item(cfg: &SynthConfig, index: usize) -> SynthItem {
         Split::Train
     };
     let all = Attributes::all();
-    let pool: Vec<Attributes> =
-        all.into_iter().filter(|a| is_heldout_combo(*a) == (split == Split::HeldoutCombo)).collect();
+    let pool: Vec<Attributes> = all.into_iter().filter(|a| is_heldout_combo(*a) == (split == Split::HeldoutCombo)).collect();
     let attributes = pool[rng.random_range(0..pool.len())];
     let template = match split {
         Split::HeldoutTemplate => rng.random_range(TRAIN_TEMPLATES..TEMPLATES.len()),

@@ -103,10 +103,7 @@ impl Tally {
 /// The first `per_split` items of each evaluated split of the dataset.
 pub fn eval_items(spec: &AccuracySpec, render: RenderConfig) -> Vec<(Split, Vec<SynthItem>)> {
     let cfg = SynthConfig { count: spec.data_count, seed: spec.data_seed, render, ..SynthConfig::default() };
-    SPLITS
-        .iter()
-        .map(|&split| (split, (0..cfg.count).map(|i| synth::item(&cfg, i)).filter(|it| it.split == split).take(spec.per_split).collect()))
-        .collect()
+    SPLITS.iter().map(|&split| (split, (0..cfg.count).map(|i| synth::item(&cfg, i)).filter(|it| it.split == split).take(spec.per_split).collect())).collect()
 }
 
 /// Runs the evaluation: for each split, the ceiling row, then one row per CFG scale.

@@ -135,7 +135,13 @@ impl GeneratorConfig {
 
     /// [`preset`](Self::preset) for token layers known by the tokenizer's name and config
     /// checksum only (as a token cache records them).
-    pub fn preset_for(name: &str, tokenizer: &str, tokenizer_sha256: &str, layers: &[LayerConfig], text: TextConditionConfig) -> Result<Self, GeneratorConfigError> {
+    pub fn preset_for(
+        name: &str,
+        tokenizer: &str,
+        tokenizer_sha256: &str,
+        layers: &[LayerConfig],
+        text: TextConditionConfig,
+    ) -> Result<Self, GeneratorConfigError> {
         let (dim, depth, heads) = match name {
             "tiny" => (128, 4, 4),
             // About 300M parameters: the size timed at the paper's sequence length.
@@ -271,9 +277,7 @@ impl GeneratorConfig {
         let l = (self.text.max_len + self.video_tokens()) as u64;
         let (d, m, h) = (self.dim as u64, self.mlp_hidden as u64, self.heads as u64);
         let per_block = l * (8 * d + 4 * m) + 2 * h * l * l;
-        let logits: u64 = (0..self.layers.len())
-            .map(|j| self.layers[j].tokens() as u64 * self.head_groups(j).iter().map(|g| 2u64 << g).sum::<u64>())
-            .sum();
+        let logits: u64 = (0..self.layers.len()).map(|j| self.layers[j].tokens() as u64 * self.head_groups(j).iter().map(|g| 2u64 << g).sum::<u64>()).sum();
         let per_seq = 4 * (self.depth as u64 * per_block + logits + 4 * l * d);
         16 * self.num_params() as u64 + per_seq * batch.max(1) as u64
     }

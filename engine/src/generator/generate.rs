@@ -114,7 +114,9 @@ pub fn generate(
         if d != cfg.text.dim || rows != t.rows() || t.uncond.len() != t.rows() {
             return Err(GenerateError::Request(format!(
                 "text features [{rows}, _, {d}] with {} lengths do not fit this generator ({}-d features from its '{}' text encoder, one length per row)",
-                t.rows(), cfg.text.dim, cfg.text.encoder
+                t.rows(),
+                cfg.text.dim,
+                cfg.text.encoder
             )));
         }
     }

@@ -96,7 +96,12 @@ mod tests {
     fn cells_land_scaled_in_place_with_even_size() {
         let red = Video::from_raw(4, 4, 8.0, [200u8, 10, 10].repeat(16 * 2)).expect("clip");
         let blue = Video::from_raw(4, 4, 8.0, [10u8, 10, 200].repeat(16 * 3)).expect("clip");
-        let labels = GridLabels { title: "CFG scale".into(), columns: vec!["1".into(), "7.5".into()], rows: vec!["a red circle · seed 0".into()], captions: vec!["1/3".into(), "3/3".into()] };
+        let labels = GridLabels {
+            title: "CFG scale".into(),
+            columns: vec!["1".into(), "7.5".into()],
+            rows: vec!["a red circle · seed 0".into()],
+            captions: vec!["1/3".into(), "3/3".into()],
+        };
         let g = compose(&[Some(&red), Some(&blue)], &labels, 3).expect("grid");
         assert_eq!(g.len(), 3, "as long as the longest clip");
         assert!(g.width().is_multiple_of(2) && g.height().is_multiple_of(2));

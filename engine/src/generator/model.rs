@@ -9,11 +9,11 @@ use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNor
 use burn::prelude::*;
 
 use super::block::Block;
-use crate::text::{SmallTextEncoder, TextEncoder, TextError, TextFeatures};
 use super::cache::{KvCache, LayerCache};
-use super::loss::split_groups;
 use super::config::{GeneratorConfig, TokenPos, head_groups, layer_offsets, token_positions};
+use super::loss::split_groups;
 use super::rope::{RopeTables, grid_position, layer_position};
+use crate::text::{SmallTextEncoder, TextEncoder, TextError, TextFeatures};
 
 /// Input embedding and output head of one token layer (one table and one head per bit group).
 #[derive(Module, Debug)]

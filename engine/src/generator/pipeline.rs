@@ -105,7 +105,13 @@ impl Pipeline {
         let tok_dir = checkpoint::resolve(&tok_path)?;
         let tok_sha = config_sha256(&tok_cfg);
         if tok_sha != g.cfg.tokenizer_sha256 {
-            return Err(PipelineError::Mismatch { path: tok_path, gen_tok: g.cfg.tokenizer.clone(), gen_sha: g.cfg.tokenizer_sha256.clone(), tok: tok_cfg.name.clone(), tok_sha });
+            return Err(PipelineError::Mismatch {
+                path: tok_path,
+                gen_tok: g.cfg.tokenizer.clone(),
+                gen_sha: g.cfg.tokenizer_sha256.clone(),
+                tok: tok_cfg.name.clone(),
+                tok_sha,
+            });
         }
         let minilm = if g.cfg.text.is_small() {
             None
@@ -117,12 +123,32 @@ impl Pipeline {
         checksums.insert("generator".to_string(), g.weights_sha256.clone());
         checksums.insert("tokenizer".to_string(), checkpoint::sha256_hex(&checkpoint::read_file(&tok_dir, "model.bpk")?));
         checksums.insert("text_encoder".to_string(), minilm.as_ref().map_or_else(|| "small (in the generator)".to_string(), |m| m.name().to_string()));
-        Ok(Self { model: g.model, cfg: g.cfg, tokenizer: tok, tok_cfg, checksums, generator_dir: g.dir, tokenizer_dir: tok_dir, minilm, device: device.clone() })
+        Ok(Self {
+            model: g.model,
+            cfg: g.cfg,
+            tokenizer: tok,
+            tok_cfg,
+            checksums,
+            generator_dir: g.dir,
+            tokenizer_dir: tok_dir,
+            minilm,
+            device: device.clone(),
+        })
     }
 
     /// A pipeline from models in memory (untrained ones included, for tests and benchmarks).
     pub fn from_parts(model: Generator, cfg: GeneratorConfig, tokenizer: Tokenizer, tok_cfg: TokenizerConfig, minilm: Option<MiniLm>, device: &Device) -> Self {
-        Self { model, cfg, tokenizer, tok_cfg, checksums: BTreeMap::new(), generator_dir: PathBuf::new(), tokenizer_dir: PathBuf::new(), minilm, device: device.clone() }
+        Self {
+            model,
+            cfg,
+            tokenizer,
+            tok_cfg,
+            checksums: BTreeMap::new(),
+            generator_dir: PathBuf::new(),
+            tokenizer_dir: PathBuf::new(),
+            minilm,
+            device: device.clone(),
+        }
     }
 
     /// Encodes prompts with the generator's text encoder (all rows conditional).
@@ -177,7 +203,8 @@ impl Pipeline {
             1 if rows.len() > 1 => vec![req.keep[0].clone(); rows.len()],
             _ => req.keep.clone(),
         };
-        let spec = GenerateSpec { sampling: req.sampling.clone(), cfg: req.cfg.clone(), seeds: rows.iter().map(|r| r.1).collect(), keep, use_cache: req.use_cache };
+        let spec =
+            GenerateSpec { sampling: req.sampling.clone(), cfg: req.cfg.clone(), seeds: rows.iter().map(|r| r.1).collect(), keep, use_cache: req.use_cache };
         Ok(generate(&self.model, &self.cfg, &cond, uncond.as_ref(), &spec, cancel, on_event)?)
     }
 

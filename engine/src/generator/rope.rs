@@ -72,10 +72,7 @@ impl RopeTables {
             }
         }
         let s = positions.len();
-        Self {
-            cos: Tensor::from_data(TensorData::new(cos, [s, head_dim]), device),
-            sin: Tensor::from_data(TensorData::new(sin, [s, head_dim]), device),
-        }
+        Self { cos: Tensor::from_data(TensorData::new(cos, [s, head_dim]), device), sin: Tensor::from_data(TensorData::new(sin, [s, head_dim]), device) }
     }
 
     /// Rows `range` of the tables.

@@ -108,7 +108,12 @@ pub fn grid(cells: &[SweepCell], spec: &SweepSpec, scale: usize) -> Option<Video
             }
         }
     }
-    let labels = GridLabels { title: "CFG scale →   (under each clip: shape, color, motion match; score)".into(), columns: spec.cfgs.iter().map(|c| format!("CFG {c}")).collect(), rows, captions };
+    let labels = GridLabels {
+        title: "CFG scale →   (under each clip: shape, color, motion match; score)".into(),
+        columns: spec.cfgs.iter().map(|c| format!("CFG {c}")).collect(),
+        rows,
+        captions,
+    };
     compose(&ordered, &labels, scale)
 }
 
@@ -116,7 +121,19 @@ pub fn grid(cells: &[SweepCell], spec: &SweepSpec, scale: usize) -> Option<Video
 pub fn to_csv(cells: &[SweepCell]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "prompt", "seed", "cfg", "score", "shape_ok", "color_ok", "motion_ok", "shape", "color", "motion", "frames_found", "generate_seconds", "decode_seconds",
+        "prompt",
+        "seed",
+        "cfg",
+        "score",
+        "shape_ok",
+        "color_ok",
+        "motion_ok",
+        "shape",
+        "color",
+        "motion",
+        "frames_found",
+        "generate_seconds",
+        "decode_seconds",
     ])?;
     let opt = |b: Option<bool>| b.map_or_else(String::new, |b| b.to_string());
     let name = |s: Option<String>| s.unwrap_or_default();

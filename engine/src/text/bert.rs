@@ -108,9 +108,7 @@ impl BertLayer {
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x.clone()));
         let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-        let ctx = attention(q, k, v, Some(mask.expand([b, h, l, l])), None, opts)
-            .swap_dims(1, 2)
-            .reshape([b, l, d]);
+        let ctx = attention(q, k, v, Some(mask.expand([b, h, l, l])), None, opts).swap_dims(1, 2).reshape([b, l, d]);
         let x = self.attn_norm.forward(x + self.attn_out.forward(ctx));
         let mlp = self.out.forward(gelu(self.inter.forward(x.clone())));
         self.out_norm.forward(x + mlp)

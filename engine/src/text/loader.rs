@@ -74,7 +74,8 @@ pub fn load_bert_config(path: &Path) -> Result<BertConfig, TextError> {
         need(hf.type_vocab_size, "type_vocab_size")?,
     )
     .with_layer_norm_eps(hf.layer_norm_eps.unwrap_or(1e-12));
-    let unsupported = |what: String| bad(format!("{what}; only BERT-family encoders (model_type \"bert\", hidden_act \"gelu\", absolute positions) are supported"));
+    let unsupported =
+        |what: String| bad(format!("{what}; only BERT-family encoders (model_type \"bert\", hidden_act \"gelu\", absolute positions) are supported"));
     match hf.model_type.as_deref() {
         None | Some("bert") => {}
         Some(other) => return Err(unsupported(format!("model_type is \"{other}\""))),
@@ -105,11 +106,7 @@ pub fn load_bert_weights(model: &mut BertModel, path: &Path) -> Result<(), TextE
         return Err(bad("the file does not exist".into()));
     }
     let remap = KeyRemapper::from_patterns(HF_KEY_REMAP.to_vec()).map_err(|e| bad(format!("key remap table: {e}")))?;
-    let mut store = SafetensorsStore::from_file(path)
-        .with_from_adapter(PyTorchToBurnAdapter)
-        .remap(remap)
-        .validate(true)
-        .allow_partial(true);
+    let mut store = SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter).remap(remap).validate(true).allow_partial(true);
     let result = model.load_from(&mut store).map_err(|e| bad(e.to_string()))?;
     if !result.errors.is_empty() {
         let list: Vec<String> = result.errors.iter().take(5).map(ToString::to_string).collect();
@@ -140,8 +137,11 @@ mod tests {
         std::fs::write(&path, r#"{"word_embedding_dimension": 384, "pooling_mode_mean_tokens": true}"#).expect("write");
         let e = load_bert_config(&path).expect_err("pooling config");
         assert!(e.to_string().contains("scripts/setup"), "{e}");
-        std::fs::write(&path, r#"{"model_type": "roberta", "vocab_size": 5, "hidden_size": 4, "num_hidden_layers": 1,
-            "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 8, "type_vocab_size": 1}"#)
+        std::fs::write(
+            &path,
+            r#"{"model_type": "roberta", "vocab_size": 5, "hidden_size": 4, "num_hidden_layers": 1,
+            "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 8, "type_vocab_size": 1}"#,
+        )
         .expect("write");
         assert!(load_bert_config(&path).expect_err("roberta").to_string().contains("roberta"));
         std::fs::write(&path, "{ not json").expect("write");

@@ -7,8 +7,7 @@ use burn::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection};
 
 use super::{
-    BertConfig, BertModel, TextEncoder, TextError, TextFeatures, check_max_len, load_bert_config,
-    load_bert_weights, normalize_prompt, pad_ids, valid_mask,
+    BertConfig, BertModel, TextEncoder, TextError, TextFeatures, check_max_len, load_bert_config, load_bert_weights, normalize_prompt, pad_ids, valid_mask,
 };
 
 /// A pretrained BERT encoder and its tokenizer. Its weights are frozen: it only runs forward.

@@ -81,7 +81,9 @@ pub enum TextError {
     NoPrompts { encoder: String },
     #[error("max_len {max_len} is outside {min}..={max} for the {encoder} text encoder; choose a value in that range (the paper uses {DEFAULT_MAX_LEN})")]
     MaxLen { encoder: String, max_len: usize, min: usize, max: usize },
-    #[error("text encoder folder {dir} has no {file}; run scripts/setup to install {DEFAULT_MODEL_NAME} there, or choose a folder with config.json, model.safetensors and tokenizer.json")]
+    #[error(
+        "text encoder folder {dir} has no {file}; run scripts/setup to install {DEFAULT_MODEL_NAME} there, or choose a folder with config.json, model.safetensors and tokenizer.json"
+    )]
     MissingFile { dir: PathBuf, file: &'static str },
     #[error("cannot read {path}: {source}; check that the file exists and is readable")]
     Io { path: PathBuf, source: std::io::Error },
@@ -91,7 +93,9 @@ pub enum TextError {
     Tokenizer { path: PathBuf, reason: String },
     #[error("small text encoder config: {reason}; fix the value in the generator's config")]
     SmallConfig { reason: String },
-    #[error("{path}: cannot load the weights: {reason}; the file must be the model.safetensors that matches config.json (run scripts/setup again to restore it)")]
+    #[error(
+        "{path}: cannot load the weights: {reason}; the file must be the model.safetensors that matches config.json (run scripts/setup again to restore it)"
+    )]
     Weights { path: PathBuf, reason: String },
 }
 
@@ -131,21 +135,14 @@ pub fn is_model_dir(dir: &Path) -> bool {
 
 /// Checks `max_len` against `min..=max` for `encoder`.
 pub(crate) fn check_max_len(encoder: &str, max_len: usize, min: usize, max: usize) -> Result<(), TextError> {
-    if (min..=max).contains(&max_len) {
-        Ok(())
-    } else {
-        Err(TextError::MaxLen { encoder: encoder.to_string(), max_len, min, max })
-    }
+    if (min..=max).contains(&max_len) { Ok(()) } else { Err(TextError::MaxLen { encoder: encoder.to_string(), max_len, min, max }) }
 }
 
 /// Right-pads id rows to the longest: `[B, L]` ids (padding `pad`) on `device`, and the lengths.
 pub(crate) fn pad_ids(rows: &[Vec<u32>], pad: u32, device: &Device) -> (Tensor<2, Int>, Vec<usize>) {
     let lengths: Vec<usize> = rows.iter().map(Vec::len).collect();
     let l = lengths.iter().copied().max().unwrap_or(0).max(1);
-    let flat: Vec<i64> = rows
-        .iter()
-        .flat_map(|r| (0..l).map(move |t| i64::from(r.get(t).copied().unwrap_or(pad))))
-        .collect();
+    let flat: Vec<i64> = rows.iter().flat_map(|r| (0..l).map(move |t| i64::from(r.get(t).copied().unwrap_or(pad)))).collect();
     let ids = Tensor::<1, Int>::from_data(TensorData::new(flat, [rows.len() * l]), device).reshape([rows.len(), l]);
     (ids, lengths)
 }
@@ -177,9 +174,7 @@ mod tests {
     #[test]
     fn model_dir_follows_the_setup_script() {
         use std::ffi::OsString;
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
-        };
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v));
         let got = models_dir_from(env(&[("HITVIDEO_MODELS", "/m"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]));
         assert_eq!(got, PathBuf::from("/m"));
         let got = models_dir_from(env(&[("HITVIDEO_MODELS", ""), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]));

@@ -127,9 +127,7 @@ pub fn space_to_depth(x: Tensor<5>, pt: usize, ps: usize) -> Tensor<5> {
         return x;
     }
     let [b, c, t, h, w] = x.dims();
-    x.reshape([b, c, t / pt, pt, h / ps, ps, w / ps, ps])
-        .permute([0, 1, 3, 5, 7, 2, 4, 6])
-        .reshape([b, c * pt * ps * ps, t / pt, h / ps, w / ps])
+    x.reshape([b, c, t / pt, pt, h / ps, ps, w / ps, ps]).permute([0, 1, 3, 5, 7, 2, 4, 6]).reshape([b, c * pt * ps * ps, t / pt, h / ps, w / ps])
 }
 
 /// The inverse of [`space_to_depth`]: `[B, C p_t p_s², T', H', W']` -> `[B, C, T' p_t, H' p_s, W' p_s]`.

@@ -85,7 +85,13 @@ pub fn encode_windows(model: &Tokenizer, cfg: &TokenizerConfig, windows: &[Video
     if let Some(w) = windows.iter().find(|w| (w.len(), w.height() as usize, w.width() as usize) != want) {
         return Err(CodecError::Invalid(format!(
             "a window of {} frames of {}x{} does not fit tokenizer '{}' ({} frames of {}x{})",
-            w.len(), w.width(), w.height(), cfg.name, cfg.frames, cfg.width, cfg.height
+            w.len(),
+            w.width(),
+            w.height(),
+            cfg.name,
+            cfg.frames,
+            cfg.width,
+            cfg.height
         )));
     }
     let device = model_device(model);
@@ -174,9 +180,8 @@ pub fn decode_tokens_filled(
     if k == 0 || k > n {
         return Err(CodecError::Invalid(format!("--layers {k}: tokenizer '{}' has layers 1..={n}", cfg.name)));
     }
-    let shapes_ok = tokens.windows.iter().all(|w| {
-        w.layers.len() == n && w.layers.iter().zip(&cfg.layers).all(|(a, b)| a.shape == [b.t, b.h, b.w] && a.bits == b.bits)
-    });
+    let shapes_ok =
+        tokens.windows.iter().all(|w| w.layers.len() == n && w.layers.iter().zip(&cfg.layers).all(|(a, b)| a.shape == [b.t, b.h, b.w] && a.bits == b.bits));
     if !shapes_ok || (tokens.window_frames, tokens.height, tokens.width) != (cfg.frames, cfg.height, cfg.width) {
         let reason = format!("its layer grids do not match tokenizer '{}' although the checksums agree", cfg.name);
         return Err(TokenFileError::Damaged { path: path.to_path_buf(), reason }.into());
@@ -185,7 +190,12 @@ pub fn decode_tokens_filled(
     let decoded = if masked {
         let fill = match fill {
             Some(f) => f,
-            None => tokens.fill.as_deref().unwrap_or("repeat").parse().map_err(|e: super::dynamic::MaskError| CodecError::Invalid(format!("{}: {e}", path.display())))?,
+            None => tokens
+                .fill
+                .as_deref()
+                .unwrap_or("repeat")
+                .parse()
+                .map_err(|e: super::dynamic::MaskError| CodecError::Invalid(format!("{}: {e}", path.display())))?,
         };
         super::masked_codec::decode_windows_masked(model, &tokens.windows, k, fill, DEFAULT_BATCH, tokens.fps)?
     } else {

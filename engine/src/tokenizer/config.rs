@@ -120,45 +120,21 @@ impl TokenizerConfig {
             )
             .with_blocks_per_stage(2)
             .with_disc_channels(64),
-            "paper-single" => Self::new(name.into(), 64, 256, 256, vec![128, 128, 256, 256], 64, vec![layer(8, 17, 17, 18)])
-                .with_blocks_per_stage(2)
-                .with_disc_channels(64),
-            "small" => Self::new(
-                name.into(),
-                16,
-                64,
-                64,
-                vec![48, 96],
-                32,
-                vec![layer(1, 4, 4, 6), layer(1, 8, 8, 8), layer(2, 8, 8, 8), layer(4, 16, 16, 10)],
-            )
-            .with_disc_channels(16),
-            "tiny" => Self::new(
-                name.into(),
-                16,
-                32,
-                32,
-                vec![32, 32],
-                32,
-                vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)],
-            )
-            .with_blocks_per_stage(0)
-            .with_disc_channels(16),
-            "tiny-single" => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(4, 9, 9, 10)])
+            "paper-single" => {
+                Self::new(name.into(), 64, 256, 256, vec![128, 128, 256, 256], 64, vec![layer(8, 17, 17, 18)]).with_blocks_per_stage(2).with_disc_channels(64)
+            }
+            "small" => {
+                Self::new(name.into(), 16, 64, 64, vec![48, 96], 32, vec![layer(1, 4, 4, 6), layer(1, 8, 8, 8), layer(2, 8, 8, 8), layer(4, 16, 16, 10)])
+                    .with_disc_channels(16)
+            }
+            "tiny" => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)])
                 .with_blocks_per_stage(0)
                 .with_disc_channels(16),
-            "tiny64" => Self::new(
-                name.into(),
-                16,
-                64,
-                64,
-                vec![32, 32],
-                32,
-                vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)],
-            )
-            .with_patch([1, 2])
-            .with_blocks_per_stage(0)
-            .with_disc_channels(16),
+            "tiny-single" => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(4, 9, 9, 10)]).with_blocks_per_stage(0).with_disc_channels(16),
+            "tiny64" => Self::new(name.into(), 16, 64, 64, vec![32, 32], 32, vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)])
+                .with_patch([1, 2])
+                .with_blocks_per_stage(0)
+                .with_disc_channels(16),
             "tiny64-single" => Self::new(name.into(), 16, 64, 64, vec![32, 32], 32, vec![layer(4, 9, 9, 10)])
                 .with_patch([1, 2])
                 .with_blocks_per_stage(0)
@@ -195,8 +171,7 @@ impl TokenizerConfig {
         if bytes.len() > 1 << 20 {
             return Err(bad(format!("{} bytes is too large for a config file", bytes.len())));
         }
-        let cfg = Self::from_json(&bytes)
-            .map_err(|e| bad(format!("not a tokenizer config ({e}); start from a checkpoint's config.json")))?;
+        let cfg = Self::from_json(&bytes).map_err(|e| bad(format!("not a tokenizer config ({e}); start from a checkpoint's config.json")))?;
         // Errors name the file, not the `name` field inside it.
         cfg.validate().map_err(|e| bad(e.to_string()))?;
         Ok(cfg)
@@ -296,10 +271,7 @@ impl TokenizerConfig {
             let (c, n) = (&pair[0], &pair[1]);
             let ok = |a: usize, b: usize| b == a || b == 2 * a;
             if !(ok(c.t, n.t) && ok(c.h, n.h) && ok(c.w, n.w)) || c.tokens() == n.tokens() {
-                return bad(format!(
-                    "layer {}x{}x{} must halve some of time/height/width of {}x{}x{}",
-                    c.t, c.h, c.w, n.t, n.h, n.w
-                ));
+                return bad(format!("layer {}x{}x{} must halve some of time/height/width of {}x{}x{}", c.t, c.h, c.w, n.t, n.h, n.w));
             }
         }
         if self.layers.iter().any(|l| l.bits == 0 || l.bits > 24) {

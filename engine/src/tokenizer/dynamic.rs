@@ -246,11 +246,7 @@ pub fn clip_ids(indices: &[Tensor<4, Int>], bits: &[usize]) -> Vec<Vec<LayerIds>
 /// Masks of a batch: clip `i` uses seed `item_seed(cfg.seed, i)`, so each clip's masks are the
 /// same as computing it alone with that seed.
 pub fn batch_masks(indices: &[Tensor<4, Int>], bits: &[usize], cfg: &MaskConfig) -> Result<Vec<Vec<LayerMask>>, MaskError> {
-    clip_ids(indices, bits)
-        .iter()
-        .enumerate()
-        .map(|(i, clip)| layer_masks(clip, &cfg.clone().with_seed(item_seed(cfg.seed, i))))
-        .collect()
+    clip_ids(indices, bits).iter().enumerate().map(|(i, clip)| layer_masks(clip, &cfg.clone().with_seed(item_seed(cfg.seed, i)))).collect()
 }
 
 /// Per layer, the masks of all clips as `[B, t_j, h_j, w_j]` (true = masked). `masks[clip][layer]`.
@@ -321,7 +317,13 @@ pub fn decode_masked_batch(
     let bits: Vec<usize> = codes.iter().map(|c| c.dims()[1]).collect();
     let masks = batch_masks(indices, &bits, cfg)?;
     let bools: Vec<Vec<Vec<bool>>> = masks.iter().map(|c| c.iter().map(|l| l.mask.clone()).collect()).collect();
-    let shapes: Vec<[usize; 3]> = indices.iter().map(|i| { let [_, t, h, w] = i.dims(); [t, h, w] }).collect();
+    let shapes: Vec<[usize; 3]> = indices
+        .iter()
+        .map(|i| {
+            let [_, t, h, w] = i.dims();
+            [t, h, w]
+        })
+        .collect();
     let device = codes.first().map(|c| c.device()).unwrap_or_else(Device::flex);
     let video = model.decode_masked(codes, &mask_tensors(&bools, &shapes, &device), fill);
     Ok((video, masks))
@@ -330,7 +332,13 @@ pub fn decode_masked_batch(
 /// Decodes clips from host-side ids and masks (`ids[clip][layer]`, `masks[clip][layer]`, e.g.
 /// from [`MaskedStream::to_ids_and_masks`](super::stream::MaskedStream::to_ids_and_masks));
 /// the ids at masked positions are ignored. Returns `[B, 3, T, H, W]`.
-pub fn decode_masked_ids(model: &Tokenizer, ids: &[Vec<LayerIds>], masks: &[Vec<Vec<bool>>], fill: FillStrategy, device: &Device) -> Result<Tensor<5>, MaskError> {
+pub fn decode_masked_ids(
+    model: &Tokenizer,
+    ids: &[Vec<LayerIds>],
+    masks: &[Vec<Vec<bool>>],
+    fill: FillStrategy,
+    device: &Device,
+) -> Result<Tensor<5>, MaskError> {
     let first = ids.first().filter(|c| !c.is_empty()).ok_or(MaskError::Empty)?;
     let shapes: Vec<[usize; 3]> = first.iter().map(|l| l.shape).collect();
     for clip in ids {

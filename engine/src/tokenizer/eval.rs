@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use super::codec::{self, CodecError};
 use super::config::TokenizerConfig;
-use super::h264::{self, H264Clip};
 use super::dynamic::{FillStrategy, MaskConfig};
+use super::h264::{self, H264Clip};
 use super::lfq::usage_and_perplexity;
 use super::masked_codec::{self, MaskSummary};
 use super::model::Tokenizer;
@@ -83,11 +83,7 @@ pub struct Quality {
 impl Quality {
     /// Measures `test` against `reference`; `None` when shapes differ or frames are under 11x11.
     pub fn measure(reference: &Video, test: &Video) -> Option<Self> {
-        Some(Self {
-            psnr: metrics::psnr(reference, test)?.min(PSNR_CAP),
-            ssim: metrics::ssim(reference, test)?,
-            ms_ssim: metrics::ms_ssim(reference, test),
-        })
+        Some(Self { psnr: metrics::psnr(reference, test)?.min(PSNR_CAP), ssim: metrics::ssim(reference, test)?, ms_ssim: metrics::ms_ssim(reference, test) })
     }
 
     /// The mean of several (MS-SSIM only when every item has it).
@@ -241,7 +237,12 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
     if let Some((name, v)) = clips.iter().find(|(_, v)| v.is_empty() || (v.width() as usize, v.height() as usize) != (cfg.width, cfg.height)) {
         return Err(EvalError::Invalid(format!(
             "{name}: {} frames of {}x{}; tokenizer '{}' needs {}x{} frames (decode with its size)",
-            v.len(), v.width(), v.height(), cfg.name, cfg.width, cfg.height
+            v.len(),
+            v.width(),
+            v.height(),
+            cfg.name,
+            cfg.width,
+            cfg.height
         )));
     }
     let n_layers = cfg.layers.len();
@@ -289,7 +290,15 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             _ => None,
         };
         let pixels = (clip.len() * cfg.height * cfg.width) as f64;
-        per_clip.push(ClipReport { name: name.clone(), frames: clip.len(), windows: windows.len(), bpp: bits / pixels, by_layers, semantics_by_layers: semantics, h264 });
+        per_clip.push(ClipReport {
+            name: name.clone(),
+            frames: clip.len(),
+            windows: windows.len(),
+            bpp: bits / pixels,
+            by_layers,
+            semantics_by_layers: semantics,
+            h264,
+        });
     }
     let frames: usize = per_clip.iter().map(|c| c.frames).sum();
     let windows: usize = per_clip.iter().map(|c| c.windows).sum();
@@ -300,11 +309,12 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| EvalError::Invalid("no clips measured".into()))?;
     let with_shape: Vec<&Vec<[bool; 3]>> = per_clip.iter().filter_map(|c| c.semantics_by_layers.as_ref()).collect();
-    let semantics_by_layers =
-        (0..n_layers).map(|k| Agreement::mean(&with_shape.iter().map(|v| v[k]).collect::<Vec<_>>())).collect::<Option<Vec<_>>>();
-    let ms_ssim_note = mean_by_layers.first().and_then(|q| q.ms_ssim).is_none().then(|| {
-        format!("MS-SSIM n/a: frames are {}x{}; 5 scales need at least {m}x{m}", cfg.width, cfg.height, m = metrics::MS_SSIM_MIN_SIDE)
-    });
+    let semantics_by_layers = (0..n_layers).map(|k| Agreement::mean(&with_shape.iter().map(|v| v[k]).collect::<Vec<_>>())).collect::<Option<Vec<_>>>();
+    let ms_ssim_note = mean_by_layers
+        .first()
+        .and_then(|q| q.ms_ssim)
+        .is_none()
+        .then(|| format!("MS-SSIM n/a: frames are {}x{}; 5 scales need at least {m}x{m}", cfg.width, cfg.height, m = metrics::MS_SSIM_MIN_SIDE));
     let layers = hist
         .iter()
         .zip(&cfg.layers)

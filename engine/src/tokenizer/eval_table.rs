@@ -20,11 +20,7 @@ impl fmt::Display for EvalReport {
             "tokenizer '{}' (config {short}): {} clips, {} frames of {}x{} at {} fps in {} windows",
             self.preset, self.clips, self.frames, self.width, self.height, self.fps, self.windows
         )?;
-        writeln!(
-            f,
-            "{} tokens per window; {:.4} bits per pixel; compression {:.1}x over RGB24",
-            self.tokens_per_window, self.bpp, self.compression_ratio
-        )?;
+        writeln!(f, "{} tokens per window; {:.4} bits per pixel; compression {:.1}x over RGB24", self.tokens_per_window, self.bpp, self.compression_ratio)?;
         writeln!(f, "encode {:.2} s, decode (all layers) {:.2} s", self.encode_seconds, self.decode_seconds)?;
         writeln!(f, "\nlayer  grid       bits  usage    perplexity")?;
         for (i, l) in self.layers.iter().enumerate() {
@@ -52,7 +48,12 @@ impl fmt::Display for EvalReport {
             writeln!(
                 f,
                 "bpp {:.4} (coded slices; whole stream {:.4}, whole MP4 {:.4}); PSNR {:.2} dB, SSIM {:.4}, MS-SSIM {}",
-                h.bpp, h.stream_bpp, h.file_bpp, h.quality.psnr, h.quality.ssim, ms(&h.quality)
+                h.bpp,
+                h.stream_bpp,
+                h.file_bpp,
+                h.quality.psnr,
+                h.quality.ssim,
+                ms(&h.quality)
             )?;
             if let Some(t) = self.mean_by_layers.last() {
                 writeln!(f, "tokenizer (all layers) at bpp {:.4}: PSNR {:.2} dB, SSIM {:.4}, MS-SSIM {}", self.bpp, t.psnr, t.ssim, ms(t))?;
@@ -63,10 +64,17 @@ impl fmt::Display for EvalReport {
             writeln!(
                 f,
                 "\ndynamic encoding (cap {:.2}, tolerance {:.2}): {} of {} maskable tokens masked ({:.1}%), {:.1}% of all {} tokens saved",
-                s.cap, d.tolerance, s.masked, s.maskable, 100.0 * d.mask_ratio, 100.0 * d.tokens_saved, s.tokens
+                s.cap,
+                d.tolerance,
+                s.masked,
+                s.maskable,
+                100.0 * d.mask_ratio,
+                100.0 * d.tokens_saved,
+                s.tokens
             )?;
             writeln!(f, "bpp {:.4} masked stream (mask bits + kept ids) against {:.4} unmasked", d.bpp, d.dense_bpp)?;
-            let per_layer: Vec<String> = s.layers.iter().map(|l| if l.maskable == 0 { "-".into() } else { format!("{:.1}%", 100.0 * l.masked as f64 / l.maskable as f64) }).collect();
+            let per_layer: Vec<String> =
+                s.layers.iter().map(|l| if l.maskable == 0 { "-".into() } else { format!("{:.1}%", 100.0 * l.masked as f64 / l.maskable as f64) }).collect();
             writeln!(f, "masked per layer (coarse -> fine): {}", per_layer.join(", "))?;
             writeln!(f, "fill      PSNR dB   SSIM     MS-SSIM   PSNR vs unmasked")?;
             writeln!(f, "{:<9} {:<9.2} {:<8.4} {:<9} {:+.2}", "none", d.unmasked.psnr, d.unmasked.ssim, ms(&d.unmasked), 0.0)?;

@@ -85,7 +85,13 @@ pub fn h264_at_bits(clip: &Video, target_bits: f64, preset: &str, work: &Path) -
     if (back.len(), back.width(), back.height()) != (clip.len(), clip.width(), clip.height()) {
         return Err(VideoError::Invalid(format!(
             "{}: decoded {} frames of {}x{} from an H.264 encode of {} frames of {}x{}",
-            path.display(), back.len(), back.width(), back.height(), clip.len(), clip.width(), clip.height()
+            path.display(),
+            back.len(),
+            back.width(),
+            back.height(),
+            clip.len(),
+            clip.width(),
+            clip.height()
         )));
     }
     let pixels = (clip.len() * clip.width() as usize * clip.height() as usize) as f64;

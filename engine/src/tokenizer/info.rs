@@ -72,13 +72,7 @@ pub fn info(cfg: &TokenizerConfig) -> TokenizerInfo {
     let layers = cfg
         .layers
         .iter()
-        .map(|l| LayerInfo {
-            latent: [l.t, l.h, l.w],
-            tokens: l.tokens(),
-            bits: l.bits,
-            codebook: 1u64 << l.bits,
-            bpp: (l.tokens() * l.bits) as f64 / pixels,
-        })
+        .map(|l| LayerInfo { latent: [l.t, l.h, l.w], tokens: l.tokens(), bits: l.bits, codebook: 1u64 << l.bits, bpp: (l.tokens() * l.bits) as f64 / pixels })
         .collect();
     // Weights, gradients and two AdamW moments for the tokenizer; the discriminator is small.
     let state = 16 * parameters as u64;
@@ -120,11 +114,6 @@ impl std::fmt::Display for TokenizerInfo {
         writeln!(f, "  total tokens {}; {:.1} pixels per token", self.total_tokens, self.pixels_per_token)?;
         writeln!(f, "  {:.5} bits per pixel; compression ratio {:.0}:1 against RGB24", self.bpp, self.compression_ratio)?;
         writeln!(f, "  parameters {} ({:.2} M)", self.parameters, self.parameters as f64 / 1e6)?;
-        write!(
-            f,
-            "  training memory (estimate): {} at batch 1, + {} per extra clip",
-            gib(self.train_memory_batch1),
-            gib(self.train_memory_per_clip)
-        )
+        write!(f, "  training memory (estimate): {} at batch 1, + {} per extra clip", gib(self.train_memory_batch1), gib(self.train_memory_per_clip))
     }
 }

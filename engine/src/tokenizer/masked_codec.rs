@@ -124,10 +124,8 @@ pub fn decode_windows_masked(
     let mut out = Vec::with_capacity(windows.len());
     for chunk in windows.chunks(batch.max(1)) {
         let ids: Vec<Vec<LayerIds>> = chunk.iter().map(|w| w.layers.iter().take(layers).map(LayerIds::from).collect()).collect();
-        let masks: Vec<Vec<Vec<bool>>> = chunk
-            .iter()
-            .map(|w| w.layers.iter().take(layers).map(|l| l.mask.clone().unwrap_or_else(|| vec![false; l.len()])).collect())
-            .collect();
+        let masks: Vec<Vec<Vec<bool>>> =
+            chunk.iter().map(|w| w.layers.iter().take(layers).map(|l| l.mask.clone().unwrap_or_else(|| vec![false; l.len()])).collect()).collect();
         let video = decode_masked_ids(model, &ids, &masks, fill, &device).map_err(|e| CodecError::Invalid(e.to_string()))?;
         out.extend(to_videos(video, fps));
     }
@@ -143,7 +141,8 @@ mod tests {
     fn window(static_ids: bool) -> TokenWindow {
         let layer = |t: usize, bits: usize, salt: u32| {
             let n = t * 4;
-            let ids = (0..n as u32).map(|i| if static_ids { (i % 4) * 3 % (1 << bits) } else { (i * 2_654_435_761u32.wrapping_add(salt)) >> (32 - bits) }).collect();
+            let ids =
+                (0..n as u32).map(|i| if static_ids { (i % 4) * 3 % (1 << bits) } else { (i * 2_654_435_761u32.wrapping_add(salt)) >> (32 - bits) }).collect();
             TokenLayer { shape: [t, 2, 2], bits, ids, mask: None }
         };
         TokenWindow { layers: vec![layer(1, 4, 1), layer(4, 8, 2)] }

@@ -8,9 +8,9 @@ pub mod config;
 pub mod disc;
 pub mod dynamic;
 pub mod eval;
+mod eval_table;
 #[cfg(test)]
 mod gradcheck;
-mod eval_table;
 pub mod h264;
 pub mod info;
 pub mod lfq;

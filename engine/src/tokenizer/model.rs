@@ -4,8 +4,8 @@
 //! expands it and adds each finer layer's residual in turn, so decoding from the `k` coarsest
 //! layers alone gives a valid, blurrier video.
 
-use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::module::{ModuleVisitor, Param};
+use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{GroupNorm, PaddingConfig3d};
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
@@ -52,11 +52,8 @@ struct UpStage {
 impl UpStage {
     /// `[B, C_i, T, H, W]` -> `[B, C_{i-1} (or pixels), T f_t, H f_h, W f_w]`.
     fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let mut h = if self.subpixel {
-            depth_to_space(self.conv.forward(x), self.factor[0], self.factor[1])
-        } else {
-            self.conv.forward(upsample(x, self.factor))
-        };
+        let mut h =
+            if self.subpixel { depth_to_space(self.conv.forward(x), self.factor[0], self.factor[1]) } else { self.conv.forward(upsample(x, self.factor)) };
         if let Some(n) = &self.norm {
             h = norm_act(n, h);
         }
@@ -161,9 +158,7 @@ impl TokenizerConfig {
             .collect();
         let (_, gh, _) = self.encoder_grid();
         let adapt = self.finest().h != gh;
-        let adapter = |pad: usize| {
-            Conv3dConfig::new([lat, lat], [1, 2, 2]).with_padding(PaddingConfig3d::Explicit(0, pad, pad)).init(device)
-        };
+        let adapter = |pad: usize| Conv3dConfig::new([lat, lat], [1, 2, 2]).with_padding(PaddingConfig3d::Explicit(0, pad, pad)).init(device);
         let n = self.layers.len();
         let mut compress = Vec::new();
         let mut expand = Vec::new();

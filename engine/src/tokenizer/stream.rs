@@ -91,7 +91,10 @@ impl MaskedStream {
     /// Keeps the unmasked ids of `layers` under `masks` (same order and shapes).
     pub fn new(layers: &[LayerIds], masks: &[LayerMask]) -> Result<Self, StreamError> {
         if layers.len() != masks.len() {
-            return Err(StreamError::Mismatch { layer: masks.len().min(layers.len()), reason: format!("{} id layers but {} masks", layers.len(), masks.len()) });
+            return Err(StreamError::Mismatch {
+                layer: masks.len().min(layers.len()),
+                reason: format!("{} id layers but {} masks", layers.len(), masks.len()),
+            });
         }
         let mut out = Vec::with_capacity(layers.len());
         for (j, (l, m)) in layers.iter().zip(masks).enumerate() {

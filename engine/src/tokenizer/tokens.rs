@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 mod bitpack;
 
 use super::config::TokenizerConfig;
-use bitpack::{pack, packed_len, unpack};
 use crate::train::checkpoint::sha256_hex;
+use bitpack::{pack, packed_len, unpack};
 
 /// The first 8 bytes of every token file.
 pub const MAGIC: &[u8; 8] = b"HVTOKENS";
@@ -243,11 +243,8 @@ impl TokenFile {
     /// The file's bytes (see the module docs); `path` only names the file in errors.
     pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, TokenFileError> {
         self.validate().map_err(|reason| TokenFileError::Invalid { path: path.to_path_buf(), reason })?;
-        let layers = self
-            .windows
-            .iter()
-            .map(|w| w.layers.iter().map(|l| LayerHeader { shape: l.shape, bits: l.bits, mask: l.mask.is_some() }).collect())
-            .collect();
+        let layers =
+            self.windows.iter().map(|w| w.layers.iter().map(|l| LayerHeader { shape: l.shape, bits: l.bits, mask: l.mask.is_some() }).collect()).collect();
         let header = Header {
             preset: self.preset.clone(),
             config_sha256: self.config_sha256.clone(),
@@ -341,7 +338,12 @@ impl TokenFile {
         for ls in &header.layers {
             let mut layers = Vec::with_capacity(ls.len());
             for l in ls {
-                let n = l.shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).filter(|_| l.bits <= 24).ok_or_else(|| damaged("impossible layer shape".into()))?;
+                let n = l
+                    .shape
+                    .iter()
+                    .try_fold(1usize, |a, &b| a.checked_mul(b))
+                    .filter(|_| l.bits <= 24)
+                    .ok_or_else(|| damaged("impossible layer shape".into()))?;
                 let layer = match (l.mask, version) {
                     (false, _) => TokenLayer { shape: l.shape, bits: l.bits, ids: unpack(take(packed_len(n, l.bits))?, n, l.bits), mask: None },
                     (true, 1) => {
@@ -400,7 +402,10 @@ impl TokenFile {
         let io = |source| TokenFileError::Io { path: path.to_path_buf(), source };
         let len = std::fs::metadata(path).map_err(io)?.len();
         if len > MAX_FILE_BYTES {
-            return Err(TokenFileError::Damaged { path: path.to_path_buf(), reason: format!("{len} bytes, more than the {MAX_FILE_BYTES} a token file may have") });
+            return Err(TokenFileError::Damaged {
+                path: path.to_path_buf(),
+                reason: format!("{len} bytes, more than the {MAX_FILE_BYTES} a token file may have"),
+            });
         }
         let bytes = std::fs::read(path).map_err(io)?;
         Self::from_bytes(&bytes, path)

@@ -148,11 +148,8 @@ pub fn save(run_dir: &Path, files: &[(&str, Vec<u8>)], state: &CheckpointState, 
     let mut state = state.clone();
     // `train.json` holds settings a person may edit (it is checked field by field when read),
     // so it is not listed; every other file is.
-    state.files = files
-        .iter()
-        .filter(|(n, _)| *n != EDITABLE)
-        .map(|(n, b)| FileEntry { name: (*n).to_string(), bytes: b.len() as u64, sha256: sha256_hex(b) })
-        .collect();
+    state.files =
+        files.iter().filter(|(n, _)| *n != EDITABLE).map(|(n, b)| FileEntry { name: (*n).to_string(), bytes: b.len() as u64, sha256: sha256_hex(b) }).collect();
     let text = serde_json::to_vec_pretty(&state).map_err(|e| CheckpointError::Io { path: tmp.clone(), source: std::io::Error::other(e) })?;
     write_synced(&tmp.join("state.json"), &text)?;
     sync_dir(&tmp);
@@ -438,7 +435,8 @@ mod tests {
         let r = resolve_noted(dir.path()).unwrap();
         assert_eq!(r.note, None);
         assert_eq!(read_file(&r.dir, "model.bpk").unwrap(), vec![7u8; 64]);
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with('.')).collect();
+        let leftovers: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).filter(|n| n.to_string_lossy().starts_with('.')).collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 

@@ -34,12 +34,7 @@ pub enum DataError {
 impl ClipSource {
     /// Synthetic shapes at the tokenizer's geometry: `count` clips of dataset `seed`.
     pub fn synthetic(count: usize, seed: u64, frames: usize, size: usize, fps: f64) -> Self {
-        let config = SynthConfig {
-            count,
-            seed,
-            render: crate::dataset::shapes::RenderConfig { frames, size: size as u32, fps },
-            ..SynthConfig::default()
-        };
+        let config = SynthConfig { count, seed, render: crate::dataset::shapes::RenderConfig { frames, size: size as u32, fps }, ..SynthConfig::default() };
         let (mut train, mut val) = (Vec::new(), Vec::new());
         for it in synth::items(&config) {
             match it.split {
@@ -63,7 +58,13 @@ impl ClipSource {
         let mut pixels = 0u64;
         for item in &index.items {
             let Some(path) = &item.path else { continue };
-            let opts = DecodeOptions { fps: Some(fps), size: Some((size as u32, size as u32)), start: item.start.unwrap_or(0.0), end: item.end, ..DecodeOptions::default() };
+            let opts = DecodeOptions {
+                fps: Some(fps),
+                size: Some((size as u32, size as u32)),
+                start: item.start.unwrap_or(0.0),
+                end: item.end,
+                ..DecodeOptions::default()
+            };
             let clip = video::decode(Path::new(path), &opts)?;
             pixels = pixels.saturating_add(clip.len() as u64 * (size * size) as u64);
             if pixels > DATASET_PIXELS {
@@ -147,8 +148,5 @@ pub fn to_videos(x: Tensor<5>, fps: f64) -> Vec<Video> {
     let [b, _, t, h, w] = x.dims();
     let data = x.permute([0, 2, 3, 4, 1]).add_scalar(1.0).mul_scalar(0.5).clamp(0.0, 1.0).into_data().try_to_vec::<f32>().unwrap_or_default();
     let per = t * h * w * 3;
-    (0..b)
-        .filter_map(|i| data.get(i * per..(i + 1) * per))
-        .filter_map(|d| Video::from_f32(w as u32, h as u32, fps, d).ok())
-        .collect()
+    (0..b).filter_map(|i| data.get(i * per..(i + 1) * per)).filter_map(|d| Video::from_f32(w as u32, h as u32, fps, d).ok()).collect()
 }

@@ -19,9 +19,9 @@ use serde_json::json;
 
 use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use super::generator_data::{TextSource, embedded_input, layer_ids, rows_of, to_tensors, token_dropout};
+use super::log::MetricsLog;
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
-use super::log::MetricsLog;
 use super::schedule::lr_at;
 use super::token_cache::TokenCache;
 pub use super::tokenizer::TrainError;
@@ -125,7 +125,6 @@ impl GeneratorTrainConfig {
         if let Some(map) = value.as_object_mut() {
             map.entry("change_weight").or_insert(json!(1.0));
             map.entry("accumulate").or_insert(json!(1));
-
         }
         serde_json::from_value(value)
     }
@@ -135,11 +134,20 @@ impl GeneratorTrainConfig {
 #[derive(Debug, Clone)]
 pub enum GeneratorTrainEvent {
     /// A step finished: total loss and each layer's cross-entropy (nats per token).
-    Step { step: usize, total: usize, loss: f32, per_layer: Vec<f32>, seconds: f64 },
+    Step {
+        step: usize,
+        total: usize,
+        loss: f32,
+        per_layer: Vec<f32>,
+        seconds: f64,
+    },
     Validation(serde_json::Value),
     Checkpoint(PathBuf),
     /// Before the first step: `done` of `total` captions have their frozen text features.
-    TextFeatures { done: usize, total: usize },
+    TextFeatures {
+        done: usize,
+        total: usize,
+    },
 }
 
 /// The generator's training state: model, optimizer, step and the prompt-feature source.

@@ -28,7 +28,11 @@ impl TextSource {
         let encoder = minilm.ok_or_else(|| TextError::MissingFile { dir: crate::text::default_model_dir(), file: "model.safetensors" })?;
         if encoder.dim() != cfg.text.dim {
             return Err(TextError::SmallConfig {
-                reason: format!("the text encoder gives {}-d features but the generator expects {}; load the encoder it was trained with", encoder.dim(), cfg.text.dim),
+                reason: format!(
+                    "the text encoder gives {}-d features but the generator expects {}; load the encoder it was trained with",
+                    encoder.dim(),
+                    cfg.text.dim
+                ),
             });
         }
         Ok(Self::MiniLm { encoder: Box::new(encoder), cache: HashMap::new() })

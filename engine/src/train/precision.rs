@@ -53,7 +53,10 @@ impl Precision {
             return Err(format!("--precision {self} is for GPUs; the CPU trains in f32 (Flex computes {self} through f32, only slower)"));
         }
         if !device.supports_dtype(dtype) {
-            return Err(format!("--precision {self}: this GPU's backend does not compute in {self}; use f32{}", if self == Self::Bf16 { " or f16" } else { "" }));
+            return Err(format!(
+                "--precision {self}: this GPU's backend does not compute in {self}; use f32{}",
+                if self == Self::Bf16 { " or f16" } else { "" }
+            ));
         }
         Ok(())
     }

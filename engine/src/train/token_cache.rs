@@ -128,8 +128,7 @@ impl TokenCache {
         std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
         let bytes: Vec<u8> = self.ids.iter().flat_map(|v| v.to_le_bytes()).collect();
         crate::fsutil::write_atomic(&dir.join("ids.bin"), &bytes).map_err(io(dir.join("ids.bin")))?;
-        let json = serde_json::to_vec_pretty(&self.header)
-            .map_err(|e| CacheError::Io { path: dir.join("cache.json"), source: std::io::Error::other(e) })?;
+        let json = serde_json::to_vec_pretty(&self.header).map_err(|e| CacheError::Io { path: dir.join("cache.json"), source: std::io::Error::other(e) })?;
         crate::fsutil::write_atomic(&dir.join("cache.json"), &json).map_err(io(dir.join("cache.json")))
     }
 
@@ -154,7 +153,10 @@ impl TokenCache {
                 _ => {
                     return Err(CacheError::Damaged {
                         path: hp,
-                        reason: format!("layer {j}: field `layers` has {}x{}x{} tokens of {} bits (1..=24 bits, 1..={MAX_TOKENS_PER_ITEM} tokens)", l.t, l.h, l.w, l.bits),
+                        reason: format!(
+                            "layer {j}: field `layers` has {}x{}x{} tokens of {} bits (1..=24 bits, 1..={MAX_TOKENS_PER_ITEM} tokens)",
+                            l.t, l.h, l.w, l.bits
+                        ),
                     });
                 }
             }
@@ -251,7 +253,10 @@ pub fn build_synthetic(
     if (r.frames, r.size as usize, r.size as usize) != (cfg.frames, cfg.height, cfg.width) {
         return Err(CacheError::Dataset {
             path: PathBuf::from("<synthetic>"),
-            reason: format!("clips of {}x{}x{} do not fit tokenizer '{}' ({}x{}x{}); render at its geometry", r.frames, r.size, r.size, cfg.name, cfg.frames, cfg.height, cfg.width),
+            reason: format!(
+                "clips of {}x{}x{} do not fit tokenizer '{}' ({}x{}x{}); render at its geometry",
+                r.frames, r.size, r.size, cfg.name, cfg.frames, cfg.height, cfg.width
+            ),
         });
     }
     let items = synth::items(config);
@@ -323,7 +328,8 @@ pub fn build_dataset(
                 None => "train".into(),
             };
             window_no += 1;
-            let it = CacheItem { caption: item.caption.clone(), split, index: None, source: Some(path.display().to_string()), start_frame: Some(w * cfg.frames) };
+            let it =
+                CacheItem { caption: item.caption.clone(), split, index: None, source: Some(path.display().to_string()), start_frame: Some(w * cfg.frames) };
             pending.push((win, it));
             if pending.len() == BATCH {
                 flush(&mut pending, &mut ids, &mut items);

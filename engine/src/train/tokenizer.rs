@@ -21,8 +21,8 @@ use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_mo
 use super::data::{ClipSource, to_tensor};
 use super::log::MetricsLog;
 use super::parallel::{ShardPlan, per_device};
-use super::schedule::lr_at;
 use super::precision::{self, LossScaler, Precision};
+use super::schedule::lr_at;
 use super::tokenizer_step::{self as step, DiscUpdate, Models, StepPlan, StepSums};
 use crate::dataset::synth::item_seed;
 use crate::tokenizer::disc::Discriminator;
@@ -349,8 +349,7 @@ fn load_model(m: Tokenizer, dir: &Path) -> Result<Tokenizer, CheckpointError> {
 
 /// Reads `train.json`; fields added since the checkpoint was written take their defaults.
 fn read_train_config(dir: &Path) -> Result<TokenizerTrainConfig, CheckpointError> {
-    let mut saved: serde_json::Value =
-        serde_json::from_slice(&checkpoint::read_file(dir, "train.json")?).map_err(|e| damaged(dir, "train.json", e))?;
+    let mut saved: serde_json::Value = serde_json::from_slice(&checkpoint::read_file(dir, "train.json")?).map_err(|e| damaged(dir, "train.json", e))?;
     if let (Some(obj), Ok(serde_json::Value::Object(defaults))) = (saved.as_object_mut(), serde_json::to_value(TokenizerTrainConfig::new())) {
         for (k, v) in defaults {
             obj.entry(k).or_insert(v);
@@ -369,7 +368,19 @@ impl TokenizerTrainer {
         let model = cfg.init(&device);
         let disc = Discriminator::new(cfg.disc_channels, &device);
         let scaler = LossScaler::new(Precision::F32);
-        Self { opt_g: optimizer(&train), opt_d: optimizer(&train), cfg, train, model, disc, step: 0, devices: vec![device.clone()], precision: Precision::F32, scaler, device }
+        Self {
+            opt_g: optimizer(&train),
+            opt_d: optimizer(&train),
+            cfg,
+            train,
+            model,
+            disc,
+            step: 0,
+            devices: vec![device.clone()],
+            precision: Precision::F32,
+            scaler,
+            device,
+        }
     }
 
     /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
@@ -491,8 +502,11 @@ impl TokenizerTrainer {
         let aux_k = (t.partial_loss_weight > 0.0 && active > 1).then(|| rng.random_range(1..active));
         let adversarial = t.adversarial_weight > 0.0 && self.step >= t.disc_start;
         let plan = StepPlan { active, k, fill, aux_k, adversarial, mask_seed: item_seed(t.seed ^ 0x6d, self.step) };
-        let shards = ShardPlan::new(x.dims()[0] / t.accumulate.max(1), t.accumulate, self.devices.len())
-            .unwrap_or(ShardPlan { devices: 1, accumulate: 1, micro: x.dims()[0] });
+        let shards = ShardPlan::new(x.dims()[0] / t.accumulate.max(1), t.accumulate, self.devices.len()).unwrap_or(ShardPlan {
+            devices: 1,
+            accumulate: 1,
+            micro: x.dims()[0],
+        });
         let (sums, grads) = if shards.parts() == 1 {
             let compute = precision::compute_copy(&self.model, self.precision);
             let models = Models { master: &self.model, compute: &compute, precision: self.precision, loss_scale: self.scaler.scale };

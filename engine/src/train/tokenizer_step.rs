@@ -93,7 +93,15 @@ pub(crate) struct Models<'a> {
 /// tokenizer and `disc`; every loss is multiplied by `scale` (1 / micro-batches per step) before
 /// its backward pass, so that summed gradients are the whole batch's mean. `disc` holds master
 /// weights too; it computes in the same precision.
-pub(crate) fn shard(models: Models<'_>, disc: &mut Discriminator, x: Tensor<5>, t: &TokenizerTrainConfig, plan: &StepPlan, scale: f32, update: DiscUpdate<'_>) -> Shard {
+pub(crate) fn shard(
+    models: Models<'_>,
+    disc: &mut Discriminator,
+    x: Tensor<5>,
+    t: &TokenizerTrainConfig,
+    plan: &StepPlan,
+    scale: f32,
+    update: DiscUpdate<'_>,
+) -> Shard {
     let device = x.device();
     let prec = models.precision;
     let model = models.compute;

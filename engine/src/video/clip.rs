@@ -27,10 +27,7 @@ impl Video {
     pub fn from_raw(width: u32, height: u32, fps: f64, data: Vec<u8>) -> Result<Self, VideoError> {
         let frame = (width as usize) * (height as usize) * 3;
         if width == 0 || height == 0 || data.len() % frame != 0 {
-            return Err(VideoError::Invalid(format!(
-                "buffer of {} bytes is not a whole number of {width}x{height} RGB frames",
-                data.len()
-            )));
+            return Err(VideoError::Invalid(format!("buffer of {} bytes is not a whole number of {width}x{height} RGB frames", data.len())));
         }
         if !(fps.is_finite() && fps > 0.0) {
             return Err(VideoError::Invalid(format!("frame rate {fps} must be positive")));
@@ -129,11 +126,7 @@ pub fn center_crop_resize(src: &[u8], w: u32, h: u32, out_w: u32, out_h: u32) ->
 /// The largest `out_w:out_h` rectangle inside `w x h`.
 pub fn crop_size(w: u32, h: u32, out_w: u32, out_h: u32) -> (u32, u32) {
     let (w64, h64, ow, oh) = (u64::from(w), u64::from(h), u64::from(out_w), u64::from(out_h));
-    if w64 * oh > h64 * ow {
-        (((h64 * ow) / oh).max(1) as u32, h)
-    } else {
-        (w, ((w64 * oh) / ow).max(1) as u32)
-    }
+    if w64 * oh > h64 * ow { (((h64 * ow) / oh).max(1) as u32, h) } else { (w, ((w64 * oh) / ow).max(1) as u32) }
 }
 
 #[cfg(test)]

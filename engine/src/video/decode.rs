@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{codec, format, frame, media, software::scaling};
+use ffmpeg_next as ffmpeg;
 
 use super::clip::crop_size;
 use super::{Video, VideoError};
@@ -134,7 +134,10 @@ pub(crate) fn init_ffmpeg() {
 fn open_input(path: &Path) -> Result<format::context::Input, VideoError> {
     init_ffmpeg();
     let Some(text) = path.to_str() else {
-        return Err(VideoError::Unreadable { path: path.to_path_buf(), reason: "the path is not valid UTF-8, which FFmpeg cannot open; rename the file".into() });
+        return Err(VideoError::Unreadable {
+            path: path.to_path_buf(),
+            reason: "the path is not valid UTF-8, which FFmpeg cannot open; rename the file".into(),
+        });
     };
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -151,10 +154,8 @@ fn open_input(path: &Path) -> Result<format::context::Input, VideoError> {
     opts.set("protocol_whitelist", "file");
     opts.set("format_whitelist", FORMATS);
     // The `file:` prefix keeps a name such as `concat:a|b` or `http:x` a local file name.
-    format::input_with_dictionary(&format!("file:{text}"), opts).map_err(|e| VideoError::Unreadable {
-        path: path.to_path_buf(),
-        reason: format!("{e} (the app opens local files of these containers: {FORMATS})"),
-    })
+    format::input_with_dictionary(&format!("file:{text}"), opts)
+        .map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: format!("{e} (the app opens local files of these containers: {FORMATS})") })
 }
 
 fn check_dims(path: &Path, width: u32, height: u32) -> Result<(), VideoError> {
@@ -178,12 +179,8 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
     let stream = ictx.streams().best(media::Type::Video).ok_or_else(|| VideoError::NoVideoStream { path: path.to_path_buf() })?;
     let params = stream.parameters();
     let codec_id = params.id();
-    let ctx = codec::context::Context::from_parameters(params)
-        .map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
-    let dec = ctx.decoder().video().map_err(|_| VideoError::UnsupportedCodec {
-        path: path.to_path_buf(),
-        codec: format!("{codec_id:?}").to_lowercase(),
-    })?;
+    let ctx = codec::context::Context::from_parameters(params).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+    let dec = ctx.decoder().video().map_err(|_| VideoError::UnsupportedCodec { path: path.to_path_buf(), codec: format!("{codec_id:?}").to_lowercase() })?;
     let duration = if ictx.duration() > 0 { ictx.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE) } else { 0.0 };
     Ok(VideoInfo {
         path: path.to_path_buf(),
@@ -224,9 +221,7 @@ impl Converter {
         let Some((scaler, ..)) = self.scaler.as_mut() else {
             return Err(VideoError::Invalid("scaler missing".into()));
         };
-        scaler
-            .run(src, &mut self.rgb)
-            .map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: format!("pixel conversion: {e}") })?;
+        scaler.run(src, &mut self.rgb).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: format!("pixel conversion: {e}") })?;
         let stride = self.rgb.stride(0);
         let data = self.rgb.data(0);
         let x0 = ((sw - out_w) / 2) as usize;
@@ -252,19 +247,14 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
     let stream = ictx.streams().best(media::Type::Video).ok_or_else(|| VideoError::NoVideoStream { path: path.to_path_buf() })?;
     let index = stream.index();
     let time_base = rational(stream.time_base());
-    let stream_fps = [rational(stream.avg_frame_rate()), rational(stream.rate())]
-        .into_iter()
-        .find(|r| r.is_finite() && *r > 0.0 && *r < 1000.0)
-        .unwrap_or(25.0);
+    let stream_fps =
+        [rational(stream.avg_frame_rate()), rational(stream.rate())].into_iter().find(|r| r.is_finite() && *r > 0.0 && *r < 1000.0).unwrap_or(25.0);
     let params = stream.parameters();
     let codec_id = params.id();
-    let mut ctx = codec::context::Context::from_parameters(params)
-        .map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+    let mut ctx = codec::context::Context::from_parameters(params).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
     ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: opts.threads, ..Default::default() });
-    let mut decoder = ctx.decoder().video().map_err(|_| VideoError::UnsupportedCodec {
-        path: path.to_path_buf(),
-        codec: format!("{codec_id:?}").to_lowercase(),
-    })?;
+    let mut decoder =
+        ctx.decoder().video().map_err(|_| VideoError::UnsupportedCodec { path: path.to_path_buf(), codec: format!("{codec_id:?}").to_lowercase() })?;
     if decoder.width() > 0 {
         check_dims(path, decoder.width(), decoder.height())?;
     }

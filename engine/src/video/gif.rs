@@ -52,13 +52,7 @@ pub fn write_gif(video: &Video, path: &Path, meta: &ExportMetadata) -> Result<()
                     *cache.entry(key).or_insert_with(|| quant.index_of(&[p[0], p[1], p[2], 255]) as u8)
                 })
                 .collect();
-            let frame = gif::Frame {
-                width: w as u16,
-                height: h as u16,
-                buffer: std::borrow::Cow::Owned(indices),
-                delay: *delay,
-                ..gif::Frame::default()
-            };
+            let frame = gif::Frame { width: w as u16, height: h as u16, buffer: std::borrow::Cow::Owned(indices), delay: *delay, ..gif::Frame::default() };
             enc.write_frame(&frame).map_err(|e| fail(e.to_string()))?;
         }
     }
@@ -68,9 +62,7 @@ pub fn write_gif(video: &Video, path: &Path, meta: &ExportMetadata) -> Result<()
 /// Reads the first comment extension of a GIF (`None` when it has none).
 pub fn read_comment(path: &Path) -> Result<Option<String>, VideoError> {
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|source| VideoError::Io { path: path.to_path_buf(), source })?;
+    std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|source| VideoError::Io { path: path.to_path_buf(), source })?;
     Ok(find_comment(&bytes))
 }
 

@@ -94,8 +94,7 @@ pub fn sidecar_path(export: &Path) -> PathBuf {
 /// Writes the sidecar JSON (pretty-printed, atomically) and returns its path.
 pub fn write_sidecar(export: &Path, meta: &ExportMetadata) -> Result<PathBuf, VideoError> {
     let path = sidecar_path(export);
-    let text = serde_json::to_string_pretty(meta)
-        .map_err(|e| VideoError::Metadata { path: path.clone(), reason: e.to_string() })?;
+    let text = serde_json::to_string_pretty(meta).map_err(|e| VideoError::Metadata { path: path.clone(), reason: e.to_string() })?;
     super::write_atomic(&path, text.as_bytes())?;
     Ok(path)
 }
@@ -124,15 +123,9 @@ pub fn read_metadata(path: &Path) -> Result<(ExportMetadata, MetadataSource), Vi
     let side = sidecar_path(path);
     match std::fs::read(&side) {
         Ok(bytes) => {
-            let text = String::from_utf8(bytes)
-                .map_err(|_| VideoError::Metadata { path: side.clone(), reason: "not valid UTF-8".into() })?;
-            serde_json::from_str(&text)
-                .map(|m| (m, MetadataSource::Sidecar))
-                .map_err(|e| VideoError::Metadata { path: side, reason: e.to_string() })
+            let text = String::from_utf8(bytes).map_err(|_| VideoError::Metadata { path: side.clone(), reason: "not valid UTF-8".into() })?;
+            serde_json::from_str(&text).map(|m| (m, MetadataSource::Sidecar)).map_err(|e| VideoError::Metadata { path: side, reason: e.to_string() })
         }
-        Err(_) => Err(VideoError::Metadata {
-            path: path.to_path_buf(),
-            reason: format!("no HiTVideo metadata in the file and no sidecar {}", side.display()),
-        }),
+        Err(_) => Err(VideoError::Metadata { path: path.to_path_buf(), reason: format!("no HiTVideo metadata in the file and no sidecar {}", side.display()) }),
     }
 }

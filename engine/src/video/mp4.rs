@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::{Dictionary, Packet, Rational, codec, encoder, format, frame, software::scaling};
+use ffmpeg_next as ffmpeg;
 
 use super::{ExportMetadata, Video, VideoError};
 
@@ -24,11 +24,7 @@ impl Default for Mp4Options {
 
 /// A frame rate as an exact rational (8 -> 8/1, 29.97 -> 2997/100).
 fn fps_rational(fps: f64) -> Rational {
-    if (fps - fps.round()).abs() < 1e-9 {
-        Rational::new(fps.round() as i32, 1)
-    } else {
-        Rational::new((fps * 1000.0).round() as i32, 1000)
-    }
+    if (fps - fps.round()).abs() < 1e-9 { Rational::new(fps.round() as i32, 1) } else { Rational::new((fps * 1000.0).round() as i32, 1000) }
 }
 
 /// Sizes of what an encode produced (for rate measurements such as a matched-bpp baseline).
@@ -94,7 +90,10 @@ pub fn write_mp4_with_stats(video: &Video, path: &Path, meta: &ExportMetadata, o
 /// for tests of damaged timing such as a gap of a million seconds.
 pub(crate) fn write_with_pts(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options, pts: Option<&[i64]>) -> Result<Mp4Stats, VideoError> {
     if path.to_str().is_none() {
-        return Err(VideoError::Encode { path: path.to_path_buf(), reason: "the path is not valid UTF-8, which FFmpeg cannot write; choose another name".into() });
+        return Err(VideoError::Encode {
+            path: path.to_path_buf(),
+            reason: "the path is not valid UTF-8, which FFmpeg cannot write; choose another name".into(),
+        });
     }
     let tmp = super::temp_sibling(path);
     // FFmpeg creates the temporary file itself: whatever has the name (a planted symlink
@@ -213,9 +212,7 @@ fn drain(
             packet.set_duration(1);
         }
         packet.rescale_ts(enc_tb, ost_tb);
-        packet
-            .write_interleaved(octx)
-            .map_err(|e| VideoError::Encode { path: path.to_path_buf(), reason: e.to_string() })?;
+        packet.write_interleaved(octx).map_err(|e| VideoError::Encode { path: path.to_path_buf(), reason: e.to_string() })?;
     }
     Ok(())
 }

@@ -33,8 +33,8 @@ pub fn write_png_frames(video: &Video, dir: &Path, meta: &ExportMetadata) -> Res
     let mut files = Vec::with_capacity(video.len());
     for t in 0..video.len() {
         let path = dir.join(frame_name(t));
-        let bytes = encode_png(video.frame(t), video.width(), video.height(), Some(&json))
-            .map_err(|reason| VideoError::Encode { path: path.clone(), reason })?;
+        let bytes =
+            encode_png(video.frame(t), video.width(), video.height(), Some(&json)).map_err(|reason| VideoError::Encode { path: path.clone(), reason })?;
         super::write_atomic(&path, &bytes)?;
         files.push(path);
     }
@@ -45,13 +45,7 @@ pub fn write_png_frames(video: &Video, dir: &Path, meta: &ExportMetadata) -> Res
 pub fn read_text(path: &Path) -> Result<Option<String>, VideoError> {
     let file = std::fs::File::open(path).map_err(|source| VideoError::Io { path: path.to_path_buf(), source })?;
     let decoder = png::Decoder::new(std::io::BufReader::new(file));
-    let reader = decoder
-        .read_info()
-        .map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+    let reader = decoder.read_info().map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
     let info = reader.info();
-    Ok(info
-        .utf8_text
-        .iter()
-        .find(|c| c.keyword == super::meta::TAG)
-        .and_then(|c| c.get_text().ok()))
+    Ok(info.utf8_text.iter().find(|c| c.keyword == super::meta::TAG).and_then(|c| c.get_text().ok()))
 }

@@ -14,10 +14,7 @@ pub struct WindowSpec {
 /// The frame ranges of every whole window of `spec` in a clip of `len` frames.
 pub fn window_ranges(len: usize, spec: WindowSpec) -> Result<Vec<std::ops::Range<usize>>, VideoError> {
     if spec.frames == 0 || spec.stride == 0 {
-        return Err(VideoError::Invalid(format!(
-            "window of {} frames with stride {}: both must be at least 1",
-            spec.frames, spec.stride
-        )));
+        return Err(VideoError::Invalid(format!("window of {} frames with stride {}: both must be at least 1", spec.frames, spec.stride)));
     }
     if len < spec.frames {
         return Ok(Vec::new());

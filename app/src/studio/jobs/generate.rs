@@ -85,7 +85,15 @@ fn clip_request(req: &GenerateRequest) -> Result<ClipRequest, String> {
     let sampling = SamplingConfig { greedy: false, temperature: req.temperature, top_k: req.top_k, top_p: req.top_p };
     sampling.validate().map_err(|e| e.to_string())?;
     let cfg = CfgSchedule::parse(&req.cfg_schedule).map_err(|e| e.to_string())?;
-    Ok(ClipRequest { prompts: vec![req.prompt.clone()], negative: req.negative.clone(), seeds: req.seeds.clone(), sampling, cfg, keep: req.keep.clone(), use_cache: true })
+    Ok(ClipRequest {
+        prompts: vec![req.prompt.clone()],
+        negative: req.negative.clone(),
+        seeds: req.seeds.clone(),
+        sampling,
+        cfg,
+        keep: req.keep.clone(),
+        use_cache: true,
+    })
 }
 
 /// Runs one request; `on_layer` sees the decoded clips and tokens after every finished layer.
@@ -169,7 +177,8 @@ pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
     };
     let wanted = PromptAttributes::parse(&req.base.prompt);
     let (n_rows, n_cols) = (req.rows.len(), req.columns.len());
-    let mut grid = SweepPayload { job: job.id, prompt: req.base.prompt.clone(), rows: req.rows.clone(), columns: req.columns.clone(), cells: vec![None; n_rows * n_cols] };
+    let mut grid =
+        SweepPayload { job: job.id, prompt: req.base.prompt.clone(), rows: req.rows.clone(), columns: req.columns.clone(), cells: vec![None; n_rows * n_cols] };
     let total = grid.cells.len();
     let started = Instant::now();
     for ri in 0..n_rows {

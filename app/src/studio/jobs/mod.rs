@@ -68,10 +68,8 @@ impl EngineHandle {
         let (ev_tx, rx) = mpsc::channel();
         let slots = Slots::default();
         let worker_slots = slots.clone();
-        let thread = std::thread::Builder::new()
-            .name("hitvideo-engine".into())
-            .spawn(move || worker::Worker::new(ev_tx, waker, worker_slots).run(&cmd_rx))
-            .ok();
+        let thread =
+            std::thread::Builder::new().name("hitvideo-engine".into()).spawn(move || worker::Worker::new(ev_tx, waker, worker_slots).run(&cmd_rx)).ok();
         let mut handle = Self::from_parts(tx, rx, slots, thread);
         if handle.thread.is_none() {
             handle.local.push_back(Event::Device("the engine thread could not be started; restart the studio".into()));
@@ -146,7 +144,11 @@ impl EngineHandle {
                     if !self.stopped {
                         self.stopped = true;
                         out.push(Event::Device("the engine thread has stopped; restart the studio".into()));
-                        out.push(Event::Warning { job: None, text: "the engine thread stopped unexpectedly and every queued or running job failed; restart the studio (your settings are kept)".into() });
+                        out.push(Event::Warning {
+                            job: None,
+                            text: "the engine thread stopped unexpectedly and every queued or running job failed; restart the studio (your settings are kept)"
+                                .into(),
+                        });
                     }
                     let finished: Vec<JobId> = out.iter().filter_map(|e| if let Event::Finished { job, .. } = e { Some(*job) } else { None }).collect();
                     for p in self.pending.iter().filter(|p| !finished.contains(&p.id)) {
@@ -225,10 +227,13 @@ mod tests {
         let _ = events.send(Event::Finished { job: a, outcome: Outcome::Done("ok".into()) });
         drop(events);
         let out = h.poll();
-        let failed: Vec<JobId> = out.iter().filter_map(|e| match e {
-            Event::Finished { job, outcome: Outcome::Failed(m) } if m.contains("restart the studio") => Some(*job),
-            _ => None,
-        }).collect();
+        let failed: Vec<JobId> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Finished { job, outcome: Outcome::Failed(m) } if m.contains("restart the studio") => Some(*job),
+                _ => None,
+            })
+            .collect();
         assert_eq!(failed, vec![b], "{out:?}");
         assert!(h.pending().is_empty());
         assert!(out.iter().any(|e| matches!(e, Event::Device(d) if d.contains("stopped"))));

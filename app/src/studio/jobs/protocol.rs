@@ -141,16 +141,27 @@ pub struct DecodeRequest {
 #[derive(Debug)]
 pub enum Task {
     /// Fresh, untrained models (random weights) of the given presets, for trying the pipeline.
-    UntrainedModels { tokenizer: String, generator: String },
+    UntrainedModels {
+        tokenizer: String,
+        generator: String,
+    },
     /// Load a tokenizer checkpoint (run or step folder).
     LoadTokenizer(PathBuf),
     /// Load a generator checkpoint (run or step folder) with `tokenizer`, or with the
     /// tokenizer its token cache records.
-    LoadGenerator { generator: PathBuf, tokenizer: Option<PathBuf> },
+    LoadGenerator {
+        generator: PathBuf,
+        tokenizer: Option<PathBuf>,
+    },
     /// Parameters and estimated training memory at a batch size: of tokenizer preset `preset`,
     /// or, with `generator_on` (the tokenizer checkpoint and the text-encoder choice), of
     /// generator preset `preset` over that tokenizer's layers. `key` comes back with the answer.
-    Estimate { key: String, preset: String, batch: usize, generator_on: Option<(PathBuf, String)> },
+    Estimate {
+        key: String,
+        preset: String,
+        batch: usize,
+        generator_on: Option<(PathBuf, String)>,
+    },
     TrainTokenizer(TrainRequest),
     TrainGenerator(TrainRequest),
     Tokenize(TokenRequest),
@@ -159,7 +170,11 @@ pub enum Task {
     /// Decode an opened export's tokens into the clip slot.
     Decode(DecodeRequest),
     /// Write a clip as MP4 / GIF / PNG frames (by extension) with its metadata.
-    Export { video: Arc<Video>, path: PathBuf, meta: Box<ExportMetadata> },
+    Export {
+        video: Arc<Video>,
+        path: PathBuf,
+        meta: Box<ExportMetadata>,
+    },
 }
 
 impl Task {
@@ -196,11 +211,26 @@ pub struct ModelStatus {
 pub enum TrainUpdate {
     /// A step: the loss and named curves plotted beside it (the tokenizer's L1, the
     /// generator's cross-entropy per layer).
-    Step { step: usize, total: usize, loss: f32, curves: Vec<(String, f32)>, seconds: f64 },
+    Step {
+        step: usize,
+        total: usize,
+        loss: f32,
+        curves: Vec<(String, f32)>,
+        seconds: f64,
+    },
     /// A validation: titled named values (PSNR from the k coarsest layers; cross-entropy per
     /// layer) and, for tokenizers, per-layer codebook usage (fraction of codes) and perplexity.
-    Validation { step: usize, title: String, values: Vec<(String, f64)>, usage: Vec<f64>, perplexity: Vec<f64> },
-    Checkpoint { step: usize, path: PathBuf },
+    Validation {
+        step: usize,
+        title: String,
+        values: Vec<(String, f64)>,
+        usage: Vec<f64>,
+        perplexity: Vec<f64>,
+    },
+    Checkpoint {
+        step: usize,
+        path: PathBuf,
+    },
 }
 
 /// How a job ended.
@@ -222,18 +252,43 @@ pub enum Event {
     /// The device in use, as `device::select` described it.
     Device(String),
     Models(ModelStatus),
-    Started { job: JobId, task: &'static str },
-    Train { job: JobId, update: TrainUpdate },
+    Started {
+        job: JobId,
+        task: &'static str,
+    },
+    Train {
+        job: JobId,
+        update: TrainUpdate,
+    },
     /// Parameters and memory of a run (answer to the [`Task::Estimate`] of the same `key`), and
     /// what the device has (`memory`).
-    Estimate { key: String, parameters: usize, bytes: u64, memory: DeviceMemory },
+    Estimate {
+        key: String,
+        parameters: usize,
+        bytes: u64,
+        memory: DeviceMemory,
+    },
     /// Work done of a job in its own units (tokens for generation, cells for sweeps).
-    Progress { job: JobId, done: usize, total: usize, rate: f64 },
+    Progress {
+        job: JobId,
+        done: usize,
+        total: usize,
+        rate: f64,
+    },
     /// A new payload for `job` is in the slot named `slot`.
-    Payload { job: JobId, slot: &'static str },
-    Finished { job: JobId, outcome: Outcome },
+    Payload {
+        job: JobId,
+        slot: &'static str,
+    },
+    Finished {
+        job: JobId,
+        outcome: Outcome,
+    },
     /// Something the user should know about `job` (`None`: about the engine as a whole) that
     /// does not fail it, e.g. an opened clip was made by another generator; the app shows it as
     /// a notice.
-    Warning { job: Option<JobId>, text: String },
+    Warning {
+        job: Option<JobId>,
+        text: String,
+    },
 }

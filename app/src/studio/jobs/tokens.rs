@@ -135,10 +135,7 @@ fn prepare(tok: &LoadedTokenizer, source: TokenSource, device: &Device) -> Resul
         TokenSource::Clip { video, label } => (video, label, 0, None),
         TokenSource::File { path, window } => {
             // How many windows the file has, from its header (a probe, no decoding).
-            let windows = video::probe(&path)
-                .ok()
-                .map(|i| (i.duration * cfg.fps / cfg.frames as f64).ceil() as usize)
-                .filter(|&n| n > 0);
+            let windows = video::probe(&path).ok().map(|i| (i.duration * cfg.fps / cfg.frames as f64).ceil() as usize).filter(|&n| n > 0);
             let window = windows.map_or(window, |n| window.min(n - 1));
             let opts = DecodeOptions {
                 fps: Some(cfg.fps),

@@ -87,15 +87,16 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
             w_ref.emit(Event::Train { job: job.id, update: TrainUpdate::Checkpoint { step: last_step, path: path.clone() } });
             // The strip decodes with the weights just written (the trainer itself is busy).
             if strip_n > 0
-                && let Ok((model, _, state)) = load_tokenizer(&path, None, &w_ref.device) {
-                    let x = data.val_batch(0..strip_n, &w_ref.device);
-                    let enc = model.encode(x.clone(), 1.0);
-                    let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
-                    let recon = to_videos(model.decode(&codes), fps);
-                    let title = "reconstructions (top: validation clips, bottom: decoded)".to_string();
-                    w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: state.step, title, captions: Vec::new(), originals: to_videos(x, fps), recon });
-                    w_ref.emit(Event::Payload { job: job.id, slot: "train_strip" });
-                }
+                && let Ok((model, _, state)) = load_tokenizer(&path, None, &w_ref.device)
+            {
+                let x = data.val_batch(0..strip_n, &w_ref.device);
+                let enc = model.encode(x.clone(), 1.0);
+                let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
+                let recon = to_videos(model.decode(&codes), fps);
+                let title = "reconstructions (top: validation clips, bottom: decoded)".to_string();
+                w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: state.step, title, captions: Vec::new(), originals: to_videos(x, fps), recon });
+                w_ref.emit(Event::Payload { job: job.id, slot: "train_strip" });
+            }
         }
     });
     let dir = req.run_dir.display();

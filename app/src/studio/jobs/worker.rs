@@ -105,14 +105,12 @@ impl Worker {
                 return;
             }
         };
-        let tokenizer = self.tokenizer.as_ref().map(|t| LoadedTokenizer { model: t.model.clone().to_device(&sel.device), cfg: t.cfg.clone(), label: t.label.clone() });
+        let tokenizer =
+            self.tokenizer.as_ref().map(|t| LoadedTokenizer { model: t.model.clone().to_device(&sel.device), cfg: t.cfg.clone(), label: t.label.clone() });
         let generator = match self.generator.as_ref().map(|g| g.copy_to(&sel.device)).transpose() {
             Ok(g) => g,
             Err(e) => {
-                self.emit(Event::Device(format!(
-                    "{} (the generator could not move to '{choice}': {e}; the models stay where they were)",
-                    self.device_text
-                )));
+                self.emit(Event::Device(format!("{} (the generator could not move to '{choice}': {e}; the models stay where they were)", self.device_text)));
                 return;
             }
         };
@@ -233,10 +231,7 @@ mod tests {
         let mut w = Worker::new(tx, Arc::new(|| {}), Slots::default());
         w.switch_device(DeviceChoice::Cpu, |_, _| panic!("no adapter answered"));
         let events: Vec<Event> = rx.try_iter().collect();
-        assert!(
-            events.iter().any(|e| matches!(e, Event::Device(d) if d.contains("no adapter answered") && d.contains("restart the studio"))),
-            "{events:?}"
-        );
+        assert!(events.iter().any(|e| matches!(e, Event::Device(d) if d.contains("no adapter answered") && d.contains("restart the studio"))), "{events:?}");
         // The worker still answers: a real switch to the CPU works.
         w.switch_device(DeviceChoice::Cpu, Worker::set_device);
         assert!(rx.try_iter().any(|e| matches!(e, Event::Models(_))));

@@ -121,10 +121,8 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
 /// Parses a list of CFG scales (`1,3,5,7.5`).
 pub fn parse_cfgs(text: &str) -> Result<Vec<f32>, String> {
     let bad = |s: &str| format!("CFG list '{}': '{s}' is not a number >= 0; write e.g. 1,3,5,7.5", text.trim());
-    let v: Vec<f32> = text
-        .split(',')
-        .map(|s| s.trim().parse::<f32>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| bad(s.trim())))
-        .collect::<Result<_, _>>()?;
+    let v: Vec<f32> =
+        text.split(',').map(|s| s.trim().parse::<f32>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| bad(s.trim()))).collect::<Result<_, _>>()?;
     if v.is_empty() || v.len() > 16 {
         return Err(format!("CFG list '{}': give between 1 and 16 values", text.trim()));
     }

@@ -76,16 +76,21 @@ impl SweepSettings {
                 }
                 AxisValues::Seed(seeds)
             }
-            SweepAxis::Temperature => {
-                AxisValues::Temperature(parse_numbers(&self.temperatures, "temperature", |t: f32| t.is_finite() && t > 0.0, "a number > 0; write e.g. 0.7,1,1.3")?)
-            }
+            SweepAxis::Temperature => AxisValues::Temperature(parse_numbers(
+                &self.temperatures,
+                "temperature",
+                |t: f32| t.is_finite() && t > 0.0,
+                "a number > 0; write e.g. 0.7,1,1.3",
+            )?),
             SweepAxis::TopK => AxisValues::TopK(
                 parse_numbers(&self.top_ks, "top-k", |_: usize| true, "a whole number >= 0 (0 keeps every token); write e.g. 0,16,64")?
                     .into_iter()
                     .map(|k| (k > 0).then_some(k))
                     .collect(),
             ),
-            SweepAxis::TopP => AxisValues::TopP(parse_numbers(&self.top_ps, "top-p", |p: f32| p > 0.0 && p <= 1.0, "a number in (0, 1]; write e.g. 0.8,0.95,1")?),
+            SweepAxis::TopP => {
+                AxisValues::TopP(parse_numbers(&self.top_ps, "top-p", |p: f32| p > 0.0 && p <= 1.0, "a number in (0, 1]; write e.g. 0.8,0.95,1")?)
+            }
         })
     }
 

@@ -23,7 +23,6 @@ use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, S
 use crate::studio::player::Player;
 use crate::studio::settings::{GenerateSettings, QueuedGeneration, SeedMode};
 
-
 /// A clip sent to the Compare view.
 pub enum CompareSource {
     /// A clip in memory (a row of the current generation).
@@ -237,9 +236,10 @@ impl GenerateView {
                 }
                 let mut seen = self.seen;
                 if let Some(c) = slots.clip.take_newer(&mut seen)
-                    && c.job == *job {
-                        self.show_clip(c);
-                    }
+                    && c.job == *job
+                {
+                    self.show_clip(c);
+                }
                 self.seen = seen;
             }
             Event::Progress { job, done, total, rate } if self.jobs.iter().any(|(j, _)| j == job) => {
@@ -256,15 +256,16 @@ impl GenerateView {
                     self.progress = None;
                 }
                 if let (Outcome::Done(_), Some(clip)) = (outcome, &self.clip)
-                    && clip.job == *job {
-                        self.history.push(HistoryItem { clip: Arc::clone(clip), thumb: FrameTexture::default() });
-                        // A finished generation (not an opened file's decode) goes to the gallery.
-                        if !was_decode {
-                            for (row, v) in clip.videos.iter().enumerate() {
-                                self.to_save.push((Arc::clone(v), Box::new(metadata(v, clip, row)), *job, row));
-                            }
+                    && clip.job == *job
+                {
+                    self.history.push(HistoryItem { clip: Arc::clone(clip), thumb: FrameTexture::default() });
+                    // A finished generation (not an opened file's decode) goes to the gallery.
+                    if !was_decode {
+                        for (row, v) in clip.videos.iter().enumerate() {
+                            self.to_save.push((Arc::clone(v), Box::new(metadata(v, clip, row)), *job, row));
                         }
                     }
+                }
                 self.outcome = Some(outcome.clone());
             }
             _ => {}
@@ -318,7 +319,11 @@ impl GenerateView {
             go |= ui.button("Generate").on_hover_text("Ctrl+Enter").clicked();
             let can_reroll = self.clip.as_ref().is_some_and(|c| c.layers_done == c.layers_total) && self.jobs.is_empty() && self.decoding.is_none();
             ui.add(egui::DragValue::new(&mut s.keep_layers).range(1..=8).prefix("keep "));
-            if ui.add_enabled(can_reroll, egui::Button::new("Re-roll details")).on_hover_text("keep the coarse layers, resample the finer ones with fresh seeds and the current CFG and sampling settings").clicked() {
+            if ui
+                .add_enabled(can_reroll, egui::Button::new("Re-roll details"))
+                .on_hover_text("keep the coarse layers, resample the finer ones with fresh seeds and the current CFG and sampling settings")
+                .clicked()
+            {
                 self.reroll(sh, s);
             }
             // The file chosen is opened by the app ([`DialogPurpose::GenerateOpenExport`]).
@@ -418,7 +423,9 @@ impl GenerateView {
         }
         if let Some((_, done, total, rate, since)) = &self.progress {
             let eta = if *done > 0 { since.elapsed().as_secs_f64() * (total - done) as f64 / *done as f64 } else { 0.0 };
-            ui.add(egui::ProgressBar::new(*done as f32 / (*total).max(1) as f32).text(format!("{done} / {total} tokens · {rate:.0} tokens/s · ETA {eta:.1} s")));
+            ui.add(
+                egui::ProgressBar::new(*done as f32 / (*total).max(1) as f32).text(format!("{done} / {total} tokens · {rate:.0} tokens/s · ETA {eta:.1} s")),
+            );
         }
     }
 
@@ -455,7 +462,8 @@ impl GenerateView {
         self.player.ui_with_room_below(ui, 2.0 * row + strip);
         ui.horizontal_wrapped(|ui| {
             let complete = clip.layers_done == clip.layers_total;
-            if ui.add_enabled(complete, egui::Button::new("Compare seeds")).on_hover_text("every seed of this clip side by side in the Compare view").clicked() {
+            if ui.add_enabled(complete, egui::Button::new("Compare seeds")).on_hover_text("every seed of this clip side by side in the Compare view").clicked()
+            {
                 for (seed, v) in clip.request.seeds.iter().zip(&clip.videos) {
                     self.to_compare.push((format!("{} (seed {seed})", clip.request.prompt), CompareSource::Clip(Arc::clone(v))));
                 }
@@ -467,7 +475,9 @@ impl GenerateView {
                 self.to_tokens = Some(TokenSource::Generated { tokens: tokens.clone(), label: format!("generated: {} (seed {seed})", clip.request.prompt) });
             }
             let free = !sh.dialogs.is_open();
-            for (label, format, ext) in [("Export MP4…", ExportFormat::Mp4, "mp4"), ("Export GIF…", ExportFormat::Gif, "gif"), ("Export PNG frames…", ExportFormat::Png, "")] {
+            for (label, format, ext) in
+                [("Export MP4…", ExportFormat::Mp4, "mp4"), ("Export GIF…", ExportFormat::Gif, "gif"), ("Export PNG frames…", ExportFormat::Png, "")]
+            {
                 if ui.add_enabled(free, egui::Button::new(label)).clicked() {
                     let Some(video) = clip.videos.get(self.row) else { continue };
                     let spec = if ext.is_empty() {
@@ -544,7 +554,10 @@ impl GenerateView {
         ui.horizontal_wrapped(|ui| {
             ui.checkbox(&mut s.autosave, "save every clip");
             if ui.add_enabled(!sh.dialogs.is_open(), egui::Button::new("Outputs folder…")).clicked() {
-                sh.dialogs.open(DialogPurpose::OutputsFolder, DialogSpec::pick_folder().title("Outputs folder (generated clips are saved here)").directory(dir.clone()));
+                sh.dialogs.open(
+                    DialogPurpose::OutputsFolder,
+                    DialogSpec::pick_folder().title("Outputs folder (generated clips are saved here)").directory(dir.clone()),
+                );
             }
         });
         ui.add(egui::TextEdit::singleline(&mut self.gallery_filter).hint_text("filter by prompt"));
@@ -566,7 +579,9 @@ impl GenerateView {
                     if ui.button("Add to compare").on_hover_text("add this clip to the Compare view").clicked() {
                         self.to_compare.push((item.label(), CompareSource::File(item.path.clone())));
                     }
-                    let r = ui.add(egui::Button::selectable(false, item.label()).truncate()).on_hover_text(format!("{name}: click to restore its settings and clip"));
+                    let r = ui
+                        .add(egui::Button::selectable(false, item.label()).truncate())
+                        .on_hover_text(format!("{name}: click to restore its settings and clip"));
                     if r.clicked() {
                         open = Some(item.path.clone());
                     }

@@ -90,10 +90,11 @@ pub fn tile(grid: &SweepPayload) -> Option<Video> {
 impl SweepView {
     pub fn on_event(&mut self, e: &Event) {
         if let Event::Finished { job, outcome } = e
-            && Some(*job) == self.job {
-                self.job = None;
-                self.outcome = Some(outcome.clone());
-            }
+            && Some(*job) == self.job
+        {
+            self.job = None;
+            self.outcome = Some(outcome.clone());
+        }
     }
 
     /// Starts a sweep with the generate view's prompt and sampling settings (and its seed
@@ -128,9 +129,10 @@ impl SweepView {
                 self.run(sh, g, s);
             }
             if let Some(j) = self.job
-                && ui.button("Cancel").clicked() {
-                    sh.engine.cancel(j);
-                }
+                && ui.button("Cancel").clicked()
+            {
+                sh.engine.cancel(j);
+            }
         });
         if let Some(e) = &self.error {
             ui.colored_label(ERROR, e);
@@ -146,17 +148,20 @@ impl SweepView {
         ui.label(format!("{done} of {} cells", grid.cells.len()));
         // The app exports to the path chosen ([`DialogPurpose::SaveSweep`]).
         if ui.add_enabled(done == grid.cells.len() && !sh.dialogs.is_open(), egui::Button::new("Export grid…")).clicked()
-            && let Some(video) = tile(&grid) {
-                let meta = grid_metadata(&grid, &video);
-                sh.dialogs.open(DialogPurpose::SaveSweep { video: Arc::new(video), meta: Box::new(meta) }, DialogSpec::save_file().file_name("sweep.mp4"));
-            }
+            && let Some(video) = tile(&grid)
+        {
+            let meta = grid_metadata(&grid, &video);
+            sh.dialogs.open(DialogPurpose::SaveSweep { video: Arc::new(video), meta: Box::new(meta) }, DialogSpec::save_file().file_name("sweep.mp4"));
+        }
         // A finished sweep goes to the gallery too (once).
-        if done == grid.cells.len() && self.saved != Some(grid.job)
-            && let Some(video) = tile(&grid) {
-                self.saved = Some(grid.job);
-                let meta = grid_metadata(&grid, &video);
-                self.to_gallery = Some((Arc::new(video), Box::new(meta), grid.job));
-            }
+        if done == grid.cells.len()
+            && self.saved != Some(grid.job)
+            && let Some(video) = tile(&grid)
+        {
+            self.saved = Some(grid.job);
+            let meta = grid_metadata(&grid, &video);
+            self.to_gallery = Some((Arc::new(video), Box::new(meta), grid.job));
+        }
         let frames = grid.cells.iter().flatten().map(|c| c.video.len()).max().unwrap_or(0);
         let fps = grid.cells.iter().flatten().map(|c| c.video.fps()).next().unwrap_or(8.0);
         self.frame = self.clock.tick(ui, self.frame, frames, fps);
@@ -192,7 +197,13 @@ impl SweepView {
                                     open = Some((ri, ci, Arc::clone(&cell.video)));
                                 }
                                 if ui.small_button("Compare").on_hover_text("add this cell to the Compare view").clicked() {
-                                    let label = format!("{} {} · {} {}", grid.rows.axis().label(), grid.rows.value_text(ri), grid.columns.axis().label(), grid.columns.value_text(ci));
+                                    let label = format!(
+                                        "{} {} · {} {}",
+                                        grid.rows.axis().label(),
+                                        grid.rows.value_text(ri),
+                                        grid.columns.axis().label(),
+                                        grid.columns.value_text(ci)
+                                    );
                                     self.to_compare.push((label, Arc::clone(&cell.video)));
                                 }
                             });
@@ -235,11 +246,8 @@ fn plot_ui(ui: &mut egui::Ui, grid: &SweepPayload) {
     let mut means = Vec::new();
     for xi in 0..along.len() {
         let x = along.x(xi);
-        let scores: Vec<f64> = (0..over.len())
-            .filter_map(|oi| if along_rows { grid.cell(xi, oi) } else { grid.cell(oi, xi) })
-            .filter_map(|c| c.score)
-            .map(f64::from)
-            .collect();
+        let scores: Vec<f64> =
+            (0..over.len()).filter_map(|oi| if along_rows { grid.cell(xi, oi) } else { grid.cell(oi, xi) }).filter_map(|c| c.score).map(f64::from).collect();
         points.extend(scores.iter().map(|s| [x, *s]));
         if !scores.is_empty() {
             means.push([x, scores.iter().sum::<f64>() / scores.len() as f64]);

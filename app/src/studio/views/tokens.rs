@@ -14,8 +14,8 @@ use super::data::synthetic_clip;
 use super::{ERROR, FrameTexture, Shared, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::jobs::{Event, JobId, LayerTokens, Masks, Outcome, Task, TokenPayload, TokenRequest, TokenSource};
-use crate::studio::settings::{ColorMode, TokensSettings};
 use crate::studio::player::whole_fit;
+use crate::studio::settings::{ColorMode, TokensSettings};
 use crate::studio::{gpu_tokenmap, tokenmap};
 
 /// The smallest side of the panels (original, token map, reconstruction), points.
@@ -86,10 +86,11 @@ impl TokensView {
 
     pub fn on_event(&mut self, e: &Event) {
         if let Event::Finished { job, outcome } = e
-            && Some(*job) == self.job {
-                self.job = None;
-                self.outcome = Some(outcome.clone());
-            }
+            && Some(*job) == self.job
+        {
+            self.job = None;
+            self.outcome = Some(outcome.clone());
+        }
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TokensSettings) {
@@ -288,7 +289,15 @@ impl TokensView {
         });
     }
 
-    fn map_ui(&mut self, ui: &mut egui::Ui, sh: &Shared<'_>, layer: &LayerTokens, s: &TokensSettings, mask: Option<&[bool]>, size: egui::Vec2) -> egui::Response {
+    fn map_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        sh: &Shared<'_>,
+        layer: &LayerTokens,
+        s: &TokensSettings,
+        mask: Option<&[bool]>,
+        size: egui::Vec2,
+    ) -> egui::Response {
         if let Some(rs) = sh.wgpu {
             return gpu_tokenmap::paint(ui, rs, layer, self.t, s.color, mask, size);
         }
@@ -313,8 +322,9 @@ impl TokensView {
         }
         ui.horizontal(|ui| {
             ui.add(egui::DragValue::new(&mut s.cap).speed(0.01).range(0.0..=1.0).prefix("mask cap "));
-            ui.add(egui::DragValue::new(&mut s.tolerance).speed(0.01).range(0.0..=1.0).prefix("tolerance "))
-                .on_hover_text("a token changed by more than this fraction of its bits is never masked; 0 masks only unchanged tokens, so the repeat fill is exact");
+            ui.add(egui::DragValue::new(&mut s.tolerance).speed(0.01).range(0.0..=1.0).prefix("tolerance ")).on_hover_text(
+                "a token changed by more than this fraction of its bits is never masked; 0 masks only unchanged tokens, so the repeat fill is exact",
+            );
             let l = ui.label("fill");
             egui::ComboBox::from_id_salt("mask-fill")
                 .selected_text(s.fill.clone())
@@ -326,9 +336,10 @@ impl TokensView {
                 .response
                 .labelled_by(l.id);
             if ui.add_enabled(self.job.is_none(), egui::Button::new("Apply")).clicked()
-                && let Some(src) = self.source.clone() {
-                    self.submit(sh, s, src);
-                }
+                && let Some(src) = self.source.clone()
+            {
+                self.submit(sh, s, src);
+            }
         });
         match masks {
             Masks::Unavailable(why) => {
@@ -336,18 +347,12 @@ impl TokensView {
             }
             Masks::Ready { layers, cap, fill, ratio_all, psnr, .. } => {
                 match layers.get(s.layer).and_then(|m| m.as_ref()) {
-                    Some(m) => ui.label(format!(
-                        "layer {}: realized mask ratio {:.1}% of maskable tokens (cap {:.0}%)",
-                        s.layer + 1,
-                        m.ratio * 100.0,
-                        cap * 100.0
-                    )),
+                    Some(m) => {
+                        ui.label(format!("layer {}: realized mask ratio {:.1}% of maskable tokens (cap {:.0}%)", s.layer + 1, m.ratio * 100.0, cap * 100.0))
+                    }
                     None => ui.label(format!("layer {} has one latent frame: nothing to mask", s.layer + 1)),
                 };
-                ui.label(format!(
-                    "whole clip: {:.1}% of tokens masked; decoded with fill '{fill}' (rightmost panel): PSNR {psnr:.2} dB",
-                    ratio_all * 100.0
-                ));
+                ui.label(format!("whole clip: {:.1}% of tokens masked; decoded with fill '{fill}' (rightmost panel): PSNR {psnr:.2} dB", ratio_all * 100.0));
             }
         }
     }

@@ -262,10 +262,10 @@ impl TrainView {
         }
         if self.total > 0 {
             let left = self.total.saturating_sub(self.step) as f64 * self.secs_per_step;
-            ui.add(egui::ProgressBar::new(self.step as f32 / self.total as f32).text(format!(
-                "step {} / {} · {:.2} s/step · ETA {:.0} s",
-                self.step, self.total, self.secs_per_step, left
-            )));
+            ui.add(
+                egui::ProgressBar::new(self.step as f32 / self.total as f32)
+                    .text(format!("step {} / {} · {:.2} s/step · ETA {:.0} s", self.step, self.total, self.secs_per_step, left)),
+            );
         }
         egui::ScrollArea::vertical().show(ui, |ui| self.results_ui(ui, sh));
     }
@@ -291,7 +291,9 @@ impl TrainView {
                 sh.engine.cancel(j);
                 self.state = RunState::Stopping;
             }
-            let open = ui.add_enabled(idle && !sh.dialogs.is_open(), egui::Button::new("Open run…")).on_hover_text("continue a run from an earlier session: choose its run folder");
+            let open = ui
+                .add_enabled(idle && !sh.dialogs.is_open(), egui::Button::new("Open run…"))
+                .on_hover_text("continue a run from an earlier session: choose its run folder");
             if open.clicked() {
                 // The app opens the folder chosen with `open_run` ([`DialogPurpose::OpenRun`]).
                 let root = s.runs_dir.clone().unwrap_or_else(|| sh.work_dir.join("runs"));

@@ -141,8 +141,7 @@ pub fn inspect_run(path: &Path) -> Result<RunInfo, String> {
         }
         checkpoints.push((s.step, ck));
     }
-    let train: serde_json::Value =
-        checkpoint::read_file(&latest, "train.json").ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let train: serde_json::Value = checkpoint::read_file(&latest, "train.json").ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let tokenizer = (target == TrainTarget::Generator)
         .then(|| std::fs::read(dir.join("cache").join("cache.json")).ok())
         .flatten()

@@ -90,7 +90,7 @@ pub fn settings_ui(ui: &mut egui::Ui, dialogs: &mut Dialogs, s: &mut TrainSettin
         egui::ComboBox::from_id_salt("train-device")
             .selected_text(device.to_string())
             .show_ui(ui, |ui| {
-                for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Gpu] {
+                for d in DeviceChoice::ALL {
                     ui.selectable_value(device, d, d.to_string());
                 }
             })

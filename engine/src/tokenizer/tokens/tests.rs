@@ -189,9 +189,8 @@ fn zero_bits_and_zero_length_layers_are_named() {
     let bytes = sample(true).to_bytes(path).expect("bytes");
     let e = TokenFile::from_bytes(&with_header(&bytes, |h| h["layers"][1][2]["bits"] = 0.into()), path).expect_err("zero bits").to_string();
     assert!(e.contains("window 1 layer 2") && e.contains("`bits` is 0"), "{e}");
-    let e = TokenFile::from_bytes(&with_header(&bytes, |h| h["layers"][0][1]["shape"] = serde_json::json!([0, 4, 4])), path)
-        .expect_err("zero tokens")
-        .to_string();
+    let e =
+        TokenFile::from_bytes(&with_header(&bytes, |h| h["layers"][0][1]["shape"] = serde_json::json!([0, 4, 4])), path).expect_err("zero tokens").to_string();
     assert!(e.contains("`shape`"), "{e}");
     let e = TokenFile::from_bytes(&with_header(&bytes, |h| h["layers"][0][1]["shape"] = serde_json::json!([u64::MAX, 2, 2])), path)
         .expect_err("overflow")
