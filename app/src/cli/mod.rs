@@ -21,8 +21,9 @@ use hitvideo_engine::device::{self, DeviceChoice};
 #[derive(Debug, Parser)]
 #[command(name = "hitvideo", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Compute device: `auto` takes a real GPU (WGPU) when there is one and the CPU otherwise;
-    /// `cpu` is Burn's Flex backend; `gpu` is WGPU on any adapter, software ones included.
+    /// Compute device: `auto` takes a CUDA GPU (builds with the `cuda` feature), else a real GPU
+    /// (WGPU) when there is one, else the CPU; `cpu` is Burn's Flex backend; `gpu` is WGPU on
+    /// any adapter, software ones included; `cuda` is Burn's CUDA backend.
     #[arg(long, global = true, default_value = "auto", value_parser = parse_device)]
     pub device: DeviceChoice,
 
@@ -119,7 +120,9 @@ pub fn run(cli: Cli) -> Result<()> {
             for a in &adapters {
                 println!("wgpu adapter: {} ({}, {:?})", a.name, a.backend, a.kind);
             }
-            let chosen = device::select_from(cli.device, &adapters)?;
+            let cuda = device::cuda_devices();
+            println!("CUDA devices: {cuda}{}", if cfg!(feature = "cuda") { "" } else { " (this build has no CUDA backend)" });
+            let chosen = device::select_with(cli.device, &adapters, cuda)?;
             println!("--device {} -> {}", cli.device, chosen.description);
             Ok(())
         }
