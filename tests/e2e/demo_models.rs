@@ -21,6 +21,16 @@ fn demo_bundle_verifies_generates_and_evaluates() {
         .expect("generate with the demo bundle");
     let video = hitvideo_engine::video::decode(&clip, &hitvideo_engine::video::DecodeOptions::default()).expect("the clip decodes");
     assert_eq!((video.len(), video.width(), video.height()), (16, 32, 32));
+    // The same clip exported at 4x: every pixel a 4x4 block, the metadata the 1x clip's.
+    let big = dir.path().join("clip4x.mp4");
+    hitvideo(&["--device", "cpu", "generate", "--prompt", "a red circle moving right", "--seed", "0", "--scale", "4", "--out", s(&big)])
+        .expect("generate at 4x");
+    let (meta1, _) = hitvideo_engine::video::meta::read_metadata(&clip).expect("1x metadata");
+    let (meta4, _) = hitvideo_engine::video::meta::read_metadata(&big).expect("4x metadata");
+    assert_eq!(meta1, meta4, "the export metadata is unchanged");
+    let large = hitvideo_engine::video::decode(&big, &hitvideo_engine::video::DecodeOptions::default()).expect("the 4x clip decodes");
+    assert_eq!((large.len(), large.width(), large.height()), (16, 128, 128));
+    assert!(hitvideo(&["--device", "cpu", "generate", "--prompt", "x", "--scale", "0", "--out", s(&big)]).is_err(), "scale 0 is refused");
 
     // Held-out prompts (unseen attribute combinations and unseen caption templates) at CFG 2.5,
     // the default. The analyzer must find the asked-for color and motion in the shipped

@@ -71,6 +71,10 @@ pub struct GenerateArgs {
     /// and `-s<seed>` are added to the name.
     #[arg(long, default_value = "clip.mp4")]
     pub out: PathBuf,
+    /// Export each clip enlarged this many times by nearest neighbour (1 to 16; e.g. 4 or 8 for
+    /// a 64x64 clip); the metadata is the same as at 1x.
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
     /// Also write a GIF of each coarse preview (the clip decoded from the first k layers) as
     /// soon as layer k is done.
     #[arg(long)]
@@ -162,6 +166,9 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
     let mut negative = a.model.negative_prompt.clone();
     let mut schedule = a.cfg.clone();
     let mut keep_row = Vec::new();
+    if a.scale == 0 || a.scale > video::clip::MAX_UPSCALE {
+        bail!("--scale {}: use 1 to {} (4 or 8 for a 64x64 clip)", a.scale, video::clip::MAX_UPSCALE);
+    }
     let p = a.model.load(choice)?;
     if let Some(src) = &a.reroll {
         let (meta, _) = video::meta::read_metadata(src)?;
@@ -236,7 +243,7 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
     for (r, (v, t)) in videos.iter().zip(&tokens).enumerate() {
         let path = name(r, "");
         let meta = p.metadata(&req, rows[r].0, rows[r].1, t, v);
-        video::export(v, &path, &meta)?;
+        video::export(&v.upscaled(a.scale)?, &path, &meta)?;
         println!("{} (prompt \"{}\", seed {})", path.display(), rows[r].0, rows[r].1);
     }
     let n = tokens.iter().map(Vec::len).sum::<usize>() - req.keep.first().map_or(0, Vec::len) * tokens.len();

@@ -135,7 +135,7 @@ pub enum DialogPurpose {
     /// The Generate view's "Open exported file…".
     GenerateOpenExport,
     /// "Export MP4…" / "Export GIF…" / "Export PNG frames…": write `video` in `format`.
-    SaveExport { video: Arc<Video>, meta: Box<ExportMetadata>, format: ExportFormat },
+    SaveExport { video: Arc<Video>, meta: Box<ExportMetadata>, format: ExportFormat, scale: u32 },
     /// The Sweep view's "Export grid…": write the tiled grid as MP4.
     SaveSweep { video: Arc<Video>, meta: Box<ExportMetadata> },
     /// The Train form's "Tokenizer…": the tokenizer a generator run learns from.

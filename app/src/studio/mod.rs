@@ -268,8 +268,8 @@ impl StudioApp {
             DialogPurpose::LoadTokenizer => sh.submit_app(jobs::Task::LoadTokenizer(path)),
             DialogPurpose::LoadGenerator => sh.submit_app(jobs::Task::LoadGenerator { generator: path, tokenizer: None }),
             // A name typed without the extension would otherwise be written as PNG frames.
-            DialogPurpose::SaveExport { video, meta, format } => views::export_video(&mut sh, video, meta, format, path),
-            DialogPurpose::SaveSweep { video, meta } => views::export_video(&mut sh, video, meta, ExportFormat::Mp4, path),
+            DialogPurpose::SaveExport { video, meta, format, scale } => views::export_video(&mut sh, video, meta, format, path, scale),
+            DialogPurpose::SaveSweep { video, meta } => views::export_video(&mut sh, video, meta, ExportFormat::Mp4, path, 1),
             DialogPurpose::TrainTokenizer => self.settings.train.tokenizer = Some(path),
             DialogPurpose::TrainDataset => self.settings.train.folder = Some(path),
             DialogPurpose::OpenRun => {

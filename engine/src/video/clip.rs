@@ -2,6 +2,11 @@
 
 use super::VideoError;
 
+/// Largest factor of [`Video::upscaled`].
+pub const MAX_UPSCALE: u32 = 16;
+/// Largest clip [`Video::upscaled`] makes (1 GiB of RGB).
+pub const MAX_UPSCALED_BYTES: u64 = 1 << 30;
+
 /// A clip of RGB8 frames, row-major, `[T, H, W, 3]` in one buffer.
 #[derive(Clone, PartialEq)]
 pub struct Video {
@@ -94,6 +99,43 @@ impl Video {
         let n = self.frame_bytes();
         Video { width: self.width, height: self.height, fps: self.fps, data: self.data[range.start * n..range.end * n].to_vec() }
     }
+    /// The clip enlarged `factor` times in each direction by nearest neighbour (every pixel a
+    /// `factor x factor` block, no blur): how a 64x64 clip is exported at 4x or 8x. `factor`
+    /// is 1 to [`MAX_UPSCALE`]; the result stays within [`MAX_UPSCALED_BYTES`].
+    pub fn upscaled(&self, factor: u32) -> Result<Video, VideoError> {
+        if factor == 0 || factor > MAX_UPSCALE {
+            return Err(VideoError::Invalid(format!("scale {factor}: use 1 to {MAX_UPSCALE}")));
+        }
+        if factor == 1 {
+            return Ok(self.clone());
+        }
+        let (w, h, f) = (self.width as usize, self.height as usize, factor as usize);
+        let bytes = self.data.len() as u64 * (f * f) as u64;
+        if bytes > MAX_UPSCALED_BYTES {
+            return Err(VideoError::Invalid(format!(
+                "a {w}x{h} clip of {} frames at {factor}x would take {} MiB; the limit is {} MiB, use a smaller scale",
+                self.len(),
+                bytes >> 20,
+                MAX_UPSCALED_BYTES >> 20
+            )));
+        }
+        let mut data = Vec::with_capacity(bytes as usize);
+        for frame in self.data.chunks_exact(w * h * 3) {
+            for row in frame.chunks_exact(w * 3) {
+                let mut wide = Vec::with_capacity(w * f * 3);
+                for px in row.chunks_exact(3) {
+                    for _ in 0..f {
+                        wide.extend_from_slice(px);
+                    }
+                }
+                for _ in 0..f {
+                    data.extend_from_slice(&wide);
+                }
+            }
+        }
+        Video::from_raw(self.width * factor, self.height * factor, self.fps, data)
+    }
+
     /// The clip as floats in `[0, 1]`, `[T, H, W, 3]`.
     pub fn to_f32(&self) -> Vec<f32> {
         self.data.iter().map(|&v| f32::from(v) / 255.0).collect()
@@ -132,6 +174,26 @@ pub fn crop_size(w: u32, h: u32, out_w: u32, out_h: u32) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upscaling_repeats_each_pixel_as_a_block() {
+        // Two frames of 2x1: red, green / blue, white.
+        let v = Video::from_raw(2, 1, 8.0, vec![255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).unwrap();
+        let u = v.upscaled(3).unwrap();
+        assert_eq!((u.width(), u.height(), u.len(), u.fps()), (6, 3, 2, 8.0));
+        let f0 = u.frame(0);
+        for y in 0..3 {
+            for x in 0..6 {
+                let px = &f0[(y * 6 + x) * 3..(y * 6 + x) * 3 + 3];
+                assert_eq!(px, if x < 3 { [255, 0, 0] } else { [0, 255, 0] }, "({x}, {y})");
+            }
+        }
+        assert_eq!(&u.frame(1)[..3], [0, 0, 255]);
+        assert_eq!(v.upscaled(1).unwrap(), v);
+        assert!(v.upscaled(0).is_err() && v.upscaled(MAX_UPSCALE + 1).is_err());
+        let big = Video::from_raw(512, 512, 8.0, vec![0; 512 * 512 * 3 * 4]).unwrap();
+        assert!(big.upscaled(16).unwrap_err().to_string().contains("smaller scale"));
+    }
 
     #[test]
     fn from_raw_checks_frame_multiple_and_fps() {

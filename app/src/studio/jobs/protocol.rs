@@ -174,6 +174,8 @@ pub enum Task {
         video: Arc<Video>,
         path: PathBuf,
         meta: Box<ExportMetadata>,
+        /// Nearest-neighbour enlargement (1: as generated); the metadata stays the 1x clip's.
+        scale: u32,
     },
 }
 

@@ -153,7 +153,7 @@ impl Worker {
             Task::Generate(req) => generate::generate(self, job, req),
             Task::Sweep(req) => generate::sweep(self, job, req),
             Task::Decode(req) => generate::decode(self, job, req),
-            Task::Export { video, path, meta } => match video::export(&video, &path, &meta) {
+            Task::Export { video, path, meta, scale } => match video.upscaled(scale).and_then(|v| video::export(&v, &path, &meta)) {
                 Ok(files) => Outcome::Done(format!("wrote {}", files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
                 Err(e) => Outcome::Failed(e.to_string()),
             },

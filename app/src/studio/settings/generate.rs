@@ -16,6 +16,9 @@ pub struct QueuedGeneration {
     pub paused: bool,
 }
 
+/// The export scales the Generate view offers (nearest-neighbour enlargement).
+pub const EXPORT_SCALES: [u32; 3] = [1, 4, 8];
+
 /// Most seeds one request may name (a range is a batch).
 pub const MAX_SEEDS: usize = 64;
 
@@ -45,6 +48,8 @@ pub enum SeedMode {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct GenerateSettings {
+    /// Nearest-neighbour enlargement of exports (one of [`EXPORT_SCALES`]).
+    pub export_scale: u32,
     pub prompt: String,
     pub negative: String,
     pub cfg: f32,
@@ -74,6 +79,7 @@ pub struct GenerateSettings {
 impl Default for GenerateSettings {
     fn default() -> Self {
         Self {
+            export_scale: 1,
             prompt: "a red circle moves left".into(),
             negative: String::new(),
             // The demo generator follows held-out color and motion best at 2.5 (docs/results.md).

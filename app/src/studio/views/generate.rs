@@ -21,7 +21,7 @@ use crate::studio::dialogs::{DialogPurpose, DialogSpec};
 use crate::studio::gallery::{self, GalleryItem, Scan};
 use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task, TokenSource};
 use crate::studio::player::Player;
-use crate::studio::settings::{GenerateSettings, QueuedGeneration, SeedMode};
+use crate::studio::settings::{EXPORT_SCALES, GenerateSettings, QueuedGeneration, SeedMode};
 
 /// A clip sent to the Compare view.
 pub enum CompareSource {
@@ -298,7 +298,7 @@ impl GenerateView {
         }
         outcome_label(ui, &self.outcome);
         self.queue_ui(ui, sh, s);
-        self.preview_ui(ui, sh);
+        self.preview_ui(ui, sh, s);
         self.history_ui(ui, s);
     }
 
@@ -437,7 +437,7 @@ impl GenerateView {
         self.shown_label = Some(label);
     }
 
-    fn preview_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>) {
+    fn preview_ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut GenerateSettings) {
         let Some(clip) = self.clip.clone() else {
             if let (Some(label), Some(_)) = (&self.shown_label, self.player.video()) {
                 ui.label(label);
@@ -475,6 +475,17 @@ impl GenerateView {
                 self.to_tokens = Some(TokenSource::Generated { tokens: tokens.clone(), label: format!("generated: {} (seed {seed})", clip.request.prompt) });
             }
             let free = !sh.dialogs.is_open();
+            let scale = &mut s.export_scale;
+            egui::ComboBox::from_id_salt("export-scale")
+                .selected_text(format!("{scale}x"))
+                .show_ui(ui, |ui| {
+                    for s in EXPORT_SCALES {
+                        ui.selectable_value(scale, s, format!("{s}x"));
+                    }
+                })
+                .response
+                .on_hover_text("exports enlarged by nearest neighbour (every pixel a block, no blur); the metadata is the 1x clip's");
+            let scale = *scale;
             for (label, format, ext) in
                 [("Export MP4…", ExportFormat::Mp4, "mp4"), ("Export GIF…", ExportFormat::Gif, "gif"), ("Export PNG frames…", ExportFormat::Png, "")]
             {
@@ -488,7 +499,7 @@ impl GenerateView {
                     // The app exports to the path chosen (with the format's extension, see
                     // [`DialogPurpose::SaveExport`]).
                     let meta = Box::new(metadata(video, &clip, self.row));
-                    sh.dialogs.open(DialogPurpose::SaveExport { video: Arc::clone(video), meta, format }, spec);
+                    sh.dialogs.open(DialogPurpose::SaveExport { video: Arc::clone(video), meta, format, scale }, spec);
                 }
             }
         });
@@ -540,7 +551,7 @@ impl GenerateView {
         for (video, meta, job, row) in std::mem::take(&mut self.to_save) {
             let path = gallery::output_path(&dir, ms, job, row, meta.prompt.as_deref().unwrap_or(""));
             self.gallery.insert(0, GalleryItem { path: path.clone(), meta: (*meta).clone(), modified: std::time::SystemTime::now() });
-            let id = sh.engine.submit(Task::Export { video, path: path.clone(), meta });
+            let id = sh.engine.submit(Task::Export { video, path: path.clone(), meta, scale: 1 });
             self.saving.push((id, path));
         }
     }

@@ -105,8 +105,8 @@ pub fn with_export_extension(path: PathBuf, format: ExportFormat) -> PathBuf {
 
 /// Queues the export of `video` to `path` (given `format`'s extension, see
 /// [`with_export_extension`]) as a job whose outcome the app reports.
-pub fn export_video(sh: &mut Shared<'_>, video: Arc<Video>, meta: Box<ExportMetadata>, format: ExportFormat, path: PathBuf) {
-    sh.submit_app(Task::Export { video, path: with_export_extension(path, format), meta });
+pub fn export_video(sh: &mut Shared<'_>, video: Arc<Video>, meta: Box<ExportMetadata>, format: ExportFormat, path: PathBuf, scale: u32) {
+    sh.submit_app(Task::Export { video, path: with_export_extension(path, format), meta, scale });
 }
 
 /// Frame `t` of `v` as an egui image.
