@@ -17,7 +17,7 @@ fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
         }
     }
     for sub in cmd.get_subcommands() {
-        walk(sub, &format!("{path} {}", sub.get_name()).trim().to_string(), missing);
+        walk(sub, format!("{path} {}", sub.get_name()).trim(), missing);
     }
 }
 

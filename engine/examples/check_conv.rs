@@ -41,7 +41,7 @@ fn main() {
         }
         let mut batch_err = 0f32;
         for bi in 0..b {
-            let yi = conv.forward(x.clone().slice([bi..bi + 1])).into_data().try_to_vec::<f32>().expect("check");
+            let yi = conv.forward(x.clone().slice(s![bi..bi + 1])).into_data().try_to_vec::<f32>().expect("check");
             let n = yi.len();
             for (a, c) in yi.iter().zip(&yv[bi * n..(bi + 1) * n]) {
                 batch_err = batch_err.max((a - c).abs());
@@ -90,7 +90,13 @@ fn main() {
                     for kh in 0..3 {
                         for kw in 0..3 {
                             let (nt, nh, nw) = (it as isize - kt as isize, ih as isize - kh as isize, iw as isize - kw as isize);
-                            if nt < 0 || nh < 0 || nw < 0 || nt as usize % stride != 0 || nh as usize % stride != 0 || nw as usize % stride != 0 {
+                            if nt < 0
+                                || nh < 0
+                                || nw < 0
+                                || !(nt as usize).is_multiple_of(stride)
+                                || !(nh as usize).is_multiple_of(stride)
+                                || !(nw as usize).is_multiple_of(stride)
+                            {
                                 continue;
                             }
                             let (ot, oh, ow) = (nt as usize / stride, nh as usize / stride, nw as usize / stride);

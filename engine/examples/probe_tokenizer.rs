@@ -119,7 +119,7 @@ fn main() {
     }
     // A strip of validation frames: inputs on top, reconstructions below.
     let m = model.valid();
-    let x = if overfit { data.train_batch(0, batch, 0, &m.devices()[0]).slice([0..4]) } else { data.val_batch(0..4, &m.devices()[0]) };
+    let x = if overfit { data.train_batch(0, batch, 0, &m.devices()[0]).slice(s![0..4]) } else { data.val_batch(0..4, &m.devices()[0]) };
     let logits = m.code_logits(x.clone());
     // How much each layer's codes change from one latent frame to the next (moving clips should
     // change; a time-averaged reconstruction with unchanging codes points at the encoder).
@@ -148,7 +148,7 @@ fn main() {
         let z1 = m.code_logits(x.clone());
         let z2 = m.code_logits(x2);
         let fine = z1.len() - 1;
-        let dz = (z2[fine].clone() - z1[fine].clone()).abs().slice([0..1]).mean_dim(1).mean_dim(2);
+        let dz = (z2[fine].clone() - z1[fine].clone()).abs().slice(s![0..1]).mean_dim(1).mean_dim(2);
         println!(
             "finest-code change per latent cell (mean over bits and frames) for a patch at cells (2..4, 2..4):\n{:?}",
             dz.into_data()
@@ -162,7 +162,7 @@ fn main() {
         let [_, c, lt, _, _] = flipped[fine].dims();
         let cell = flipped[fine].clone().slice([0..1, 0..c, 0..lt, 2..3, 2..3]).neg();
         flipped[fine] = flipped[fine].clone().slice_assign([0..1, 0..c, 0..lt, 2..3, 2..3], cell);
-        let dx = (m.decode(&flipped) - m.decode(&codes)).abs().slice([0..1]).mean_dim(1).mean_dim(2).reshape([h / 4, 4, w / 4, 4]).mean_dim(1).mean_dim(3);
+        let dx = (m.decode(&flipped) - m.decode(&codes)).abs().slice(s![0..1]).mean_dim(1).mean_dim(2).reshape([h / 4, 4, w / 4, 4]).mean_dim(1).mean_dim(3);
         println!(
             "decoded change per 4x4 pixel block after flipping the codes of cell (2, 2):\n{:?}",
             dx.into_data()

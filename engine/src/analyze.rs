@@ -154,8 +154,8 @@ pub fn analyze(video: &Video) -> Analysis {
     let mut rgb = [0f32; 3];
     let mut core = 0f32;
     for (_, s) in &stats {
-        for k in 0..3 {
-            rgb[k] += s.rgb_sum[k];
+        for (sum, v) in rgb.iter_mut().zip(&s.rgb_sum) {
+            *sum += v;
         }
         core += s.core;
     }

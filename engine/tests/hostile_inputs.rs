@@ -143,11 +143,12 @@ fn mutate_json(doc: &Value, rng: &mut ChaCha8Rng) -> Value {
             break;
         }
         let path = &all[rng.random_range(0..all.len())];
-        if rng.random_range(0..8) == 0 && path.len() == 1 {
-            if let (Some(obj), Value::String(k)) = (v.as_object_mut(), &path[0]) {
-                obj.remove(k);
-                continue;
-            }
+        if rng.random_range(0..8) == 0
+            && path.len() == 1
+            && let (Some(obj), Value::String(k)) = (v.as_object_mut(), &path[0])
+        {
+            obj.remove(k);
+            continue;
         }
         if let Some(slot) = get_mut(&mut v, path) {
             *slot = extreme(rng);
@@ -307,14 +308,14 @@ fn checkpoint_files_survive_mutation() {
     for i in 0..150 {
         let (file, bytes) = &originals[i % originals.len()];
         // Every third case of each file is a byte mutation, the others change fields.
-        let mutated = if (i / originals.len()) % 3 == 0 {
+        let mutated = if (i / originals.len()).is_multiple_of(3) {
             mutate_bytes(bytes, &mut rng)
         } else {
             let doc: Value = serde_json::from_slice(bytes).expect("json");
             serde_json::to_vec_pretty(&mutate_json(&doc, &mut rng)).expect("json")
         };
         std::fs::write(step.join(file), &mutated).expect("write");
-        if *file == "config.json" && (i / originals.len()) % 2 == 0 {
+        if *file == "config.json" && (i / originals.len()).is_multiple_of(2) {
             // A consistent forgery: the checksum in state.json follows the edited config, so
             // the config's own checks are what must refuse it.
             let mut state: Value = serde_json::from_slice(&originals[1].1).expect("state");

@@ -118,8 +118,8 @@ fn train_checkpoint_resume_and_bad_checkpoints() {
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    std::fs::create_dir_all(to).expect("create the copy's folder");
+    for e in std::fs::read_dir(from).expect("read the checkpoint").flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy a file");
     }
 }

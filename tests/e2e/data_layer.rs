@@ -148,7 +148,7 @@ fn write_clip(path: &Path, frames: usize, w: u32, h: u32, seed: u64) {
         }
         v
     };
-    write_mp4(&clip, path, &ExportMetadata::for_video(&clip), &Mp4Options { crf: 23, preset: "ultrafast".into() }).unwrap();
+    write_mp4(&clip, path, &ExportMetadata::for_video(&clip), &Mp4Options { crf: 23, preset: "ultrafast".into() }).expect("write the test clip");
 }
 
 fn wav_bytes() -> Vec<u8> {

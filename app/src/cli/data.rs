@@ -119,7 +119,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
 }
 
 fn synth_cmd(a: SynthArgs) -> Result<()> {
-    if a.count == 0 || a.frames == 0 || a.size < 16 || !(a.fps > 0.0) {
+    if a.count == 0 || a.frames == 0 || a.size < 16 || !(a.fps.is_finite() && a.fps > 0.0) {
         bail!("need --count >= 1, --frames >= 1, --size >= 16 and --fps > 0");
     }
     let config = SynthConfig { count: a.count, seed: a.seed, render: RenderConfig { frames: a.frames, size: a.size, fps: a.fps }, ..SynthConfig::default() };

@@ -273,10 +273,10 @@ fn validate(c: &Candidate, opts: &ImportOptions, seen: &mut HashMap<String, Stri
     if is_image_container(&info.container) {
         return Err(err(label, "not a video", format!("{shown}: this is a still image ({}), not a video, despite its extension", info.container)));
     }
-    if let (Some(s), Some(e)) = (c.start, c.end) {
-        if !(s >= 0.0 && e > s) {
-            return Err(err(label, "bad time range", format!("{label}: start {s} s must be >= 0 and before end {e} s")));
-        }
+    if let (Some(s), Some(e)) = (c.start, c.end)
+        && !(s >= 0.0 && e > s)
+    {
+        return Err(err(label, "bad time range", format!("{label}: start {s} s must be >= 0 and before end {e} s")));
     }
     let opts_dec =
         DecodeOptions { fps: Some(opts.fps), size: Some((opts.size, opts.size)), start: c.start.unwrap_or(0.0), end: c.end, ..DecodeOptions::default() };

@@ -43,7 +43,7 @@ impl Background {
             Background::Vertical { top, bottom } => top + (bottom - top) * f(y),
             Background::Horizontal { left, right } => left + (right - left) * f(x),
             Background::Checker { a, b, cell } => {
-                if ((x / cell.max(1)) + (y / cell.max(1))) % 2 == 0 {
+                if ((x / cell.max(1)) + (y / cell.max(1))).is_multiple_of(2) {
                     a
                 } else {
                     b

@@ -39,7 +39,7 @@ impl CausalConv3d {
 
 /// Group norm with up to 8 groups that divide the channels.
 pub fn group_norm(channels: usize, device: &Device) -> GroupNorm {
-    let groups = [8, 4, 2, 1].into_iter().find(|g| channels % g == 0).unwrap_or(1);
+    let groups = [8, 4, 2, 1].into_iter().find(|g| channels.is_multiple_of(*g)).unwrap_or(1);
     GroupNormConfig::new(groups, channels).init(device)
 }
 

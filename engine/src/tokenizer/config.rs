@@ -241,17 +241,17 @@ impl TokenizerConfig {
         if let Some(l) = self.layers.iter().find(|l| l.t == 0 || l.h == 0 || l.w == 0 || l.t > 1024 || l.h > 8192 || l.w > 8192) {
             return bad(format!("layer {}x{}x{} has a zero or absurd side", l.t, l.h, l.w));
         }
-        if self.channels.is_empty() || self.channels.iter().any(|&c| c == 0) || self.latent_channels == 0 {
+        if self.channels.is_empty() || self.channels.contains(&0) || self.latent_channels == 0 {
             return bad("needs at least one stage, all with channels > 0".into());
         }
         if self.frames == 0 || self.height == 0 || self.width == 0 {
             return bad("frames, height and width must be positive".into());
         }
-        if self.patch[0] == 0 || self.patch[1] == 0 || self.frames % self.patch[0] != 0 {
+        if self.patch[0] == 0 || self.patch[1] == 0 || !self.frames.is_multiple_of(self.patch[0]) {
             return bad(format!("patch {:?} must be positive and divide the {} frames", self.patch, self.frames));
         }
         let s = self.patch[1] << self.stages();
-        if self.height % s != 0 || self.width % s != 0 {
+        if !self.height.is_multiple_of(s) || !self.width.is_multiple_of(s) {
             return bad(format!("{}x{} is not divisible by {s} (the patch, then one halving per stage)", self.height, self.width));
         }
         let f = self.finest();
@@ -304,6 +304,18 @@ impl TokenizerConfig {
     pub fn compression_ratio(&self) -> f64 {
         24.0 / self.bpp()
     }
+}
+
+/// SHA-256 of a tokenizer config's JSON, as stored in checkpoints and token files: two
+/// artefacts with the same checksum use the same geometry and the same weights' layout.
+///
+/// A field added later is left out of the checksummed text while it has the value of older
+/// configs (`"subpixel_decoder": false`), so the token files, caches and generators made with
+/// a tokenizer before the field existed still match it.
+pub fn config_sha256(cfg: &TokenizerConfig) -> String {
+    let text = String::from_utf8(serde_json::to_vec_pretty(cfg).unwrap_or_default()).unwrap_or_default();
+    let legacy: String = text.split_inclusive('\n').filter(|line| line.trim() != "\"subpixel_decoder\": false,").collect();
+    crate::train::checkpoint::sha256_hex(legacy.as_bytes())
 }
 
 #[cfg(test)]
@@ -420,16 +432,4 @@ mod tests {
         assert!(TokenizerConfig::preset_or_file(dir.join("missing.json").to_str().unwrap()).unwrap_err().to_string().contains("cannot read"));
         let _ = std::fs::remove_dir_all(&dir);
     }
-}
-
-/// SHA-256 of a tokenizer config's JSON, as stored in checkpoints and token files: two
-/// artefacts with the same checksum use the same geometry and the same weights' layout.
-///
-/// A field added later is left out of the checksummed text while it has the value of older
-/// configs (`"subpixel_decoder": false`), so the token files, caches and generators made with
-/// a tokenizer before the field existed still match it.
-pub fn config_sha256(cfg: &TokenizerConfig) -> String {
-    let text = String::from_utf8(serde_json::to_vec_pretty(cfg).unwrap_or_default()).unwrap_or_default();
-    let legacy: String = text.split_inclusive('\n').filter(|line| line.trim() != "\"subpixel_decoder\": false,").collect();
-    crate::train::checkpoint::sha256_hex(legacy.as_bytes())
 }

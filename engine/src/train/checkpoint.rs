@@ -316,10 +316,10 @@ pub fn read_state(dir: &Path, kind: &str, preset: Option<&str>) -> Result<Checkp
     if state.kind != kind {
         return Err(CheckpointError::WrongKind { path: dir.to_path_buf(), found: state.kind, expected: kind.to_string() });
     }
-    if let Some(p) = preset {
-        if state.preset != p {
-            return Err(CheckpointError::WrongPreset { path: dir.to_path_buf(), found: state.preset, expected: p.to_string() });
-        }
+    if let Some(p) = preset
+        && state.preset != p
+    {
+        return Err(CheckpointError::WrongPreset { path: dir.to_path_buf(), found: state.preset, expected: p.to_string() });
     }
     Ok(state)
 }

@@ -35,7 +35,7 @@ impl ShardPlan {
         if devices == 0 || devices > MAX_DEVICES {
             return Err(TrainError::Invalid(format!("{devices} devices; use 1..={MAX_DEVICES}")));
         }
-        if batch % devices != 0 {
+        if !batch.is_multiple_of(devices) {
             return Err(TrainError::Invalid(format!(
                 "batch {batch} does not split evenly over {devices} devices; use a batch that is a multiple of {devices}"
             )));

@@ -321,7 +321,7 @@ pub fn build_dataset(
         };
         let clip = video::decode(&path, &opts).map_err(|e| bad(e.to_string()))?;
         let spec = WindowSpec { frames: cfg.frames, stride: cfg.frames };
-        for (w, win) in video::windows(&clip, spec).map_err(|e| bad(e.to_string()))?.into_iter().enumerate() {
+        for (w, win) in video::windows(&clip, spec).map_err(|e| bad(e.to_string()))?.enumerate() {
             let split = match item.split {
                 Some(s) => split_name(s).to_string(),
                 None if window_no % 10 == 9 => "val".into(),
@@ -342,10 +342,11 @@ pub fn build_dataset(
         return Err(bad(format!("no clip has {} frames at {} fps; add longer clips or train a tokenizer with fewer frames", cfg.frames, cfg.fps)));
     }
     // Fewer than ten windows and no splits given: hold out the last one for validation.
-    if items.len() > 1 && items.iter().all(|it| it.split == "train") {
-        if let Some(last) = items.last_mut() {
-            last.split = "val".into();
-        }
+    if items.len() > 1
+        && items.iter().all(|it| it.split == "train")
+        && let Some(last) = items.last_mut()
+    {
+        last.split = "val".into();
     }
     let mut cache = TokenCache { header: header(cfg, None, items), ids };
     cache.header.dataset = Some(dir.display().to_string());

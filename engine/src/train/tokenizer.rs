@@ -687,13 +687,13 @@ pub fn run(
                 active_layers: rec["active_layers"].as_u64().unwrap_or(0) as usize,
                 seconds: secs,
             });
-            if step % trainer.train.val_every == 0 || step == trainer.train.steps {
+            if step.is_multiple_of(trainer.train.val_every) || step == trainer.train.steps {
                 last_val = trainer.validate(data, trainer.train.val_clips);
                 rec["val"] = last_val.clone();
                 on_event(TrainEvent::Validation(last_val.clone()));
             }
             let _ = log.write(&rec);
-            if step % trainer.train.checkpoint_every == 0 || step == trainer.train.steps {
+            if step.is_multiple_of(trainer.train.checkpoint_every) || step == trainer.train.steps {
                 let p = trainer.save(run_dir, last_val.clone())?;
                 last_ckpt = p.display().to_string();
                 on_event(TrainEvent::Checkpoint(p));

@@ -132,7 +132,7 @@ pub(crate) fn shard(
         Some(fill) => {
             let indices: Vec<Tensor<4, Int>> = enc.layers[..plan.k].iter().map(|o| o.indices.clone()).collect();
             let mcfg = MaskConfig::new().with_cap(t.mask_cap).with_tolerance(t.mask_tolerance).with_seed(plan.mask_seed);
-            match decode_masked_batch(&model, &codes, &indices, &mcfg, fill) {
+            match decode_masked_batch(model, &codes, &indices, &mcfg, fill) {
                 Ok((video, masks)) => {
                     mask_ratio = Some(masked_fraction(&masks));
                     video

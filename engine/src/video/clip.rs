@@ -31,7 +31,7 @@ impl Video {
     /// Wraps a `[T, H, W, 3]` buffer; its length must be a multiple of the frame size.
     pub fn from_raw(width: u32, height: u32, fps: f64, data: Vec<u8>) -> Result<Self, VideoError> {
         let frame = (width as usize) * (height as usize) * 3;
-        if width == 0 || height == 0 || data.len() % frame != 0 {
+        if width == 0 || height == 0 || !data.len().is_multiple_of(frame) {
             return Err(VideoError::Invalid(format!("buffer of {} bytes is not a whole number of {width}x{height} RGB frames", data.len())));
         }
         if !(fps.is_finite() && fps > 0.0) {
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(&u.frame(1)[..3], [0, 0, 255]);
         assert_eq!(v.upscaled(1).unwrap(), v);
         assert!(v.upscaled(0).is_err() && v.upscaled(MAX_UPSCALE + 1).is_err());
-        let big = Video::from_raw(512, 512, 8.0, vec![0; 512 * 512 * 3 * 4]).unwrap();
+        let big = Video::from_raw(512, 512, 8.0, vec![0; 512 * 512 * 3 * 8]).unwrap(); // 6 MiB, 1.5 GiB at 16x
         assert!(big.upscaled(16).unwrap_err().to_string().contains("smaller scale"));
     }
 

@@ -75,23 +75,23 @@ impl DecodeOptions {
     }
 
     fn validate(&self) -> Result<(), VideoError> {
-        if let Some(fps) = self.fps {
-            if !(fps.is_finite() && fps > 0.0 && fps <= 1000.0) {
-                return Err(VideoError::Invalid(format!("target fps {fps} must be in (0, 1000]")));
-            }
+        if let Some(fps) = self.fps
+            && !(fps.is_finite() && fps > 0.0 && fps <= 1000.0)
+        {
+            return Err(VideoError::Invalid(format!("target fps {fps} must be in (0, 1000]")));
         }
-        if let Some((w, h)) = self.size {
-            if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE {
-                return Err(VideoError::Invalid(format!("target size {w}x{h} must be 1..={MAX_SIDE} a side")));
-            }
+        if let Some((w, h)) = self.size
+            && (w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE)
+        {
+            return Err(VideoError::Invalid(format!("target size {w}x{h} must be 1..={MAX_SIDE} a side")));
         }
         if !(self.start.is_finite() && self.start >= 0.0) {
             return Err(VideoError::Invalid(format!("start {} s must be >= 0", self.start)));
         }
-        if let Some(end) = self.end {
-            if !(end.is_finite() && end > self.start) {
-                return Err(VideoError::Invalid(format!("end {end} s must be after start {} s", self.start)));
-            }
+        if let Some(end) = self.end
+            && !(end.is_finite() && end > self.start)
+        {
+            return Err(VideoError::Invalid(format!("end {end} s must be after start {} s", self.start)));
         }
         if self.max_frames == Some(0) {
             return Err(VideoError::Invalid("max_frames must be at least 1".into()));

@@ -21,6 +21,10 @@ use crate::studio::{gpu_tokenmap, tokenmap};
 /// The smallest side of the panels (original, token map, reconstruction), points.
 const PANEL: f32 = 192.0;
 
+/// One layer's map in the all-layers strip: its texture and the key (source, layer, colours)
+/// it shows.
+type StripMap = (Option<egui::TextureHandle>, Option<(u64, usize, ColorMode)>);
+
 #[derive(Default)]
 pub struct TokensView {
     job: Option<JobId>,
@@ -45,7 +49,7 @@ pub struct TokensView {
     /// The video frame of the all-layers strip (its scrubber also moves `t`).
     pub video_frame: usize,
     /// Each layer's map in the strip: texture and the key it shows.
-    strip_tex: Vec<(Option<egui::TextureHandle>, Option<(u64, usize, ColorMode)>)>,
+    strip_tex: Vec<StripMap>,
     /// Where the strip's maps were drawn last frame, coarsest first (for tests).
     pub strip_rects: Vec<egui::Rect>,
     /// The latent frame each layer's map in the strip shows.
