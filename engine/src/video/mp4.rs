@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
+#[cfg(feature = "ffmpeg")]
 use ffmpeg::{Dictionary, Packet, Rational, codec, encoder, format, frame, software::scaling};
+#[cfg(feature = "ffmpeg")]
 use ffmpeg_next as ffmpeg;
 
 use super::{ExportMetadata, Video, VideoError};
@@ -23,6 +25,7 @@ impl Default for Mp4Options {
 }
 
 /// A frame rate as an exact rational (8 -> 8/1, 29.97 -> 2997/100).
+#[cfg(feature = "ffmpeg")]
 fn fps_rational(fps: f64) -> Rational {
     if (fps - fps.round()).abs() < 1e-9 { Rational::new(fps.round() as i32, 1) } else { Rational::new((fps * 1000.0).round() as i32, 1000) }
 }
@@ -41,6 +44,7 @@ pub struct Mp4Stats {
 
 /// Bytes of the coded slices (NAL types 1..=5) in one H.264 packet, Annex B or
 /// 4-byte-length-prefixed.
+#[cfg_attr(not(feature = "ffmpeg"), allow(dead_code))]
 fn slice_bytes(data: &[u8]) -> u64 {
     let is_slice = |nal: &[u8]| nal.first().is_some_and(|b| (1..=5).contains(&(b & 0x1f)));
     let mut total = 0u64;
@@ -76,6 +80,7 @@ pub fn write_mp4(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Op
 
 /// [`write_mp4`], returning the sizes of the encoded stream.
 pub fn write_mp4_with_stats(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options) -> Result<Mp4Stats, VideoError> {
+    #[cfg(feature = "ffmpeg")]
     super::decode::init_ffmpeg();
     if video.is_empty() {
         return Err(VideoError::Invalid(format!("{}: nothing to encode (0 frames)", path.display())));
@@ -99,7 +104,13 @@ pub(crate) fn write_with_pts(video: &Video, path: &Path, meta: &ExportMetadata, 
     // FFmpeg creates the temporary file itself: whatever has the name (a planted symlink
     // included) is removed first, not followed.
     let _ = std::fs::remove_file(&tmp);
+    #[cfg(feature = "ffmpeg")]
     let result = encode_to(video, &tmp, meta, opts, pts);
+    #[cfg(not(feature = "ffmpeg"))]
+    let result: Result<Mp4Stats, VideoError> = {
+        let _ = (video, meta, opts, pts);
+        Err(VideoError::Encode { path: path.to_path_buf(), reason: "this build has no FFmpeg (built without the `ffmpeg` feature)".into() })
+    };
     match result {
         Ok(stats) => {
             std::fs::rename(&tmp, path).map_err(|source| VideoError::Io { path: path.to_path_buf(), source })?;
@@ -113,6 +124,7 @@ pub(crate) fn write_with_pts(video: &Video, path: &Path, meta: &ExportMetadata, 
     }
 }
 
+#[cfg(feature = "ffmpeg")]
 fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Options, pts: Option<&[i64]>) -> Result<Mp4Stats, VideoError> {
     let fail = |reason: String| VideoError::Encode { path: path.to_path_buf(), reason };
     let (w, h) = (video.width(), video.height());
@@ -189,6 +201,7 @@ fn encode_to(video: &Video, path: &Path, meta: &ExportMetadata, opts: &Mp4Option
     Ok(stats)
 }
 
+#[cfg(feature = "ffmpeg")]
 fn drain(
     enc: &mut encoder::Video,
     octx: &mut format::context::Output,

@@ -1,10 +1,11 @@
 //! Decoding hostile files: bounded frames and memory, only local files of known containers.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::video::ExportMetadata;
 use crate::video::mp4::{Mp4Options, write_with_pts};
+use crate::video::{ExportMetadata, Video};
 
 fn gray_clip(frames: usize) -> Video {
     let mut v = Video::new(32, 32, 8.0);
