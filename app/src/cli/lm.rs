@@ -1,6 +1,5 @@
 //! `hitvideo lm ...`: the generator's token cache and its training.
 
-use hitvideo_engine::train::precision::{self, Precision};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -145,18 +144,9 @@ pub struct TrainArgs {
     /// Sequences per micro-batch (one forward and backward pass).
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
-    /// Micro-batches of --batch whose gradients make one optimizer step (gradient
-    /// accumulation): a step sees batch x accumulate items with the memory of --batch.
-    #[arg(long, default_value_t = 1)]
-    pub accumulate: usize,
-    /// Devices to train on at once (data parallel): --batch is split evenly over them. On the
-    /// CPU, Flex is one device and the replicas share its cores (for testing the path).
-    #[arg(long, default_value_t = 1)]
-    pub devices: usize,
-    /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
-    /// scaling). The CPU trains in f32.
-    #[arg(long, default_value = "f32", value_parser = parse_precision)]
-    pub precision: Precision,
+    /// Accumulation, devices and precision.
+    #[command(flatten)]
+    pub scale: super::scale::ScaleArgs,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -238,16 +228,8 @@ fn minilm(encoder: &str, dir: Option<&Path>, device: &burn::prelude::Device) -> 
 }
 
 fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
-    let devices = device::select_many(choice, a.devices)?;
-    for d in &devices {
-        eprintln!("device: {}", d.description);
-    }
-    let chosen = devices[0].clone();
-    let others: Vec<burn::tensor::Device> = devices[1..].iter().map(|d| d.device.clone()).collect();
-    a.precision.check(&chosen.device, chosen.is_gpu).map_err(anyhow::Error::msg)?;
-    for d in &devices {
-        precision::configure(&d.device, a.precision).map_err(anyhow::Error::msg)?;
-    }
+    let devices = a.scale.select(choice)?;
+    let chosen = devices.main.clone();
     for (name, p) in [("--token-dropout", a.token_dropout), ("--cond-dropout", a.cond_dropout)] {
         if !(0.0..1.0).contains(&p) {
             bail!("{name} must be in [0, 1) (got {p})");
@@ -288,7 +270,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         let t = GeneratorTrainConfig::new()
             .with_steps(a.steps)
             .with_batch(a.batch.max(1))
-            .with_accumulate(a.accumulate)
+            .with_accumulate(a.scale.accumulate)
             .with_lr(a.lr)
             .with_warmup(a.warmup)
             .with_val_every(a.val_every.max(1))
@@ -321,17 +303,9 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         trainer.train.batch,
         trainer.cfg.training_memory(trainer.train.batch) as f64 / 1048576.0
     );
-    if chosen.is_gpu {
-        let estimate = trainer.cfg.training_memory(trainer.train.batch / a.devices.max(1));
-        let what = format!("'{}' at {} per device", trainer.cfg.name, trainer.train.batch / a.devices.max(1));
-        match device::check_memory(estimate, device::memory_limit(&chosen.device), &what) {
-            Ok(Some(note)) => eprintln!("warning: {note}"),
-            Ok(None) => {}
-            Err(e) => bail!(e),
-        }
-    }
-    trainer.set_devices(&others)?;
-    trainer.set_precision(a.precision)?;
+    devices.check_memory(&trainer.cfg.name, trainer.train.batch, |items| trainer.cfg.training_memory(items))?;
+    trainer.set_devices(&devices.others)?;
+    trainer.set_precision(a.scale.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);
     bar.reset_eta();
@@ -358,8 +332,4 @@ pub fn run(cmd: LmCommand, device: DeviceChoice) -> Result<()> {
         LmCommand::Train(a) => train_cmd(a, device),
         LmCommand::Eval(a) => eval_cmd(a, device),
     }
-}
-
-fn parse_precision(s: &str) -> Result<Precision, String> {
-    s.parse()
 }

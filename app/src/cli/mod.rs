@@ -5,6 +5,7 @@ mod data;
 mod generate;
 mod lm;
 mod models;
+mod scale;
 mod sweep;
 mod tokenizer;
 mod video;

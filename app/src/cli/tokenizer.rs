@@ -3,14 +3,13 @@
 
 mod codec;
 
-use hitvideo_engine::train::precision::{self, Precision};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::tokenizer::{TokenizerConfig, config::PRESETS, info};
 use hitvideo_engine::train::data::ClipSource;
 use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
@@ -73,18 +72,9 @@ pub struct TrainArgs {
     /// Clips per micro-batch (one forward and backward pass).
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Micro-batches of --batch whose gradients make one optimizer step (gradient
-    /// accumulation): a step sees batch x accumulate items with the memory of --batch.
-    #[arg(long, default_value_t = 1)]
-    pub accumulate: usize,
-    /// Devices to train on at once (data parallel): --batch is split evenly over them. On the
-    /// CPU, Flex is one device and the replicas share its cores (for testing the path).
-    #[arg(long, default_value_t = 1)]
-    pub devices: usize,
-    /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
-    /// scaling). The CPU trains in f32.
-    #[arg(long, default_value = "f32", value_parser = parse_precision)]
-    pub precision: Precision,
+    /// Accumulation, devices and precision.
+    #[command(flatten)]
+    pub scale: super::scale::ScaleArgs,
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -176,16 +166,8 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     if !(a.partial_l2_weight >= 0.0 && a.partial_l2_weight.is_finite()) {
         bail!("--partial-l2-weight must be a number >= 0 (got {})", a.partial_l2_weight);
     }
-    let devices = device::select_many(choice, a.devices)?;
-    for d in &devices {
-        eprintln!("device: {}", d.description);
-    }
-    let chosen = devices[0].clone();
-    let others: Vec<burn::tensor::Device> = devices[1..].iter().map(|d| d.device.clone()).collect();
-    a.precision.check(&chosen.device, chosen.is_gpu).map_err(anyhow::Error::msg)?;
-    for d in &devices {
-        precision::configure(&d.device, a.precision).map_err(anyhow::Error::msg)?;
-    }
+    let devices = a.scale.select(choice)?;
+    let chosen = devices.main.clone();
     let has_run = hitvideo_engine::train::checkpoint::resolve(&a.out).is_ok();
     let mut trainer = if a.resume {
         if !has_run {
@@ -199,7 +181,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         let t = TokenizerTrainConfig::new()
             .with_steps(a.steps)
             .with_batch(a.batch.max(1))
-            .with_accumulate(a.accumulate)
+            .with_accumulate(a.scale.accumulate)
             .with_lr(a.lr)
             .with_warmup(a.warmup)
             .with_disc_start(a.disc_start)
@@ -247,21 +229,10 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         data.val_len(),
         a.out.display()
     );
-    if chosen.is_gpu {
-        let estimate = hitvideo_engine::tokenizer::info::training_memory(
-            &trainer.cfg,
-            burn::module::Module::num_params(&trainer.model),
-            trainer.train.batch / a.devices.max(1),
-        );
-        let what = format!("'{}' at {} per device", trainer.cfg.name, trainer.train.batch / a.devices.max(1));
-        match device::check_memory(estimate, device::memory_limit(&chosen.device), &what) {
-            Ok(Some(note)) => eprintln!("warning: {note}"),
-            Ok(None) => {}
-            Err(e) => bail!(e),
-        }
-    }
-    trainer.set_devices(&others)?;
-    trainer.set_precision(a.precision)?;
+    let params = burn::module::Module::num_params(&trainer.model);
+    devices.check_memory(&trainer.cfg.name, trainer.train.batch, |clips| hitvideo_engine::tokenizer::info::training_memory(&trainer.cfg, params, clips))?;
+    trainer.set_devices(&devices.others)?;
+    trainer.set_precision(a.scale.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);
     let started = std::time::Instant::now();
@@ -298,8 +269,4 @@ pub fn run(cmd: TokenizerCommand, device: DeviceChoice) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn parse_precision(s: &str) -> Result<Precision, String> {
-    s.parse()
 }

@@ -1,0 +1,70 @@
+//! What both trainers share about how a step is spread: gradient accumulation, the devices it
+//! runs on and its compute precision (the options, and the device set-up they imply).
+
+use anyhow::{Result, bail};
+use burn::tensor::Device;
+use clap::Args;
+use hitvideo_engine::device::{self, DeviceChoice, SelectedDevice};
+use hitvideo_engine::train::precision::{self, Precision};
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Micro-batches of --batch whose gradients make one optimizer step (gradient
+    /// accumulation): a step sees batch x accumulate items with the memory of --batch.
+    #[arg(long, default_value_t = 1)]
+    pub accumulate: usize,
+    /// Devices to train on at once (data parallel): --batch is split evenly over them. On the
+    /// CPU, Flex is one device and the replicas share its cores (for testing the path).
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
+    /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
+    /// scaling). The CPU trains in f32.
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse()
+}
+
+/// The devices of a training run: the main one and the others of a data-parallel run.
+pub struct TrainDevices {
+    pub main: SelectedDevice,
+    pub others: Vec<Device>,
+}
+
+impl ScaleArgs {
+    /// Selects and prints the devices, checks the precision against the main one and makes it
+    /// every device's default float type. Runs before any tensor exists (Burn fixes a device's
+    /// defaults at its first tensor).
+    pub fn select(&self, choice: DeviceChoice) -> Result<TrainDevices> {
+        let devices = device::select_many(choice, self.devices)?;
+        for d in &devices {
+            eprintln!("device: {}", d.description);
+        }
+        let main = devices[0].clone();
+        self.precision.check(&main.device, main.is_gpu).map_err(anyhow::Error::msg)?;
+        for d in &devices {
+            precision::configure(&d.device, self.precision).map_err(anyhow::Error::msg)?;
+        }
+        Ok(TrainDevices { main, others: devices[1..].iter().map(|d| d.device.clone()).collect() })
+    }
+}
+
+impl TrainDevices {
+    /// On a GPU, compares the training memory `estimate(items per device)` of model `name` at
+    /// `batch` items per step with the device's limit: an error above it, a warning above 90%.
+    pub fn check_memory(&self, name: &str, batch: usize, estimate: impl Fn(usize) -> u64) -> Result<()> {
+        if !self.main.is_gpu {
+            return Ok(());
+        }
+        let per_device = batch / (self.others.len() + 1);
+        let what = format!("'{name}' at {per_device} per device");
+        match device::check_memory(estimate(per_device), device::memory_limit(&self.main.device), &what) {
+            Ok(Some(note)) => eprintln!("warning: {note}"),
+            Ok(None) => {}
+            Err(e) => bail!(e),
+        }
+        Ok(())
+    }
+}
