@@ -90,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = ClipSource::synthetic(4000, 0, cfg.frames, cfg.width, cfg.fps);
     let mut synth = Vec::new();
     for start in (0..n).step_by(8) {
-        synth.extend(encode(data.val_batch(start..(start + 8).min(n), &device)));
+        synth.extend(encode(data.val_batch(start..(start + 8).min(n), &device).expect("synthetic clips render")));
     }
     report("synthetic", &synth);
     let noise: Vec<Video> = (0..n as u64).map(|s| noise_clip(cfg.frames, cfg.width, s)).collect();

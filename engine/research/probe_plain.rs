@@ -96,7 +96,7 @@ fn main() {
     };
     let mut opt = AdamWConfig::new().with_beta_2(0.99).init();
     for step in 0..steps {
-        let x = frames(data.train_batch(step, batch, 0, &dev));
+        let x = frames(data.train_batch(step, batch, 0, &dev).expect("synthetic clips render"));
         let l1 = (m.forward(x.clone(), gn) - x).abs().mean();
         if (step + 1) % 25 == 0 {
             println!("step {} l1 {:.4}", step + 1, l1.clone().into_scalar::<f32>());
@@ -104,7 +104,7 @@ fn main() {
         let g = GradientsParams::from_grads(l1.backward(), &m);
         m = opt.step(lr, m, g);
     }
-    let x = frames(data.val_batch(0..8, &dev));
+    let x = frames(data.val_batch(0..8, &dev).expect("synthetic clips render"));
     let r = m.forward(x.clone(), gn).clamp(-1.0, 1.0);
     let mse = (r - x).powf_scalar(2.0).mean().into_scalar::<f32>() / 4.0;
     println!("val PSNR {:.2} dB", -10.0 * mse.log10());
@@ -131,7 +131,7 @@ fn main3d(steps: usize, batch: usize, lr: f64) {
     };
     let mut opt = AdamWConfig::new().with_beta_2(0.99).init();
     for step in 0..steps {
-        let x = data.train_batch(step, batch, 0, &dev);
+        let x = data.train_batch(step, batch, 0, &dev).expect("synthetic clips render");
         let l1 = (m.forward(x.clone()) - x).abs().mean();
         if (step + 1) % 25 == 0 {
             println!("step {} l1 {:.4}", step + 1, l1.clone().into_scalar::<f32>());
@@ -139,7 +139,7 @@ fn main3d(steps: usize, batch: usize, lr: f64) {
         let g = GradientsParams::from_grads(l1.backward(), &m);
         m = opt.step(lr, m, g);
     }
-    let x = data.val_batch(0..8, &dev);
+    let x = data.val_batch(0..8, &dev).expect("synthetic clips render");
     let r = m.forward(x.clone()).clamp(-1.0, 1.0);
     let mse = (r - x).powf_scalar(2.0).mean().into_scalar::<f32>() / 4.0;
     println!("val PSNR {:.2} dB", -10.0 * mse.log10());
@@ -165,7 +165,7 @@ fn main_tok(steps: usize, batch: usize, lr: f64, preset: &str) {
         m.decode(&codes)
     };
     for step in 0..steps {
-        let x = data.train_batch(step, batch, 0, &dev);
+        let x = data.train_batch(step, batch, 0, &dev).expect("synthetic clips render");
         let l1 = (run(&m, x.clone()) - x).abs().mean();
         if (step + 1) % 25 == 0 {
             println!("step {} l1 {:.4}", step + 1, l1.clone().into_scalar::<f32>());
@@ -173,7 +173,7 @@ fn main_tok(steps: usize, batch: usize, lr: f64, preset: &str) {
         let g = GradientsParams::from_grads(l1.backward(), &m);
         m = opt.step(lr, m, g);
     }
-    let x = data.val_batch(0..8, &dev);
+    let x = data.val_batch(0..8, &dev).expect("synthetic clips render");
     let r = run(&m, x.clone()).clamp(-1.0, 1.0);
     let mse = (r - x).powf_scalar(2.0).mean().into_scalar::<f32>() / 4.0;
     println!("val PSNR {:.2} dB", -10.0 * mse.log10());

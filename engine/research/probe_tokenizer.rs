@@ -71,7 +71,7 @@ fn main() {
     let t0 = Instant::now();
     let mut avg = 0f32;
     for step in 0..steps {
-        let x = data.train_batch(if overfit { 0 } else { step }, batch, 0, &dev);
+        let x = data.train_batch(if overfit { 0 } else { step }, batch, 0, &dev).expect("synthetic clips render");
         if step == 0 {
             let [b, ..] = x.dims();
             let flat = x.clone().reshape([b as i32, -1]);
@@ -119,7 +119,11 @@ fn main() {
     }
     // A strip of validation frames: inputs on top, reconstructions below.
     let m = model.valid();
-    let x = if overfit { data.train_batch(0, batch, 0, &m.devices()[0]).slice(s![0..4]) } else { data.val_batch(0..4, &m.devices()[0]) };
+    let x = if overfit {
+        data.train_batch(0, batch, 0, &m.devices()[0]).expect("synthetic clips render").slice(s![0..4])
+    } else {
+        data.val_batch(0..4, &m.devices()[0]).expect("synthetic clips render")
+    };
     let logits = m.code_logits(x.clone());
     // How much each layer's codes change from one latent frame to the next (moving clips should
     // change; a time-averaged reconstruction with unchanging codes points at the encoder).
@@ -194,6 +198,6 @@ fn main() {
     }
     let img = image::imageops::resize(&img, img.width() * 4, img.height() * 4, image::imageops::FilterType::Nearest);
     let _ = img.save("/tmp/probe_recon.png");
-    let val = hitvideo_engine::train::tokenizer::validate(&model.valid(), &cfg, &data, 32, 1.0);
+    let val = hitvideo_engine::train::tokenizer::validate(&model.valid(), &cfg, &data, 32, 1.0).expect("synthetic clips render");
     println!("val {}", val);
 }

@@ -1,9 +1,12 @@
 //! Model bundles: a tokenizer and a generator shipped together (the demo models in
-//! `assets/models/`), checked against a `SHA256SUMS` file before anything loads them.
+//! `assets/models/`), and optionally the general tokenizer for real footage, checked against a
+//! `SHA256SUMS` file before anything loads them.
 //!
 //! Layout of a bundle folder:
 //! - `tokenizer/` and `generator/`: checkpoint folders holding `state.json`, `config.json` and
-//!   `model.bpk` (weights only: no optimizer state, no discriminator);
+//!   `model.bpk` (weights only: no optimizer state, no discriminator): the shapes demo;
+//! - `general/` (optional): the general 64x64 tokenizer trained on the photo world and real
+//!   clips, the default for real videos ([`add_general`] puts it in);
 //! - `SHA256SUMS`: `<hex>  <relative path>` per file, as `sha256sum` writes it;
 //! - `bundle.json`: how the models were made (commands, steps, wall time, validation figures).
 //!
@@ -26,7 +29,12 @@ pub struct Bundle {
     pub root: PathBuf,
     pub tokenizer: PathBuf,
     pub generator: PathBuf,
+    /// The general tokenizer, when the bundle has one.
+    pub general: Option<PathBuf>,
 }
+
+/// The folder of the optional general tokenizer in a bundle.
+pub const GENERAL: &str = "general";
 
 /// Why a bundle cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +83,9 @@ pub fn verify(root: &Path) -> Result<Bundle, BundleError> {
         }
         listed.push(rel.to_string());
     }
-    for part in ["tokenizer", "generator"] {
+    let has_general = listed.iter().any(|r| r.starts_with("general/"));
+    let parts: &[&str] = if has_general { &["tokenizer", "generator", GENERAL] } else { &["tokenizer", "generator"] };
+    for part in parts {
         for f in CHECKPOINT_FILES {
             let rel = format!("{part}/{f}");
             if !listed.contains(&rel) {
@@ -84,7 +94,38 @@ pub fn verify(root: &Path) -> Result<Bundle, BundleError> {
             }
         }
     }
-    Ok(Bundle { root: root.to_path_buf(), tokenizer: root.join("tokenizer"), generator: root.join("generator") })
+    Ok(Bundle {
+        root: root.to_path_buf(),
+        tokenizer: root.join("tokenizer"),
+        generator: root.join("generator"),
+        general: has_general.then(|| root.join(GENERAL)),
+    })
+}
+
+/// Puts the inference files of a tokenizer checkpoint into bundle `root` as its general
+/// tokenizer (replacing one there) and rewrites `SHA256SUMS`; the rest of the bundle is kept
+/// as it is and must verify first.
+pub fn add_general(root: &Path, tokenizer: &Path) -> Result<Bundle, BundleError> {
+    verify(root)?;
+    let dir = checkpoint::resolve(tokenizer)?;
+    checkpoint::read_state(&dir, "tokenizer", None)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BundleError::Io { path, source }
+    };
+    let sums_path = root.join(SUMS);
+    let old = std::fs::read_to_string(&sums_path).map_err(io(&sums_path))?;
+    let mut sums: String = old.lines().filter(|l| !l.contains("  general/")).map(|l| format!("{l}\n")).collect();
+    let target = root.join(GENERAL);
+    std::fs::create_dir_all(&target).map_err(io(&target))?;
+    for f in CHECKPOINT_FILES {
+        let bytes = checkpoint::read_file(&dir, f)?;
+        let dest = target.join(f);
+        crate::fsutil::write_atomic(&dest, &bytes).map_err(io(&dest))?;
+        sums.push_str(&format!("{}  {GENERAL}/{f}\n", checkpoint::sha256_hex(&bytes)));
+    }
+    crate::fsutil::write_atomic(&sums_path, sums.as_bytes()).map_err(io(&sums_path))?;
+    verify(root)
 }
 
 /// Copies the inference files of the tokenizer and generator checkpoints (run or step folders)
@@ -197,5 +238,30 @@ mod tests {
         assert!(verify(&out).unwrap_err().to_string().contains("not listed"));
         assert!(matches!(verify(d.path()), Err(BundleError::NotABundle(_))));
         assert!(locate(Some(d.path())).is_none());
+    }
+
+    #[test]
+    fn a_general_tokenizer_joins_a_bundle_and_is_checked() {
+        let d = tempfile::tempdir().unwrap();
+        fake_checkpoint(&d.path().join("t"), "tokenizer");
+        fake_checkpoint(&d.path().join("g"), "generator");
+        fake_checkpoint(&d.path().join("general-run"), "tokenizer");
+        let out = d.path().join("models");
+        assert_eq!(pack(&d.path().join("t"), &d.path().join("g"), &serde_json::json!({}), &out).unwrap().general, None);
+        // Only a tokenizer can be the general one.
+        assert!(add_general(&out, &d.path().join("g")).is_err());
+        let b = add_general(&out, &d.path().join("general-run")).unwrap();
+        assert_eq!(b.general, Some(out.join("general")));
+        // Adding again replaces it, with one set of lines in the sums.
+        add_general(&out, &d.path().join("general-run")).unwrap();
+        let sums = std::fs::read_to_string(out.join(SUMS)).unwrap();
+        assert_eq!(sums.matches("general/model.bpk").count(), 1);
+        std::fs::write(out.join("general/model.bpk"), b"tampered").unwrap();
+        assert!(verify(&out).unwrap_err().to_string().contains("general/model.bpk"));
+        // A listed general part must be whole.
+        let partial: String = sums.lines().filter(|l| !l.ends_with("general/config.json")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(out.join(SUMS), partial).unwrap();
+        std::fs::write(out.join("general/model.bpk"), b"weights of tokenizer").unwrap();
+        assert!(verify(&out).unwrap_err().to_string().contains("general/config.json"));
     }
 }

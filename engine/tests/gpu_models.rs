@@ -82,7 +82,7 @@ fn tokenizer_forward_and_backward_match_flex() {
     let on_gpu = model.clone().fork(&gpu);
     let data = ClipSource::synthetic(8, 0, cfg.frames, cfg.height, cfg.fps);
     let run = |m: &hitvideo_engine::tokenizer::Tokenizer, device: &Device| {
-        let x = data.val_batch(0..2, device);
+        let x = data.val_batch(0..2, device).unwrap();
         let enc = m.encode(x.clone(), 1.0);
         let codes: Vec<Tensor<5>> = enc.layers.iter().map(|o| o.codes.clone()).collect();
         let recon = m.decode(&codes);

@@ -403,7 +403,7 @@ fn manifests_survive_mutation() {
     video::mp4::write_mp4(&clip, &vid, &ExportMetadata::for_video(&clip), &opts).expect("mp4");
     let rows = [json!({"path": "v.mp4", "caption": "a red circle", "start": 0.0, "end": 2.0}), json!({"path": "missing.mp4", "caption": "x"})];
     let manifest = dir.path().join("list.jsonl");
-    let import_opts = ImportOptions { fps: 8.0, size: 32, min_frames: 8 };
+    let import_opts = ImportOptions { fps: 8.0, size: 32, min_frames: 8, ..ImportOptions::default() };
     let mut rng = ChaCha8Rng::seed_from_u64(28);
     for i in 0..60 {
         let text: String = rows.iter().map(|r| format!("{}\n", mutate_json(r, &mut rng))).collect();

@@ -106,7 +106,7 @@ fn tokenizer_two_micro_batches_of_two_step_like_one_batch_of_four() {
     parts.model = whole.model.clone();
     let start = params(&whole.model);
     for step in 0..3 {
-        let x = data.train_batch(step, 4, 0, &device);
+        let x = data.train_batch(step, 4, 0, &device).unwrap();
         let a = whole.train_step(x.clone());
         let b = parts.train_step(x);
         for key in ["loss", "l1", "commitment"] {
@@ -124,7 +124,7 @@ fn tokenizer_two_micro_batches_of_two_step_like_one_batch_of_four() {
     let adv = TokenizerTrainConfig::new().with_steps(4).with_batch(1).with_accumulate(2).with_adversarial_weight(0.05).with_disc_start(0);
     let mut t = TokenizerTrainer::new(cfg, adv, &device);
     let disc_before = params(&t.disc);
-    let log = t.train_step(data.train_batch(0, 2, 0, &device));
+    let log = t.train_step(data.train_batch(0, 2, 0, &device).unwrap());
     assert!(log["d_loss"].as_f64().is_some_and(f64::is_finite) && log["loss"].as_f64().is_some_and(f64::is_finite), "{log}");
     assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
 }
@@ -179,7 +179,7 @@ fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
     two.set_devices(&[Device::flex()]).expect("batch 4 splits over two devices");
     two.model = one.model.clone();
     for step in 0..3 {
-        let x = data.train_batch(step, 4, 0, &device);
+        let x = data.train_batch(step, 4, 0, &device).unwrap();
         let (a, b) = (one.train_step(x.clone()), two.train_step(x));
         let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
         assert!((la - lb).abs() < 1e-5, "step {step}: loss {la} on one device, {lb} on two");
@@ -193,7 +193,7 @@ fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
     let mut t = TokenizerTrainer::new(cfg, adv, &device);
     t.set_devices(&[Device::flex()]).expect("two devices");
     let disc_before = params(&t.disc);
-    let log = t.train_step(data.train_batch(0, 2, 0, &device));
+    let log = t.train_step(data.train_batch(0, 2, 0, &device).unwrap());
     assert!(log["d_loss"].as_f64().is_some_and(f64::is_finite), "{log}");
     assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
 }

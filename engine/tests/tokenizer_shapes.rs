@@ -51,6 +51,7 @@ fn tiny_presets_forward() {
     check(&TokenizerConfig::preset("tiny-single").unwrap(), true);
     check(&TokenizerConfig::preset("tiny64").unwrap(), true);
     check(&TokenizerConfig::preset("tiny64-single").unwrap(), true);
+    check(&TokenizerConfig::preset("general64").unwrap(), true);
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn partial_loss_adds_a_coarse_decode_to_every_step() {
     let flat = small_run().with_stage_fraction(0.0).with_partial_decode_prob(0.0).with_disc_start(100);
     let mut t = TokenizerTrainer::new(cfg.clone(), flat.clone().with_partial_loss_weight(0.5), &device);
     for step in 0..3 {
-        let log = t.train_step(data.train_batch(step, 1, 0, &device));
+        let log = t.train_step(data.train_batch(step, 1, 0, &device).unwrap());
         let j = log["partial_layers"].as_u64().expect("a partial decode every step") as usize;
         assert!((1..4).contains(&j), "{log}");
         assert_eq!(log["decoded_layers"], 4, "the full decode is kept");
@@ -53,7 +53,7 @@ fn partial_loss_adds_a_coarse_decode_to_every_step() {
         assert!(f("l1_partial") > 0.0 && (f("loss") - expected).abs() < 1e-4, "the loss holds the weighted partial term: {log}");
     }
     let mut off = TokenizerTrainer::new(cfg, flat, &device);
-    let log = off.train_step(data.train_batch(0, 1, 0, &device));
+    let log = off.train_step(data.train_batch(0, 1, 0, &device).unwrap());
     assert!(log["partial_layers"].is_null() && log["l1_partial"].is_null(), "{log}");
 }
 
@@ -92,7 +92,7 @@ fn train_checkpoint_resume_and_bad_checkpoints() {
     let (loaded, loaded_cfg, state) = load_tokenizer(&run, Some("tiny"), &device).unwrap();
     assert_eq!((loaded_cfg, state.step), (cfg.clone(), 5));
     assert!(cfg.bit_norm, "the presets normalize their bits");
-    let x = data.val_batch(0..2, &device);
+    let x = data.val_batch(0..2, &device).unwrap();
     let to_vec = |v: Vec<Tensor<5>>| v.into_iter().flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap()).collect::<Vec<f32>>();
     let trained = to_vec(r.model.valid().code_logits(x.clone()));
     assert_eq!(to_vec(loaded.code_logits(x)), trained);

@@ -15,7 +15,8 @@ use rand::SeedableRng;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Generate the synthetic captioned "shapes" dataset (deterministic by seed).
+    /// Generate the synthetic captioned "shapes" dataset, or clips of the photo world
+    /// (`--world photos`, for inspection), deterministic by seed.
     Synth(SynthArgs),
     /// Import a folder of videos with captions, or a JSONL/CSV manifest, validating every item.
     Import(ImportArgs),
@@ -32,6 +33,10 @@ pub struct SynthArgs {
     /// Output dataset folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// `shapes` (a dataset index, clips rendered on demand) or `photos` (clips of the photo
+    /// world written as video files with their drawn parameters in `specs.jsonl`).
+    #[arg(long, default_value = "shapes", value_parser = ["shapes", "photos"])]
+    pub world: String,
     /// Number of clips.
     #[arg(long, default_value_t = 1000)]
     pub count: usize,
@@ -70,6 +75,10 @@ pub struct ImportArgs {
     /// Minimum frames at --fps for a clip to be kept.
     #[arg(long, default_value_t = 16)]
     pub min_frames: usize,
+    /// Keep videos without a caption (enough to train or fine-tune a tokenizer, which never
+    /// reads captions; the generator needs them).
+    #[arg(long)]
+    pub captions_optional: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +131,9 @@ fn synth_cmd(a: SynthArgs) -> Result<()> {
     if a.count == 0 || a.frames == 0 || a.size < 16 || !(a.fps.is_finite() && a.fps > 0.0) {
         bail!("need --count >= 1, --frames >= 1, --size >= 16 and --fps > 0");
     }
+    if a.world == "photos" {
+        return photos_cmd(&a);
+    }
     let config = SynthConfig { count: a.count, seed: a.seed, render: RenderConfig { frames: a.frames, size: a.size, fps: a.fps }, ..SynthConfig::default() };
     let index = DatasetIndex::synthetic(config);
     index.write(&a.out)?;
@@ -153,13 +165,44 @@ fn synth_cmd(a: SynthArgs) -> Result<()> {
     Ok(())
 }
 
+/// `data synth --world photos`: clips of the photo world's training draw, for inspection.
+fn photos_cmd(a: &SynthArgs) -> Result<()> {
+    use hitvideo_engine::dataset::photos::{PhotoLibrary, PhotoWorld, default_dirs};
+    let ext = a.videos.as_deref().unwrap_or("mp4");
+    if ext != "mp4" && ext != "gif" {
+        bail!("--videos takes mp4 or gif, not '{ext}'");
+    }
+    let lib = PhotoLibrary::load(&default_dirs())?;
+    println!("{} photographs ({} for validation only); {} files skipped", lib.photos.len(), lib.split(true).len(), lib.skipped.len());
+    let world = PhotoWorld::new(std::sync::Arc::new(lib), a.frames, a.size as usize, a.fps);
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut specs = String::new();
+    let bar = super::progress_bar(a.count as u64, "rendering");
+    for i in 0..a.count {
+        let spec = world.spec(a.seed, i as u64, false);
+        let clip = world.render(&spec);
+        let mut meta = ExportMetadata::for_video(&clip);
+        meta.source = Some(format!("photo world seed {} clip {i}", a.seed));
+        let name = format!("photo-{i:04}.{ext}");
+        video::export(&clip, &a.out.join(&name), &meta)?;
+        let background = world.library.photos[spec.background].path.display().to_string();
+        specs.push_str(&serde_json::json!({"file": name, "background_photo": background, "spec": spec}).to_string());
+        specs.push('\n');
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    std::fs::write(a.out.join("specs.jsonl"), specs).with_context(|| format!("writing {}", a.out.join("specs.jsonl").display()))?;
+    println!("wrote {} photo-world clips ({}x{}, {} frames at {} fps, seed {}) to {}", a.count, a.size, a.size, a.frames, a.fps, a.seed, a.out.display());
+    Ok(())
+}
+
 fn render_synth(config: &SynthConfig, item: &IndexItem) -> Result<Video> {
     let i = item.synth_index.with_context(|| format!("item {} has no synthetic index", item.id))?;
     Ok(synth::item(config, i).render(&config.render))
 }
 
 fn import_cmd(a: ImportArgs) -> Result<()> {
-    let opts = ImportOptions { fps: a.fps, size: a.size, min_frames: a.min_frames };
+    let opts = ImportOptions { fps: a.fps, size: a.size, min_frames: a.min_frames, captions_optional: a.captions_optional };
     let bar = super::progress_bar(0, "validating");
     let report = import::import(&a.source, &opts, &mut |done, total, _| {
         bar.set_length(total as u64);

@@ -17,6 +17,16 @@ pub enum ModelsCommand {
         /// Bundle folder (holding SHA256SUMS).
         dir: Option<PathBuf>,
     },
+    /// Put a tokenizer checkpoint into a bundle as its general tokenizer (the default for real
+    /// videos), updating SHA256SUMS; the bundle's shapes models are kept.
+    AddGeneral {
+        /// Tokenizer run or step folder (the `general64` preset trained by scripts/general-tokenizer).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Bundle folder (default: the demo bundle).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Options of `models pack`.
@@ -55,7 +65,16 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
                 Some(d) => bundle::verify(&d)?,
                 None => bundle::locate(None).ok_or_else(|| anyhow::anyhow!(bundle::missing_hint()))??,
             };
-            println!("ok: {} (tokenizer {}, generator {})", b.root.display(), b.tokenizer.display(), b.generator.display());
+            let general = b.general.as_ref().map(|g| format!(", general tokenizer {}", g.display())).unwrap_or_default();
+            println!("ok: {} (tokenizer {}, generator {}{general})", b.root.display(), b.tokenizer.display(), b.generator.display());
+        }
+        ModelsCommand::AddGeneral { checkpoint, dir } => {
+            let root = match dir {
+                Some(d) => d,
+                None => bundle::locate(None).ok_or_else(|| anyhow::anyhow!(bundle::missing_hint()))??.root,
+            };
+            let b = bundle::add_general(&root, &checkpoint)?;
+            println!("bundle {} ({:.1} MB) now holds the general tokenizer from {}", b.root.display(), walk_size(&b.root) as f64 / 1e6, checkpoint.display());
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::tokenizer::{TokenizerConfig, config::PRESETS, info};
-use hitvideo_engine::train::data::ClipSource;
+use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
 #[derive(Debug, Subcommand)]
@@ -54,13 +54,17 @@ pub struct TrainArgs {
     /// config.json, edited); ignored with --resume, which keeps the run's own.
     #[arg(long, default_value = "tiny")]
     pub preset: String,
-    /// A dataset folder (from `data import` or `data synth`); default: synthetic shapes.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Synthetic clips to draw from when no --data is given.
+    /// Where the clips come from: `shapes` (the synthetic world, the default), `photos` (clips
+    /// made from the installed photographs) or a dataset folder (from `data import` or `data
+    /// synth`; imported videos are decoded a window at a time). Repeat it to mix sources: each
+    /// training clip comes from one of them at random, in proportion to the weights after `@`
+    /// (1 when absent: `--data photos --data my_videos/@0.25`).
+    #[arg(long, value_name = "shapes|photos|FOLDER")]
+    pub data: Vec<String>,
+    /// Synthetic clips to draw from for `--data shapes` (the default).
     #[arg(long, default_value_t = 4000)]
     pub synthetic_count: usize,
-    /// Seed of the synthetic dataset.
+    /// Seed of the synthetic dataset and of the photo world.
     #[arg(long, default_value_t = 0)]
     pub data_seed: u64,
     /// Continue the run in --out from its latest checkpoint.
@@ -216,19 +220,10 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         bail!("--lr must be a positive number");
     }
     let c = &trainer.cfg;
-    let data = match &a.data {
-        Some(dir) => ClipSource::dataset(dir, c.frames, c.height, c.fps)?,
-        None => ClipSource::synthetic(a.synthetic_count, a.data_seed, c.frames, c.height, c.fps),
-    };
-    eprintln!(
-        "training '{}' from step {} to {}: {} training clips, {} validation clips -> {}",
-        c.name,
-        trainer.step,
-        trainer.train.steps,
-        data.train_len(),
-        data.val_len(),
-        a.out.display()
-    );
+    let names = if a.data.is_empty() { vec!["shapes".to_string()] } else { a.data.clone() };
+    let specs = names.iter().map(|d| DataSpec::parse(d, a.synthetic_count, a.data_seed)).collect::<Result<Vec<_>, _>>()?;
+    let data = ClipSource::from_specs(&specs, c.frames, c.height, c.fps)?;
+    eprintln!("training '{}' from step {} to {} -> {}; data: {}", c.name, trainer.step, trainer.train.steps, a.out.display(), data.describe());
     let params = burn::module::Module::num_params(&trainer.model);
     devices.check_memory(&trainer.cfg.name, trainer.train.batch, |clips| hitvideo_engine::tokenizer::info::training_memory(&trainer.cfg, params, clips))?;
     trainer.set_devices(&devices.others)?;

@@ -55,11 +55,12 @@ pub fn bench_tokenizer(preset: &str, device: &Device, batch: usize, repeat: usiz
     let data = ClipSource::synthetic(400, 0, cfg.frames, cfg.height, cfg.fps);
     let train = TokenizerTrainConfig::new().with_batch(batch.max(1)).with_steps(train_steps.max(1) + 1).with_adversarial_weight(0.0).with_val_every(usize::MAX);
     let mut trainer = TokenizerTrainer::new(cfg.clone(), train, device);
-    let x0 = data.train_batch(0, batch.max(1), 0, &trainer.model.devices()[0]);
+    let data_error = |e: crate::train::data::DataError| ConfigError::Invalid { name: preset.to_string(), reason: e.to_string() };
+    let x0 = data.train_batch(0, batch.max(1), 0, &trainer.model.devices()[0]).map_err(data_error)?;
     trainer.train_step(x0);
     let t = Instant::now();
     for s in 0..train_steps.max(1) {
-        let x = data.train_batch(s + 1, batch.max(1), 0, &trainer.model.devices()[0]);
+        let x = data.train_batch(s + 1, batch.max(1), 0, &trainer.model.devices()[0]).map_err(data_error)?;
         trainer.train_step(x);
     }
     let step_s = t.elapsed().as_secs_f64() / train_steps.max(1) as f64;

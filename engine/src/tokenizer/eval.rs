@@ -212,11 +212,11 @@ pub fn synthetic_clips(cfg: &TokenizerConfig, count: usize, seed: u64, n: usize)
         ClipSource::Synthetic { config, val, .. } => {
             val.iter().take(n).map(|&i| (format!("synth-{i}"), synth::item(&config, i).render(&config.render))).collect()
         }
-        ClipSource::Windows { val, .. } => val.into_iter().take(n).enumerate().map(|(i, v)| (format!("val-{i}"), v)).collect(),
+        _ => Vec::new(),
     }
 }
 
-/// Up to `n` validation windows of a dataset folder (every tenth window, as in training).
+/// Up to `n` validation windows of a dataset folder (the validation clips, as in training).
 pub fn dataset_clips(cfg: &TokenizerConfig, dir: &Path, n: usize) -> Result<Vec<(String, Video)>, EvalError> {
     if cfg.height != cfg.width {
         return Err(EvalError::Invalid(format!("dataset windows are square; tokenizer '{}' is {}x{}", cfg.name, cfg.width, cfg.height)));
@@ -225,7 +225,11 @@ pub fn dataset_clips(cfg: &TokenizerConfig, dir: &Path, n: usize) -> Result<Vec<
         ClipSource::Synthetic { config, val, .. } => {
             val.iter().take(n).map(|&i| (format!("synth-{i}"), synth::item(&config, i).render(&config.render))).collect()
         }
-        ClipSource::Windows { val, .. } => val.into_iter().take(n).enumerate().map(|(i, v)| (format!("{}#val-{i}", dir.display()), v)).collect(),
+        ClipSource::Stream(s) => {
+            let n = n.min(s.val_len());
+            (0..n).map(|i| s.val_window(i).map(|v| (format!("{}#val-{i}", dir.display()), v))).collect::<Result<_, _>>()?
+        }
+        other => return Err(EvalError::Invalid(format!("{}: not a dataset folder ({})", dir.display(), other.describe()))),
     })
 }
 

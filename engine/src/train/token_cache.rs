@@ -309,6 +309,13 @@ pub fn build_dataset(
             return Err(CacheError::Cancelled);
         }
         let Some(rel) = &item.path else { continue };
+        if item.caption.trim().is_empty() {
+            return Err(bad(format!(
+                "item {} ({rel}) has no caption (imported with --captions-optional, which is enough for a tokenizer only); \
+                 the generator learns from captions: add a caption and import again",
+                item.id
+            )));
+        }
         // Absolute, relative to the dataset folder, or (as `data import` writes them) to the
         // folder the import ran in.
         let path = if Path::new(rel).is_absolute() || !dir.join(rel).exists() { PathBuf::from(rel) } else { dir.join(rel) };

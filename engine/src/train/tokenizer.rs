@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
-use super::data::{ClipSource, to_tensor};
+use super::data::{ClipSource, DataError, to_tensor};
 use super::log::MetricsLog;
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
@@ -282,6 +282,8 @@ pub enum TrainError {
     Invalid(String),
     #[error("{}: {source}", .path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Data(#[from] DataError),
 }
 
 /// Layers active at `step`: the coarsest first, one more every `stage_fraction` of the run.
@@ -579,13 +581,13 @@ impl TokenizerTrainer {
 
     /// Validation on `clips` clips of `data`: PSNR with the k coarsest layers for every k, and
     /// codebook usage and perplexity per layer.
-    pub fn validate(&self, data: &ClipSource, clips: usize) -> serde_json::Value {
+    pub fn validate(&self, data: &ClipSource, clips: usize) -> Result<serde_json::Value, DataError> {
         validate(&self.model.valid(), &self.cfg, data, clips, self.train.entropy_tau)
     }
 }
 
 /// Validation of any tokenizer (see [`TokenizerTrainer::validate`]).
-pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> serde_json::Value {
+pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> Result<serde_json::Value, DataError> {
     let device = model.devices().first().cloned().unwrap_or_else(Device::flex);
     let n = clips.min(data.val_len()).max(1);
     let layers = cfg.layers.len();
@@ -594,7 +596,7 @@ pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, cli
     let batch = 4;
     let mut i = 0;
     while i < n {
-        let x = data.val_batch(i..(i + batch).min(n), &device);
+        let x = data.val_batch(i..(i + batch).min(n), &device)?;
         let b = x.dims()[0];
         let enc = model.encode(x.clone(), tau);
         for (l, o) in enc.layers.iter().enumerate() {
@@ -624,7 +626,7 @@ pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, cli
             json!({"bits": l.bits, "usage": u, "perplexity": p})
         })
         .collect();
-    json!({"clips": n, "psnr_by_layers": psnr, "psnr": psnr.last().copied().unwrap_or(0.0), "codebook": usage})
+    Ok(json!({"clips": n, "psnr_by_layers": psnr, "psnr": psnr.last().copied().unwrap_or(0.0), "codebook": usage}))
 }
 
 /// Runs (or continues) training to `trainer.train.steps`, writing checkpoints and
@@ -647,6 +649,7 @@ pub fn run(
     let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
     let mut last_val = serde_json::Value::Null;
     let clips_per_step = trainer.train.batch * trainer.train.accumulate.max(1);
+    data.set_error_log(&run_dir.join("errors.log"));
     // Batches are rendered or cut on a CPU thread, up to PREFETCH steps ahead, while the
     // device computes the current step (bounded: the queue holds at most PREFETCH batches).
     std::thread::scope(|scope| -> Result<(), TrainError> {
@@ -667,8 +670,8 @@ pub fn run(
             let started = Instant::now();
             // The clips of step `s` are the same whoever renders them: the producer only runs ahead.
             let x = match batches.recv() {
-                Ok((s, clips)) if s == trainer.step => to_tensor(&clips, &device),
-                _ => data.train_batch(trainer.step, clips_per_step, trainer.train.seed, &device),
+                Ok((s, clips)) if s == trainer.step => to_tensor(&clips?, &device),
+                _ => data.train_batch(trainer.step, clips_per_step, trainer.train.seed, &device)?,
             };
             let mut rec = trainer.train_step(x);
             let secs = started.elapsed().as_secs_f64();
@@ -688,7 +691,7 @@ pub fn run(
                 seconds: secs,
             });
             if step.is_multiple_of(trainer.train.val_every) || step == trainer.train.steps {
-                last_val = trainer.validate(data, trainer.train.val_clips);
+                last_val = trainer.validate(data, trainer.train.val_clips)?;
                 rec["val"] = last_val.clone();
                 on_event(TrainEvent::Validation(last_val.clone()));
             }

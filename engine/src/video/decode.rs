@@ -47,8 +47,11 @@ impl Default for FrameBudget {
 pub struct DecodeOptions {
     /// Resample to this frame rate by timestamps; `None` keeps every decoded frame.
     pub fps: Option<f64>,
-    /// Center-crop to this aspect ratio and resize to `(width, height)`.
+    /// Crop to this aspect ratio and resize to `(width, height)`.
     pub size: Option<(u32, u32)>,
+    /// Where the crop sits in the room the frame leaves, as fractions `[x, y]` in `[0, 1]`
+    /// (`[0.5, 0.5]`, the default, centres it; training draws it at random).
+    pub crop_at: [f32; 2],
     /// Seconds from the first frame at which to start.
     pub start: f64,
     /// Seconds from the first frame at which to stop (exclusive).
@@ -63,7 +66,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { fps: None, size: None, start: 0.0, end: None, max_frames: None, threads: 0, budget: FrameBudget::DEFAULT }
+        Self { fps: None, size: None, crop_at: [0.5, 0.5], start: 0.0, end: None, max_frames: None, threads: 0, budget: FrameBudget::DEFAULT }
     }
 }
 
@@ -91,6 +94,9 @@ impl DecodeOptions {
             && !(end.is_finite() && end > self.start)
         {
             return Err(VideoError::Invalid(format!("end {end} s must be after start {} s", self.start)));
+        }
+        if !self.crop_at.iter().all(|c| (0.0..=1.0).contains(c)) {
+            return Err(VideoError::Invalid(format!("crop position {:?} must be fractions in [0, 1]", self.crop_at)));
         }
         if self.max_frames == Some(0) {
             return Err(VideoError::Invalid("max_frames must be at least 1".into()));

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use hitvideo_engine::bundle;
 use hitvideo_engine::device::{self, DeviceChoice};
 use hitvideo_engine::tokenizer::eval::{self, EvalOptions};
 use hitvideo_engine::tokenizer::{FillStrategy, MaskConfig, Tokenizer, TokenizerConfig, codec, masked_codec, tokens::TokenFile};
@@ -58,9 +59,11 @@ impl MaskArgs {
 /// Options of `tokenizer eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Tokenizer run folder (its latest checkpoint) or step-* folder.
+    /// Tokenizer run folder (its latest checkpoint) or step-* folder, or `general` / `shapes`
+    /// for the model bundle's. Default: the general tokenizer when --video or --dataset is
+    /// given (real footage), the shapes tokenizer for the synthetic clips alone.
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub checkpoint: Option<PathBuf>,
     /// Evaluate this many held-out synthetic clips (the default source, 32 clips, when neither
     /// --video nor --dataset is given).
     #[arg(long, value_name = "N")]
@@ -102,9 +105,10 @@ pub struct EvalArgs {
 /// Options of `tokenizer encode`.
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
-    /// Tokenizer run folder (its latest checkpoint) or step-* folder.
+    /// Tokenizer run folder (its latest checkpoint) or step-* folder, or `general` / `shapes`
+    /// for the model bundle's (default: the general tokenizer, made for real videos).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub checkpoint: Option<PathBuf>,
     /// The video to encode (anything FFmpeg reads; resampled to the tokenizer's fps,
     /// center-cropped and resized to its frame size, cut into windows).
     pub input: PathBuf,
@@ -118,9 +122,11 @@ pub struct EncodeArgs {
 /// Options of `tokenizer decode`.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
-    /// Tokenizer run folder or step-* folder; must be the tokenizer that wrote the tokens.
+    /// Tokenizer run folder or step-* folder, or `general` / `shapes` for the model bundle's;
+    /// must be the tokenizer that wrote the tokens (default: whichever of the bundle's
+    /// tokenizers did).
     #[arg(long)]
-    pub checkpoint: PathBuf,
+    pub checkpoint: Option<PathBuf>,
     /// A token file written by `tokenizer encode`.
     pub tokens: PathBuf,
     /// Output video: .mp4, .gif, or a folder of PNG frames (with a <out>.json metadata sidecar).
@@ -149,6 +155,41 @@ fn print_mask_summary(s: &masked_codec::MaskSummary) {
     );
 }
 
+/// The checkpoint a command uses: `--checkpoint` (a folder, or `general` / `shapes` naming
+/// the model bundle's tokenizers), else the bundle's general tokenizer for real footage
+/// (`real`) and its shapes tokenizer otherwise.
+pub fn checkpoint_for(arg: Option<&Path>, real: bool) -> Result<PathBuf> {
+    let named = arg.and_then(Path::to_str).filter(|n| matches!(*n, "general" | "shapes") && !Path::new(n).exists());
+    if let (Some(p), None) = (arg, named) {
+        return Ok(p.to_path_buf());
+    }
+    let general = named.map_or(real, |n| n == "general");
+    let b = bundle::locate(None).ok_or_else(|| anyhow::anyhow!(bundle::missing_hint()))??;
+    if !general {
+        return Ok(b.tokenizer);
+    }
+    b.general.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the model bundle in {} has no general tokenizer (the one for real videos); add it with `hitvideo models add-general --checkpoint <run>` \
+             (scripts/general-tokenizer trains one), or pass --checkpoint",
+            b.root.display()
+        )
+    })
+}
+
+/// The bundle tokenizer (general first, then shapes) whose config wrote `tokens`.
+fn checkpoint_of_tokens(tokens: &TokenFile, path: &Path) -> Result<PathBuf> {
+    let b = bundle::locate(None).ok_or_else(|| anyhow::anyhow!(bundle::missing_hint()))??;
+    for dir in b.general.iter().chain([&b.tokenizer]) {
+        let text = std::fs::read(dir.join("config.json")).with_context(|| format!("{}: cannot read config.json", dir.display()))?;
+        let cfg = TokenizerConfig::from_json(&text).with_context(|| format!("{}: bad config.json", dir.display()))?;
+        if tokens.check_config(&cfg, path).is_ok() {
+            return Ok(dir.clone());
+        }
+    }
+    bail!("{}: written by tokenizer '{}', which is not one of the model bundle's; pass the --checkpoint that wrote it", path.display(), tokens.preset)
+}
+
 fn load(checkpoint: &Path, choice: DeviceChoice) -> Result<(Tokenizer, TokenizerConfig)> {
     let chosen = device::select(choice)?;
     eprintln!("device: {}", chosen.description);
@@ -162,7 +203,8 @@ pub fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
         bail!("--batch must be at least 1");
     }
     let mask = a.mask.parse()?;
-    let (model, cfg) = load(&a.checkpoint, choice)?;
+    let real = !a.video.is_empty() || a.dataset.is_some();
+    let (model, cfg) = load(&checkpoint_for(a.checkpoint.as_deref(), real)?, choice)?;
     let mut clips = Vec::new();
     let synthetic = a.synthetic.or((a.video.is_empty() && a.dataset.is_none()).then_some(32));
     if let Some(n) = synthetic {
@@ -188,7 +230,7 @@ pub fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
 
 pub fn encode_cmd(a: EncodeArgs, choice: DeviceChoice) -> Result<()> {
     let mask = a.mask.parse_one()?;
-    let (model, cfg) = load(&a.checkpoint, choice)?;
+    let (model, cfg) = load(&checkpoint_for(a.checkpoint.as_deref(), true)?, choice)?;
     let mut tokens = codec::encode_file(&model, &cfg, &a.input)?;
     if let Some((mcfg, fill)) = &mask {
         let s = masked_codec::mask_windows(&mut tokens.windows, mcfg, cfg.frames * cfg.height * cfg.width)?;
@@ -216,7 +258,11 @@ pub fn encode_cmd(a: EncodeArgs, choice: DeviceChoice) -> Result<()> {
 pub fn decode_cmd(a: DecodeArgs, choice: DeviceChoice) -> Result<()> {
     let mut tokens = TokenFile::read(&a.tokens)?;
     let mask = a.mask.parse_one()?;
-    let (model, cfg) = load(&a.checkpoint, choice)?;
+    let checkpoint = match &a.checkpoint {
+        Some(c) => checkpoint_for(Some(c), true)?,
+        None => checkpoint_of_tokens(&tokens, &a.tokens)?,
+    };
+    let (model, cfg) = load(&checkpoint, choice)?;
     let has_masks = tokens.windows.iter().any(|w| w.layers.iter().any(|l| l.mask.is_some()));
     if let Some((mcfg, _)) = mask.as_ref().filter(|_| !has_masks) {
         tokens.check_config(&cfg, &a.tokens)?;
@@ -229,7 +275,7 @@ pub fn decode_cmd(a: DecodeArgs, choice: DeviceChoice) -> Result<()> {
         eprintln!("masked tokens are filled with '{name}'");
     }
     let clip = codec::decode_tokens_filled(&model, &cfg, &tokens, &a.tokens, a.layers, fill)?;
-    let weights = codec::weights_sha256(&a.checkpoint).ok();
+    let weights = codec::weights_sha256(&checkpoint).ok();
     let layers = a.layers.unwrap_or(cfg.layers.len());
     let written = codec::export_decoded(&clip, &a.out, &tokens, &a.tokens, layers, weights)?;
     println!("{}: {} frames from {layers} of {} layers", a.tokens.display(), clip.len(), cfg.layers.len());

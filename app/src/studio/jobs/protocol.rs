@@ -40,6 +40,8 @@ pub enum Command {
 pub enum DataChoice {
     /// Synthetic shapes: `count` clips of dataset `seed`.
     Synthetic { count: usize, seed: u64 },
+    /// The photo world (clips made from the installed photographs) of `seed`.
+    Photos { seed: u64 },
     /// A dataset folder made by `hitvideo data import` or `data synth`.
     Folder(PathBuf),
 }

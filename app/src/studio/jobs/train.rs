@@ -66,6 +66,10 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
     let c = &trainer.cfg;
     let data = match &req.data {
         DataChoice::Synthetic { count, seed } => ClipSource::synthetic(*count, *seed, c.frames, c.height, c.fps),
+        DataChoice::Photos { seed } => match ClipSource::photos(*seed, c.frames, c.height, c.fps) {
+            Ok(d) => d,
+            Err(e) => return Outcome::Failed(format!("photo world: {e}")),
+        },
         DataChoice::Folder(dir) => match ClipSource::dataset(dir, c.frames, c.height, c.fps) {
             Ok(d) => d,
             Err(e) => return Outcome::Failed(format!("dataset {}: {e}", dir.display())),
@@ -88,8 +92,8 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
             // The strip decodes with the weights just written (the trainer itself is busy).
             if strip_n > 0
                 && let Ok((model, _, state)) = load_tokenizer(&path, None, &w_ref.device)
+                && let Ok(x) = data.val_batch(0..strip_n, &w_ref.device)
             {
-                let x = data.val_batch(0..strip_n, &w_ref.device);
                 let enc = model.encode(x.clone(), 1.0);
                 let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
                 let recon = to_videos(model.decode(&codes), fps);

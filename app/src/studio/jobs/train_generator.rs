@@ -47,6 +47,7 @@ fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<TokenC
     let progress = |done: usize, total: usize| w.emit(Event::Progress { job: job.id, done, total, rate: 0.0 });
     let mut cache = match &req.data {
         DataChoice::Folder(d) => token_cache::build_dataset(&model, &cfg, d, &w.device, &job.cancel, progress),
+        DataChoice::Photos { .. } => return Err("the photo world has no captions: train the generator on the shapes or on a captioned dataset folder".into()),
         DataChoice::Synthetic { count, seed } => {
             token_cache::build_synthetic(&model, &cfg, &token_cache::synthetic_config(*count, *seed, &cfg), &w.device, &job.cancel, progress)
         }

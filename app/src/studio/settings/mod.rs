@@ -89,8 +89,10 @@ pub enum TrainTarget {
 pub struct TrainSettings {
     pub target: TrainTarget,
     pub preset: String,
-    /// `None`: synthetic shapes.
+    /// `None`: synthetic shapes, or the photo world when `photos` is set.
     pub folder: Option<PathBuf>,
+    /// Tokenizer runs without a folder: clips of the photo world instead of the shapes.
+    pub photos: bool,
     pub synthetic_count: usize,
     pub data_seed: u64,
     pub steps: usize,
@@ -121,6 +123,7 @@ impl Default for TrainSettings {
             target: TrainTarget::Tokenizer,
             preset: "tiny".into(),
             folder: None,
+            photos: false,
             synthetic_count: 4000,
             data_seed: 0,
             steps: 2000,
@@ -155,6 +158,10 @@ impl TrainSettings {
                 return Err(format!("dataset folder {} does not exist; choose a folder made by `hitvideo data import`", dir.display()));
             }
             Some(dir) => DataChoice::Folder(dir.clone()),
+            None if self.photos && self.target == TrainTarget::Generator => {
+                return Err("the photo world has no captions: train the generator on the synthetic shapes or a captioned dataset folder".into());
+            }
+            None if self.photos => DataChoice::Photos { seed: self.data_seed },
             None => DataChoice::Synthetic { count: self.synthetic_count.max(16), seed: self.data_seed },
         };
         let generator = self.target == TrainTarget::Generator;

@@ -64,15 +64,24 @@ pub fn settings_ui(ui: &mut egui::Ui, dialogs: &mut Dialogs, s: &mut TrainSettin
         }
         ui.label("dataset");
         ui.horizontal(|ui| {
-            let mut synthetic = s.folder.is_none();
-            if ui.radio_value(&mut synthetic, true, "synthetic shapes").clicked() {
+            let shapes = s.folder.is_none() && !s.photos;
+            if ui.radio(shapes, "synthetic shapes").clicked() {
                 s.folder = None;
+                s.photos = false;
+            }
+            let photos = s.folder.is_none() && s.photos;
+            if s.target == TrainTarget::Tokenizer
+                && ui.radio(photos, "photo world").on_hover_text("clips made from the installed photographs: camera pans, zooms and moving cut-outs").clicked()
+            {
+                s.folder = None;
+                s.photos = true;
             }
             if ui.add_enabled(!dialogs.is_open(), egui::Button::new("Import folder…")).clicked() {
                 dialogs.open(DialogPurpose::TrainDataset, DialogSpec::pick_folder().title("Dataset folder (from `hitvideo data import`)"));
             }
             match &s.folder {
                 Some(f) => ui.label(f.display().to_string()),
+                None if s.photos => ui.label(""),
                 None => ui.add(egui::DragValue::new(&mut s.synthetic_count).range(16..=100_000).prefix("clips ")),
             };
         });

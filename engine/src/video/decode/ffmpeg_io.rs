@@ -88,11 +88,12 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
 }
 
 /// Converts kept frames to RGB at the output size: FFmpeg scales so the target rectangle is
-/// covered, then the center is cropped.
+/// covered, then the crop is cut (centred unless `crop_at` says otherwise).
 struct Converter {
     scaler: Option<(scaling::Context, format::Pixel, u32, u32)>,
     rgb: frame::Video,
     out: Option<(u32, u32)>,
+    crop_at: [f32; 2],
 }
 
 impl Converter {
@@ -117,8 +118,8 @@ impl Converter {
         scaler.run(src, &mut self.rgb).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: format!("pixel conversion: {e}") })?;
         let stride = self.rgb.stride(0);
         let data = self.rgb.data(0);
-        let x0 = ((sw - out_w) / 2) as usize;
-        let y0 = ((sh - out_h) / 2) as usize;
+        let x0 = (((sw - out_w) as f32 * self.crop_at[0]).round() as u32).min(sw - out_w) as usize;
+        let y0 = (((sh - out_h) as f32 * self.crop_at[1]).round() as u32).min(sh - out_h) as usize;
         let row_bytes = out_w as usize * 3;
         let mut out = Vec::with_capacity(row_bytes * out_h as usize);
         for y in 0..out_h as usize {
@@ -140,6 +141,7 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
     let stream = ictx.streams().best(media::Type::Video).ok_or_else(|| VideoError::NoVideoStream { path: path.to_path_buf() })?;
     let index = stream.index();
     let time_base = rational(stream.time_base());
+    let origin = stream_origin(&stream, time_base);
     let stream_fps =
         [rational(stream.avg_frame_rate()), rational(stream.rate())].into_iter().find(|r| r.is_finite() && *r > 0.0 && *r < 1000.0).unwrap_or(25.0);
     let params = stream.parameters();
@@ -153,7 +155,17 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
     }
 
     let mut state = Resampler::new(opts, stream_fps);
-    let mut conv = Converter { scaler: None, rgb: frame::Video::empty(), out: opts.size };
+    // A start past the first seconds seeks to the keyframe before it (a window late in a
+    // 10-minute clip decodes a few seconds, not the whole prefix); times then count from the
+    // stream's own start, as they do without the seek.
+    if opts.start > SEEK_AFTER {
+        let target = ((origin + opts.start - SEEK_AFTER / 2.0) * 1e6) as i64;
+        if ictx.seek(target, ..target).is_ok() {
+            decoder.flush();
+            state.origin = Some(origin);
+        }
+    }
+    let mut conv = Converter { scaler: None, rgb: frame::Video::empty(), out: opts.size, crop_at: opts.crop_at };
     let mut video: Option<Video> = None;
     let budget = opts.budget;
     let mut emit = |f: &frame::Video, n: usize, video: &mut Option<Video>| -> Result<(), VideoError> {
@@ -227,6 +239,15 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
             None => Err(VideoError::NoFrames { path: path.to_path_buf() }),
         },
     }
+}
+
+/// Starts later than this (seconds) seek instead of decoding from the first frame.
+const SEEK_AFTER: f64 = 2.0;
+
+/// The time of a stream's first frame in seconds (its `start_time`; 0 when unknown).
+fn stream_origin(stream: &format::stream::Stream, time_base: f64) -> f64 {
+    let t = stream.start_time();
+    if t == ffmpeg::ffi::AV_NOPTS_VALUE { 0.0 } else { t as f64 * time_base }
 }
 
 /// Timestamp-based frame selection. Holds the latest decoded frame until the next one shows

@@ -1,0 +1,244 @@
+//! Windows of real video decoded on demand: a training source that never holds a whole clip.
+//!
+//! An imported dataset lists each clip with its usable time span (probed at import). A
+//! training window is a random clip (weighted by its length), a random start, the preset's
+//! frame rate by timestamps, a random crop to the preset's aspect, a resize and an optional
+//! horizontal flip; a validation window is a centred crop at evenly spaced starts. Clips are
+//! split into training and validation **by clip** (every tenth clip; a dataset of one clip
+//! keeps the last fifth of its span apart instead). A clip that fails to decode is dropped
+//! from the draw with one line in the run's error log, and the draw goes on with the others.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::index::{DatasetIndex, DatasetKind};
+use crate::video::{self, DecodeOptions, Video, VideoError};
+
+/// Every this-many-th clip (in index order) is a validation clip.
+pub const VAL_EVERY: usize = 10;
+/// Draws tried before a batch gives up (every clip failing).
+const MAX_DRAWS: usize = 64;
+
+/// One clip's usable span, in seconds from its first frame.
+#[derive(Debug)]
+pub struct StreamClip {
+    pub path: PathBuf,
+    pub start: f64,
+    pub end: f64,
+    /// Set when the clip failed to decode: it is drawn no more.
+    failed: AtomicBool,
+}
+
+impl StreamClip {
+    pub fn new(path: PathBuf, start: f64, end: f64) -> Self {
+        Self { path, start, end, failed: AtomicBool::new(false) }
+    }
+
+    fn span(&self) -> f64 {
+        self.end - self.start
+    }
+}
+
+/// Errors of the streaming source.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Index(#[from] super::index::IndexError),
+    #[error("{dir}: {reason}")]
+    Invalid { dir: PathBuf, reason: String },
+    #[error("every clip failed to decode ({tried} tried); the reasons are in {log}")]
+    AllFailed { tried: usize, log: String },
+}
+
+/// The windows of an imported dataset, decoded when asked for.
+#[derive(Debug)]
+pub struct StreamSource {
+    pub train: Vec<StreamClip>,
+    pub val: Vec<StreamClip>,
+    pub frames: usize,
+    pub size: usize,
+    pub fps: f64,
+    /// Flip training windows left-right with probability 1/2.
+    pub flips: bool,
+    /// Where a failing clip's line goes (the run's `errors.log`); stderr when unset.
+    error_log: Mutex<Option<PathBuf>>,
+}
+
+impl StreamSource {
+    /// The clips of an imported dataset folder, at a tokenizer's geometry.
+    pub fn from_index(dir: &Path, frames: usize, size: usize, fps: f64) -> Result<Self, StreamError> {
+        let index = DatasetIndex::read(dir)?;
+        if let DatasetKind::Synthetic { .. } = index.header.kind {
+            return Err(StreamError::Invalid { dir: dir.to_path_buf(), reason: "a synthetic dataset has no video files to stream".into() });
+        }
+        let need = frames as f64 / fps;
+        let mut clips = Vec::new();
+        for item in &index.items {
+            let Some(path) = &item.path else { continue };
+            let start = item.start.unwrap_or(0.0);
+            // The span the import measured: its frames at the import's frame rate.
+            let measured = item.frames as f64 / index.header.fps.max(1e-6);
+            let end = item.end.unwrap_or(start + measured).min(start + measured);
+            if end - start + 1e-6 >= need {
+                clips.push(StreamClip::new(PathBuf::from(path), start, end));
+            }
+        }
+        Self::from_clips(clips, frames, size, fps).map_err(|reason| StreamError::Invalid { dir: dir.to_path_buf(), reason })
+    }
+
+    /// Splits `clips` by clip (see the module doc).
+    pub fn from_clips(clips: Vec<StreamClip>, frames: usize, size: usize, fps: f64) -> Result<Self, String> {
+        let need = frames as f64 / fps;
+        let (mut train, mut val) = (Vec::new(), Vec::new());
+        match clips.len() {
+            0 => return Err(format!("no clip is {need:.1} s long or more ({frames} frames at {fps} fps); import longer clips")),
+            1 => {
+                let c = &clips[0];
+                let cut = c.end - (c.span() * 0.2).max(need);
+                if cut - c.start < need {
+                    return Err(format!(
+                        "{}: one clip of {:.1} s cannot be split into training and validation spans of {need:.1} s each; import a longer clip or a second one",
+                        c.path.display(),
+                        c.span()
+                    ));
+                }
+                train.push(StreamClip::new(c.path.clone(), c.start, cut));
+                val.push(StreamClip::new(c.path.clone(), cut, c.end));
+            }
+            _ => {
+                for (i, c) in clips.into_iter().enumerate() {
+                    if i % VAL_EVERY == VAL_EVERY - 1 { val.push(c) } else { train.push(c) }
+                }
+                if val.is_empty() {
+                    val.push(train.pop().ok_or("no clips")?);
+                }
+            }
+        }
+        Ok(Self { train, val, frames, size, fps, flips: true, error_log: Mutex::new(None) })
+    }
+
+    /// Sends the lines about failing clips to `path` (appended).
+    pub fn set_error_log(&self, path: PathBuf) {
+        if let Ok(mut g) = self.error_log.lock() {
+            *g = Some(path);
+        }
+    }
+
+    fn report(&self, clip: &StreamClip, e: &VideoError) {
+        let line = format!("skipped {}: {e}\n", clip.path.display());
+        let target = self.error_log.lock().ok().and_then(|g| g.clone());
+        let written = target
+            .as_ref()
+            .is_some_and(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).and_then(|mut f| f.write_all(line.as_bytes())).is_ok());
+        if !written {
+            eprint!("{line}");
+        }
+    }
+
+    /// Decodes one window: `frames` frames from `start` seconds, the crop placed at `crop`
+    /// (fractions of the free room, 0.5 centred), flipped left-right when asked.
+    pub fn window(&self, clip: &StreamClip, start: f64, crop: [f32; 2], flip: bool) -> Result<Video, VideoError> {
+        let opts = DecodeOptions {
+            fps: Some(self.fps),
+            size: Some((self.size as u32, self.size as u32)),
+            crop_at: crop,
+            start,
+            end: Some(clip.end + 1.0 / self.fps),
+            max_frames: Some(self.frames),
+            threads: 1,
+            ..DecodeOptions::default()
+        };
+        let mut v = video::decode(&clip.path, &opts)?;
+        if v.len() < self.frames {
+            // A span a little shorter than measured (rounding of timestamps): hold the last frame.
+            if v.len() + 2 < self.frames || v.is_empty() {
+                return Err(VideoError::TooShort { path: clip.path.clone(), got: v.len(), need: self.frames, fps: self.fps });
+            }
+            let last = v.frame(v.len() - 1).to_vec();
+            while v.len() < self.frames {
+                v.push_frame(&last);
+            }
+        }
+        if flip {
+            flip_horizontal(&mut v);
+        }
+        Ok(v)
+    }
+
+    /// `count` training windows drawn with `rng`; a clip that fails is reported once and
+    /// drawn no more.
+    pub fn train_windows(&self, rng: &mut ChaCha8Rng, count: usize) -> Result<Vec<Video>, StreamError> {
+        let need = self.frames as f64 / self.fps;
+        let mut out = Vec::with_capacity(count);
+        let mut draws = 0;
+        while out.len() < count {
+            let live: Vec<&StreamClip> = self.train.iter().filter(|c| !c.failed.load(Ordering::Relaxed)).collect();
+            if live.is_empty() || draws >= MAX_DRAWS.max(count * 4) {
+                let log = self.error_log.lock().ok().and_then(|g| g.clone()).map_or("the terminal's output".into(), |p| p.display().to_string());
+                return Err(StreamError::AllFailed { tried: draws, log });
+            }
+            draws += 1;
+            // Weighted by the room for a start, so every second of footage is equally likely.
+            let total: f64 = live.iter().map(|c| (c.span() - need).max(0.0) + 1.0 / self.fps).sum();
+            let mut pick = rng.random_range(0.0..total);
+            let clip = live.iter().find(|c| {
+                pick -= (c.span() - need).max(0.0) + 1.0 / self.fps;
+                pick < 0.0
+            });
+            let clip = clip.unwrap_or(&live[live.len() - 1]);
+            let start = clip.start + rng.random_range(0.0..=(clip.span() - need).max(0.0));
+            let crop = [rng.random_range(0.0..=1.0f32), rng.random_range(0.0..=1.0f32)];
+            let flip = self.flips && rng.random_bool(0.5);
+            match self.window(clip, start, crop, flip) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    if !clip.failed.swap(true, Ordering::Relaxed) {
+                        self.report(clip, &e);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Validation windows: `per_clip` evenly spaced starts in each validation clip, centred.
+    pub fn val_len(&self) -> usize {
+        self.val.len() * self.val_per_clip()
+    }
+
+    fn val_per_clip(&self) -> usize {
+        let need = self.frames as f64 / self.fps;
+        self.val.iter().map(|c| (c.span() / need).floor() as usize).min().unwrap_or(1).clamp(1, 8)
+    }
+
+    /// Validation window `i` (clip `i % clips`, its `i / clips`-th start); a failing clip
+    /// gives an error naming the file.
+    pub fn val_window(&self, i: usize) -> Result<Video, VideoError> {
+        let (n, per) = (self.val.len(), self.val_per_clip());
+        let clip = &self.val[i % n];
+        let k = (i / n) % per;
+        let need = self.frames as f64 / self.fps;
+        let room = (clip.span() - need).max(0.0);
+        let start = clip.start + if per > 1 { room * k as f64 / (per - 1) as f64 } else { 0.0 };
+        self.window(clip, start, [0.5, 0.5], false)
+    }
+}
+
+/// Mirrors every frame left-right in place.
+pub fn flip_horizontal(v: &mut Video) {
+    let w = v.width() as usize;
+    for t in 0..v.len() {
+        for row in v.frame_mut(t).chunks_exact_mut(w * 3) {
+            for x in 0..w / 2 {
+                for c in 0..3 {
+                    row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Real footage as a training source: imports that probe instead of decoding whole clips,
+//! windows decoded on demand (seeking, random crops, flips), the split by clip, bounded
+//! memory over many clips, a clip that breaks mid-training, and a fine-tune through the CLI.
+
+use std::path::{Path, PathBuf};
+
+use hitvideo_e2e::{hitvideo, shared_data};
+use hitvideo_engine::dataset::import::{ImportOptions, import};
+use hitvideo_engine::dataset::stream::StreamSource;
+use hitvideo_engine::video::{self, DecodeOptions, ExportMetadata, Video};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// A clip of `frames` frames of `w x h` at 8 fps: a diagonal gradient moving right, its
+/// colours set by `seed` (so no two clips share content).
+fn moving_clip(seed: u32, frames: usize, w: u32, h: u32) -> Video {
+    let mut v = Video::new(w, h, 8.0);
+    for t in 0..frames as u32 {
+        let mut f = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h {
+            for x in 0..w {
+                f.push(((x + 3 * t) * 255 / w.max(1)).min(255) as u8);
+                f.push(((y * 255 / h.max(1)) as u8).wrapping_add((seed * 40) as u8));
+                f.push(((seed * 61 + t * 5) % 256) as u8);
+            }
+        }
+        v.push_frame(&f);
+    }
+    v
+}
+
+/// Writes `n` clips as MP4 into `dir/videos` and imports them (no captions) into `dir/data`.
+fn dataset(dir: &Path, n: usize, frames: usize, w: u32, h: u32) -> PathBuf {
+    let videos = dir.join("videos");
+    std::fs::create_dir_all(&videos).expect("a temporary folder");
+    for i in 0..n {
+        let clip = moving_clip(i as u32, frames, w, h);
+        video::export(&clip, &videos.join(format!("clip{i:04}.mp4")), &ExportMetadata::for_video(&clip)).expect("the MP4 writer");
+    }
+    let opts = ImportOptions { fps: 8.0, size: 32, min_frames: 16, captions_optional: true };
+    let report = import(&videos, &opts, &mut |_, _, _| {}).expect("the import");
+    assert_eq!(report.index.items.len(), n, "{}", report.summary());
+    let out = dir.join("data");
+    report.index.write(&out).expect("the index");
+    out
+}
+
+/// Resident memory of this process, bytes (Linux).
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let kb: u64 =
+        status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).expect("a VmRSS line");
+    kb * 1024
+}
+
+#[test]
+fn import_probes_lengths_and_the_split_is_by_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 12, 40, 48, 32);
+    let index = hitvideo_engine::dataset::index::DatasetIndex::read(&data).unwrap();
+    // 40 frames at 8 fps: the length comes from the probe, not from decoding the clip whole.
+    assert!(index.items.iter().all(|it| it.frames == 40 && it.caption.is_empty()), "{:?}", index.items[0]);
+    let s = StreamSource::from_index(&data, 16, 32, 8.0).unwrap();
+    assert_eq!((s.train.len(), s.val.len()), (11, 1));
+    let train: Vec<&Path> = s.train.iter().map(|c| c.path.as_path()).collect();
+    assert!(s.val.iter().all(|c| !train.contains(&c.path.as_path())), "a validation clip is never a training clip");
+    // Validation windows are centred, fixed and come from the validation clip only.
+    assert_eq!(s.val_window(0).unwrap(), s.val_window(0).unwrap());
+    // Training windows: the preset's geometry, random starts, crops and flips, reproducible by seed.
+    let mut a = ChaCha8Rng::seed_from_u64(3);
+    let mut b = ChaCha8Rng::seed_from_u64(3);
+    let wa = s.train_windows(&mut a, 6).unwrap();
+    assert_eq!(wa, s.train_windows(&mut b, 6).unwrap());
+    assert!(wa.iter().all(|v| (v.len(), v.width(), v.height()) == (16, 32, 32)));
+    assert!(wa.windows(2).any(|p| p[0] != p[1]));
+}
+
+#[test]
+fn portrait_clips_are_cropped_to_the_square_and_flips_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 2, 24, 32, 64);
+    let s = StreamSource::from_index(&data, 16, 32, 8.0).unwrap();
+    let clip = &s.train[0];
+    let top = s.window(clip, 0.0, [0.5, 0.0], false).unwrap();
+    let bottom = s.window(clip, 0.0, [0.5, 1.0], false).unwrap();
+    assert_eq!((top.width(), top.height(), top.len()), (32, 32, 16));
+    assert_ne!(top, bottom, "a crop position picks another part of a portrait frame");
+    let mut flipped = s.window(clip, 0.0, [0.5, 0.0], true).unwrap();
+    hitvideo_engine::dataset::stream::flip_horizontal(&mut flipped);
+    assert_eq!(flipped, top, "a flip is a mirror image");
+}
+
+#[test]
+fn many_clips_are_streamed_without_holding_them() {
+    // 60 clips of 40 s: decoded whole at 32x32 they would take 60 x 320 x 3 KiB = 56 MiB; a
+    // stream holds a window at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 60, 320, 32, 32);
+    let before = rss();
+    let s = StreamSource::from_index(&data, 16, 32, 8.0).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for _ in 0..20 {
+        let batch = s.train_windows(&mut rng, 4).unwrap();
+        assert_eq!(batch.len(), 4);
+    }
+    let grown = rss().saturating_sub(before);
+    eprintln!("resident memory grew by {:.1} MiB", grown as f64 / (1 << 20) as f64);
+    assert!(grown < 24 << 20, "resident memory grew by {} MiB streaming 80 windows", grown >> 20);
+}
+
+#[test]
+fn seeking_gives_the_frames_of_a_whole_decode() {
+    let Some(bikes) = shared_data("bikes.mp4") else { return };
+    let whole = video::decode(&bikes, &DecodeOptions::at(8.0, 32)).unwrap();
+    // 6 s is past the seek threshold: the decoder seeks to the keyframe before it.
+    let part = video::decode(&bikes, &DecodeOptions { start: 6.0, max_frames: Some(16), ..DecodeOptions::at(8.0, 32) }).unwrap();
+    assert_eq!(part.len(), 16);
+    for t in 0..16 {
+        let (a, b) = (whole.frame(48 + t), part.frame(t));
+        let diff = a.iter().zip(b).map(|(x, y)| (i32::from(*x) - i32::from(*y)).unsigned_abs()).max().unwrap();
+        assert!(diff <= 2, "frame {t}: max difference {diff}");
+    }
+}
+
+#[test]
+fn a_clip_broken_mid_training_is_skipped_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path(), 4, 40, 32, 32);
+    // After the import: the first training clip is cut short (its index is stale now).
+    let broken = dir.path().join("videos/clip0000.mp4");
+    let bytes = std::fs::read(&broken).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 8]).unwrap();
+    let run = dir.path().join("run");
+    hitvideo(&[
+        "--device",
+        "cpu",
+        "tokenizer",
+        "train",
+        "--preset",
+        "tiny",
+        "--data",
+        data.to_str().unwrap(),
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+        "--val-every",
+        "3",
+        "--val-clips",
+        "2",
+        "--out",
+        run.to_str().unwrap(),
+    ])
+    .unwrap();
+    let log = std::fs::read_to_string(run.join("errors.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 1, "one line for the one broken clip: {log}");
+    assert!(lines[0].contains("clip0000.mp4"), "{log}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"step\":3"), "training went on to the last step: {metrics}");
+}
