@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -272,6 +273,77 @@ fn tokens_view_tokenizes_a_real_video_file() {
     let p = h.state().tokens.payload().expect("payload");
     assert!(p.label.contains("window 4 of 5"), "{}", p.label);
     assert_ne!(p.original.frame(0), &first[..], "another part of the clip");
+}
+
+/// Copies a folder of folders of files (a model bundle).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for e in std::fs::read_dir(from).expect("read the bundle").flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() { copy_dir(&e.path(), &dest) } else { std::fs::copy(e.path(), &dest).map(|_| ()).expect("copy a file") }
+    }
+}
+
+/// With a bundle that holds a general tokenizer, a real video dropped on the Tokens view goes
+/// through it (its 1232 tokens at 64x64, not the shapes tokenizer's 308) and gets token maps and
+/// redundancy masks; "the loaded tokenizer" sends the next one through the shapes tokenizer.
+#[test]
+fn tokens_view_shows_a_real_video_through_the_general_tokenizer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let assets = dir.path().join("assets");
+    copy_dir(&repo_assets().join("models"), &assets.join("models"));
+    // A general64 checkpoint (one training step) joins the repository's bundle.
+    let run = dir.path().join("general-run");
+    let cli = hitvideo_app::cli::Cli::try_parse_from([
+        "hitvideo",
+        "--device",
+        "cpu",
+        "tokenizer",
+        "train",
+        "--preset",
+        "general64",
+        "--synthetic-count",
+        "64",
+        "--steps",
+        "1",
+        "--batch",
+        "1",
+        "--val-clips",
+        "1",
+        "--out",
+        run.to_str().expect("utf-8 path"),
+    ])
+    .expect("arguments");
+    hitvideo_app::cli::run(cli).expect("a one-step general64 run");
+    hitvideo_engine::bundle::add_general(&assets.join("models"), &run).expect("add the general tokenizer");
+
+    let mut h = harness_with_assets(dir.path(), &assets, |s| s.view = View::Tokens);
+    wait_until(&mut h, "the bundle's models", 120, |h| h.state().models().general.is_some() && h.state().engine_idle());
+    h.step();
+    assert!(has_label(&h, "the general tokenizer"), "the choice is offered when the bundle has one");
+    drop_file(&mut h, workspace_data("bikes.mp4"));
+    h.step();
+    wait_until(&mut h, "the general tokenizer's tokens", 120, |h| h.state().tokens.payload().is_some() && h.state().engine_idle());
+    let p = h.state().tokens.payload().expect("payload");
+    assert!(p.tokenizer.contains("general64"), "{}", p.tokenizer);
+    assert_eq!(p.layers.iter().map(|l| l.ids.len()).sum::<usize>(), 1232);
+    assert_eq!((p.original.width(), p.original.height()), (64, 64));
+    match &p.masks {
+        hitvideo_app::studio::jobs::Masks::Ready { layers, .. } => {
+            assert!(layers.iter().flatten().count() >= 2, "masks of the layers with several latent frames")
+        }
+        other => panic!("no masks: {other:?}"),
+    }
+    h.get_by_label("the loaded tokenizer").click();
+    h.step();
+    h.step();
+    drop_file(&mut h, workspace_data("bikes.mp4"));
+    h.step();
+    wait_until(&mut h, "the shapes tokenizer's tokens", 120, |h| {
+        h.state().tokens.payload().is_some_and(|p| !p.tokenizer.contains("general64")) && h.state().engine_idle()
+    });
+    let p = h.state().tokens.payload().expect("payload");
+    assert_eq!(p.layers.iter().map(|l| l.ids.len()).sum::<usize>(), 308);
 }
 
 /// The wgpu renderer draws token maps with `shaders/token_map.wgsl`; its pixels must match

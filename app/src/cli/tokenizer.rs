@@ -137,8 +137,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Start a new run (step 0, fresh optimizers) from the weights of this tokenizer run or
-    /// step folder (its preset wins over --preset): how a decoder is fine-tuned for masked
-    /// decoding with --mask-prob.
+    /// step folder, or of the model bundle's `general` (real footage) or `shapes` tokenizer (its
+    /// preset wins over --preset): how a tokenizer is fine-tuned on your own clips (`--data`), or
+    /// a decoder for masked decoding with --mask-prob.
     #[arg(long, value_name = "DIR")]
     pub finetune_from: Option<PathBuf>,
     /// Masked training (dynamic encoding): probability that a step decodes from its own tokens
@@ -210,8 +211,9 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         t.mask_fills()?;
         match &a.finetune_from {
             Some(from) => {
+                let from = codec::checkpoint_for(Some(from), true)?;
                 eprintln!("fine-tuning from {}", from.display());
-                TokenizerTrainer::finetune_from(from, t, &chosen.device)?
+                TokenizerTrainer::finetune_from(&from, t, &chosen.device)?
             }
             None => TokenizerTrainer::new(TokenizerConfig::preset_or_file(&a.preset)?, t, &chosen.device),
         }

@@ -147,6 +147,10 @@ impl StudioApp {
             Some(Ok(b)) => {
                 let id = app.engine.submit(jobs::Task::LoadGenerator { generator: b.generator, tokenizer: Some(b.tokenizer) });
                 app.app_jobs.push(id);
+                if let Some(general) = b.general {
+                    let id = app.engine.submit(jobs::Task::LoadGeneral(general));
+                    app.app_jobs.push(id);
+                }
             }
             Some(Err(e)) => app.notices.push((true, format!("demo models not loaded: {e}"))),
             None => {}
@@ -265,7 +269,11 @@ impl StudioApp {
             }
             DialogPurpose::GenerateOpenExport => self.generate.open_export(ctx, path),
             DialogPurpose::TokensOpenVideo => self.tokens.tokenize_file(&mut sh, &self.settings.tokens, path),
-            DialogPurpose::LoadTokenizer => sh.submit_app(jobs::Task::LoadTokenizer(path)),
+            DialogPurpose::LoadTokenizer => {
+                // A tokenizer the user opens is the one the Tokens view then shows videos through.
+                self.settings.tokens.general = false;
+                sh.submit_app(jobs::Task::LoadTokenizer(path));
+            }
             DialogPurpose::LoadGenerator => sh.submit_app(jobs::Task::LoadGenerator { generator: path, tokenizer: None }),
             // A name typed without the extension would otherwise be written as PNG frames.
             DialogPurpose::SaveExport { video, meta, format, scale } => views::export_video(&mut sh, video, meta, format, path, scale),

@@ -10,7 +10,7 @@
 //!
 //! The photographs come from packages `scripts/setup` installs (Debian's `mate-backgrounds`
 //! and `gnome-backgrounds`, scikit-image's sample images from its PyPI wheel); see
-//! [`default_dirs`] and `docs/DATA.md` for the list and the licences. Nothing is downloaded at
+//! [`default_dirs`] and `docs/data.md` for the list and the licences. Nothing is downloaded at
 //! run time.
 
 use std::path::{Path, PathBuf};
@@ -96,6 +96,10 @@ pub fn default_dirs() -> Vec<PathBuf> {
 }
 
 fn is_image(p: &Path) -> bool {
+    // Plasma's wallpaper thumbnails (`contents/screenshot.png`) repeat their wallpaper.
+    if p.file_stem().and_then(|s| s.to_str()) == Some("screenshot") {
+        return false;
+    }
     matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("jpg" | "jpeg" | "png" | "webp"))
 }
 
@@ -571,6 +575,7 @@ mod tests {
             std::fs::write(wall.join(name), b"").unwrap();
         }
         std::fs::write(dir.path().join("cat.png"), b"").unwrap();
+        std::fs::write(dir.path().join("Autumn/contents/screenshot.png"), b"").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
         let mut found = Vec::new();
         collect(dir.path(), 0, &mut found);

@@ -94,6 +94,9 @@ pub struct TokenRequest {
     pub tolerance: f64,
     /// Fill strategy of the masked decode: `repeat`, `zero` or `learned`.
     pub fill: String,
+    /// Video files and clips go through the general tokenizer when one is loaded (generated
+    /// tokens always through the loaded tokenizer that made them).
+    pub general: bool,
 }
 
 /// One generation (or re-roll) request (serializable: the studio's queue is saved with its
@@ -149,6 +152,8 @@ pub enum Task {
     },
     /// Load a tokenizer checkpoint (run or step folder).
     LoadTokenizer(PathBuf),
+    /// Load the model bundle's general tokenizer (the Tokens view's default for video files).
+    LoadGeneral(PathBuf),
     /// Load a generator checkpoint (run or step folder) with `tokenizer`, or with the
     /// tokenizer its token cache records.
     LoadGenerator {
@@ -187,6 +192,7 @@ impl Task {
         match self {
             Task::UntrainedModels { .. } => "untrained models",
             Task::LoadTokenizer(_) => "load tokenizer",
+            Task::LoadGeneral(_) => "load general tokenizer",
             Task::LoadGenerator { .. } => "load generator",
             Task::Estimate { .. } => "estimate",
             Task::TrainTokenizer(_) => "train tokenizer",
@@ -208,6 +214,8 @@ pub struct ModelStatus {
     /// Its layers, coarsest first: `[t, h, w, bits]`.
     pub tokenizer_layers: Vec<[usize; 4]>,
     pub generator: Option<String>,
+    /// The general tokenizer for real footage, if the bundle has one.
+    pub general: Option<String>,
 }
 
 /// Progress of a training run.

@@ -164,7 +164,10 @@ fn prepare(tok: &LoadedTokenizer, source: TokenSource, device: &Device) -> Resul
 }
 
 pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome {
-    let Some(tok) = &w.tokenizer else {
+    // Files and clips through the general tokenizer (made for real footage) when asked and
+    // loaded; generated tokens through the tokenizer that made them.
+    let general = if req.general && !matches!(req.source, TokenSource::Generated { .. }) { w.general.as_ref() } else { None };
+    let Some(tok) = general.or(w.tokenizer.as_ref()) else {
         return Outcome::Failed(
             "no tokenizer loaded: open a tokenizer checkpoint folder (Open tokenizer…) or press \
              \"Use untrained tiny models\" to try the pipeline"

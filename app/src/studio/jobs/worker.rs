@@ -35,6 +35,8 @@ pub(super) struct Worker {
     pub is_gpu: bool,
     pub tokenizer: Option<LoadedTokenizer>,
     pub generator: Option<LoadedGenerator>,
+    /// The bundle's general tokenizer (real footage), used by the Tokens view for files.
+    pub general: Option<LoadedTokenizer>,
     pub slots: Slots,
     events: mpsc::Sender<Event>,
     waker: Waker,
@@ -42,7 +44,7 @@ pub(super) struct Worker {
 
 impl Worker {
     pub fn new(events: mpsc::Sender<Event>, waker: Waker, slots: Slots) -> Self {
-        Self { device: Device::flex(), device_text: "CPU (Flex)".into(), is_gpu: false, tokenizer: None, generator: None, slots, events, waker }
+        Self { device: Device::flex(), device_text: "CPU (Flex)".into(), is_gpu: false, tokenizer: None, generator: None, general: None, slots, events, waker }
     }
 
     /// Sends an event and wakes the UI.
@@ -105,8 +107,9 @@ impl Worker {
                 return;
             }
         };
-        let tokenizer =
-            self.tokenizer.as_ref().map(|t| LoadedTokenizer { model: t.model.clone().to_device(&sel.device), cfg: t.cfg.clone(), label: t.label.clone() });
+        let moved = |t: &LoadedTokenizer| LoadedTokenizer { model: t.model.clone().to_device(&sel.device), cfg: t.cfg.clone(), label: t.label.clone() };
+        let tokenizer = self.tokenizer.as_ref().map(moved);
+        let general = self.general.as_ref().map(moved);
         let generator = match self.generator.as_ref().map(|g| g.copy_to(&sel.device)).transpose() {
             Ok(g) => g,
             Err(e) => {
@@ -119,6 +122,7 @@ impl Worker {
         self.device_text = sel.description;
         self.tokenizer = tokenizer;
         self.generator = generator;
+        self.general = general;
         self.emit(Event::Device(self.device_text.clone()));
         self.emit(Event::Models(self.model_status()));
     }
@@ -128,13 +132,15 @@ impl Worker {
             tokenizer: self.tokenizer.as_ref().map(|t| t.label.clone()),
             tokenizer_layers: self.tokenizer.as_ref().map(|t| t.cfg.layers.iter().map(|l| [l.t, l.h, l.w, l.bits]).collect()).unwrap_or_default(),
             generator: self.generator.as_ref().map(|g| g.label.clone()),
+            general: self.general.as_ref().map(|t| t.label.clone()),
         }
     }
 
     fn run_task(&mut self, job: &Job, task: Task) -> Outcome {
         match task {
             Task::UntrainedModels { tokenizer, generator } => self.untrained(&tokenizer, &generator),
-            Task::LoadTokenizer(path) => self.load_tokenizer(job, &path),
+            Task::LoadTokenizer(path) => self.load_tokenizer(job, &path, false),
+            Task::LoadGeneral(path) => self.load_tokenizer(job, &path, true),
             Task::LoadGenerator { generator, tokenizer } => {
                 let out = generate::load_generator(self, job, &generator, tokenizer.as_deref());
                 self.emit(Event::Models(self.model_status()));
@@ -178,8 +184,9 @@ impl Worker {
         Outcome::Done(format!("untrained tokenizer '{tokenizer}' and {gen_note}: random weights, the output is noise until trained"))
     }
 
-    /// Loads a tokenizer checkpoint; cancelled while it reads, the one already held is kept.
-    fn load_tokenizer(&mut self, job: &Job, path: &Path) -> Outcome {
+    /// Loads a tokenizer checkpoint (as the general tokenizer with `general`); cancelled while
+    /// it reads, the one already held is kept.
+    fn load_tokenizer(&mut self, job: &Job, path: &Path, general: bool) -> Outcome {
         // A run whose `latest` is broken opens at its newest intact step: say so.
         if let Ok(checkpoint::Resolved { note: Some(text), .. }) = checkpoint::resolve_noted(path) {
             self.emit(Event::Warning { job: Some(job.id), text });
@@ -190,9 +197,14 @@ impl Worker {
             }
             Ok((model, cfg, state)) => {
                 let label = format!("{} step {} ({})", cfg.name, state.step, path.display());
-                self.tokenizer = Some(LoadedTokenizer { model, label: label.clone(), cfg });
+                let loaded = Some(LoadedTokenizer { model, label: label.clone(), cfg });
+                if general {
+                    self.general = loaded
+                } else {
+                    self.tokenizer = loaded
+                }
                 self.emit(Event::Models(self.model_status()));
-                Outcome::Done(format!("loaded tokenizer {label}"))
+                Outcome::Done(format!("loaded {}tokenizer {label}", if general { "general " } else { "" }))
             }
             Err(e) => Outcome::Failed(e.to_string()),
         }

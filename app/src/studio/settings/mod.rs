@@ -68,11 +68,14 @@ pub struct TokensSettings {
     pub tolerance: f64,
     /// Fill strategy of the masked decode: repeat, zero or learned.
     pub fill: String,
+    /// Video files and clips through the bundle's general tokenizer (real footage) when it
+    /// is loaded, rather than the loaded (shapes or your own) tokenizer.
+    pub general: bool,
 }
 
 impl Default for TokensSettings {
     fn default() -> Self {
-        Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, tolerance: 0.0, fill: "repeat".into() }
+        Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, tolerance: 0.0, fill: "repeat".into(), general: true }
     }
 }
 

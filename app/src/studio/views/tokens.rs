@@ -80,7 +80,8 @@ impl TokensView {
         }
         self.outcome = None;
         self.source = Some(source.clone());
-        self.job = Some(sh.engine.submit(Task::Tokenize(TokenRequest { source, cap: s.cap, tolerance: s.tolerance, fill: s.fill.clone() })));
+        let general = s.general && sh.models.general.is_some();
+        self.job = Some(sh.engine.submit(Task::Tokenize(TokenRequest { source, cap: s.cap, tolerance: s.tolerance, fill: s.fill.clone(), general })));
     }
 
     /// The payload on screen, if any.
@@ -99,6 +100,13 @@ impl TokensView {
 
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TokensSettings) {
         sh.models_row(ui, false);
+        if let Some(general) = sh.models.general.clone() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("videos through");
+                ui.radio_value(&mut s.general, true, "the general tokenizer").on_hover_text(format!("made for real footage: {general}"));
+                ui.radio_value(&mut s.general, false, "the loaded tokenizer").on_hover_text("the demo's shapes tokenizer, or the one you opened");
+            });
+        }
         ui.horizontal_wrapped(|ui| {
             ui.add(egui::DragValue::new(&mut self.seed).prefix("clip seed "));
             if ui.button("Tokenize synthetic clip").clicked() {
