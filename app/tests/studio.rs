@@ -317,7 +317,10 @@ fn tokens_view_shows_a_real_video_through_the_general_tokenizer() {
     hitvideo_app::cli::run(cli).expect("a one-step general64 run");
     hitvideo_engine::bundle::add_general(&assets.join("models"), &run).expect("add the general tokenizer");
 
-    let mut h = harness_with_assets(dir.path(), &assets, |s| s.view = View::Tokens);
+    let mut h = harness_with_assets(dir.path(), &assets, |s| {
+        short_run(s, 2);
+        s.view = View::Tokens;
+    });
     wait_until(&mut h, "the bundle's models", 120, |h| h.state().models().general.is_some() && h.state().engine_idle());
     h.step();
     assert!(has_label(&h, "the general tokenizer"), "the choice is offered when the bundle has one");
@@ -344,6 +347,20 @@ fn tokens_view_shows_a_real_video_through_the_general_tokenizer() {
     });
     let p = h.state().tokens.payload().expect("payload");
     assert_eq!(p.layers.iter().map(|l| l.ids.len()).sum::<usize>(), 308);
+
+    // The Train view fine-tunes the general tokenizer, here on the photo world.
+    h.get_all_by_label("Train").next().expect("Train tab").click();
+    h.step();
+    h.step();
+    h.get_by_label("the general tokenizer (fine-tune)").click();
+    h.get_by_label("photo world").click();
+    h.step();
+    h.step();
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "the fine-tune to finish", 180, |h| h.state().train.step >= 2 && h.state().engine_idle());
+    let (_, ckpt) = h.state().train.checkpoints.last().cloned().expect("a checkpoint");
+    let cfg = std::fs::read_to_string(ckpt.join("config.json")).expect("config.json");
+    assert!(cfg.contains("\"general64\""), "the run fine-tunes the general tokenizer: {cfg}");
 }
 
 /// The wgpu renderer draws token maps with `shaders/token_map.wgsl`; its pixels must match

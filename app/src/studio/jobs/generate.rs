@@ -65,7 +65,7 @@ pub(super) fn load_generator(w: &mut Worker, job: &Job, path: &Path, tokenizer: 
         Ok(p) => {
             let label = format!("{} ({})", p.cfg.name, p.generator_dir.display());
             let tok_label = format!("{} ({}, the generator's)", p.tok_cfg.name, p.tokenizer_dir.display());
-            w.tokenizer = Some(LoadedTokenizer { model: p.tokenizer.clone(), cfg: p.tok_cfg.clone(), label: tok_label });
+            w.tokenizer = Some(LoadedTokenizer { model: p.tokenizer.clone(), cfg: p.tok_cfg.clone(), label: tok_label, path: Some(p.tokenizer_dir.clone()) });
             w.generator = Some(LoadedGenerator { pipeline: p, label: label.clone() });
             Outcome::Done(format!("loaded generator {label}"))
         }

@@ -49,6 +49,9 @@ pub enum DataChoice {
 /// A training run to start or continue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainRequest {
+    /// Tokenizer runs: start from this checkpoint's weights and preset (a fine-tune) instead of
+    /// a fresh network of `preset`.
+    pub finetune_from: Option<PathBuf>,
     /// Run folder (checkpoints and `metrics.jsonl`).
     pub run_dir: PathBuf,
     /// Continue the run in `run_dir` from its latest checkpoint.
@@ -214,8 +217,9 @@ pub struct ModelStatus {
     /// Its layers, coarsest first: `[t, h, w, bits]`.
     pub tokenizer_layers: Vec<[usize; 4]>,
     pub generator: Option<String>,
-    /// The general tokenizer for real footage, if the bundle has one.
+    /// The general tokenizer for real footage, if the bundle has one, and its folder.
     pub general: Option<String>,
+    pub general_path: Option<PathBuf>,
 }
 
 /// Progress of a training run.

@@ -44,7 +44,6 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, String> {
     if has_run {
         return Err(format!("{}: already holds a run; resume it or start a new run folder", req.run_dir.display()));
     }
-    let cfg = TokenizerConfig::preset(&req.preset).map_err(|e| e.to_string())?;
     let t = TokenizerTrainConfig::new()
         .with_steps(req.steps)
         .with_batch(req.batch.max(1))
@@ -55,6 +54,10 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, String> {
         .with_val_clips(req.val_clips.max(1))
         .with_checkpoint_every(req.checkpoint_every.max(1))
         .with_seed(req.seed);
+    if let Some(from) = &req.finetune_from {
+        return TokenizerTrainer::finetune_from(from, t, &w.device).map_err(|e| format!("fine-tuning from {}: {e}", from.display()));
+    }
+    let cfg = TokenizerConfig::preset(&req.preset).map_err(|e| e.to_string())?;
     Ok(TokenizerTrainer::new(cfg, t, &w.device))
 }
 

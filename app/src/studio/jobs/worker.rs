@@ -26,6 +26,8 @@ pub(super) struct LoadedTokenizer {
     pub cfg: TokenizerConfig,
     /// Preset and where it came from ("untrained" or the checkpoint folder).
     pub label: String,
+    /// The checkpoint folder it was read from (`None`: untrained).
+    pub path: Option<PathBuf>,
 }
 
 pub(super) struct Worker {
@@ -107,7 +109,12 @@ impl Worker {
                 return;
             }
         };
-        let moved = |t: &LoadedTokenizer| LoadedTokenizer { model: t.model.clone().to_device(&sel.device), cfg: t.cfg.clone(), label: t.label.clone() };
+        let moved = |t: &LoadedTokenizer| LoadedTokenizer {
+            model: t.model.clone().to_device(&sel.device),
+            cfg: t.cfg.clone(),
+            label: t.label.clone(),
+            path: t.path.clone(),
+        };
         let tokenizer = self.tokenizer.as_ref().map(moved);
         let general = self.general.as_ref().map(moved);
         let generator = match self.generator.as_ref().map(|g| g.copy_to(&sel.device)).transpose() {
@@ -133,6 +140,7 @@ impl Worker {
             tokenizer_layers: self.tokenizer.as_ref().map(|t| t.cfg.layers.iter().map(|l| [l.t, l.h, l.w, l.bits]).collect()).unwrap_or_default(),
             generator: self.generator.as_ref().map(|g| g.label.clone()),
             general: self.general.as_ref().map(|t| t.label.clone()),
+            general_path: self.general.as_ref().and_then(|t| t.path.clone()),
         }
     }
 
@@ -172,7 +180,7 @@ impl Worker {
             Err(e) => return Outcome::Failed(e.to_string()),
         };
         self.device.seed(0);
-        self.tokenizer = Some(LoadedTokenizer { model: cfg.init(&self.device), label: format!("{tokenizer} (untrained)"), cfg });
+        self.tokenizer = Some(LoadedTokenizer { model: cfg.init(&self.device), label: format!("{tokenizer} (untrained)"), cfg, path: None });
         let gen_note = match generate::untrained_generator(self, generator) {
             Ok(()) => format!("generator '{generator}'"),
             Err(why) => {
@@ -197,7 +205,7 @@ impl Worker {
             }
             Ok((model, cfg, state)) => {
                 let label = format!("{} step {} ({})", cfg.name, state.step, path.display());
-                let loaded = Some(LoadedTokenizer { model, label: label.clone(), cfg });
+                let loaded = Some(LoadedTokenizer { model, label: label.clone(), cfg, path: Some(path.to_path_buf()) });
                 if general {
                     self.general = loaded
                 } else {
@@ -254,7 +262,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let mut w = Worker::new(tx, Arc::new(|| {}), Slots::default());
         let cfg = TokenizerConfig::preset("tiny").expect("tiny");
-        w.tokenizer = Some(LoadedTokenizer { model: cfg.init(&w.device), cfg, label: "tiny (untrained)".into() });
+        w.tokenizer = Some(LoadedTokenizer { model: cfg.init(&w.device), cfg, label: "tiny (untrained)".into(), path: None });
         generate::untrained_generator(&mut w, "tiny").expect("generator");
         let before = (w.device_text.clone(), w.model_status());
         // No adapter at all: the GPU cannot be selected.

@@ -96,6 +96,9 @@ pub struct TrainSettings {
     pub folder: Option<PathBuf>,
     /// Tokenizer runs without a folder: clips of the photo world instead of the shapes.
     pub photos: bool,
+    /// Tokenizer runs: fine-tune the model bundle's general tokenizer (when it has one)
+    /// instead of training `preset` from scratch.
+    pub finetune_general: bool,
     pub synthetic_count: usize,
     pub data_seed: u64,
     pub steps: usize,
@@ -127,6 +130,7 @@ impl Default for TrainSettings {
             preset: "tiny".into(),
             folder: None,
             photos: false,
+            finetune_general: false,
             synthetic_count: 4000,
             data_seed: 0,
             steps: 2000,
@@ -148,8 +152,9 @@ impl Default for TrainSettings {
 }
 
 impl TrainSettings {
-    /// The request for a run in `run_dir`.
-    pub fn request(&self, run_dir: PathBuf, resume: bool) -> Result<TrainRequest, String> {
+    /// The request for a run in `run_dir`; `general` is the model bundle's general tokenizer
+    /// (what `finetune_general` starts from).
+    pub fn request(&self, run_dir: PathBuf, resume: bool, general: Option<&PathBuf>) -> Result<TrainRequest, String> {
         if self.steps == 0 || self.batch == 0 || self.accumulate == 0 || self.val_clips == 0 || self.val_every == 0 || self.checkpoint_every == 0 {
             return Err("steps, batch, accumulate, validation clips, validate-every and checkpoint-every must all be at least 1".into());
         }
@@ -171,7 +176,13 @@ impl TrainSettings {
         if generator && !resume && self.tokenizer.is_none() {
             return Err("choose the tokenizer checkpoint whose tokens the generator learns (Tokenizer…)".into());
         }
+        let finetune_from = match (self.finetune_general && !generator, general) {
+            (false, _) => None,
+            (true, Some(g)) => Some(g.clone()),
+            (true, None) => return Err("there is no general tokenizer to fine-tune: the model bundle has none (hitvideo models add-general)".into()),
+        };
         Ok(TrainRequest {
+            finetune_from,
             run_dir,
             resume,
             preset: if generator { self.generator_preset.clone() } else { self.preset.clone() },
@@ -237,9 +248,23 @@ mod tests {
         let old: TrainSettings = serde_json::from_str(r#"{"batch":4}"#).expect("settings from before accumulation");
         assert_eq!((old.batch, old.accumulate), (4, 1));
         let s = TrainSettings { accumulate: 3, ..TrainSettings::default() };
-        let req = s.request(PathBuf::from("runs/x"), false).expect("request");
+        let req = s.request(PathBuf::from("runs/x"), false, None).expect("request");
         assert_eq!((req.batch, req.accumulate), (8, 3));
-        let err = TrainSettings { accumulate: 0, ..TrainSettings::default() }.request(PathBuf::from("runs/x"), false).unwrap_err();
+        let err = TrainSettings { accumulate: 0, ..TrainSettings::default() }.request(PathBuf::from("runs/x"), false, None).unwrap_err();
         assert!(err.contains("accumulate"), "{err}");
+    }
+
+    #[test]
+    fn train_requests_name_the_photo_world_and_the_general_tokenizer() {
+        let general = PathBuf::from("assets/models/general");
+        let s = TrainSettings { photos: true, finetune_general: true, ..TrainSettings::default() };
+        let req = s.request(PathBuf::from("runs/x"), false, Some(&general)).expect("request");
+        assert_eq!((req.data, req.finetune_from), (DataChoice::Photos { seed: 0 }, Some(general.clone())));
+        // Without a general tokenizer in the bundle, the fine-tune is refused with the fix.
+        let err = s.request(PathBuf::from("runs/x"), false, None).unwrap_err();
+        assert!(err.contains("add-general"), "{err}");
+        // The generator has no captions to learn from in the photo world.
+        let g = TrainSettings { photos: true, target: TrainTarget::Generator, tokenizer: Some(general.clone()), ..TrainSettings::default() };
+        assert!(g.request(PathBuf::from("runs/x"), false, Some(&general)).unwrap_err().contains("captions"));
     }
 }

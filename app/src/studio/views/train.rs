@@ -189,7 +189,7 @@ impl TrainView {
                 new_run_dir(&root, kind, preset, ms)
             }
         };
-        match s.request(dir.clone(), resume) {
+        match s.request(dir.clone(), resume, sh.models.general_path.as_ref()) {
             Ok(req) => {
                 if !resume {
                     let keep = (self.estimate.take(), self.asked.take(), self.last_tokenizer.take());
@@ -213,7 +213,8 @@ impl TrainView {
 
     pub fn ui(&mut self, ui: &mut egui::Ui, sh: &mut Shared<'_>, s: &mut TrainSettings, device: &mut DeviceChoice) {
         let idle = self.job.is_none();
-        ui.add_enabled_ui(idle, |ui| settings_ui(ui, &mut *sh.dialogs, s, device, self.last_tokenizer.as_ref()));
+        let general = sh.models.general_path.clone();
+        ui.add_enabled_ui(idle, |ui| settings_ui(ui, &mut *sh.dialogs, s, device, self.last_tokenizer.as_ref(), general.as_ref()));
         // The estimate follows the settings: asked again whenever what it depends on changes.
         let generator = s.target == TrainTarget::Generator;
         let preset = if generator { &s.generator_preset } else { &s.preset };

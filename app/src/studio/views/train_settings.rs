@@ -30,10 +30,17 @@ fn number<T: egui::emath::Numeric>(ui: &mut egui::Ui, label: &str, v: &mut T, ra
     ui.end_row();
 }
 
-/// The form; `last_tokenizer` is this session's newest tokenizer checkpoint. The folders are
-/// chosen in `dialogs` (the app sets them, see [`DialogPurpose::TrainTokenizer`] and
-/// [`DialogPurpose::TrainDataset`]).
-pub fn settings_ui(ui: &mut egui::Ui, dialogs: &mut Dialogs, s: &mut TrainSettings, device: &mut DeviceChoice, last_tokenizer: Option<&PathBuf>) {
+/// The form; `last_tokenizer` is this session's newest tokenizer checkpoint, `general` the
+/// model bundle's general tokenizer. The folders are chosen in `dialogs` (the app sets them,
+/// see [`DialogPurpose::TrainTokenizer`] and [`DialogPurpose::TrainDataset`]).
+pub fn settings_ui(
+    ui: &mut egui::Ui,
+    dialogs: &mut Dialogs,
+    s: &mut TrainSettings,
+    device: &mut DeviceChoice,
+    last_tokenizer: Option<&PathBuf>,
+    general: Option<&PathBuf>,
+) {
     egui::Grid::new("train-settings").num_columns(2).show(ui, |ui| {
         ui.label("model");
         ui.horizontal(|ui| {
@@ -42,7 +49,23 @@ pub fn settings_ui(ui: &mut egui::Ui, dialogs: &mut Dialogs, s: &mut TrainSettin
         });
         ui.end_row();
         match s.target {
-            TrainTarget::Tokenizer => combo(ui, "preset", &mut s.preset, &PRESETS),
+            TrainTarget::Tokenizer => {
+                if let Some(g) = general {
+                    ui.label("start from");
+                    ui.horizontal(|ui| {
+                        ui.radio_value(&mut s.finetune_general, false, "a new network");
+                        ui.radio_value(&mut s.finetune_general, true, "the general tokenizer (fine-tune)").on_hover_text(format!("{}", g.display()));
+                    });
+                    ui.end_row();
+                }
+                if s.finetune_general && general.is_some() {
+                    ui.label("preset");
+                    ui.label("general64 (the general tokenizer's)");
+                    ui.end_row();
+                } else {
+                    combo(ui, "preset", &mut s.preset, &PRESETS);
+                }
+            }
             TrainTarget::Generator => {
                 combo(ui, "generator preset", &mut s.generator_preset, &GENERATOR_PRESETS);
                 ui.label("tokenizer");
