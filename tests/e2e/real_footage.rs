@@ -162,7 +162,8 @@ fn a_clip_broken_mid_training_is_skipped_and_logged() {
 
 /// The shipped general tokenizer (`--finetune-from general`, the model bundle's) fine-tunes on
 /// an imported real clip through the CLI: the run keeps its preset and starts from its weights,
-/// so its first validation is already far above an untrained tokenizer's.
+/// so after two steps it reconstructs the held-out part of the clip far better than the same two
+/// steps from scratch.
 #[test]
 fn the_general_tokenizer_fine_tunes_on_imported_real_clips() {
     let Some(bikes) = shared_data("bikes.mp4") else { return };
@@ -170,16 +171,22 @@ fn the_general_tokenizer_fine_tunes_on_imported_real_clips() {
     let videos = dir.path().join("videos");
     std::fs::create_dir_all(&videos).unwrap();
     std::fs::copy(&bikes, videos.join("bikes.mp4")).unwrap();
-    let (data, run) = (dir.path().join("data"), dir.path().join("run"));
+    let data = dir.path().join("data");
     hitvideo(&["data", "import", videos.to_str().unwrap(), "--out", data.to_str().unwrap(), "--captions-optional"]).unwrap();
-    let args = ["--device", "cpu", "tokenizer", "train", "--finetune-from", "general", "--data", data.to_str().unwrap(), "--steps", "2", "--batch", "2"];
-    hitvideo(&[&args[..], &["--lr", "1e-4", "--warmup", "1", "--val-every", "2", "--val-clips", "2", "--out", run.to_str().unwrap()]].concat()).unwrap();
-    let ckpt = hitvideo_engine::train::checkpoint::resolve(&run).unwrap();
+    // One clip: its first 8 s train, its last 2 s validate.
+    let train = |from: &[&str], run: &Path| -> f64 {
+        let common = ["--device", "cpu", "tokenizer", "train", "--data", data.to_str().unwrap(), "--steps", "2", "--batch", "2", "--lr", "1e-4"];
+        let tail = ["--warmup", "1", "--val-every", "2", "--val-clips", "2", "--out", run.to_str().unwrap()];
+        hitvideo(&[&common[..], from, &tail[..]].concat()).unwrap();
+        let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+        last["val"]["psnr"].as_f64().unwrap()
+    };
+    let (tuned, scratch) = (dir.path().join("tuned"), dir.path().join("scratch"));
+    let tuned_psnr = train(&["--finetune-from", "general"], &tuned);
+    let scratch_psnr = train(&["--preset", "general64"], &scratch);
+    let ckpt = hitvideo_engine::train::checkpoint::resolve(&tuned).unwrap();
     let cfg = std::fs::read_to_string(ckpt.join("config.json")).unwrap();
     assert!(cfg.contains("\"general64\""), "{cfg}");
-    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
-    let psnr = last["val"]["psnr"].as_f64().unwrap();
-    // An untrained general64 reconstructs bikes.mp4 at about 11 dB.
-    assert!(psnr > 18.0, "validation PSNR after fine-tuning from the shipped weights: {psnr:.2} dB");
+    assert!(tuned_psnr > scratch_psnr + 3.0, "validation PSNR: {tuned_psnr:.2} dB fine-tuned from the shipped weights, {scratch_psnr:.2} dB from scratch");
 }
