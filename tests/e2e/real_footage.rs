@@ -1,62 +1,20 @@
 //! Real footage as a training source: imports that probe instead of decoding whole clips,
-//! windows decoded on demand (seeking, random crops, flips), the split by clip, bounded
-//! memory over many clips, a clip that breaks mid-training, and a fine-tune through the CLI.
+//! windows decoded on demand (seeking, random crops, flips), the split by clip, a clip that
+//! breaks mid-training, and a fine-tune through the CLI (bounded memory over many clips is in
+//! `stream_memory.rs`, a process of its own).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hitvideo_e2e::{hitvideo, shared_data};
-use hitvideo_engine::dataset::import::{ImportOptions, import};
+use hitvideo_e2e::{hitvideo, imported_clips, shared_data};
 use hitvideo_engine::dataset::stream::StreamSource;
-use hitvideo_engine::video::{self, DecodeOptions, ExportMetadata, Video};
+use hitvideo_engine::video::{self, DecodeOptions};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-/// A clip of `frames` frames of `w x h` at 8 fps: a diagonal gradient moving right, its
-/// colours set by `seed` (so no two clips share content).
-fn moving_clip(seed: u32, frames: usize, w: u32, h: u32) -> Video {
-    let mut v = Video::new(w, h, 8.0);
-    for t in 0..frames as u32 {
-        let mut f = Vec::with_capacity((w * h * 3) as usize);
-        for y in 0..h {
-            for x in 0..w {
-                f.push(((x + 3 * t) * 255 / w.max(1)).min(255) as u8);
-                f.push(((y * 255 / h.max(1)) as u8).wrapping_add((seed * 40) as u8));
-                f.push(((seed * 61 + t * 5) % 256) as u8);
-            }
-        }
-        v.push_frame(&f);
-    }
-    v
-}
-
-/// Writes `n` clips as MP4 into `dir/videos` and imports them (no captions) into `dir/data`.
-fn dataset(dir: &Path, n: usize, frames: usize, w: u32, h: u32) -> PathBuf {
-    let videos = dir.join("videos");
-    std::fs::create_dir_all(&videos).expect("a temporary folder");
-    for i in 0..n {
-        let clip = moving_clip(i as u32, frames, w, h);
-        video::export(&clip, &videos.join(format!("clip{i:04}.mp4")), &ExportMetadata::for_video(&clip)).expect("the MP4 writer");
-    }
-    let opts = ImportOptions { fps: 8.0, size: 32, min_frames: 16, captions_optional: true };
-    let report = import(&videos, &opts, &mut |_, _, _| {}).expect("the import");
-    assert_eq!(report.index.items.len(), n, "{}", report.summary());
-    let out = dir.join("data");
-    report.index.write(&out).expect("the index");
-    out
-}
-
-/// Resident memory of this process, bytes (Linux).
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
-    let kb: u64 =
-        status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).expect("a VmRSS line");
-    kb * 1024
-}
 
 #[test]
 fn import_probes_lengths_and_the_split_is_by_clip() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset(dir.path(), 12, 40, 48, 32);
+    let data = imported_clips(dir.path(), 12, 40, 48, 32);
     let index = hitvideo_engine::dataset::index::DatasetIndex::read(&data).unwrap();
     // 40 frames at 8 fps: the length comes from the probe, not from decoding the clip whole.
     assert!(index.items.iter().all(|it| it.frames == 40 && it.caption.is_empty()), "{:?}", index.items[0]);
@@ -78,7 +36,7 @@ fn import_probes_lengths_and_the_split_is_by_clip() {
 #[test]
 fn portrait_clips_are_cropped_to_the_square_and_flips_mirror() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset(dir.path(), 2, 24, 32, 64);
+    let data = imported_clips(dir.path(), 2, 24, 32, 64);
     let s = StreamSource::from_index(&data, 16, 32, 8.0).unwrap();
     let clip = &s.train[0];
     let top = s.window(clip, 0.0, [0.5, 0.0], false).unwrap();
@@ -88,24 +46,6 @@ fn portrait_clips_are_cropped_to_the_square_and_flips_mirror() {
     let mut flipped = s.window(clip, 0.0, [0.5, 0.0], true).unwrap();
     hitvideo_engine::dataset::stream::flip_horizontal(&mut flipped);
     assert_eq!(flipped, top, "a flip is a mirror image");
-}
-
-#[test]
-fn many_clips_are_streamed_without_holding_them() {
-    // 60 clips of 40 s: decoded whole at 32x32 they would take 60 x 320 x 3 KiB = 56 MiB; a
-    // stream holds a window at a time.
-    let dir = tempfile::tempdir().unwrap();
-    let data = dataset(dir.path(), 60, 320, 32, 32);
-    let before = rss();
-    let s = StreamSource::from_index(&data, 16, 32, 8.0).unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(0);
-    for _ in 0..20 {
-        let batch = s.train_windows(&mut rng, 4).unwrap();
-        assert_eq!(batch.len(), 4);
-    }
-    let grown = rss().saturating_sub(before);
-    eprintln!("resident memory grew by {:.1} MiB", grown as f64 / (1 << 20) as f64);
-    assert!(grown < 24 << 20, "resident memory grew by {} MiB streaming 80 windows", grown >> 20);
 }
 
 #[test]
@@ -125,7 +65,7 @@ fn seeking_gives_the_frames_of_a_whole_decode() {
 #[test]
 fn a_clip_broken_mid_training_is_skipped_and_logged() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset(dir.path(), 4, 40, 32, 32);
+    let data = imported_clips(dir.path(), 4, 40, 32, 32);
     // After the import: the first training clip is cut short (its index is stale now).
     let broken = dir.path().join("videos/clip0000.mp4");
     let bytes = std::fs::read(&broken).unwrap();
