@@ -32,7 +32,7 @@ pub enum TokenizerCommand {
     /// Per-layer latent shape, tokens, bits, bpp, compression ratio, parameters and an estimate
     /// of training memory for a preset (or for every preset with --all).
     Info {
-        /// Preset name: paper, paper-single, small, tiny or tiny-single.
+        /// Preset name (see --all), or a tokenizer config JSON file.
         #[arg(long, default_value = "tiny")]
         preset: String,
         /// Describe every preset.
@@ -256,7 +256,7 @@ pub fn run(cmd: TokenizerCommand, device: DeviceChoice) -> Result<()> {
         TokenizerCommand::Info { preset, all, json } => {
             let names: Vec<String> = if all { PRESETS.iter().map(|s| s.to_string()).collect() } else { vec![preset] };
             for name in names {
-                let report = info::info(&TokenizerConfig::preset(&name)?);
+                let report = info::info(&TokenizerConfig::preset_or_file(&name)?);
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
