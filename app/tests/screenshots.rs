@@ -58,6 +58,11 @@ fn render_every_view() {
     h.get_by_label("Tokenize synthetic clip").click();
     wait_until(&mut h, "token maps", 120, |h| h.state().tokens.payload().is_some() && h.state().engine_idle());
     save(&mut h, &out, "tokens");
+    // A real video through the bundle's general tokenizer (64x64, 1232 tokens).
+    drop_file(&mut h, workspace_data("bikes.mp4"));
+    h.step();
+    wait_until(&mut h, "bikes.mp4's tokens", 120, |h| h.state().tokens.payload().is_some_and(|p| p.label.contains("bikes.mp4")) && h.state().engine_idle());
+    save(&mut h, &out, "tokens-real");
     h.get_all_by_label("Sweep").next().expect("Sweep tab").click();
     h.step();
     h.get_by_label("Run sweep").click();
@@ -72,7 +77,7 @@ fn render_every_view() {
     wait_until(&mut h, "the run to stop", 120, |h| h.state().engine_idle());
     h.get_all_by_label("Data").next().expect("Data tab").click();
     save(&mut h, &out, "data");
-    for name in ["generate", "compare", "tokens", "sweep", "train", "data"] {
+    for name in ["generate", "compare", "tokens", "tokens-real", "sweep", "train", "data"] {
         assert!(out.join(format!("studio-{name}.png")).is_file(), "{name}");
     }
 }
