@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use eframe::egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -275,49 +274,15 @@ fn tokens_view_tokenizes_a_real_video_file() {
     assert_ne!(p.original.frame(0), &first[..], "another part of the clip");
 }
 
-/// Copies a folder of folders of files (a model bundle).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create the copy");
-    for e in std::fs::read_dir(from).expect("read the bundle").flatten() {
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() { copy_dir(&e.path(), &dest) } else { std::fs::copy(e.path(), &dest).map(|_| ()).expect("copy a file") }
-    }
-}
-
-/// With a bundle that holds a general tokenizer, a real video dropped on the Tokens view goes
-/// through it (its 1232 tokens at 64x64, not the shapes tokenizer's 308) and gets token maps and
-/// redundancy masks; "the loaded tokenizer" sends the next one through the shapes tokenizer.
+/// With the shipped bundle, which holds a general tokenizer, a real video dropped on the Tokens
+/// view goes through it (its 1232 tokens at 64x64, not the shapes tokenizer's 308) and gets
+/// token maps and redundancy masks; "the loaded tokenizer" sends the next one through the shapes
+/// tokenizer; the Train view fine-tunes the general tokenizer.
 #[test]
 fn tokens_view_shows_a_real_video_through_the_general_tokenizer() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let assets = dir.path().join("assets");
-    copy_dir(&repo_assets().join("models"), &assets.join("models"));
-    // A general64 checkpoint (one training step) joins the repository's bundle.
-    let run = dir.path().join("general-run");
-    let cli = hitvideo_app::cli::Cli::try_parse_from([
-        "hitvideo",
-        "--device",
-        "cpu",
-        "tokenizer",
-        "train",
-        "--preset",
-        "general64",
-        "--synthetic-count",
-        "64",
-        "--steps",
-        "1",
-        "--batch",
-        "1",
-        "--val-clips",
-        "1",
-        "--out",
-        run.to_str().expect("utf-8 path"),
-    ])
-    .expect("arguments");
-    hitvideo_app::cli::run(cli).expect("a one-step general64 run");
-    hitvideo_engine::bundle::add_general(&assets.join("models"), &run).expect("add the general tokenizer");
-
-    let mut h = harness_with_assets(dir.path(), &assets, |s| {
+    // The repository's bundle: the shapes models and the shipped general tokenizer.
+    let mut h = harness_with_assets(dir.path(), &repo_assets(), |s| {
         short_run(s, 2);
         s.view = View::Tokens;
     });
