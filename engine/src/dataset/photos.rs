@@ -399,7 +399,8 @@ impl PhotoWorld {
                     for (sp, &(pos, ss, sc, k)) in spec.sprites.iter().zip(&sprites) {
                         let (dx, dy) = (x as f32 + 0.5 - pos[0], y as f32 + 0.5 - pos[1]);
                         // Into the sprite's own frame: undo its rotation and size.
-                        let (lx, ly) = ((cos_sin_apply(sc, ss, dx, dy).0) / k, (cos_sin_apply(sc, ss, dx, dy).1) / k);
+                        let (ux, uy) = cos_sin_apply(sc, ss, dx, dy);
+                        let (lx, ly) = (ux / k, uy / k);
                         let (rx, ry) = (sp.radius[0], sp.radius[1]);
                         let inside = match sp.shape {
                             SpriteShape::Ellipse => (lx / rx).powi(2) + (ly / ry).powi(2) <= 1.0,

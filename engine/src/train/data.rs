@@ -195,7 +195,7 @@ impl ClipSource {
     /// One training clip drawn with `rng`.
     fn train_clip(&self, rng: &mut ChaCha8Rng) -> Result<Video, DataError> {
         Ok(match self {
-            Self::Synthetic { config, train, .. } => synth::item(config, train[rng.random_range(0..train.len().max(1)) % train.len()]).render(&config.render),
+            Self::Synthetic { config, train, .. } => synth::item(config, train[rng.random_range(0..train.len())]).render(&config.render),
             Self::Photos { world, seed } => world.clip(*seed, rng.random(), false),
             Self::Stream(s) => s.train_windows(rng, 1)?.remove(0),
             Self::Mix(parts) => {

@@ -35,16 +35,9 @@ pub enum Command {
     Shutdown,
 }
 
-/// Where training clips come from.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum DataChoice {
-    /// Synthetic shapes: `count` clips of dataset `seed`.
-    Synthetic { count: usize, seed: u64 },
-    /// The photo world (clips made from the installed photographs) of `seed`.
-    Photos { seed: u64 },
-    /// A dataset folder made by `hitvideo data import` or `data synth`.
-    Folder(PathBuf),
-}
+/// Where training clips come from: the engine's own choice (shapes, the photo world or a
+/// dataset folder), as the CLI's `--data` names it.
+pub use hitvideo_engine::train::data::DataKind as DataChoice;
 
 /// A training run to start or continue.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::train::checkpoint;
-use hitvideo_engine::train::data::{ClipSource, to_videos};
+use hitvideo_engine::train::data::{ClipSource, DataSpec, to_videos};
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent, load_tokenizer};
 
 use super::payload::TrainStrip;
@@ -67,16 +67,16 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
         Err(e) => return Outcome::Failed(e),
     };
     let c = &trainer.cfg;
-    let data = match &req.data {
-        DataChoice::Synthetic { count, seed } => ClipSource::synthetic(*count, *seed, c.frames, c.height, c.fps),
-        DataChoice::Photos { seed } => match ClipSource::photos(*seed, c.frames, c.height, c.fps) {
-            Ok(d) => d,
-            Err(e) => return Outcome::Failed(format!("photo world: {e}")),
-        },
-        DataChoice::Folder(dir) => match ClipSource::dataset(dir, c.frames, c.height, c.fps) {
-            Ok(d) => d,
-            Err(e) => return Outcome::Failed(format!("dataset {}: {e}", dir.display())),
-        },
+    let data = match ClipSource::from_specs(&[DataSpec { kind: req.data.clone(), weight: 1.0 }], c.frames, c.height, c.fps) {
+        Ok(d) => d,
+        Err(e) => {
+            let what = match &req.data {
+                DataChoice::Folder(dir) => format!("dataset {}", dir.display()),
+                DataChoice::Photos { .. } => "photo world".into(),
+                DataChoice::Shapes { .. } => "synthetic shapes".into(),
+            };
+            return Outcome::Failed(format!("{what}: {e}"));
+        }
     };
     let fps = c.fps;
     let from = trainer.step;

@@ -48,7 +48,7 @@ fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<TokenC
     let mut cache = match &req.data {
         DataChoice::Folder(d) => token_cache::build_dataset(&model, &cfg, d, &w.device, &job.cancel, progress),
         DataChoice::Photos { .. } => return Err("the photo world has no captions: train the generator on the shapes or on a captioned dataset folder".into()),
-        DataChoice::Synthetic { count, seed } => {
+        DataChoice::Shapes { count, seed } => {
             token_cache::build_synthetic(&model, &cfg, &token_cache::synthetic_config(*count, *seed, &cfg), &w.device, &job.cancel, progress)
         }
     }

@@ -170,7 +170,7 @@ impl TrainSettings {
                 return Err("the photo world has no captions: train the generator on the synthetic shapes or a captioned dataset folder".into());
             }
             None if self.photos => DataChoice::Photos { seed: self.data_seed },
-            None => DataChoice::Synthetic { count: self.synthetic_count.max(16), seed: self.data_seed },
+            None => DataChoice::Shapes { count: self.synthetic_count.max(16), seed: self.data_seed },
         };
         let generator = self.target == TrainTarget::Generator;
         if generator && !resume && self.tokenizer.is_none() {
