@@ -1,5 +1,5 @@
 //! Generator benchmarks on the CPU (Flex), printed as one JSON document (the figures of
-//! `hitvideo_engine::bench::generator`, also in `hitvideo bench`).
+//! `hitvideo_engine::eval::bench::generator`, also in `hitvideo bench`).
 //! `cargo run -p hitvideo-engine --example bench_generator -- [--repeat 3] [--batch 16]` (the dev
 //! profile builds dependencies at opt-level 3 and the engine at 2, as the app does).
 
@@ -11,7 +11,7 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut report = hitvideo_engine::bench::generator::bench_generator(&Device::flex(), arg("--repeat", 3), arg("--batch", 16))?;
+    let mut report = hitvideo_engine::eval::bench::generator::bench_generator(&Device::flex(), arg("--repeat", 3), arg("--batch", 16))?;
     report["device"] = "cpu (flex)".into();
     report["threads"] = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).into();
     println!("{}", serde_json::to_string_pretty(&report)?);

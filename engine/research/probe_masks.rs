@@ -7,9 +7,10 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use hitvideo_engine::tensor::to_tensor;
 use hitvideo_engine::tokenizer::dynamic::{LayerIds, MaskConfig, clip_ids, layer_masks};
-use hitvideo_engine::train::data::{ClipSource, to_tensor};
-use hitvideo_engine::train::tokenizer::load_tokenizer;
+use hitvideo_engine::tokenizer::load_tokenizer;
+use hitvideo_engine::train::data::ClipSource;
 use hitvideo_engine::video::Video;
 
 fn noise_clip(frames: usize, size: usize, seed: u64) -> Video {

@@ -14,11 +14,11 @@ use hitvideo_engine::dataset::attributes::{Attributes, Color, Motion};
 use hitvideo_engine::dataset::captions::canonical;
 use hitvideo_engine::dataset::synth;
 use hitvideo_engine::generator::config::layer_offsets;
+use hitvideo_engine::generator::load_generator;
 use hitvideo_engine::generator::loss::split_groups;
+use hitvideo_engine::generator::token_cache::TokenCache;
 use hitvideo_engine::text::MiniLm;
-use hitvideo_engine::train::generator::load_generator;
 use hitvideo_engine::train::generator_data::{TextSource, layer_ids, to_tensors};
-use hitvideo_engine::train::token_cache::TokenCache;
 
 /// Per-item NLL over `ranges` of video positions (summed), one value per caption.
 #[allow(clippy::too_many_arguments)] // a one-off probe's plumbing

@@ -64,7 +64,7 @@ fn main() {
     dev.seed(0);
     // CKPT=<run or step folder>: start from a trained tokenizer (steps 0: only look at it).
     let mut model = match std::env::var("CKPT") {
-        Ok(path) => hitvideo_engine::train::tokenizer::load_tokenizer(std::path::Path::new(&path), None, &dev).unwrap_or_else(|e| panic!("{e}")).0,
+        Ok(path) => hitvideo_engine::tokenizer::load_tokenizer(std::path::Path::new(&path), None, &dev).unwrap_or_else(|e| panic!("{e}")).0,
         Err(_) => cfg.init(&dev),
     };
     let mut opt = AdamWConfig::new().with_beta_2(0.99).with_weight_decay(1e-4).init();

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::train::checkpoint::{self, CheckpointError};
+use crate::checkpoint::{self, CheckpointError};
 
 /// The files of a checkpoint that inference needs.
 pub const CHECKPOINT_FILES: [&str; 3] = ["state.json", "config.json", "model.bpk"];

@@ -12,6 +12,9 @@ use std::str::FromStr;
 
 use burn::tensor::{Device, DeviceKind};
 
+/// Devices a run may use at once.
+pub const MAX_DEVICES: usize = 64;
+
 /// What the user asked for on the command line or in the studio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -301,7 +304,7 @@ pub fn select_many_from(choice: DeviceChoice, count: usize, adapters: &[AdapterI
 
 /// As [`select_many`], over a given adapter list and CUDA device count.
 pub fn select_many_with(choice: DeviceChoice, count: usize, adapters: &[AdapterInfo], cuda: usize) -> Result<Vec<SelectedDevice>, DevicesError> {
-    const MAX: usize = crate::train::parallel::MAX_DEVICES;
+    const MAX: usize = MAX_DEVICES;
     if count == 0 || count > MAX {
         return Err(DevicesError::Count { asked: count, max: MAX });
     }

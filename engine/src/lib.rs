@@ -3,14 +3,15 @@
 //! The studio and the CLI (crate `hitvideo-app`) are thin layers over the plain functions here.
 //! See `engine/README.md` for a map of the modules.
 
-pub mod analyze;
-pub mod bench;
 pub mod bundle;
+pub mod checkpoint;
 pub mod dataset;
 pub mod device;
+pub mod eval;
 pub mod fsutil;
 pub mod generator;
 pub mod metrics;
+pub mod tensor;
 pub mod text;
 pub mod tokenizer;
 pub mod train;

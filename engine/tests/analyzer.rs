@@ -1,8 +1,8 @@
 //! The attribute analyzer against ground truth on synthetic clips, clean and noisy.
 
-use hitvideo_engine::analyze::{PromptAttributes, analyze, score};
 use hitvideo_engine::dataset::shapes::add_noise;
 use hitvideo_engine::dataset::synth::{self, SynthConfig};
+use hitvideo_engine::eval::analyze::{PromptAttributes, analyze, score};
 use rand::SeedableRng;
 
 #[test]

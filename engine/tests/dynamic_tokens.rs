@@ -12,10 +12,10 @@
 //! invariants on real encoder ids.
 
 use burn::prelude::*;
+use hitvideo_engine::checkpoint;
 use hitvideo_engine::dataset::synth::item_seed;
 use hitvideo_engine::tokenizer::dynamic::{self, FillStrategy, MaskConfig, cap_limit, clip_ids, decode_masked_batch, decode_masked_ids, layer_masks};
 use hitvideo_engine::tokenizer::{MaskedStream, Tokenizer, TokenizerConfig};
-use hitvideo_engine::train::checkpoint;
 use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -166,7 +166,7 @@ fn masked_training_moves_the_learned_embedding() {
     // The trained embedding is saved and loaded with the weights.
     let dir = tempfile::tempdir().expect("tempdir");
     t.save(dir.path(), serde_json::Value::Null).expect("save");
-    let (loaded, _, _) = hitvideo_engine::train::tokenizer::load_tokenizer(dir.path(), Some("tiny"), &device).expect("load");
+    let (loaded, _, _) = hitvideo_engine::tokenizer::load_tokenizer(dir.path(), Some("tiny"), &device).expect("load");
     assert_eq!(loaded.mask_embedding(3).into_data().try_to_vec::<f32>().expect("f32"), after);
     assert!(TokenizerTrainConfig::new().with_mask_fill("blur".into()).mask_fills().is_err());
     assert!(TokenizerTrainConfig::new().with_mask_prob(1.5).mask_fills().is_err());

@@ -7,11 +7,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::prelude::*;
+use hitvideo_engine::eval::sweep;
 use hitvideo_engine::generator::pipeline::tokens_from_metadata;
-use hitvideo_engine::generator::{CfgSchedule, ClipRequest, GenEvent, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig, sweep};
+use hitvideo_engine::generator::token_cache::TokenCache;
+use hitvideo_engine::generator::{CfgSchedule, ClipRequest, GenEvent, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::train::generator::{GeneratorTrainConfig, GeneratorTrainer};
-use hitvideo_engine::train::token_cache::{self, TokenCache};
+use hitvideo_engine::train::token_cache;
 use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
 use hitvideo_engine::video;
 
@@ -173,7 +175,7 @@ fn single_layer_baseline_and_mismatched_tokenizer() {
 
 #[test]
 fn accuracy_report_and_a_packed_bundle() {
-    use hitvideo_engine::generator::accuracy::{self, AccuracySpec};
+    use hitvideo_engine::eval::accuracy::{self, AccuracySpec};
     let dir = tempfile::tempdir().expect("tempdir");
     let run = models(dir.path(), "tiny");
     // The bundle holds weights only, and loads like the runs it came from.

@@ -6,12 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::prelude::*;
+use hitvideo_engine::checkpoint;
+use hitvideo_engine::generator::load_generator;
+use hitvideo_engine::generator::token_cache::{CacheError, TokenCache};
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::TokenizerConfig;
-use hitvideo_engine::train::generator::{self as train, GeneratorTrainConfig, GeneratorTrainer, TrainError, load_generator};
-use hitvideo_engine::train::token_cache::{self, CacheError, TokenCache};
-use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
-use hitvideo_engine::train::{checkpoint, log};
+use hitvideo_engine::tokenizer::load_tokenizer;
+use hitvideo_engine::train::generator::{self as train, GeneratorTrainConfig, GeneratorTrainer, TrainError};
+use hitvideo_engine::train::log;
+use hitvideo_engine::train::token_cache;
+use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
 
 fn no_cancel() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))

@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
+use hitvideo_engine::checkpoint;
 use hitvideo_engine::dataset::import::{ImportOptions, import};
+use hitvideo_engine::generator::token_cache::{CacheHeader, CacheItem, FORMAT_VERSION, TokenCache};
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::tokens::{TokenFile, TokenLayer, TokenWindow};
 use hitvideo_engine::tokenizer::{LayerConfig, TokenizerConfig, config_sha256};
-use hitvideo_engine::train::checkpoint;
-use hitvideo_engine::train::token_cache::{CacheHeader, CacheItem, FORMAT_VERSION, TokenCache};
-use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
+use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
 use hitvideo_engine::video::{self, DecodeOptions, ExportMetadata, Video};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

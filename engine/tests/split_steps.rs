@@ -8,12 +8,14 @@ use std::sync::atomic::AtomicBool;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
+use hitvideo_engine::generator::token_cache::TokenCache;
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::TokenizerConfig;
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::train::data::ClipSource;
 use hitvideo_engine::train::generator::{GeneratorTrainConfig, GeneratorTrainer};
-use hitvideo_engine::train::token_cache::{self, TokenCache};
-use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
+use hitvideo_engine::train::token_cache;
+use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
 
 /// Every float parameter of a module, flattened in visiting order.
 #[derive(Default)]

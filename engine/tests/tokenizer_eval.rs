@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::prelude::*;
+use hitvideo_engine::eval::tokenizer::{self as eval, EvalOptions};
 use hitvideo_engine::metrics;
-use hitvideo_engine::tokenizer::eval::{self, EvalOptions};
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::{FillStrategy, MaskConfig, Tokenizer, TokenizerConfig, codec, tokens::TokenFile};
 use hitvideo_engine::train::data::ClipSource;
-use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, load_tokenizer};
+use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer};
 use hitvideo_engine::video::{self, Video};
 
 /// Trains `tiny` for 2 steps into `run` and loads it back for inference.

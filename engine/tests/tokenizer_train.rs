@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::prelude::*;
+use hitvideo_engine::checkpoint;
 use hitvideo_engine::tokenizer::TokenizerConfig;
-use hitvideo_engine::train::checkpoint;
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::train::data::ClipSource;
-use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, active_layers, load_tokenizer};
+use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, active_layers};
 
 /// A short run with the terms these tests check pinned, whatever the defaults become: a
 /// discriminator from step 1, the paper's progressive schedule, L1 without squared error.

@@ -87,11 +87,11 @@ fn the_shipped_tokenizer_masks_a_static_clip_to_the_cap_and_noise_far_less() {
     use hitvideo_engine::tokenizer::dynamic::{MaskConfig, cap_limit, clip_ids, layer_masks};
     let device = burn::prelude::Device::flex();
     let dir = workspace_root().join("assets/models/tokenizer");
-    let (model, cfg, _) = hitvideo_engine::train::tokenizer::load_tokenizer(&dir, None, &device).expect("the shipped tokenizer");
+    let (model, cfg, _) = hitvideo_engine::tokenizer::load_tokenizer(&dir, None, &device).expect("the shipped tokenizer");
     let bits: Vec<usize> = cfg.layers.iter().map(|l| l.bits).collect();
     let mcfg = MaskConfig::new().with_seed(3);
     let masks = |static_clip: bool, seed: u64| {
-        let x = hitvideo_engine::train::data::to_tensor(&[random_clip(static_clip, seed)], &device);
+        let x = hitvideo_engine::tensor::to_tensor(&[random_clip(static_clip, seed)], &device);
         let indices: Vec<_> = model.encode(x, 1.0).layers.into_iter().map(|o| o.indices).collect();
         layer_masks(&clip_ids(&indices, &bits).remove(0), &mcfg).expect("own ids")
     };

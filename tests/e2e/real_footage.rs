@@ -125,7 +125,7 @@ fn the_general_tokenizer_fine_tunes_on_imported_real_clips() {
     let (tuned, scratch) = (dir.path().join("tuned"), dir.path().join("scratch"));
     let tuned_psnr = train(&["--finetune-from", "general"], &tuned);
     let scratch_psnr = train(&["--preset", "general64"], &scratch);
-    let ckpt = hitvideo_engine::train::checkpoint::resolve(&tuned).unwrap();
+    let ckpt = hitvideo_engine::checkpoint::resolve(&tuned).unwrap();
     let cfg = std::fs::read_to_string(ckpt.join("config.json")).unwrap();
     assert!(cfg.contains("\"general64\""), "{cfg}");
     assert!(tuned_psnr > scratch_psnr + 3.0, "validation PSNR: {tuned_psnr:.2} dB fine-tuned from the shipped weights, {scratch_psnr:.2} dB from scratch");

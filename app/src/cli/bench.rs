@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use hitvideo_engine::bench;
 use hitvideo_engine::dataset::shapes::RenderConfig;
 use hitvideo_engine::dataset::synth::{self, SynthConfig};
+use hitvideo_engine::eval::bench;
 use hitvideo_engine::video::{self, DecodeOptions};
 
 #[derive(Debug, Args)]

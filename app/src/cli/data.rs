@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use hitvideo_engine::analyze::{self, PromptAttributes};
 use hitvideo_engine::dataset::import::{self, ImportOptions};
 use hitvideo_engine::dataset::index::{DatasetIndex, DatasetKind, IndexItem};
 use hitvideo_engine::dataset::shapes::{RenderConfig, add_noise};
 use hitvideo_engine::dataset::synth::{self, SynthConfig};
+use hitvideo_engine::eval::analyze::{self, PromptAttributes};
 use hitvideo_engine::video::{self, DecodeOptions, ExportMetadata, Video};
 use rand::SeedableRng;
 

@@ -6,13 +6,14 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use hitvideo_engine::checkpoint;
 use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::generator::token_cache::TokenCache;
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::text::{self, MiniLm};
-use hitvideo_engine::train::checkpoint;
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::train::generator::{self as train, GeneratorTrainConfig, GeneratorTrainEvent, GeneratorTrainer};
-use hitvideo_engine::train::token_cache::{self, TokenCache};
-use hitvideo_engine::train::tokenizer::load_tokenizer;
+use hitvideo_engine::train::token_cache;
 
 #[derive(Debug, Subcommand)]
 pub enum LmCommand {
@@ -58,7 +59,7 @@ pub struct EvalArgs {
 }
 
 fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
-    use hitvideo_engine::generator::accuracy;
+    use hitvideo_engine::eval::accuracy;
     if a.per_split == 0 {
         bail!("--per-split must be at least 1");
     }

@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hitvideo_engine::device::DeviceChoice;
-use hitvideo_engine::generator::{ClipRequest, sweep};
+use hitvideo_engine::eval::sweep;
+use hitvideo_engine::generator::ClipRequest;
 use hitvideo_engine::video::{self, ExportMetadata};
 
 use super::generate::{ModelArgs, parse_cfgs, parse_seeds};

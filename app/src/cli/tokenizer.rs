@@ -173,7 +173,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     }
     let devices = a.scale.select(choice)?;
     let chosen = devices.main.clone();
-    let has_run = hitvideo_engine::train::checkpoint::resolve(&a.out).is_ok();
+    let has_run = hitvideo_engine::checkpoint::resolve(&a.out).is_ok();
     let mut trainer = if a.resume {
         if !has_run {
             bail!("{}: nothing to resume (no checkpoint); drop --resume to start a run", a.out.display());

@@ -13,13 +13,13 @@ use super::config::GeneratorConfig;
 use super::generate::{GenEvent, GenerateError, GenerateSpec, generate, split_layers};
 use super::model::{Generator, TextInput};
 use super::sample::{CfgSchedule, SamplingConfig};
+use super::token_cache::TokenCache;
+use crate::checkpoint::{self, CheckpointError};
+use crate::generator::load_generator;
+use crate::tensor::to_videos;
 use crate::text::{MiniLm, TextEncoder, TextError};
+use crate::tokenizer::load_tokenizer;
 use crate::tokenizer::{Tokenizer, TokenizerConfig, config_sha256};
-use crate::train::checkpoint::{self, CheckpointError};
-use crate::train::data::to_videos;
-use crate::train::generator::load_generator;
-use crate::train::token_cache::TokenCache;
-use crate::train::tokenizer::load_tokenizer;
 use crate::video::{ExportMetadata, Video};
 
 /// Why a pipeline could not be loaded or run.

@@ -15,8 +15,8 @@ use super::config::TokenizerConfig;
 use super::dynamic::FillStrategy;
 use super::model::Tokenizer;
 use super::tokens::{TokenFile, TokenFileError, TokenLayer, TokenWindow};
-use crate::train::checkpoint::{self, CheckpointError};
-use crate::train::data::{to_tensor, to_videos};
+use crate::checkpoint::{self, CheckpointError};
+use crate::tensor::{to_tensor, to_videos};
 use crate::video::{self, DecodeOptions, ExportMetadata, Video, VideoError};
 
 /// Windows encoded or decoded per forward pass.

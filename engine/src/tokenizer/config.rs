@@ -326,7 +326,7 @@ impl TokenizerConfig {
 pub fn config_sha256(cfg: &TokenizerConfig) -> String {
     let text = String::from_utf8(serde_json::to_vec_pretty(cfg).unwrap_or_default()).unwrap_or_default();
     let legacy: String = text.split_inclusive('\n').filter(|line| line.trim() != "\"subpixel_decoder\": false,").collect();
-    crate::train::checkpoint::sha256_hex(legacy.as_bytes())
+    crate::checkpoint::sha256_hex(legacy.as_bytes())
 }
 
 #[cfg(test)]
@@ -416,7 +416,7 @@ mod tests {
 }"#;
         let cfg = TokenizerConfig::from_json(legacy.as_bytes()).unwrap();
         assert!(!cfg.subpixel_decoder);
-        assert_eq!(config_sha256(&cfg), crate::train::checkpoint::sha256_hex(legacy.as_bytes()));
+        assert_eq!(config_sha256(&cfg), crate::checkpoint::sha256_hex(legacy.as_bytes()));
         let new = cfg.clone().with_subpixel_decoder(true);
         assert_ne!(config_sha256(&new), config_sha256(&cfg));
         assert!(serde_json::to_string(&new).unwrap().contains("\"subpixel_decoder\":true"));

@@ -11,7 +11,7 @@ use super::model::Tokenizer;
 use super::stream::{MaskedStream, StreamStats};
 use super::tokens::TokenWindow;
 use crate::dataset::synth::item_seed;
-use crate::train::data::to_videos;
+use crate::tensor::to_videos;
 use crate::video::Video;
 
 /// Masked tokens of one layer, summed over windows.

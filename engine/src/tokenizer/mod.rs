@@ -7,13 +7,11 @@ pub mod codec;
 pub mod config;
 pub mod disc;
 pub mod dynamic;
-pub mod eval;
-mod eval_table;
 #[cfg(test)]
 mod gradcheck;
-pub mod h264;
 pub mod info;
 pub mod lfq;
+pub mod load;
 pub mod masked_codec;
 pub mod model;
 pub mod stream;
@@ -21,6 +19,7 @@ pub mod tokens;
 
 pub use config::{LayerConfig, TokenizerConfig, config_sha256};
 pub use dynamic::{FillStrategy, LayerIds, LayerMask, MaskConfig, layer_masks};
+pub use load::load_tokenizer;
 pub use model::{Encoded, Tokenizer};
 pub use stream::MaskedStream;
 pub use tokens::{TokenFile, TokenFileError, TokenLayer, TokenWindow};

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 mod bitpack;
 
 use super::config::TokenizerConfig;
-use crate::train::checkpoint::sha256_hex;
+use crate::checkpoint::sha256_hex;
 use bitpack::{pack, packed_len, unpack};
 
 /// The first 8 bytes of every token file.

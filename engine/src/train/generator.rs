@@ -17,20 +17,18 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use super::generator_data::{TextSource, embedded_input, layer_ids, rows_of, to_tensors, token_dropout};
 use super::log::MetricsLog;
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
 use super::schedule::lr_at;
-use super::token_cache::TokenCache;
 pub use super::tokenizer::TrainError;
+use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use crate::dataset::synth::item_seed;
+use crate::generator::load::{KIND, read_config};
+use crate::generator::token_cache::TokenCache;
 use crate::generator::{Generator, GeneratorConfig, TextInput, layer_losses};
 use crate::text::MiniLm;
-
-/// Checkpoint kind written in `state.json`.
-pub const KIND: &str = "generator";
 
 /// Hyper-parameters of a generator run (saved beside every checkpoint).
 #[derive(Config, Debug)]
@@ -176,42 +174,6 @@ fn optimizer(t: &GeneratorTrainConfig) -> ModuleOptimizer {
         .with_weight_decay(t.weight_decay)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(t.grad_clip)))
         .init()
-}
-
-fn read_config(dir: &Path, state: &CheckpointState) -> Result<GeneratorConfig, CheckpointError> {
-    let bytes = checkpoint::read_file(dir, "config.json")?;
-    if checkpoint::sha256_hex(&bytes) != state.config_sha256 {
-        return Err(damaged(dir, "config.json", "its checksum does not match state.json"));
-    }
-    let cfg = GeneratorConfig::from_json(&bytes).map_err(|e| damaged(dir, "config.json", e))?;
-    cfg.validate().map_err(|e| damaged(dir, "config.json", e))?;
-    Ok(cfg)
-}
-
-/// A generator loaded for inference from a run or step folder, with its checkpoint state and
-/// the SHA-256 of its weights file (for export metadata).
-pub struct LoadedGenerator {
-    pub model: Generator,
-    pub cfg: GeneratorConfig,
-    pub state: CheckpointState,
-    pub weights_sha256: String,
-    /// The step folder it came from.
-    pub dir: PathBuf,
-    /// The run's training settings (the token cache it was trained on, ...), when readable.
-    pub train: Option<GeneratorTrainConfig>,
-}
-
-/// Loads a generator (weights only) from a run or step folder, checking the kind and, if
-/// given, the preset.
-pub fn load_generator(path: &Path, preset: Option<&str>, device: &Device) -> Result<LoadedGenerator, CheckpointError> {
-    let dir = checkpoint::resolve(path)?;
-    let state = checkpoint::read_state(&dir, KIND, preset)?;
-    let cfg = read_config(&dir, &state)?;
-    let weights = checkpoint::read_file(&dir, "model.bpk")?;
-    let weights_sha256 = checkpoint::sha256_hex(&weights);
-    let model = load_module(cfg.init(device), &dir, "model.bpk")?;
-    let train = checkpoint::read_file(&dir, "train.json").ok().and_then(|b| GeneratorTrainConfig::from_json(&b).ok());
-    Ok(LoadedGenerator { model, cfg, state, weights_sha256, dir, train })
 }
 
 impl GeneratorTrainer {

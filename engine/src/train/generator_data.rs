@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use burn::prelude::*;
 use rand::Rng;
 
-use super::token_cache::TokenCache;
+use crate::generator::token_cache::TokenCache;
 use crate::generator::{Generator, GeneratorConfig, TextInput};
 use crate::text::{MiniLm, TextEncoder, TextError};
 

@@ -1,7 +1,6 @@
 //! Training: the tokenizer and generator loops, the generator's token cache, checkpoints and
 //! metric logs.
 
-pub mod checkpoint;
 pub mod data;
 pub mod generator;
 pub mod generator_data;

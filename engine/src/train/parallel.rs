@@ -11,12 +11,10 @@
 //! sum is the whole batch's mean. Burn 0.22's all-reduce (`burn::tensor::distributed`) runs on
 //! CUDA only; on WGPU and on the CPU this gather-to-main path is what Burn offers.
 
+use crate::device::MAX_DEVICES;
 use burn::prelude::*;
 
 use super::tokenizer::TrainError;
-
-/// Devices a run may use at once.
-pub const MAX_DEVICES: usize = 64;
 
 /// How one optimizer step is cut: `devices x accumulate` micro-batches of `micro` items;
 /// micro-batch `i` runs on device `i % devices`.

@@ -17,21 +17,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
-use super::data::{ClipSource, DataError, to_tensor};
+use super::data::{ClipSource, DataError};
 use super::log::MetricsLog;
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
 use super::schedule::lr_at;
 use super::tokenizer_step::{self as step, DiscUpdate, Models, StepPlan, StepSums};
+use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use crate::dataset::synth::item_seed;
+use crate::tensor::to_tensor;
 use crate::tokenizer::disc::Discriminator;
 use crate::tokenizer::dynamic::FillStrategy;
 use crate::tokenizer::lfq::usage_and_perplexity;
+use crate::tokenizer::load::{KIND, load_model, read_model_config};
 use crate::tokenizer::{Tokenizer, TokenizerConfig};
-
-/// Checkpoint kind written in `state.json`.
-pub const KIND: &str = "tokenizer";
 
 /// Training batches prepared ahead of the step being computed.
 pub const PREFETCH: usize = 2;
@@ -322,31 +321,6 @@ fn optimizer(t: &TokenizerTrainConfig) -> ModuleOptimizer {
         .with_weight_decay(t.weight_decay)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(t.grad_clip)))
         .init()
-}
-
-/// Loads a tokenizer (weights only) from a run or step folder, for inference.
-pub fn load_tokenizer(path: &Path, preset: Option<&str>, device: &Device) -> Result<(Tokenizer, TokenizerConfig, CheckpointState), CheckpointError> {
-    let dir = checkpoint::resolve(path)?;
-    let state = checkpoint::read_state(&dir, KIND, preset)?;
-    let cfg = read_model_config(&dir, &state)?;
-    let model = load_model(cfg.init(device), &dir)?;
-    Ok((model, cfg, state))
-}
-
-/// Reads `config.json` and checks it against the checksum in `state.json`.
-fn read_model_config(dir: &Path, state: &CheckpointState) -> Result<TokenizerConfig, CheckpointError> {
-    let cfg_bytes = checkpoint::read_file(dir, "config.json")?;
-    let cfg = TokenizerConfig::from_json(&cfg_bytes).map_err(|e| damaged(dir, "config.json", e))?;
-    if checkpoint::sha256_hex(&cfg_bytes) != state.config_sha256 {
-        return Err(damaged(dir, "config.json", "its checksum does not match state.json"));
-    }
-    cfg.validate().map_err(|e| damaged(dir, "config.json", e))?;
-    Ok(cfg)
-}
-
-/// Loads `model.bpk`; a checkpoint from before the mask embeddings loads with them at zero.
-fn load_model(m: Tokenizer, dir: &Path) -> Result<Tokenizer, CheckpointError> {
-    m.load_weights(checkpoint::read_file(dir, "model.bpk")?).map_err(|e| damaged(dir, "model.bpk", e))
 }
 
 /// Reads `train.json`; fields added since the checkpoint was written take their defaults.

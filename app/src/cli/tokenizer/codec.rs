@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hitvideo_engine::bundle;
 use hitvideo_engine::device::{self, DeviceChoice};
-use hitvideo_engine::tokenizer::eval::{self, EvalOptions};
+use hitvideo_engine::eval::tokenizer::{self as eval, EvalOptions};
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::{FillStrategy, MaskConfig, Tokenizer, TokenizerConfig, codec, masked_codec, tokens::TokenFile};
-use hitvideo_engine::train::tokenizer::load_tokenizer;
 
 /// Dynamic encoding (redundancy masks) on `eval`, `encode` and `decode`.
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use burn::prelude::*;
-use hitvideo_engine::analyze::{self, PromptAttributes};
+use hitvideo_engine::eval::analyze::{self, PromptAttributes};
 use hitvideo_engine::generator::config::layer_offsets;
 use hitvideo_engine::generator::{
     CfgSchedule, ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig,

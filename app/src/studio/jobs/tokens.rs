@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 
 use burn::prelude::*;
 use hitvideo_engine::metrics;
+use hitvideo_engine::tensor::{to_tensor, to_videos};
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::tokenizer::dynamic::{FillStrategy, LayerIds, MaskConfig, decode_masked_ids, layer_masks};
 use hitvideo_engine::tokenizer::lfq::{codes_from_indices, usage_and_perplexity};
-use hitvideo_engine::train::data::{to_tensor, to_videos};
 use hitvideo_engine::video::clip::center_crop_resize;
 use hitvideo_engine::video::{self, DecodeOptions, Video};
 

@@ -5,10 +5,12 @@
 
 use std::sync::atomic::Ordering;
 
+use hitvideo_engine::checkpoint;
+use hitvideo_engine::tensor::to_videos;
 use hitvideo_engine::tokenizer::TokenizerConfig;
-use hitvideo_engine::train::checkpoint;
-use hitvideo_engine::train::data::{ClipSource, DataSpec, to_videos};
-use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent, load_tokenizer};
+use hitvideo_engine::tokenizer::load_tokenizer;
+use hitvideo_engine::train::data::{ClipSource, DataSpec};
+use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
 use super::payload::TrainStrip;
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};

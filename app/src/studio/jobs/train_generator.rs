@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use hitvideo_engine::checkpoint;
+use hitvideo_engine::generator::token_cache::TokenCache;
 use hitvideo_engine::generator::{ClipRequest, GeneratorConfig, Pipeline, SamplingConfig, TextConditionConfig};
 use hitvideo_engine::text::{self, MiniLm};
-use hitvideo_engine::train::checkpoint;
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent, GeneratorTrainer};
-use hitvideo_engine::train::token_cache::{self, TokenCache};
-use hitvideo_engine::train::tokenizer::load_tokenizer;
+use hitvideo_engine::train::token_cache;
 
 use super::payload::TrainStrip;
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};

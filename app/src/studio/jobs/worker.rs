@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use burn::prelude::*;
+use hitvideo_engine::checkpoint;
 use hitvideo_engine::device::{self, DeviceChoice};
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
+use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, info};
-use hitvideo_engine::train::checkpoint;
-use hitvideo_engine::train::tokenizer::load_tokenizer;
 use hitvideo_engine::video;
 
 use super::generate::{self, LoadedGenerator};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eframe::egui;
 use egui_plot::{Legend, Line, Plot, Points};
-use hitvideo_engine::generator::grid::{GridLabels, compose};
+use hitvideo_engine::eval::grid::{GridLabels, compose};
 use hitvideo_engine::video::meta::SamplerSettings;
 use hitvideo_engine::video::{ExportMetadata, Video};
 

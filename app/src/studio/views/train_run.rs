@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use hitvideo_engine::checkpoint::{self, CheckpointState};
 use hitvideo_engine::dataset::index::HEADER_FILE;
-use hitvideo_engine::train::checkpoint::{self, CheckpointState};
 
 use crate::studio::settings::TrainTarget;
 

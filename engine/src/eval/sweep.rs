@@ -8,9 +8,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::grid::{GridLabels, compose};
-use super::pipeline::{ClipRequest, Pipeline, PipelineError};
-use super::sample::SamplingConfig;
-use crate::analyze::{self, Analysis, AttributeScore, PromptAttributes};
+use crate::eval::analyze::{self, Analysis, AttributeScore, PromptAttributes};
+use crate::generator::pipeline::{ClipRequest, Pipeline, PipelineError};
+use crate::generator::sample::SamplingConfig;
 use crate::video::Video;
 
 /// What to sweep.

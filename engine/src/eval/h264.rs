@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::eval::Quality;
+use super::tokenizer::Quality;
 use crate::video::mp4::{Mp4Options, Mp4Stats, write_mp4_with_stats};
 use crate::video::{self, DecodeOptions, ExportMetadata, Video, VideoError};
 

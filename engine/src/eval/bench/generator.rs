@@ -17,11 +17,11 @@ use std::time::Instant;
 use burn::prelude::*;
 use serde_json::{Value, json};
 
+use crate::generator::token_cache::{CacheHeader, CacheItem, TokenCache};
 use crate::generator::{self, CfgSchedule, GenerateSpec, GeneratorConfig, SamplingConfig, TextConditionConfig, TextInput};
+use crate::tensor::to_videos;
 use crate::tokenizer::TokenizerConfig;
-use crate::train::data::to_videos;
 use crate::train::generator::{GeneratorTrainConfig, GeneratorTrainer};
-use crate::train::token_cache::{CacheHeader, CacheItem, TokenCache};
 
 fn best<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     let mut out = None;
@@ -125,7 +125,7 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
     let bits: Vec<u32> = cfg.layers.iter().flat_map(|l| std::iter::repeat_n(l.bits as u32, l.tokens())).collect();
     let ids: Vec<u32> = (0..items.len() * n).map(|i| (i as u32).wrapping_mul(2_654_435_761) % (1 << bits[i % n])).collect();
     let header = CacheHeader {
-        format_version: crate::train::token_cache::FORMAT_VERSION,
+        format_version: crate::generator::token_cache::FORMAT_VERSION,
         tokenizer: tok_cfg.name.clone(),
         tokenizer_sha256: crate::tokenizer::config_sha256(&tok_cfg),
         layers: tok_cfg.layers.clone(),

@@ -1,7 +1,7 @@
 //! Text-to-video alignment of a trained generator on the synthetic shapes domain: attribute
 //! accuracy (color, shape, motion, all three) by CFG scale on prompts the generator never
 //! trained on, per split — in-distribution validation captions, held-out attribute combinations,
-//! held-out caption templates — measured by the attribute analyzer (`crate::analyze`).
+//! held-out caption templates — measured by the attribute analyzer (`crate::eval::analyze`).
 //!
 //! The same items' real clips, passed through the tokenizer, give the ceiling: how often the
 //! analyzer recovers the attributes from a reconstruction, whatever the generator does.
@@ -11,11 +11,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::pipeline::{ClipRequest, Pipeline, PipelineError};
-use super::sample::SamplingConfig;
-use crate::analyze::{self, AttributeScore, PromptAttributes};
 use crate::dataset::shapes::RenderConfig;
 use crate::dataset::synth::{self, Split, SynthConfig, SynthItem};
+use crate::eval::analyze::{self, AttributeScore, PromptAttributes};
+use crate::generator::pipeline::{ClipRequest, Pipeline, PipelineError};
+use crate::generator::sample::SamplingConfig;
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,10 +117,10 @@ pub fn evaluate(p: &Pipeline, spec: &AccuracySpec, cancel: &AtomicBool, mut prog
     for (split, items) in &splits {
         let mut ceiling = Tally::default();
         for it in items {
-            let x = crate::train::data::to_tensor(&[it.render(&render)], p.device());
+            let x = crate::tensor::to_tensor(&[it.render(&render)], p.device());
             let enc = p.tokenizer.encode(x, 1.0);
             let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
-            let video = crate::train::data::to_videos(p.tokenizer.decode(&codes), render.fps).remove(0);
+            let video = crate::tensor::to_videos(p.tokenizer.decode(&codes), render.fps).remove(0);
             ceiling.add(&analyze::score(&analyze::analyze(&video), &PromptAttributes::parse(&it.caption)));
         }
         rows.push(ceiling.row(*split, None, 0.0));

@@ -5,21 +5,21 @@
 //!
 //! Clips may have any length: they are encoded in padded windows as `tokenizer encode` does,
 //! and measured over their true frames. The report is [`EvalReport`] (JSON via serde; a table
-//! via `Display`, in `eval_table.rs`).
+//! via `Display`, in `table.rs`).
 
 use std::path::Path;
 use std::time::Instant;
 
-use super::codec::{self, CodecError};
-use super::config::TokenizerConfig;
-use super::dynamic::{FillStrategy, MaskConfig};
 use super::h264::{self, H264Clip};
-use super::lfq::usage_and_perplexity;
-use super::masked_codec::{self, MaskSummary};
-use super::model::Tokenizer;
-use crate::analyze::analyze;
 use crate::dataset::synth;
+use crate::eval::analyze::analyze;
 use crate::metrics;
+use crate::tokenizer::codec::{self, CodecError};
+use crate::tokenizer::config::TokenizerConfig;
+use crate::tokenizer::dynamic::{FillStrategy, MaskConfig};
+use crate::tokenizer::lfq::usage_and_perplexity;
+use crate::tokenizer::masked_codec::{self, MaskSummary};
+use crate::tokenizer::model::Tokenizer;
 use crate::train::data::{ClipSource, DataError};
 use crate::video::{Video, VideoError};
 
@@ -331,7 +331,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
     let dynamic = opts.mask.as_ref().and_then(|(mcfg, _)| masked.report(mcfg, mean_by_layers.last().copied()));
     Ok(EvalReport {
         preset: cfg.name.clone(),
-        config_sha256: super::config_sha256(cfg),
+        config_sha256: crate::tokenizer::config_sha256(cfg),
         clips: clips.len(),
         frames,
         height: cfg.height,
@@ -368,7 +368,7 @@ impl MaskedTotals {
         model: &Tokenizer,
         cfg: &TokenizerConfig,
         clip: &Video,
-        tokens: &[super::tokens::TokenWindow],
+        tokens: &[crate::tokenizer::tokens::TokenWindow],
         mcfg: &MaskConfig,
         fills: &[FillStrategy],
         batch: usize,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::eval::{EvalReport, Quality};
+use super::tokenizer::{EvalReport, Quality};
 
 fn ms(q: &Quality) -> String {
     q.ms_ssim.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
