@@ -10,7 +10,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::{Device, DeviceKind};
+/// The device models and tensors live on (re-exported so the front ends name it without Burn).
+pub use burn::tensor::Device;
+use burn::tensor::DeviceKind;
 
 /// Devices a run may use at once.
 pub const MAX_DEVICES: usize = 64;

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod generator;
 pub mod metrics;
+pub mod service;
 pub mod tensor;
 pub mod text;
 pub mod tokenizer;

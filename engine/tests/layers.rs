@@ -1,6 +1,7 @@
 //! The engine's layers depend one way (issue 26): shared pieces, then models, then inference,
-//! then training, then evaluation. This test reads every source file under `engine/src`, finds
-//! each path it names through `crate::` or `super::` (in `use` trees and inline), resolves it to
+//! then training, then evaluation, then the service layer the front ends call. This test reads
+//! every source file under `engine/src`, finds each path it names through `crate::` or
+//! `super::` (in `use` trees and inline), resolves it to
 //! the file that defines it (following `pub use` re-exports in `mod.rs` files) and fails on any
 //! reference to a higher layer. Test modules (`tests.rs`, `#[cfg(test)] mod tests`) are exempt.
 //! A new file must be given a layer in `LAYERS` (the longest matching prefix wins).
@@ -19,6 +20,8 @@ enum Layer {
     Training,
     /// Metrics over models, the analyzer, baselines, sweeps, grids, benchmarks.
     Evaluation,
+    /// The operations both front ends call (start a run, build a token cache, ...).
+    Service,
 }
 
 const LAYERS: &[(&str, Layer)] = &[
@@ -41,6 +44,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("generator/pipeline.rs", Layer::Inference),
     ("train/", Layer::Training),
     ("eval/", Layer::Evaluation),
+    ("service/", Layer::Service),
 ];
 
 fn layer_of(rel: &str) -> Option<Layer> {

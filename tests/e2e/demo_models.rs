@@ -32,6 +32,21 @@ fn demo_bundle_verifies_generates_and_evaluates() {
     assert_eq!((large.len(), large.width(), large.height()), (16, 128, 128));
     assert!(hitvideo(&["--device", "cpu", "generate", "--prompt", "x", "--scale", "0", "--out", s(&big)]).is_err(), "scale 0 is refused");
 
+    // Re-roll: the clip's two coarsest layers are kept and the finer ones sampled again with
+    // another seed; a keep count past the generator's layers is refused (engine service::reroll).
+    let rerolled = dir.path().join("reroll.mp4");
+    hitvideo(&["--device", "cpu", "generate", "--reroll", s(&clip), "--keep-layers", "2", "--seed", "5", "--out", s(&rerolled)]).expect("re-roll");
+    let (meta_r, _) = hitvideo_engine::video::meta::read_metadata(&rerolled).expect("re-roll metadata");
+    let ids = |m| hitvideo_engine::generator::pipeline::tokens_from_metadata(m).expect("the export holds its tokens");
+    let (first, second) = (ids(&meta1), ids(&meta_r));
+    let layers = hitvideo_engine::tokenizer::TokenizerConfig::preset("tiny").expect("the demo's preset").layers;
+    let coarse = hitvideo_engine::generator::config::layer_offsets(&layers)[2];
+    assert_eq!((first.len(), first[..coarse].to_vec()), (second.len(), second[..coarse].to_vec()), "the two coarsest layers are kept");
+    assert_ne!(first, second, "the finer layers are sampled again");
+    assert_eq!(meta_r.prompt, meta1.prompt, "the clip's own prompt is re-used");
+    let err = hitvideo(&["--device", "cpu", "generate", "--reroll", s(&clip), "--keep-layers", "9", "--out", s(&rerolled)]).expect_err("9 layers");
+    assert!(err.to_string().contains("--keep-layers must be 1..4"), "{err}");
+
     // Held-out prompts (unseen attribute combinations and unseen caption templates) at CFG 2.5,
     // the default. The analyzer must find the asked-for color and motion in the shipped
     // tokenizer's own reconstructions of those clips (the ceiling rows) and in most of the

@@ -52,7 +52,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> Result<()> {
+pub fn run(a: BenchArgs, device: &str, device_handle: &hitvideo_engine::device::Device) -> Result<()> {
     let repeat = a.repeat.max(1);
     // Decode: the file to 64x64 at 8 fps (`--video none` skips it: the GPU check's binaries
     // are built without FFmpeg).
@@ -85,7 +85,7 @@ pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> R
         serde_json::Value::Null
     } else {
         eprintln!("timing tokenizer '{}' (batch {}, {} training steps)...", a.tokenizer, a.batch, a.train_steps);
-        bench::tokenizer::bench_tokenizer(&a.tokenizer, burn_device, a.batch, repeat, a.train_steps)?
+        bench::tokenizer::bench_tokenizer(&a.tokenizer, device_handle, a.batch, repeat, a.train_steps)?
     };
     let generator = if a.no_generator {
         serde_json::Value::Null
@@ -97,7 +97,7 @@ pub fn run(a: BenchArgs, device: &str, burn_device: &burn::prelude::Device) -> R
             repeat,
         };
         eprintln!("timing generator '{}' on '{}' tokens (training batch {})...", b.preset, b.tokenizer, b.batch);
-        bench::generator::bench_generator_with(burn_device, &b).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
+        bench::generator::bench_generator_with(device_handle, &b).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
     };
     let report = serde_json::json!({
         "app_version": hitvideo_engine::VERSION,

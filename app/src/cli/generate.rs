@@ -9,9 +9,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hitvideo_engine::device::{self, DeviceChoice};
-use hitvideo_engine::generator::config::layer_offsets;
+use hitvideo_engine::generator::lists;
 use hitvideo_engine::generator::pipeline::tokens_from_metadata;
 use hitvideo_engine::generator::{CfgSchedule, ClipRequest, GenEvent, Pipeline, SamplingConfig};
+use hitvideo_engine::service::reroll::{self, RerollError};
 use hitvideo_engine::video::{self, ExportMetadata};
 
 /// Models and sampling settings shared by `generate` and `sweep`.
@@ -88,39 +89,10 @@ pub struct GenerateArgs {
     pub keep_layers: usize,
 }
 
-/// Parses `7`, `0,3,9` or `0-3` (at most 4096 seeds).
-pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
-    let bad = || anyhow::anyhow!("seeds '{s}': write a number (7), a list (0,3,9) or a range (0-3)");
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
-            if b < a || b - a >= 4096 {
-                bail!("seed range '{part}' must go upwards and hold at most 4096 seeds");
-            }
-            out.extend(a..=b);
-        } else {
-            out.push(part.parse().map_err(|_| bad())?);
-        }
-    }
-    if out.is_empty() || out.len() > 4096 {
-        return Err(bad());
-    }
-    Ok(out)
-}
-
-/// Parses a list of CFG scales (each finite and >= 0).
-pub fn parse_cfgs(s: &str) -> Result<Vec<f32>> {
-    s.split(',')
-        .map(|v| {
-            let x: f32 = v.trim().parse().map_err(|_| anyhow::anyhow!("CFG scale '{v}' is not a number; write e.g. 1,2.5,5,7.5,10"))?;
-            if !(x.is_finite() && x >= 0.0) {
-                bail!("CFG scale {x} must be finite and >= 0 (1 means no guidance)");
-            }
-            Ok(x)
-        })
-        .collect()
-}
+/// Most seeds one command takes (`--seed`, `--seeds`).
+pub const MAX_SEEDS: usize = 4096;
+/// Most CFG scales one command takes (`--cfg` lists).
+pub const MAX_CFGS: usize = 64;
 
 impl ModelArgs {
     pub(super) fn sampling(&self) -> Result<SamplingConfig> {
@@ -161,7 +133,7 @@ fn row_path(out: &Path, prompt: Option<usize>, seed: Option<u64>, suffix: &str) 
 
 fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
     let sampling = a.model.sampling()?;
-    let seeds = parse_seeds(&a.seed)?;
+    let seeds = lists::parse_seeds(&a.seed, MAX_SEEDS)?;
     let mut prompts = a.prompt.clone();
     let mut negative = a.model.negative_prompt.clone();
     let mut schedule = a.cfg.clone();
@@ -174,14 +146,13 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
         let (meta, _) = video::meta::read_metadata(src)?;
         let tokens = tokens_from_metadata(&meta)
             .with_context(|| format!("{}: its metadata holds no generated tokens; re-roll needs a clip made by `hitvideo generate`", src.display()))?;
-        let off = layer_offsets(&p.cfg.layers);
-        if a.keep_layers == 0 || a.keep_layers >= off.len() || tokens.len() < off[a.keep_layers] {
-            bail!("--keep-layers must be 1..{} for this generator (and the clip must hold those layers)", p.cfg.layers.len());
-        }
+        keep_row = reroll::kept_tokens(&p.cfg, &tokens, a.keep_layers).map_err(|e| match e {
+            RerollError::Keep { max, .. } => anyhow::anyhow!("--keep-layers must be 1..{max} for this generator"),
+            other => anyhow::anyhow!("{}: {other}; re-roll it with the generator it was made with", src.display()),
+        })?;
         if meta.model_checksums.get("generator") != p.checksums.get("generator") {
             eprintln!("note: {} was made by another generator; its coarse tokens are kept as they are", src.display());
         }
-        keep_row = tokens[..off[a.keep_layers]].to_vec();
         if prompts.is_empty() {
             prompts.extend(meta.prompt.clone());
         }
@@ -268,11 +239,6 @@ mod tests {
 
     #[test]
     fn seeds_cfgs_and_names() {
-        assert_eq!(parse_seeds("0-3").expect("range"), vec![0, 1, 2, 3]);
-        assert_eq!(parse_seeds("7, 9,1-2").expect("list"), vec![7, 9, 1, 2]);
-        assert!(parse_seeds("3-1").is_err() && parse_seeds("x").is_err() && parse_seeds("0-99999").is_err());
-        assert_eq!(parse_cfgs("1,2.5").expect("cfgs"), vec![1.0, 2.5]);
-        assert!(parse_cfgs("1,-2").is_err() && parse_cfgs("a").is_err());
         assert_eq!(row_path(Path::new("out/clip.mp4"), Some(1), Some(7), ""), PathBuf::from("out/clip-p1-s7.mp4"));
         assert_eq!(row_path(Path::new("clip.mp4"), None, None, ".layer2.gif"), PathBuf::from("clip.layer2.gif"));
     }

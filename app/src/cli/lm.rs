@@ -1,19 +1,17 @@
 //! `hitvideo lm ...`: the generator's token cache and its training.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use hitvideo_engine::checkpoint;
 use hitvideo_engine::device::{self, DeviceChoice};
-use hitvideo_engine::generator::token_cache::TokenCache;
-use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
-use hitvideo_engine::text::{self, MiniLm};
-use hitvideo_engine::tokenizer::load_tokenizer;
-use hitvideo_engine::train::generator::{self as train, GeneratorTrainConfig, GeneratorTrainEvent, GeneratorTrainer};
-use hitvideo_engine::train::token_cache;
+use hitvideo_engine::generator::lists;
+use hitvideo_engine::service::cache::{self, CacheSource};
+use hitvideo_engine::service::runs::{self, GeneratorRun, GeneratorStart, NewGenerator};
+use hitvideo_engine::service::text::EncoderChoice;
+use hitvideo_engine::train::generator::{self as train, GeneratorTrainConfig, GeneratorTrainEvent};
 
 #[derive(Debug, Subcommand)]
 pub enum LmCommand {
@@ -64,8 +62,8 @@ fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
         bail!("--per-split must be at least 1");
     }
     let spec = accuracy::AccuracySpec {
-        cfgs: super::generate::parse_cfgs(&a.cfg)?,
-        seeds: super::generate::parse_seeds(&a.seeds)?,
+        cfgs: lists::parse_cfgs(&a.cfg, super::generate::MAX_CFGS)?,
+        seeds: lists::parse_seeds(&a.seeds, super::generate::MAX_SEEDS)?,
         per_split: a.per_split,
         data_count: a.synthetic_count,
         data_seed: a.data_seed,
@@ -186,24 +184,19 @@ pub struct TrainArgs {
 fn cache_cmd(a: CacheArgs, choice: DeviceChoice) -> Result<()> {
     let chosen = device::select(choice)?;
     eprintln!("device: {}", chosen.description);
-    let (model, cfg, state) = load_tokenizer(&a.tokenizer, None, &chosen.device)?;
-    eprintln!("tokenizer '{}' at step {} ({} tokens per clip)", cfg.name, state.step, cfg.total_tokens());
+    let tok = cache::open_tokenizer(&a.tokenizer, &chosen.device)?;
+    eprintln!("tokenizer '{}' at step {} ({} tokens per clip)", tok.cfg.name, tok.state.step, tok.cfg.total_tokens());
     let bar = super::progress_bar(0, "encoding");
-    let cancel = AtomicBool::new(false);
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let mut cache = match &a.data {
-        Some(dir) => token_cache::build_dataset(&model, &cfg, dir, &chosen.device, &cancel, progress)?,
-        None => {
-            let synth = token_cache::synthetic_config(a.synthetic_count, a.data_seed, &cfg);
-            token_cache::build_synthetic(&model, &cfg, &synth, &chosen.device, &cancel, progress)?
-        }
+    let source = match &a.data {
+        Some(dir) => CacheSource::Dataset(dir.clone()),
+        None => CacheSource::Shapes { count: a.synthetic_count, seed: a.data_seed },
     };
+    let cache = cache::build(&tok, &source, &chosen.device, &AtomicBool::new(false), progress)?;
     bar.finish_and_clear();
-    let tok_dir = checkpoint::resolve(&a.tokenizer)?;
-    cache.header.tokenizer_checkpoint = Some(absolute(&tok_dir).display().to_string());
     cache.write(&a.out)?;
     println!(
         "{} clips ({} train, {} held out) x {} tokens -> {}",
@@ -214,18 +207,6 @@ fn cache_cmd(a: CacheArgs, choice: DeviceChoice) -> Result<()> {
         a.out.display()
     );
     Ok(())
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-fn minilm(encoder: &str, dir: Option<&Path>, device: &burn::prelude::Device) -> Result<Option<MiniLm>> {
-    if encoder != "minilm" {
-        return Ok(None);
-    }
-    let dir = dir.map(Path::to_path_buf).unwrap_or_else(text::default_model_dir);
-    Ok(Some(MiniLm::load(&dir, device)?))
 }
 
 fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
@@ -239,36 +220,13 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     if !(a.change_weight.is_finite() && a.change_weight > 0.0) {
         bail!("--change-weight must be a positive number (got {})", a.change_weight);
     }
-    let has_run = checkpoint::resolve(&a.out).is_ok();
-    let (mut trainer, cache_dir) = if a.resume {
-        if !has_run {
-            bail!("{}: nothing to resume (no checkpoint); drop --resume to start a run", a.out.display());
-        }
-        let state_dir = checkpoint::resolve(&a.out)?;
-        let cfg = GeneratorConfig::from_json(&checkpoint::read_file(&state_dir, "config.json")?)
-            .with_context(|| format!("{}: unreadable config.json", state_dir.display()))?;
-        let text = minilm(&cfg.text.encoder, a.text_model.as_deref(), &chosen.device)?;
-        let t = GeneratorTrainer::resume(&a.out, Some(a.steps), text, &chosen.device)?;
-        let cache = a.cache.clone().unwrap_or_else(|| PathBuf::from(&t.train.cache));
-        (t, cache)
+    let start = if a.resume {
+        GeneratorStart::Resume { steps: a.steps, cache: a.cache.clone() }
     } else {
-        if has_run {
-            bail!("{}: already holds a run; pass --resume to continue it or choose another --out", a.out.display());
-        }
         let Some(cache) = a.cache.clone() else { bail!("--cache is required for a new run (build one with `hitvideo lm cache`)") };
-        let header = TokenCache::read(&cache)?.header;
-        let encoder = match a.text_encoder.as_str() {
-            "auto" if text::is_model_dir(a.text_model.as_deref().map_or_else(text::default_model_dir, Path::to_path_buf).as_path()) => "minilm",
-            "auto" => "small",
-            other => other,
-        };
-        eprintln!("text encoder: {encoder}");
-        let mut cfg =
-            GeneratorConfig::preset_for(&a.preset, &header.tokenizer, &header.tokenizer_sha256, &header.layers, TextConditionConfig::for_encoder(encoder))?;
-        cfg.token_dropout = a.token_dropout;
-        cfg.cond_dropout = a.cond_dropout;
-        cfg.rope_finest_grid = a.rope_grid == "finest";
-        let t = GeneratorTrainConfig::new()
+        let encoder: EncoderChoice = a.text_encoder.parse()?;
+        eprintln!("text encoder: {}", encoder.resolve(a.text_model.as_deref()).name());
+        let train = GeneratorTrainConfig::new()
             .with_steps(a.steps)
             .with_batch(a.batch.max(1))
             .with_accumulate(a.scale.accumulate)
@@ -278,19 +236,22 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_val_items(a.val_items.max(1))
             .with_checkpoint_every(a.checkpoint_every.max(1))
             .with_seed(a.seed)
-            .with_change_weight(a.change_weight)
-            .with_cache(absolute(&cache).display().to_string());
-        let text = minilm(encoder, a.text_model.as_deref(), &chosen.device)?;
-        (GeneratorTrainer::new(cfg, t, text, &chosen.device)?, cache)
+            .with_change_weight(a.change_weight);
+        GeneratorStart::New(Box::new(NewGenerator {
+            cache,
+            preset: a.preset.clone(),
+            encoder,
+            token_dropout: Some(a.token_dropout),
+            cond_dropout: Some(a.cond_dropout),
+            rope_finest_grid: Some(a.rope_grid == "finest"),
+            train,
+        }))
     };
-    let cache = TokenCache::read(&cache_dir)?;
-    if cache.header.tokenizer_sha256 != trainer.cfg.tokenizer_sha256 {
-        bail!("{}: this token cache was made by another tokenizer than the run's; pass the run's own --cache", cache_dir.display());
-    }
+    let GeneratorRun { mut trainer, cache, .. } = runs::start_generator(&a.out, start, a.text_model.as_deref(), &chosen.device).map_err(super::run_error)?;
     eprintln!(
         "training '{}' ({} parameters, text: {}) from step {} to {}: {} training and {} held-out sequences of {} tokens -> {}",
         trainer.cfg.name,
-        burn::module::Module::num_params(&trainer.model),
+        trainer.num_params(),
         trainer.cfg.text.encoder,
         trainer.step,
         trainer.train.steps,

@@ -140,3 +140,13 @@ pub(crate) fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// An engine service error phrased for the command line (its flags).
+pub(crate) fn run_error(e: hitvideo_engine::service::ServiceError) -> anyhow::Error {
+    use hitvideo_engine::service::ServiceError;
+    match e {
+        ServiceError::NothingToResume(p) => anyhow::anyhow!("{}: nothing to resume (no checkpoint); drop --resume to start a run", p.display()),
+        ServiceError::RunExists(p) => anyhow::anyhow!("{}: already holds a run; pass --resume to continue it or choose another --out", p.display()),
+        other => other.into(),
+    }
+}

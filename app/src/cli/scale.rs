@@ -2,9 +2,8 @@
 //! runs on and its compute precision (the options, and the device set-up they imply).
 
 use anyhow::{Result, bail};
-use burn::tensor::Device;
 use clap::Args;
-use hitvideo_engine::device::{self, DeviceChoice, SelectedDevice};
+use hitvideo_engine::device::{self, Device, DeviceChoice, SelectedDevice};
 use hitvideo_engine::train::precision::{self, Precision};
 
 #[derive(Debug, Args)]

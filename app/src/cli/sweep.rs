@@ -9,10 +9,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::eval::sweep;
-use hitvideo_engine::generator::ClipRequest;
+use hitvideo_engine::generator::{ClipRequest, lists};
 use hitvideo_engine::video::{self, ExportMetadata};
 
-use super::generate::{ModelArgs, parse_cfgs, parse_seeds};
+use super::generate::{MAX_CFGS, MAX_SEEDS, ModelArgs};
 
 /// Options of `sweep`.
 #[derive(Debug, Args)]
@@ -47,8 +47,8 @@ fn sweep_cmd(a: SweepArgs, choice: DeviceChoice) -> Result<()> {
     }
     let spec = sweep::SweepSpec {
         prompts,
-        cfgs: parse_cfgs(&a.cfg)?,
-        seeds: parse_seeds(&a.seeds)?,
+        cfgs: lists::parse_cfgs(&a.cfg, MAX_CFGS)?,
+        seeds: lists::parse_seeds(&a.seeds, MAX_SEEDS)?,
         negative: a.model.negative_prompt.clone(),
         sampling: a.model.sampling()?,
         use_cache: !a.model.no_cache,

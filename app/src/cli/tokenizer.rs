@@ -10,9 +10,10 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use hitvideo_engine::device::DeviceChoice;
+use hitvideo_engine::service::runs::{self, TokenizerStart};
 use hitvideo_engine::tokenizer::{TokenizerConfig, config::PRESETS, info};
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
-use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
+use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TrainEvent};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenizerCommand {
@@ -173,16 +174,9 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     }
     let devices = a.scale.select(choice)?;
     let chosen = devices.main.clone();
-    let has_run = hitvideo_engine::checkpoint::resolve(&a.out).is_ok();
-    let mut trainer = if a.resume {
-        if !has_run {
-            bail!("{}: nothing to resume (no checkpoint); drop --resume to start a run", a.out.display());
-        }
-        TokenizerTrainer::resume(&a.out, Some(a.steps), &chosen.device)?
+    let start = if a.resume {
+        TokenizerStart::Resume { steps: a.steps }
     } else {
-        if has_run {
-            bail!("{}: already holds a run; pass --resume to continue it or choose another --out", a.out.display());
-        }
         let t = TokenizerTrainConfig::new()
             .with_steps(a.steps)
             .with_batch(a.batch.max(1))
@@ -213,11 +207,12 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             Some(from) => {
                 let from = codec::checkpoint_for(Some(from), true)?;
                 eprintln!("fine-tuning from {}", from.display());
-                TokenizerTrainer::finetune_from(&from, t, &chosen.device)?
+                TokenizerStart::FineTune { from, train: t }
             }
-            None => TokenizerTrainer::new(TokenizerConfig::preset_or_file(&a.preset)?, t, &chosen.device),
+            None => TokenizerStart::New { cfg: TokenizerConfig::preset_or_file(&a.preset)?, train: t },
         }
     };
+    let mut trainer = runs::start_tokenizer(&a.out, start, &chosen.device).map_err(super::run_error)?;
     if !(a.lr > 0.0 && a.lr.is_finite()) {
         bail!("--lr must be a positive number");
     }
@@ -226,7 +221,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     let specs = names.iter().map(|d| DataSpec::parse(d, a.synthetic_count, a.data_seed)).collect::<Result<Vec<_>, _>>()?;
     let data = ClipSource::from_specs(&specs, c.frames, c.height, c.fps)?;
     eprintln!("training '{}' from step {} to {} -> {}; data: {}", c.name, trainer.step, trainer.train.steps, a.out.display(), data.describe());
-    let params = burn::module::Module::num_params(&trainer.model);
+    let params = trainer.num_params();
     devices.check_memory(&trainer.cfg.name, trainer.train.batch, |clips| hitvideo_engine::tokenizer::info::training_memory(&trainer.cfg, params, clips))?;
     trainer.set_devices(&devices.others)?;
     trainer.set_precision(a.scale.precision)?;

@@ -6,6 +6,7 @@ pub mod block;
 pub mod cache;
 pub mod config;
 pub mod generate;
+pub mod lists;
 pub mod load;
 pub mod loss;
 pub mod model;

@@ -151,6 +151,16 @@ impl Pipeline {
         }
     }
 
+    /// A copy of the models on `device`: a pipeline loaded from folders is loaded again there
+    /// (its text encoder included), one made from parts is moved. `self` is left as it is.
+    pub fn copy_to(&self, device: &Device) -> Result<Self, PipelineError> {
+        if self.generator_dir.as_os_str().is_empty() {
+            let (model, tokenizer) = (self.model.clone().to_device(device), self.tokenizer.clone().to_device(device));
+            return Ok(Self::from_parts(model, self.cfg.clone(), tokenizer, self.tok_cfg.clone(), None, device));
+        }
+        Self::load(&self.generator_dir, Some(&self.tokenizer_dir), None, device)
+    }
+
     /// Encodes prompts with the generator's text encoder (all rows conditional).
     pub fn text_input(&self, prompts: &[&str]) -> Result<TextInput, PipelineError> {
         Ok(match &self.minilm {

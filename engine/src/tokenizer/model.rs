@@ -197,6 +197,11 @@ impl TokenizerConfig {
 }
 
 impl Tokenizer {
+    /// A copy of the weights on `device` (`self` stays where it is).
+    pub fn copy_to(&self, device: &Device) -> Self {
+        self.clone().to_device(device)
+    }
+
     /// Number of quantized layers.
     pub fn num_layers(&self) -> usize {
         self.quant.len()

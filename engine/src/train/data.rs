@@ -214,7 +214,12 @@ impl ClipSource {
     /// Validation clip `i` (`i < val_len()`).
     fn val_clip(&self, i: usize) -> Result<Video, DataError> {
         Ok(match self {
-            Self::Synthetic { config, val, .. } => synth::item(config, val[i % val.len()]).render(&config.render),
+            Self::Synthetic { config, val, .. } => {
+                let Some(&index) = val.get(i % val.len().max(1)) else {
+                    return Err(DataError::Invalid(format!("the synthetic set of {} clips keeps none for validation; use at least 10 clips", config.count)));
+                };
+                synth::item(config, index).render(&config.render)
+            }
             Self::Photos { world, seed } => world.clip(*seed, i as u64, true),
             Self::Stream(s) => s.val_window(i)?,
             Self::Mix(parts) => {

@@ -177,6 +177,11 @@ fn optimizer(t: &GeneratorTrainConfig) -> ModuleOptimizer {
 }
 
 impl GeneratorTrainer {
+    /// Parameters of the generator.
+    pub fn num_params(&self) -> usize {
+        burn::module::Module::num_params(&self.model)
+    }
+
     /// A fresh run on `device` (autodiff is switched on here). `minilm` is required when the
     /// generator is conditioned on MiniLM features.
     pub fn new(cfg: GeneratorConfig, train: GeneratorTrainConfig, minilm: Option<MiniLm>, device: &Device) -> Result<Self, TrainError> {

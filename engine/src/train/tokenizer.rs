@@ -337,6 +337,11 @@ fn read_train_config(dir: &Path) -> Result<TokenizerTrainConfig, CheckpointError
 }
 
 impl TokenizerTrainer {
+    /// Parameters of the tokenizer (the discriminator not counted).
+    pub fn num_params(&self) -> usize {
+        burn::module::Module::num_params(&self.model)
+    }
+
     /// A fresh run on `device` (autodiff is switched on here).
     pub fn new(cfg: TokenizerConfig, train: TokenizerTrainConfig, device: &Device) -> Self {
         let device = device.clone().autodiff();

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use burn::prelude::*;
+use hitvideo_engine::device::Device;
 use hitvideo_engine::eval::analyze::{self, PromptAttributes};
-use hitvideo_engine::generator::config::layer_offsets;
 use hitvideo_engine::generator::{
     CfgSchedule, ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig,
 };
+use hitvideo_engine::service::reroll;
 use hitvideo_engine::tokenizer::config_sha256;
 use hitvideo_engine::video::Video;
 
@@ -31,12 +31,7 @@ impl LoadedGenerator {
     /// A copy of the models on `device` (a loaded pipeline is reloaded from its folders there);
     /// `self` is left as it is, so a failed move keeps the models where they were.
     pub fn copy_to(&self, device: &Device) -> Result<Self, String> {
-        let p = &self.pipeline;
-        let pipeline = if p.generator_dir.as_os_str().is_empty() {
-            Pipeline::from_parts(p.model.clone().to_device(device), p.cfg.clone(), p.tokenizer.clone().to_device(device), p.tok_cfg.clone(), None, device)
-        } else {
-            Pipeline::load(&p.generator_dir, Some(&p.tokenizer_dir), None, device).map_err(|e| e.to_string())?
-        };
+        let pipeline = self.pipeline.copy_to(device).map_err(|e| e.to_string())?;
         Ok(Self { pipeline, label: self.label.clone() })
     }
 }
@@ -227,23 +222,8 @@ pub(super) fn decode(w: &mut Worker, job: &Job, req: DecodeRequest) -> Outcome {
     let file = req.source.display();
     let file_sum = req.meta.model_checksums.get("generator");
     let made_with = file_sum.map(|s| format!(" (generator checksum {})", short(Some(s)))).unwrap_or_default();
-    let offsets = layer_offsets(&p.cfg.layers);
-    let need = offsets.last().copied().unwrap_or(0);
-    if req.tokens.len() != need {
-        return Outcome::Failed(format!(
-            "{file}: it holds {} tokens, but the loaded generator's {} layers take {need}; load the generator it was made with{made_with} and open the file again",
-            req.tokens.len(),
-            p.cfg.layers.len()
-        ));
-    }
-    for (j, l) in p.cfg.layers.iter().enumerate() {
-        if let Some(bad) = req.tokens[offsets[j]..offsets[j + 1]].iter().find(|&&id| u64::from(id) >= 1u64 << l.bits) {
-            return Outcome::Failed(format!(
-                "{file}: token {bad} of layer {} does not fit its {} bits; load the generator it was made with{made_with} and open the file again",
-                j + 1,
-                l.bits
-            ));
-        }
+    if let Err(e) = reroll::check_tokens(&p.cfg, &req.tokens) {
+        return Outcome::Failed(format!("{file}: {e}; load the generator it was made with{made_with} and open the file again"));
     }
     let loaded_sum = p.checksums.get("generator");
     if file_sum != loaded_sum {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+pub use hitvideo_engine::service::tokens::{LayerTokens, MaskView, Masks};
 use hitvideo_engine::video::Video;
 
 use super::axis::AxisValues;
@@ -21,53 +22,6 @@ pub struct TrainStrip {
     pub captions: Vec<String>,
     pub originals: Vec<Video>,
     pub recon: Vec<Video>,
-}
-
-/// A layer's redundancy mask, as the engine's dynamic encoding computes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MaskView {
-    /// Per position (`t * h * w`, row-major), the difference to the previous latent frame.
-    pub diff: Vec<f32>,
-    /// Per position, true when the token is masked (filled at decode time).
-    pub mask: Vec<bool>,
-    /// Realized mask ratio of the layer.
-    pub ratio: f64,
-}
-
-impl MaskView {
-    /// Mean of the difference matrix over latent frames `1..t` (the masking threshold's mean),
-    /// for a layer of `t` latent frames.
-    pub fn mean_diff(&self, t: usize) -> f64 {
-        let plane = self.diff.len() / t.max(1);
-        let rest = &self.diff[plane.min(self.diff.len())..];
-        if rest.is_empty() { 0.0 } else { rest.iter().map(|&d| f64::from(d)).sum::<f64>() / rest.len() as f64 }
-    }
-}
-
-/// The redundancy masks of a clip, or why there are none.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Masks {
-    /// Per layer (coarsest first; `None` for layers with one latent frame), with the cap and
-    /// the fill strategy, the clip decoded from the masked tokens and its PSNR.
-    Ready { layers: Vec<Option<MaskView>>, cap: f64, fill: String, ratio_all: f64, recon: Box<Video>, psnr: f64 },
-    /// The engine cannot make masks; the message says why.
-    Unavailable(String),
-}
-
-/// One layer of a tokenized clip.
-#[derive(Debug, Clone)]
-pub struct LayerTokens {
-    /// Latent grid `[t, h, w]`.
-    pub shape: [usize; 3],
-    pub bits: usize,
-    /// Token ids, `t * h * w`, row-major.
-    pub ids: Vec<u32>,
-    /// Codebook usage histogram: `histogram[i]` counts ids in `i * bin .. (i + 1) * bin`.
-    pub histogram: Vec<u64>,
-    pub bin: usize,
-    /// Distinct ids used in this clip.
-    pub used: usize,
-    pub perplexity: f64,
 }
 
 /// A clip run through the tokenizer.

@@ -67,17 +67,8 @@ pub struct TrainRequest {
     pub text_encoder: String,
 }
 
-/// The clip the tokens view analyses.
-#[derive(Debug, Clone)]
-pub enum TokenSource {
-    /// A clip already in memory (a synthetic clip, a generated one), with a label.
-    Clip { video: Arc<Video>, label: String },
-    /// A video file, decoded at the tokenizer's fps and size on the engine thread: window
-    /// `window` (the tokenizer's clip length each, from the start).
-    File { path: PathBuf, window: usize },
-    /// A generated clip's own tokens (all layers in sequence order, coarsest first).
-    Generated { tokens: Vec<u32>, label: String },
-}
+/// What the tokens view tokenizes (the engine's input type).
+pub use hitvideo_engine::service::tokens::ClipInput as TokenSource;
 
 /// A clip to tokenize, and how to make its redundancy masks.
 #[derive(Debug, Clone)]

@@ -5,10 +5,8 @@
 
 use std::sync::atomic::Ordering;
 
-use hitvideo_engine::checkpoint;
-use hitvideo_engine::tensor::to_videos;
+use hitvideo_engine::service::runs::{self, TokenizerStart};
 use hitvideo_engine::tokenizer::TokenizerConfig;
-use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
@@ -36,31 +34,24 @@ fn validation(step: usize, v: &serde_json::Value) -> TrainUpdate {
 }
 
 fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, String> {
-    let has_run = checkpoint::resolve(&req.run_dir).is_ok();
-    if req.resume {
-        if !has_run {
-            return Err(format!("{}: nothing to resume (no checkpoint yet); start a new run instead", req.run_dir.display()));
-        }
-        return TokenizerTrainer::resume(&req.run_dir, Some(req.steps), &w.device).map_err(|e| e.to_string());
-    }
-    if has_run {
-        return Err(format!("{}: already holds a run; resume it or start a new run folder", req.run_dir.display()));
-    }
-    let t = TokenizerTrainConfig::new()
-        .with_steps(req.steps)
-        .with_batch(req.batch.max(1))
-        .with_accumulate(req.accumulate.max(1))
-        .with_lr(req.lr)
-        .with_warmup(req.warmup.min(req.steps))
-        .with_val_every(req.val_every.max(1))
-        .with_val_clips(req.val_clips.max(1))
-        .with_checkpoint_every(req.checkpoint_every.max(1))
-        .with_seed(req.seed);
-    if let Some(from) = &req.finetune_from {
-        return TokenizerTrainer::finetune_from(from, t, &w.device).map_err(|e| format!("fine-tuning from {}: {e}", from.display()));
-    }
-    let cfg = TokenizerConfig::preset(&req.preset).map_err(|e| e.to_string())?;
-    Ok(TokenizerTrainer::new(cfg, t, &w.device))
+    let train = || {
+        TokenizerTrainConfig::new()
+            .with_steps(req.steps)
+            .with_batch(req.batch.max(1))
+            .with_accumulate(req.accumulate.max(1))
+            .with_lr(req.lr)
+            .with_warmup(req.warmup.min(req.steps))
+            .with_val_every(req.val_every.max(1))
+            .with_val_clips(req.val_clips.max(1))
+            .with_checkpoint_every(req.checkpoint_every.max(1))
+            .with_seed(req.seed)
+    };
+    let start = match (&req.finetune_from, req.resume) {
+        (_, true) => TokenizerStart::Resume { steps: req.steps },
+        (Some(from), false) => TokenizerStart::FineTune { from: from.clone(), train: train() },
+        (None, false) => TokenizerStart::New { cfg: TokenizerConfig::preset(&req.preset).map_err(|e| e.to_string())?, train: train() },
+    };
+    runs::start_tokenizer(&req.run_dir, start, &w.device).map_err(|e| e.to_string())
 }
 
 pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
@@ -80,7 +71,6 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
             return Outcome::Failed(format!("{what}: {e}"));
         }
     };
-    let fps = c.fps;
     let from = trainer.step;
     let strip_n = STRIP_CLIPS.min(data.val_len());
     let mut last_step = from;
@@ -95,16 +85,16 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
         TrainEvent::Checkpoint(path) => {
             w_ref.emit(Event::Train { job: job.id, update: TrainUpdate::Checkpoint { step: last_step, path: path.clone() } });
             // The strip decodes with the weights just written (the trainer itself is busy).
-            if strip_n > 0
-                && let Ok((model, _, state)) = load_tokenizer(&path, None, &w_ref.device)
-                && let Ok(x) = data.val_batch(0..strip_n, &w_ref.device)
-            {
-                let enc = model.encode(x.clone(), 1.0);
-                let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
-                let recon = to_videos(model.decode(&codes), fps);
-                let title = "reconstructions (top: validation clips, bottom: decoded)".to_string();
-                w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: state.step, title, captions: Vec::new(), originals: to_videos(x, fps), recon });
-                w_ref.emit(Event::Payload { job: job.id, slot: "train_strip" });
+            if strip_n > 0 {
+                match runs::reconstruction_strip(&path, &data, strip_n, &w_ref.device) {
+                    Ok(strip) => {
+                        let title = "reconstructions (top: validation clips, bottom: decoded)".to_string();
+                        let (originals, recon) = (strip.originals, strip.recon);
+                        w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: strip.step, title, captions: Vec::new(), originals, recon });
+                        w_ref.emit(Event::Payload { job: job.id, slot: "train_strip" });
+                    }
+                    Err(e) => tracing::warn!("no reconstruction strip for {}: {e}", path.display()),
+                }
             }
         }
     });

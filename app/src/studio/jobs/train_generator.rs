@@ -6,95 +6,69 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use hitvideo_engine::checkpoint;
 use hitvideo_engine::generator::token_cache::TokenCache;
-use hitvideo_engine::generator::{ClipRequest, GeneratorConfig, Pipeline, SamplingConfig, TextConditionConfig};
-use hitvideo_engine::text::{self, MiniLm};
-use hitvideo_engine::tokenizer::load_tokenizer;
-use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent, GeneratorTrainer};
-use hitvideo_engine::train::token_cache;
+use hitvideo_engine::generator::{ClipRequest, Pipeline, SamplingConfig};
+use hitvideo_engine::service::cache::{self, CacheSource};
+use hitvideo_engine::service::runs::{self, GeneratorRun, GeneratorStart, NewGenerator};
+use hitvideo_engine::service::text::{Encoder, EncoderChoice};
+use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent};
 
 use super::payload::TrainStrip;
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
 use super::worker::Worker;
 
-fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// `auto`: MiniLM when it is installed, the small trainable encoder otherwise.
-pub(super) fn encoder(choice: &str) -> &str {
-    match choice {
-        "auto" if text::is_model_dir(&text::default_model_dir()) => "minilm",
-        "auto" => "small",
-        other => other,
-    }
-}
-
-fn minilm(encoder: &str, w: &Worker) -> Result<Option<MiniLm>, String> {
-    if encoder != "minilm" {
-        return Ok(None);
-    }
-    MiniLm::load(&text::default_model_dir(), &w.device).map(Some).map_err(|e| e.to_string())
+/// The text encoder a new generator gets for the Train view's choice (`auto`: MiniLM when it
+/// is installed).
+pub(super) fn encoder(choice: &str) -> Result<Encoder, String> {
+    Ok(choice.parse::<EncoderChoice>().map_err(|e| e.to_string())?.resolve(None))
 }
 
 /// Builds the run's token cache (reporting progress) unless it exists.
-fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<TokenCache, String> {
+fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<(), String> {
     if dir.join("cache.json").is_file() {
-        return TokenCache::read(dir).map_err(|e| e.to_string());
+        return Ok(());
     }
     let tok_path = req.tokenizer.as_ref().ok_or("choose the tokenizer checkpoint whose tokens the generator learns (Tokenizer…)")?;
-    let (model, cfg, _) = load_tokenizer(tok_path, None, &w.device).map_err(|e| e.to_string())?;
-    let progress = |done: usize, total: usize| w.emit(Event::Progress { job: job.id, done, total, rate: 0.0 });
-    let mut cache = match &req.data {
-        DataChoice::Folder(d) => token_cache::build_dataset(&model, &cfg, d, &w.device, &job.cancel, progress),
+    let source = match &req.data {
+        DataChoice::Folder(d) => CacheSource::Dataset(d.clone()),
         DataChoice::Photos { .. } => return Err("the photo world has no captions: train the generator on the shapes or on a captioned dataset folder".into()),
-        DataChoice::Shapes { count, seed } => {
-            token_cache::build_synthetic(&model, &cfg, &token_cache::synthetic_config(*count, *seed, &cfg), &w.device, &job.cancel, progress)
-        }
-    }
-    .map_err(|e| format!("building the token cache: {e}"))?;
-    let tok_dir = checkpoint::resolve(tok_path).map_err(|e| e.to_string())?;
-    cache.header.tokenizer_checkpoint = Some(absolute(&tok_dir).display().to_string());
-    cache.write(dir).map_err(|e| e.to_string())?;
-    Ok(cache)
+        DataChoice::Shapes { count, seed } => CacheSource::Shapes { count: *count, seed: *seed },
+    };
+    let tok = cache::open_tokenizer(tok_path, &w.device).map_err(|e| e.to_string())?;
+    let progress = |done: usize, total: usize| w.emit(Event::Progress { job: job.id, done, total, rate: 0.0 });
+    let built = cache::build(&tok, &source, &w.device, &job.cancel, progress).map_err(|e| format!("building the token cache: {e}"))?;
+    built.write(dir).map_err(|e| e.to_string())
 }
 
-fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<(GeneratorTrainer, TokenCache), String> {
-    let has_run = checkpoint::resolve(&req.run_dir).is_ok();
-    if req.resume {
-        if !has_run {
-            return Err(format!("{}: nothing to resume (no checkpoint yet); start a new run instead", req.run_dir.display()));
-        }
-        let dir = checkpoint::resolve(&req.run_dir).map_err(|e| e.to_string())?;
-        let cfg = GeneratorConfig::from_json(&checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?)
-            .map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
-        let t = GeneratorTrainer::resume(&req.run_dir, Some(req.steps), minilm(&cfg.text.encoder, w)?, &w.device).map_err(|e| e.to_string())?;
-        let cache = TokenCache::read(Path::new(&t.train.cache)).map_err(|e| e.to_string())?;
-        return Ok((t, cache));
-    }
-    if has_run {
-        return Err(format!("{}: already holds a run; resume it or start a new run folder", req.run_dir.display()));
-    }
-    let cache_dir = req.run_dir.join("cache");
-    let cache = cache(w, job, req, &cache_dir)?;
-    let h = &cache.header;
-    let enc = encoder(&req.text_encoder);
-    let cfg = GeneratorConfig::preset_for(&req.preset, &h.tokenizer, &h.tokenizer_sha256, &h.layers, TextConditionConfig::for_encoder(enc))
-        .map_err(|e| e.to_string())?;
-    let t = GeneratorTrainConfig::new()
-        .with_steps(req.steps)
-        .with_batch(req.batch.max(1))
-        .with_accumulate(req.accumulate.max(1))
-        .with_lr(req.lr)
-        .with_warmup(req.warmup.min(req.steps))
-        .with_val_every(req.val_every.max(1))
-        .with_val_items(req.val_clips.max(1))
-        .with_checkpoint_every(req.checkpoint_every.max(1))
-        .with_seed(req.seed)
-        .with_cache(absolute(&cache_dir).display().to_string());
-    let trainer = GeneratorTrainer::new(cfg, t, minilm(enc, w)?, &w.device).map_err(|e| e.to_string())?;
-    Ok((trainer, cache))
+fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, String> {
+    runs::check_folder(&req.run_dir, req.resume).map_err(|e| e.to_string())?;
+    let start = if req.resume {
+        GeneratorStart::Resume { steps: req.steps, cache: None }
+    } else {
+        let cache_dir = req.run_dir.join("cache");
+        cache(w, job, req, &cache_dir)?;
+        let train = GeneratorTrainConfig::new()
+            .with_steps(req.steps)
+            .with_batch(req.batch.max(1))
+            .with_accumulate(req.accumulate.max(1))
+            .with_lr(req.lr)
+            .with_warmup(req.warmup.min(req.steps))
+            .with_val_every(req.val_every.max(1))
+            .with_val_items(req.val_clips.max(1))
+            .with_checkpoint_every(req.checkpoint_every.max(1))
+            .with_seed(req.seed);
+        let encoder = req.text_encoder.parse::<EncoderChoice>().map_err(|e| e.to_string())?;
+        GeneratorStart::New(Box::new(NewGenerator {
+            cache: cache_dir,
+            preset: req.preset.clone(),
+            encoder,
+            token_dropout: None,
+            cond_dropout: None,
+            rope_finest_grid: None,
+            train,
+        }))
+    };
+    runs::start_generator(&req.run_dir, start, None, &w.device).map_err(|e| e.to_string())
 }
 
 /// Validation captions sampled in the strip after each checkpoint.
@@ -133,7 +107,7 @@ fn floats(v: &serde_json::Value) -> Vec<f64> {
 
 pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
     let w = &*w;
-    let (mut trainer, cache) = match start(w, job, &req) {
+    let GeneratorRun { mut trainer, cache, .. } = match start(w, job, &req) {
         Ok(x) => x,
         Err(e) if job.cancel.load(Ordering::Relaxed) => return Outcome::Cancelled(format!("stopped before training started ({e})")),
         Err(e) => return Outcome::Failed(e),

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
-use burn::prelude::*;
 use hitvideo_engine::checkpoint;
-use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::device::{self, Device, DeviceChoice};
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, info};
@@ -109,12 +108,8 @@ impl Worker {
                 return;
             }
         };
-        let moved = |t: &LoadedTokenizer| LoadedTokenizer {
-            model: t.model.clone().to_device(&sel.device),
-            cfg: t.cfg.clone(),
-            label: t.label.clone(),
-            path: t.path.clone(),
-        };
+        let moved =
+            |t: &LoadedTokenizer| LoadedTokenizer { model: t.model.copy_to(&sel.device), cfg: t.cfg.clone(), label: t.label.clone(), path: t.path.clone() };
         let tokenizer = self.tokenizer.as_ref().map(moved);
         let general = self.general.as_ref().map(moved);
         let generator = match self.generator.as_ref().map(|g| g.copy_to(&sel.device)).transpose() {
@@ -234,7 +229,7 @@ fn estimate(preset: &str, batch: usize, generator_on: Option<&(PathBuf, String)>
     let dir = checkpoint::resolve(tokenizer).map_err(|e| e.to_string())?;
     let bytes = checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?;
     let tok = TokenizerConfig::from_json(&bytes).map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
-    let text = TextConditionConfig::for_encoder(train_generator::encoder(text_encoder));
+    let text = TextConditionConfig::for_encoder(train_generator::encoder(text_encoder)?.name());
     let cfg = GeneratorConfig::preset(preset, &tok, text).map_err(|e| e.to_string())?;
     Ok((cfg.num_params(), cfg.training_memory(batch)))
 }

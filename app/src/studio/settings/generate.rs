@@ -1,6 +1,7 @@
 //! Generation settings: prompt, CFG schedule, seeds and sampling, their parsing into an
 //! engine request, and restoring them from an export's metadata.
 
+use hitvideo_engine::generator::lists;
 use hitvideo_engine::video::ExportMetadata;
 
 use crate::studio::jobs::GenerateRequest;
@@ -102,39 +103,6 @@ impl Default for GenerateSettings {
     }
 }
 
-/// Parses `0-3` (inclusive) or `1,5,9` into seeds.
-pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
-    let t = text.trim();
-    let bad = || format!("seeds '{t}': write a range FROM-TO (e.g. 0-3) or a list (1,5,9)");
-    let seeds: Vec<u64> = if let Some((a, b)) = t.split_once('-') {
-        let (a, b): (u64, u64) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
-        if a > b {
-            return Err(format!("seed range {a}-{b} is empty; write FROM-TO with FROM <= TO, e.g. 0-3"));
-        }
-        if b - a >= MAX_SEEDS as u64 {
-            return Err(format!("seed range {a}-{b} has {} seeds; at most {MAX_SEEDS} per request", b - a + 1));
-        }
-        (a..=b).collect()
-    } else {
-        t.split(',').map(|s| s.trim().parse::<u64>().map_err(|_| bad())).collect::<Result<_, _>>()?
-    };
-    if seeds.is_empty() || seeds.len() > MAX_SEEDS {
-        return Err(format!("seeds '{t}': give between 1 and {MAX_SEEDS} seeds"));
-    }
-    Ok(seeds)
-}
-
-/// Parses a list of CFG scales (`1,3,5,7.5`).
-pub fn parse_cfgs(text: &str) -> Result<Vec<f32>, String> {
-    let bad = |s: &str| format!("CFG list '{}': '{s}' is not a number >= 0; write e.g. 1,3,5,7.5", text.trim());
-    let v: Vec<f32> =
-        text.split(',').map(|s| s.trim().parse::<f32>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| bad(s.trim()))).collect::<Result<_, _>>()?;
-    if v.is_empty() || v.len() > 16 {
-        return Err(format!("CFG list '{}': give between 1 and 16 values", text.trim()));
-    }
-    Ok(v)
-}
-
 impl GenerateSettings {
     /// The CFG schedule in the engine's syntax.
     pub fn schedule_string(&self) -> String {
@@ -148,7 +116,7 @@ impl GenerateSettings {
     /// The seeds of the next generation; `random` supplies a fresh seed in random mode.
     pub fn seeds(&self, random: u64) -> Result<Vec<u64>, String> {
         let start = match self.seed_mode {
-            SeedMode::Range => return parse_seeds(&self.seed_range),
+            SeedMode::Range => return lists::parse_seeds(&self.seed_range, MAX_SEEDS).map_err(|e| e.to_string()),
             SeedMode::Random => random,
             SeedMode::Locked => self.seed,
         };
@@ -223,21 +191,5 @@ impl GenerateSettings {
         self.temperature = meta.sampler.temperature.unwrap_or(self.temperature);
         self.top_k = meta.sampler.top_k.unwrap_or(0);
         self.top_p = meta.sampler.top_p.unwrap_or(1.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_and_cfg_lists_parse_or_explain() {
-        assert_eq!(parse_seeds("0-3"), Ok(vec![0, 1, 2, 3]));
-        assert_eq!(parse_seeds(" 1, 5,9 "), Ok(vec![1, 5, 9]));
-        assert!(parse_seeds("9-2").expect_err("must fail").contains("is empty"));
-        assert!(parse_seeds("x").expect_err("must fail").contains("FROM-TO"));
-        assert!(parse_seeds("0-1000").expect_err("must fail").contains("at most"));
-        assert_eq!(parse_cfgs("1, 7.5"), Ok(vec![1.0, 7.5]));
-        assert!(parse_cfgs("1,-2").expect_err("must fail").contains("'-2'"));
     }
 }

@@ -11,7 +11,7 @@ use super::jobs::{DataChoice, TrainRequest};
 mod generate;
 mod sweep;
 
-pub use generate::{EXPORT_SCALES, GenerateSettings, MAX_SEEDS, QueuedGeneration, ScheduleKind, SeedMode, parse_cfgs, parse_seeds};
+pub use generate::{EXPORT_SCALES, GenerateSettings, MAX_SEEDS, QueuedGeneration, ScheduleKind, SeedMode};
 pub use sweep::SweepSettings;
 
 /// The eframe storage key.

@@ -1,9 +1,10 @@
 //! Sweep settings: which sampling parameter the rows and the columns vary, and the values of
 //! every parameter (kept per parameter, so switching an axis back finds its values again).
 
-use crate::studio::jobs::{AxisValues, SweepAxis};
+use hitvideo_engine::generator::lists;
 
-use super::{parse_cfgs, parse_seeds};
+use super::MAX_SEEDS;
+use crate::studio::jobs::{AxisValues, SweepAxis};
 
 /// Most values one axis may take.
 pub const MAX_AXIS_VALUES: usize = 16;
@@ -68,9 +69,9 @@ impl SweepSettings {
     /// The parsed values of `axis`, or a message naming the field and the fix.
     pub fn values(&self, axis: SweepAxis) -> Result<AxisValues, String> {
         Ok(match axis {
-            SweepAxis::Cfg => AxisValues::Cfg(parse_cfgs(&self.cfgs)?),
+            SweepAxis::Cfg => AxisValues::Cfg(lists::parse_cfgs(&self.cfgs, MAX_AXIS_VALUES).map_err(|e| e.to_string())?),
             SweepAxis::Seed => {
-                let seeds = parse_seeds(&self.seeds)?;
+                let seeds = lists::parse_seeds(&self.seeds, MAX_SEEDS).map_err(|e| e.to_string())?;
                 if seeds.len() > MAX_AXIS_VALUES {
                     return Err(format!("seeds '{}': a sweep axis takes at most {MAX_AXIS_VALUES} values", self.seeds.trim()));
                 }

@@ -1,0 +1,91 @@
+//! The text encoder of a generator: the user's choice (`auto`, `minilm`, `small`) parsed once
+//! where it enters, resolved, and MiniLM loaded when the generator is conditioned on it.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+use crate::text::{self, MiniLm, TextError};
+
+/// What a person asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderChoice {
+    /// MiniLM when it is installed, the small encoder otherwise.
+    #[default]
+    Auto,
+    MiniLm,
+    Small,
+}
+
+/// The encoder a generator is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoder {
+    /// The frozen all-MiniLM-L6-v2 (loaded from the model folder).
+    MiniLm,
+    /// The small trainable encoder inside the generator.
+    Small,
+}
+
+impl Encoder {
+    /// The name a generator config stores (`TextConditionConfig::encoder`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoder::MiniLm => "minilm",
+            Encoder::Small => "small",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("text encoder '{0}' is not one of auto, minilm, small")]
+pub struct UnknownEncoder(pub String);
+
+impl FromStr for EncoderChoice {
+    type Err = UnknownEncoder;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "minilm" => Ok(Self::MiniLm),
+            "small" => Ok(Self::Small),
+            other => Err(UnknownEncoder(other.to_string())),
+        }
+    }
+}
+
+impl EncoderChoice {
+    /// `Auto` becomes MiniLM when `model_dir` (default [`text::default_model_dir`]) holds it.
+    pub fn resolve(self, model_dir: Option<&Path>) -> Encoder {
+        match self {
+            Self::Auto if text::is_model_dir(&model_dir.map_or_else(text::default_model_dir, Path::to_path_buf)) => Encoder::MiniLm,
+            Self::Auto | Self::Small => Encoder::Small,
+            Self::MiniLm => Encoder::MiniLm,
+        }
+    }
+}
+
+/// MiniLM from `model_dir` (default [`text::default_model_dir`]) when a generator's config
+/// names it (`encoder`, as stored); `None` for the small encoder, which lives in the generator.
+pub fn load_encoder(encoder: &str, model_dir: Option<&Path>, device: &Device) -> Result<Option<MiniLm>, TextError> {
+    if encoder != Encoder::MiniLm.name() {
+        return Ok(None);
+    }
+    let dir: PathBuf = model_dir.map_or_else(text::default_model_dir, Path::to_path_buf);
+    MiniLm::load(&dir, device).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse_and_resolve() {
+        assert_eq!("small".parse::<EncoderChoice>().unwrap(), EncoderChoice::Small);
+        assert!("bert".parse::<EncoderChoice>().unwrap_err().to_string().contains("auto, minilm, small"));
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(EncoderChoice::Auto.resolve(Some(empty.path())), Encoder::Small);
+        assert_eq!(EncoderChoice::MiniLm.resolve(Some(empty.path())), Encoder::MiniLm);
+        assert!(load_encoder("small", Some(empty.path()), &Device::flex()).unwrap().is_none());
+        assert!(load_encoder("minilm", Some(empty.path()), &Device::flex()).is_err());
+    }
+}
