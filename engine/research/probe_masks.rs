@@ -87,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::flex();
     let (model, cfg, _) = load_tokenizer(Path::new(dir), None, &device)?;
     let bits: Vec<usize> = cfg.layers.iter().map(|l| l.bits).collect();
-    let encode = |x: Tensor<5>| clip_ids(&model.encode(x, 1.0).layers.into_iter().map(|o| o.indices).collect::<Vec<_>>(), &bits);
+    let encode = |x: Tensor<5>| clip_ids(&model.encode(x, 1.0).layers.into_iter().map(|o| o.indices).collect::<Vec<_>>(), &bits).expect("token ids read back");
     let data = ClipSource::synthetic(4000, 0, cfg.frames, cfg.width, cfg.fps);
     let mut synth = Vec::new();
     for start in (0..n).step_by(8) {

@@ -71,7 +71,7 @@ fn static_clip_gets_the_capped_maximum_and_noise_follows_the_rule() {
     let encode = |x| {
         let enc = model.encode(x, 1.0);
         let idx: Vec<_> = enc.layers.iter().map(|o| o.indices.clone()).collect();
-        clip_ids(&idx, &bits(&cfg)).remove(0)
+        clip_ids(&idx, &bits(&cfg)).expect("ids read").remove(0)
     };
     let mcfg = MaskConfig::new();
     for seed in 0..3 {
@@ -121,7 +121,7 @@ fn every_fill_decodes_and_repeat_is_exact_on_a_static_clip() {
     assert!(max_abs_diff(outs[1].clone(), full) > 1e-3);
 
     // The same clip through a packed stream decodes exactly as the in-memory masks.
-    let ids = clip_ids(&idx, &bits(&cfg)).remove(0);
+    let ids = clip_ids(&idx, &bits(&cfg)).expect("ids read").remove(0);
     let masks = layer_masks(&ids, &mcfg.clone().with_seed(item_seed(4, 0))).expect("own ids");
     let stream = MaskedStream::unpack(&MaskedStream::new(&ids, &masks).expect("fits").pack()).expect("round trip");
     let (sids, smasks) = stream.to_ids_and_masks();

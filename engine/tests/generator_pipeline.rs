@@ -75,7 +75,7 @@ fn generate_decode_export_and_reroll() {
     let tokens = p
         .generate(&req, &AtomicBool::new(false), |e| {
             if let GenEvent::LayerDone { layer, tokens } = e {
-                let clips = p.decode(&tokens, layer + 1);
+                let clips = p.decode(&tokens, layer + 1).expect("decode");
                 assert_eq!(clips.len(), 4);
                 previews.push((layer, clips[0].len()));
             }
@@ -88,7 +88,7 @@ fn generate_decode_export_and_reroll() {
     assert_eq!(tokens, again, "same seeds and settings, same tokens");
 
     // Export with metadata; re-roll from the file keeps its two coarsest layers exactly.
-    let clips = p.decode(&tokens, 4);
+    let clips = p.decode(&tokens, 4).expect("decode");
     assert_eq!((clips[0].width(), clips[0].height(), clips[0].len()), (32, 32, 16));
     let out = dir.path().join("clip.mp4");
     let rows = req.rows();
@@ -163,7 +163,7 @@ fn single_layer_baseline_and_mismatched_tokenizer() {
         .expect("generate");
     assert_eq!(layers, 1);
     assert!(tokens[0].iter().all(|&t| t < 1024));
-    assert_eq!(p.decode(&tokens, 1)[0].len(), 16);
+    assert_eq!(p.decode(&tokens, 1).expect("decode")[0].len(), 16);
     // A tokenizer other than the one the generator's tokens came from is refused.
     let tiny = dir.path().join("other-tokenizer");
     TokenizerTrainer::new(TokenizerConfig::preset("tiny").expect("preset"), TokenizerTrainConfig::new(), &device)

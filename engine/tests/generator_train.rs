@@ -194,5 +194,5 @@ fn minilm_conditioned_training_and_generation() {
     };
     let tokens = p.generate(&req, &AtomicBool::new(false), |_| {}).expect("generate");
     assert_eq!(tokens.len(), 2);
-    assert_eq!(p.decode(&tokens, 4).len(), 2);
+    assert_eq!(p.decode(&tokens, 4).expect("decode").len(), 2);
 }

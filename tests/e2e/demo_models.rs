@@ -108,7 +108,7 @@ fn the_shipped_tokenizer_masks_a_static_clip_to_the_cap_and_noise_far_less() {
     let masks = |static_clip: bool, seed: u64| {
         let x = hitvideo_engine::tensor::to_tensor(&[random_clip(static_clip, seed)], &device);
         let indices: Vec<_> = model.encode(x, 1.0).layers.into_iter().map(|o| o.indices).collect();
-        layer_masks(&clip_ids(&indices, &bits).remove(0), &mcfg).expect("own ids")
+        layer_masks(&clip_ids(&indices, &bits).expect("ids read").remove(0), &mcfg).expect("own ids")
     };
     for seed in 0..3 {
         for m in masks(true, seed).iter().filter(|m| m.maskable) {

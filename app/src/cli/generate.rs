@@ -193,24 +193,31 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
         if let GenEvent::LayerDone { layer, tokens } = e {
             eprintln!("layer {}/{layers} done at {:.2} s", layer + 1, started.elapsed().as_secs_f64());
             if a.previews && layer + 1 < layers {
-                for (r, v) in p.decode(&tokens, layer + 1).iter().enumerate() {
+                let previews = match p.decode(&tokens, layer + 1) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        preview_err.get_or_insert(anyhow::Error::from(e));
+                        Vec::new()
+                    }
+                };
+                for (r, v) in previews.iter().enumerate() {
                     let path = name(r, &format!(".layer{}.gif", layer + 1));
                     let mut meta = ExportMetadata::for_video(v);
                     meta.prompt = Some(rows[r].0.to_string());
                     meta.seed = Some(rows[r].1);
                     meta.source = Some(format!("coarse preview: {} of {layers} layers", layer + 1));
                     if let Err(e) = video::export(v, &path, &meta) {
-                        preview_err.get_or_insert(e);
+                        preview_err.get_or_insert(e.into());
                     }
                 }
             }
         }
     })?;
     if let Some(e) = preview_err {
-        return Err(e).context("writing a coarse preview");
+        return Err(e.context("writing a coarse preview"));
     }
     let gen_s = started.elapsed().as_secs_f64();
-    let videos = p.decode(&tokens, layers);
+    let videos = p.decode(&tokens, layers)?;
     for (r, (v, t)) in videos.iter().zip(&tokens).enumerate() {
         let path = name(r, "");
         let meta = p.metadata(&req, rows[r].0, rows[r].1, t, v);

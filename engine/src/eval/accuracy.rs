@@ -120,8 +120,9 @@ pub fn evaluate(p: &Pipeline, spec: &AccuracySpec, cancel: &AtomicBool, mut prog
             let x = crate::tensor::to_tensor(&[it.render(&render)], p.device());
             let enc = p.tokenizer.encode(x, 1.0);
             let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
-            let video = crate::tensor::to_videos(p.tokenizer.decode(&codes), render.fps).remove(0);
-            ceiling.add(&analyze::score(&analyze::analyze(&video), &PromptAttributes::parse(&it.caption)));
+            for video in crate::tensor::to_videos(p.tokenizer.decode(&codes), render.fps)? {
+                ceiling.add(&analyze::score(&analyze::analyze(&video), &PromptAttributes::parse(&it.caption)));
+            }
         }
         rows.push(ceiling.row(*split, None, 0.0));
         for &cfg in &spec.cfgs {
@@ -133,7 +134,7 @@ pub fn evaluate(p: &Pipeline, spec: &AccuracySpec, cancel: &AtomicBool, mut prog
                 let t0 = Instant::now();
                 let tokens = p.generate(&req, cancel, |_| {})?;
                 seconds += t0.elapsed().as_secs_f64();
-                let videos = p.decode(&tokens, p.cfg.layers.len());
+                let videos = p.decode(&tokens, p.cfg.layers.len())?;
                 for ((prompt, _), video) in req.rows().into_iter().zip(&videos) {
                     tally.add(&analyze::score(&analyze::analyze(video), &PromptAttributes::parse(prompt)));
                 }

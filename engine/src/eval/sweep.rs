@@ -55,7 +55,7 @@ pub fn run(p: &Pipeline, spec: &SweepSpec, cancel: &AtomicBool, mut progress: im
             let t0 = Instant::now();
             let tokens = p.generate(&req, cancel, |_| {})?;
             let t1 = Instant::now();
-            let videos = p.decode(&tokens, p.cfg.layers.len());
+            let videos = p.decode(&tokens, p.cfg.layers.len())?;
             let (gen_s, dec_s) = ((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64());
             let n = tokens.len().max(1) as f64;
             for ((seed, row), video) in spec.seeds.iter().zip(tokens).zip(videos) {

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::config::{GeneratorConfig, layer_offsets};
 use super::model::{Generator, TextInput, layer_of_positions, sequence_rope};
 use super::sample::{CfgSchedule, SamplingConfig, SamplingError};
+use crate::tensor::{ReadError, floats};
 
 /// What to generate: one output row per entry of `seeds` (the text rows line up with them).
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub enum GenerateError {
     Cancelled { done: usize, total: usize },
     #[error("bad request: {0}")]
     Request(String),
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 /// Generated token ids per row, all layers in sequence order (split with [`split_layers`]).
@@ -159,7 +162,7 @@ pub fn generate(
         let last = h.dims()[1] - 1;
         let hl = h.clone().slice(s![.., last..last + 1, ..]);
         let groups = model.groups(j);
-        let logits: Vec<Vec<f32>> = model.logits(j, hl).into_iter().map(|l| l.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()).collect();
+        let logits: Vec<Vec<f32>> = model.logits(j, hl).into_iter().map(|l| floats(l, "logits")).collect::<Result<_, _>>()?;
         for (r, rng) in rngs.iter_mut().enumerate() {
             let mut id = 0u32;
             let mut off = 0;

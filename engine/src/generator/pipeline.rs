@@ -16,7 +16,7 @@ use super::sample::{CfgSchedule, SamplingConfig};
 use super::token_cache::TokenCache;
 use crate::checkpoint::{self, CheckpointError};
 use crate::generator::load_generator;
-use crate::tensor::to_videos;
+use crate::tensor::{ReadError, to_videos};
 use crate::text::{MiniLm, TextEncoder, TextError};
 use crate::tokenizer::load_tokenizer;
 use crate::tokenizer::{Tokenizer, TokenizerConfig, config_sha256};
@@ -33,6 +33,8 @@ pub enum PipelineError {
     Generate(#[from] GenerateError),
     #[error("{}: this generator was trained on tokens of tokenizer '{gen_tok}' ({gen_sha:.12}), but the tokenizer given is '{tok}' ({tok_sha:.12}); pass the tokenizer checkpoint its token cache was built with", .path.display())]
     Mismatch { path: PathBuf, gen_tok: String, gen_sha: String, tok: String, tok_sha: String },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{}: the run does not record which tokenizer made its tokens (no readable token cache); pass --tokenizer", .0.display())]
     NoTokenizer(PathBuf),
 }
@@ -220,7 +222,7 @@ impl Pipeline {
 
     /// Decodes the `layers` coarsest layers of each row (rows hold tokens in sequence order, at
     /// least those layers); a coarse preview when `layers` is less than all.
-    pub fn decode(&self, rows: &[Vec<u32>], layers: usize) -> Vec<Video> {
+    pub fn decode(&self, rows: &[Vec<u32>], layers: usize) -> Result<Vec<Video>, ReadError> {
         let split: Vec<Vec<Vec<u32>>> = rows.iter().map(|r| split_layers(&self.cfg, r)).collect();
         let mut indices = Vec::new();
         for (j, l) in self.cfg.layers.iter().enumerate().take(layers.max(1)) {
@@ -231,7 +233,7 @@ impl Pipeline {
             indices.push(Tensor::<4, Int>::from_data(TensorData::new(data, [rows.len(), l.t, l.h, l.w]), &self.device));
         }
         if indices.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         to_videos(self.tokenizer.decode_indices(&indices), self.tok_cfg.fps)
     }

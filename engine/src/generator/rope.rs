@@ -104,7 +104,7 @@ mod tests {
         let tables = RopeTables::new(&[None, p(0, 1, 2), p(1, 2, 3), p(2, 3, 4)], 12, 10000.0, &device);
         let q = Tensor::<4>::random([1, 1, 4, 12], burn::tensor::Distribution::Default, &device);
         let r = tables.apply(q.clone());
-        let n = |x: Tensor<4>| x.powf_scalar(2.0).sum_dim(3).into_data().try_to_vec::<f32>().unwrap_or_default();
+        let n = |x: Tensor<4>| x.powf_scalar(2.0).sum_dim(3).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values");
         for (a, b) in n(q.clone()).iter().zip(n(r.clone())) {
             assert!((a - b).abs() < 1e-4);
         }

@@ -70,6 +70,8 @@ pub enum CacheError {
     Dataset { path: PathBuf, reason: String },
     #[error("cancelled")]
     Cancelled,
+    #[error(transparent)]
+    Read(#[from] crate::tensor::ReadError),
 }
 
 /// Split name as stored.

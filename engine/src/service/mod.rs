@@ -45,4 +45,6 @@ pub enum ServiceError {
     Text(#[from] TextError),
     #[error(transparent)]
     Train(#[from] TrainError),
+    #[error(transparent)]
+    Read(#[from] crate::tensor::ReadError),
 }

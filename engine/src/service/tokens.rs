@@ -180,7 +180,10 @@ fn masks(model: &Tokenizer, cfg: &TokenizerConfig, layers: &[LayerTokens], origi
     };
     let bools: Vec<Vec<bool>> = made.iter().map(|m| m.mask.clone()).collect();
     let video = match decode_masked_ids(model, &[ids], &[bools], fill, device) {
-        Ok(x) => to_videos(x, cfg.fps).into_iter().next(),
+        Ok(x) => match to_videos(x, cfg.fps) {
+            Ok(v) => v.into_iter().next(),
+            Err(e) => return Masks::Unavailable(e.to_string()),
+        },
         Err(e) => return Masks::Unavailable(e.to_string()),
     };
     let Some(recon) = video else { return Masks::Unavailable("the masked decode returned no frames".into()) };
@@ -253,7 +256,7 @@ fn prepare(model: &Tokenizer, cfg: &TokenizerConfig, input: ClipInput, device: &
         ClipInput::Generated { tokens, label } => {
             // The generated tokens themselves (not a re-encoding); the clip is their full decode.
             let (layers, codes) = from_ids(cfg, &tokens, device)?;
-            let original = to_videos(model.decode(&codes), cfg.fps).into_iter().next().ok_or("the decoder returned no frames")?;
+            let original = to_videos(model.decode(&codes), cfg.fps).map_err(|e| e.to_string())?.into_iter().next().ok_or("the decoder returned no frames")?;
             return Ok((original, 0, label, layers, codes, 0, None));
         }
     };
@@ -279,7 +282,7 @@ pub fn tokenize(
         if cancel.load(Ordering::Relaxed) {
             return Err(TokenizeError::Cancelled { done: k - 1, total: codes.len() });
         }
-        let Some(v) = to_videos(model.decode(&codes[..k]), cfg.fps).into_iter().next() else {
+        let Some(v) = to_videos(model.decode(&codes[..k]), cfg.fps).map_err(|e| TokenizeError::Failed(e.to_string()))?.into_iter().next() else {
             return Err(TokenizeError::Failed("the decoder returned no frames".into()));
         };
         psnr.push(metrics::psnr(&original, &v).unwrap_or(f64::NAN));

@@ -97,6 +97,8 @@ pub enum TextError {
         "{path}: cannot load the weights: {reason}; the file must be the model.safetensors that matches config.json (run scripts/setup again to restore it)"
     )]
     Weights { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Read(#[from] crate::tensor::ReadError),
 }
 
 impl TextError {

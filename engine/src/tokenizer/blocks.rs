@@ -154,7 +154,10 @@ mod tests {
         let [b, c, t, h, w] = x.dims();
         let stacked = norm.forward(x.clone().swap_dims(1, 2).reshape([b * t, c, h, w])).reshape([b, t, c, h, w]).swap_dims(1, 2);
         let ours = frame_norm(&norm, x);
-        let (a, e) = (ours.into_data().try_to_vec::<f32>().unwrap_or_default(), stacked.into_data().try_to_vec::<f32>().unwrap_or_default());
+        let (a, e) = (
+            ours.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values"),
+            stacked.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values"),
+        );
         assert_eq!(a.len(), e.len());
         let worst = a.iter().zip(&e).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
         assert!(worst < 1e-4, "largest difference {worst}");
@@ -167,7 +170,10 @@ mod tests {
         let y = space_to_depth(x.clone(), 2, 4);
         assert_eq!(y.dims(), [2, 96, 2, 2, 2]);
         let back = depth_to_space(y, 2, 4);
-        let (a, b) = (x.into_data().try_to_vec::<f32>().unwrap_or_default(), back.into_data().try_to_vec::<f32>().unwrap_or_default());
+        let (a, b) = (
+            x.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values"),
+            back.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values"),
+        );
         assert_eq!(a, b);
     }
 }

@@ -16,7 +16,7 @@ use super::dynamic::FillStrategy;
 use super::model::Tokenizer;
 use super::tokens::{TokenFile, TokenFileError, TokenLayer, TokenWindow};
 use crate::checkpoint::{self, CheckpointError};
-use crate::tensor::{to_tensor, to_videos};
+use crate::tensor::{self, ReadError, to_tensor, to_videos};
 use crate::video::{self, DecodeOptions, ExportMetadata, Video, VideoError};
 
 /// Windows encoded or decoded per forward pass.
@@ -31,6 +31,8 @@ pub enum CodecError {
     Tokens(#[from] TokenFileError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -74,10 +76,6 @@ pub fn join_windows(windows: &[Video], frames: usize, fps: f64) -> Result<Video,
     Ok(out)
 }
 
-fn ids_of(t: Tensor<4, Int>) -> Result<Vec<i64>, CodecError> {
-    t.into_data().convert::<i64>().try_into_vec::<i64>().map_err(|e| CodecError::Invalid(format!("token ids: {e:?}")))
-}
-
 /// Encodes windows (`cfg.frames x cfg.height x cfg.width` each), `batch` per forward pass:
 /// per window, per layer (coarsest first) the ids of its `[t, h, w]` grid.
 pub fn encode_windows(model: &Tokenizer, cfg: &TokenizerConfig, windows: &[Video], batch: usize) -> Result<Vec<TokenWindow>, CodecError> {
@@ -100,11 +98,11 @@ pub fn encode_windows(model: &Tokenizer, cfg: &TokenizerConfig, windows: &[Video
         let enc = model.encode(to_tensor(chunk, &device), 1.0);
         let mut per: Vec<TokenWindow> = chunk.iter().map(|_| TokenWindow { layers: Vec::new() }).collect();
         for (o, l) in enc.layers.into_iter().zip(&cfg.layers) {
-            let ids = ids_of(o.indices)?;
+            let ids = tensor::ids(o.indices, "token ids")?;
             for (b, w) in per.iter_mut().enumerate() {
                 let n = l.tokens();
                 let ids = ids.get(b * n..(b + 1) * n).ok_or_else(|| CodecError::Invalid("encoder returned too few ids".into()))?;
-                w.layers.push(TokenLayer { shape: [l.t, l.h, l.w], bits: l.bits, ids: ids.iter().map(|&i| i as u32).collect(), mask: None });
+                w.layers.push(TokenLayer { shape: [l.t, l.h, l.w], bits: l.bits, ids: ids.to_vec(), mask: None });
             }
         }
         out.extend(per);
@@ -124,7 +122,7 @@ pub fn decode_windows(model: &Tokenizer, windows: &[TokenWindow], layers: usize,
             let data: Vec<i64> = chunk.iter().flat_map(|win| win.layers[j].ids.iter().map(|&i| i64::from(i))).collect();
             idx.push(Tensor::<4, Int>::from_data(TensorData::new(data, [chunk.len(), t, h, w]), &device));
         }
-        out.extend(to_videos(model.decode_indices(&idx), fps));
+        out.extend(to_videos(model.decode_indices(&idx), fps)?);
     }
     Ok(out)
 }

@@ -47,6 +47,7 @@ use rand_chacha::ChaCha8Rng;
 use super::lfq::codes_from_indices;
 use super::model::Tokenizer;
 use crate::dataset::synth::item_seed;
+use crate::tensor::ReadError;
 
 /// How masked tokens are filled before decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +109,8 @@ pub enum MaskError {
     Layers { want: usize, found: usize },
     #[error("layer {layer}: token id {id} does not fit in {bits} bits; the ids belong to another tokenizer")]
     Id { layer: usize, id: u32, bits: usize },
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 /// The masking rule's settings (see the module docs).
@@ -230,23 +233,23 @@ pub fn layer_masks(layers: &[LayerIds], cfg: &MaskConfig) -> Result<Vec<LayerMas
 }
 
 /// Host-side ids per clip, per layer, from batched ids (`[B, t_j, h_j, w_j]` per layer).
-pub fn clip_ids(indices: &[Tensor<4, Int>], bits: &[usize]) -> Vec<Vec<LayerIds>> {
+pub fn clip_ids(indices: &[Tensor<4, Int>], bits: &[usize]) -> Result<Vec<Vec<LayerIds>>, ReadError> {
     let b = indices.first().map(|i| i.dims()[0]).unwrap_or(0);
     let mut clips: Vec<Vec<LayerIds>> = (0..b).map(|_| Vec::with_capacity(indices.len())).collect();
     for (idx, &bits) in indices.iter().zip(bits) {
         let [_, t, h, w] = idx.dims();
-        let all = idx.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+        let all = crate::tensor::ids(idx.clone(), "token ids")?;
         for (c, chunk) in clips.iter_mut().zip(all.chunks(t * h * w)) {
-            c.push(LayerIds { shape: [t, h, w], bits, ids: chunk.iter().map(|&v| v as u32).collect() });
+            c.push(LayerIds { shape: [t, h, w], bits, ids: chunk.to_vec() });
         }
     }
-    clips
+    Ok(clips)
 }
 
 /// Masks of a batch: clip `i` uses seed `item_seed(cfg.seed, i)`, so each clip's masks are the
 /// same as computing it alone with that seed.
 pub fn batch_masks(indices: &[Tensor<4, Int>], bits: &[usize], cfg: &MaskConfig) -> Result<Vec<Vec<LayerMask>>, MaskError> {
-    clip_ids(indices, bits).iter().enumerate().map(|(i, clip)| layer_masks(clip, &cfg.clone().with_seed(item_seed(cfg.seed, i)))).collect()
+    clip_ids(indices, bits)?.iter().enumerate().map(|(i, clip)| layer_masks(clip, &cfg.clone().with_seed(item_seed(cfg.seed, i)))).collect()
 }
 
 /// Per layer, the masks of all clips as `[B, t_j, h_j, w_j]` (true = masked). `masks[clip][layer]`.

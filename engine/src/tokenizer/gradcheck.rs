@@ -11,7 +11,7 @@ use burn::tensor::Distribution;
 use super::blocks::{CausalConv3d, ResBlock, depth_to_space, frame_norm, group_norm, space_to_depth, upsample};
 
 fn vec(t: Tensor<5>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
+    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values")
 }
 
 /// `loss(x) = sum(f(x) * r)` for a fixed random `r`; returns it as f64.
@@ -28,7 +28,7 @@ fn check_input_grad(f: &dyn Fn(Tensor<5>) -> Tensor<5>, shape: [usize; 5], eps: 
     let r = Tensor::<5>::random(out_shape, Distribution::Normal(0.0, 1.0), &dev);
     let xg = x.clone().require_grad();
     let grads = (f(xg.clone()) * r.clone()).sum().backward();
-    let g = xg.grad(&grads).map(|g| g.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default();
+    let g = xg.grad(&grads).map(|g| g.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values")).expect("a gradient");
     let flat = vec(x.clone());
     assert_eq!(g.len(), flat.len(), "no gradient reached the input");
     let n = flat.len();
@@ -52,7 +52,7 @@ fn check_weight_grad(conv: Conv3d, apply: &dyn Fn(&Conv3d, Tensor<5>) -> Tensor<
     let x = Tensor::<5>::random(x_shape, Distribution::Normal(0.0, 1.0), &dev);
     let r = Tensor::<5>::random(apply(&conv, x.clone()).dims(), Distribution::Normal(0.0, 1.0), &dev);
     let grads = (apply(&conv, x.clone()) * r.clone()).sum().backward();
-    let g = conv.weight.val().grad(&grads).map(|g| g.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default();
+    let g = conv.weight.val().grad(&grads).map(|g| g.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values")).expect("a gradient");
     let w = conv.weight.val();
     let shape = w.dims();
     let flat = vec(w);

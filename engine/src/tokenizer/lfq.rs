@@ -169,13 +169,13 @@ mod tests {
         let norm = BitNorm::new(2, &device);
         // Before any training step the running statistics are the identity.
         let z0 = Tensor::<5>::from_data(TensorData::new(vec![2.0f32, -3.0], [1, 2, 1, 1, 1]), &device);
-        let id = norm.forward(z0, false).into_data().try_to_vec::<f32>().unwrap_or_default();
+        let id = norm.forward(z0, false).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values");
         assert!((id[0] - 2.0).abs() < 1e-4 && (id[1] + 3.0).abs() < 1e-4, "{id:?}");
         // Bit 0: values 10..17 (mean 13.5); bit 1: all 3 apart from one 5.
         let mut v: Vec<f32> = (0..8).map(|i| 10.0 + i as f32).collect();
         v.extend([3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 5.0]);
         let z = Tensor::<5>::from_data(TensorData::new(v, [1, 2, 2, 2, 2]), &device);
-        let out = norm.forward(z.clone(), true).into_data().try_to_vec::<f32>().unwrap_or_default();
+        let out = norm.forward(z.clone(), true).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values");
         // Without the norm every bit of this input would be +1 (a dead code); with it both bits
         // split the positions, and each bit has zero mean and unit variance.
         let pos0 = out[..8].iter().filter(|&&x| x > 0.0).count();
@@ -190,7 +190,7 @@ mod tests {
         let plain = Device::flex();
         let probe = Tensor::<5>::from_data(TensorData::new(vec![13.5f32, 3.25], [1, 2, 1, 1, 1]), &plain);
         let valid = norm.valid();
-        let r = valid.forward(probe, false).into_data().try_to_vec::<f32>().unwrap_or_default();
+        let r = valid.forward(probe, false).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values");
         let expect0 = (13.5 - 1.35) / (0.9f32 + 0.1 * 5.25).sqrt();
         assert!((r[0] - expect0).abs() < 1e-3, "{r:?} vs {expect0}");
         // Gradients flow through the normalization.
@@ -205,11 +205,11 @@ mod tests {
         // One position, 3 bits: z = (+0.5, -2, +0.1) -> bits 1,0,1 -> index 1 + 4 = 5.
         let z = Tensor::<5>::from_data(TensorData::new(vec![0.5f32, -2.0, 0.1], [1, 3, 1, 1, 1]), &device);
         let out = quantize(z, 1.0);
-        let idx = out.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+        let idx = out.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().expect("ids");
         assert_eq!(idx, vec![5]);
-        let codes = out.codes.into_data().try_to_vec::<f32>().unwrap_or_default();
+        let codes = out.codes.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values");
         assert_eq!(codes, vec![1.0, -1.0, 1.0]);
-        let back = codes_from_indices(out.indices, 3).into_data().try_to_vec::<f32>().unwrap_or_default();
+        let back = codes_from_indices(out.indices, 3).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values");
         assert_eq!(back, vec![1.0, -1.0, 1.0]);
         let c = out.commitment.into_scalar::<f32>();
         assert!((c - (0.25 + 1.0 + 0.81) / 3.0).abs() < 1e-5, "{c}");
@@ -221,7 +221,7 @@ mod tests {
         let z = Tensor::<5>::from_data(TensorData::new(vec![0.3f32, -0.7], [1, 2, 1, 1, 1]), &device).require_grad();
         let out = quantize(z.clone(), 1.0);
         let grads = out.codes.sum().backward();
-        let g = z.grad(&grads).map(|g| g.into_data().try_to_vec::<f32>().unwrap_or_default()).unwrap_or_default();
+        let g = z.grad(&grads).map(|g| g.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 values")).expect("a gradient");
         assert_eq!(g, vec![1.0, 1.0]);
     }
 

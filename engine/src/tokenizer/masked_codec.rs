@@ -127,7 +127,7 @@ pub fn decode_windows_masked(
         let masks: Vec<Vec<Vec<bool>>> =
             chunk.iter().map(|w| w.layers.iter().take(layers).map(|l| l.mask.clone().unwrap_or_else(|| vec![false; l.len()])).collect()).collect();
         let video = decode_masked_ids(model, &ids, &masks, fill, &device).map_err(|e| CodecError::Invalid(e.to_string()))?;
-        out.extend(to_videos(video, fps));
+        out.extend(to_videos(video, fps)?);
     }
     Ok(out)
 }

@@ -96,7 +96,7 @@ fn fill_features(encoder: &MiniLm, cache: &mut HashMap<String, (Vec<f32>, usize)
     for chunk in missing.chunks(batch.max(1)) {
         let f = encoder.encode(chunk, max_len, &Device::flex())?;
         let [_, l, d] = f.features.dims();
-        let all = f.features.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let all = crate::tensor::floats(f.features, "text features")?;
         for (r, c) in chunk.iter().enumerate() {
             let n = f.lengths[r];
             cache.insert((*c).to_string(), (all.get(r * l * d..(r * l + n) * d).unwrap_or(&[]).to_vec(), n));

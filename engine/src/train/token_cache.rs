@@ -14,23 +14,23 @@ use crate::dataset::index::{DatasetIndex, DatasetKind};
 use crate::dataset::shapes::RenderConfig;
 use crate::dataset::synth::{self, SynthConfig};
 use crate::generator::token_cache::{CacheError, CacheHeader, CacheItem, FORMAT_VERSION, TokenCache, split_name};
-use crate::tensor::to_tensor;
+use crate::tensor::{self, ReadError, to_tensor};
 use crate::tokenizer::{Tokenizer, TokenizerConfig, config_sha256};
 use crate::video::{self as video, DecodeOptions, Video, WindowSpec};
 
 /// Encodes clips with `model`: all layers' ids per clip in sequence order.
-pub fn encode_clips(model: &Tokenizer, clips: &[Video], device: &Device) -> Vec<Vec<u32>> {
+pub fn encode_clips(model: &Tokenizer, clips: &[Video], device: &Device) -> Result<Vec<Vec<u32>>, ReadError> {
     let x = to_tensor(clips, device);
     let enc = model.encode(x, 1.0);
     let mut out = vec![Vec::new(); clips.len()];
     for layer in &enc.layers {
         let [b, t, h, w] = layer.indices.dims();
-        let ids = layer.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-        for (r, row) in out.iter_mut().enumerate().take(b) {
-            row.extend(ids[r * t * h * w..(r + 1) * t * h * w].iter().map(|&v| v as u32));
+        let ids = tensor::ids(layer.indices.clone(), "token ids")?;
+        for (row, chunk) in out.iter_mut().zip(ids.chunks_exact(t * h * w)).take(b) {
+            row.extend_from_slice(chunk);
         }
     }
-    out
+    Ok(out)
 }
 
 /// The synthetic dataset `count` clips of `seed` rendered at the tokenizer's geometry.
@@ -83,7 +83,7 @@ pub fn build_synthetic(
             return Err(CacheError::Cancelled);
         }
         let clips: Vec<Video> = chunk.iter().map(|it| it.render(&config.render)).collect();
-        ids.extend(encode_clips(model, &clips, device).into_iter().flatten());
+        ids.extend(encode_clips(model, &clips, device)?.into_iter().flatten());
         progress(((done + 1) * BATCH).min(items.len()), items.len());
     }
     let cached = items
@@ -114,12 +114,13 @@ pub fn build_dataset(
     }
     let (mut ids, mut items, mut pending, mut window_no) = (Vec::new(), Vec::new(), Vec::<(Video, CacheItem)>::new(), 0usize);
     let total = index.items.len();
-    let flush = |pending: &mut Vec<(Video, CacheItem)>, ids: &mut Vec<u32>, items: &mut Vec<CacheItem>| {
+    let flush = |pending: &mut Vec<(Video, CacheItem)>, ids: &mut Vec<u32>, items: &mut Vec<CacheItem>| -> Result<(), CacheError> {
         let clips: Vec<Video> = pending.iter().map(|(v, _)| v.clone()).collect();
         if !clips.is_empty() {
-            ids.extend(encode_clips(model, &clips, device).into_iter().flatten());
+            ids.extend(encode_clips(model, &clips, device)?.into_iter().flatten());
             items.extend(pending.drain(..).map(|(_, it)| it));
         }
+        Ok(())
     };
     for (n, item) in index.items.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
@@ -156,12 +157,12 @@ pub fn build_dataset(
                 CacheItem { caption: item.caption.clone(), split, index: None, source: Some(path.display().to_string()), start_frame: Some(w * cfg.frames) };
             pending.push((win, it));
             if pending.len() == BATCH {
-                flush(&mut pending, &mut ids, &mut items);
+                flush(&mut pending, &mut ids, &mut items)?;
             }
         }
         progress(n + 1, total);
     }
-    flush(&mut pending, &mut ids, &mut items);
+    flush(&mut pending, &mut ids, &mut items)?;
     if items.is_empty() {
         return Err(bad(format!("no clip has {} frames at {} fps; add longer clips or train a tokenizer with fewer frames", cfg.frames, cfg.fps)));
     }

@@ -283,6 +283,8 @@ pub enum TrainError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Data(#[from] DataError),
+    #[error(transparent)]
+    Read(#[from] crate::tensor::ReadError),
 }
 
 /// Layers active at `step`: the coarsest first, one more every `stage_fraction` of the run.
@@ -410,13 +412,14 @@ impl TokenizerTrainer {
         checkpoint::check_finite(&self.model, run_dir)?;
         checkpoint::check_finite(&self.disc, run_dir)?;
         let bytes = |r: Result<Bytes, burn::store::RecordError>, name: &str| r.map(|b| b.to_vec()).map_err(|e| damaged(run_dir, name, e));
-        let cfg_json = serde_json::to_vec_pretty(&self.cfg).unwrap_or_default();
+        let json = |r: Result<Vec<u8>, serde_json::Error>, name: &str| r.map_err(|e| damaged(run_dir, name, e));
+        let cfg_json = json(serde_json::to_vec_pretty(&self.cfg), "config.json")?;
         let files = vec![
             ("model.bpk", bytes(self.model.clone().into_record().into_bytes(), "model.bpk")?),
             ("disc.bpk", bytes(self.disc.clone().into_record().into_bytes(), "disc.bpk")?),
             ("optim_g.bpk", bytes(self.opt_g.into_bytes(), "optim_g.bpk")?),
             ("optim_d.bpk", bytes(self.opt_d.into_bytes(), "optim_d.bpk")?),
-            ("train.json", serde_json::to_vec_pretty(&self.train).unwrap_or_default()),
+            ("train.json", json(serde_json::to_vec_pretty(&self.train), "train.json")?),
             ("config.json", cfg_json.clone()),
         ];
         let state = CheckpointState {
@@ -560,13 +563,13 @@ impl TokenizerTrainer {
 
     /// Validation on `clips` clips of `data`: PSNR with the k coarsest layers for every k, and
     /// codebook usage and perplexity per layer.
-    pub fn validate(&self, data: &ClipSource, clips: usize) -> Result<serde_json::Value, DataError> {
+    pub fn validate(&self, data: &ClipSource, clips: usize) -> Result<serde_json::Value, TrainError> {
         validate(&self.model.valid(), &self.cfg, data, clips, self.train.entropy_tau)
     }
 }
 
 /// Validation of any tokenizer (see [`TokenizerTrainer::validate`]).
-pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> Result<serde_json::Value, DataError> {
+pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> Result<serde_json::Value, TrainError> {
     let device = model.devices().first().cloned().unwrap_or_else(Device::flex);
     let n = clips.min(data.val_len()).max(1);
     let layers = cfg.layers.len();
@@ -579,8 +582,7 @@ pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, cli
         let b = x.dims()[0];
         let enc = model.encode(x.clone(), tau);
         for (l, o) in enc.layers.iter().enumerate() {
-            let ids = o.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-            for id in ids {
+            for id in crate::tensor::ids(o.indices.clone(), "validation token ids")? {
                 if let Some(c) = hist[l].get_mut(id as usize) {
                     *c += 1;
                 }
@@ -591,7 +593,7 @@ pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, cli
             let r = model.decode(&codes).clamp(-1.0, 1.0);
             // Per-clip MSE in [0, 1] units, then PSNR per clip.
             let mse = (r - x.clone()).mul_scalar(0.5).powf_scalar(2.0).reshape([b as i32, -1]).mean_dim(1);
-            let mse = mse.into_data().try_to_vec::<f32>().unwrap_or_default();
+            let mse = crate::tensor::floats(mse, "validation errors")?;
             psnr_sum[k - 1] += mse.iter().map(|&m| -10.0 * f64::from(m.max(1e-10)).log10()).sum::<f64>();
         }
         i += b;

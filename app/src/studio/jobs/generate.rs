@@ -101,10 +101,19 @@ fn run_one(
 ) -> Result<Vec<Vec<u32>>, Outcome> {
     let p = &g.pipeline;
     req.cfg.scales(p.cfg.layers.len()).map_err(|e| Outcome::Failed(e.to_string()))?;
+    let mut read_err = None;
     let result = p.generate(req, &job.cancel, |e| match e {
-        GenEvent::LayerDone { layer, tokens } => on_layer(p.decode(&tokens, layer + 1), tokens, layer + 1),
+        GenEvent::LayerDone { layer, tokens } => match p.decode(&tokens, layer + 1) {
+            Ok(videos) => on_layer(videos, tokens, layer + 1),
+            Err(e) => {
+                read_err.get_or_insert(e);
+            }
+        },
         GenEvent::Progress { done, total } => on_progress(done, total),
     });
+    if let Some(e) = read_err {
+        return Err(Outcome::Failed(format!("the preview of a finished layer: {e}")));
+    }
     result.map_err(|e| match e {
         PipelineError::Generate(GenerateError::Cancelled { done, total }) => Outcome::Cancelled(format!("stopped after {done} of {total} tokens")),
         other => Outcome::Failed(other.to_string()),
@@ -190,7 +199,11 @@ pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
                 Ok(t) => t,
                 Err(o) => return o,
             };
-            let Some(video) = g.pipeline.decode(&tokens, g.pipeline.cfg.layers.len()).into_iter().next() else {
+            let videos = match g.pipeline.decode(&tokens, g.pipeline.cfg.layers.len()) {
+                Ok(v) => v,
+                Err(e) => return Outcome::Failed(e.to_string()),
+            };
+            let Some(video) = videos.into_iter().next() else {
                 return Outcome::Failed("the generator produced no clip".into());
             };
             let score = analyze::score(&analyze::analyze(&video), &wanted).fraction();
@@ -238,7 +251,10 @@ pub(super) fn decode(w: &mut Worker, job: &Job, req: DecodeRequest) -> Outcome {
         });
     }
     let layers = p.cfg.layers.len();
-    let videos: Vec<Arc<Video>> = p.decode(std::slice::from_ref(&req.tokens), layers).into_iter().map(Arc::new).collect();
+    let videos: Vec<Arc<Video>> = match p.decode(std::slice::from_ref(&req.tokens), layers) {
+        Ok(v) => v.into_iter().map(Arc::new).collect(),
+        Err(e) => return Outcome::Failed(format!("{file}: {e}")),
+    };
     if videos.is_empty() {
         return Outcome::Failed(format!("{file}: its tokens decoded to no clip"));
     }

@@ -96,8 +96,8 @@ fn sample_strip(w: &Worker, job: &Job, cache: &TokenCache, checkpoint: &Path, st
         step,
         title: format!("samples (top: the tokenizer's reconstruction of validation clips, bottom: sampled from their captions, seed 0, CFG {STRIP_CFG})"),
         captions,
-        originals: pipe.decode(&refs, layers),
-        recon: pipe.decode(&rows, layers),
+        originals: pipe.decode(&refs, layers).map_err(|e| e.to_string())?,
+        recon: pipe.decode(&rows, layers).map_err(|e| e.to_string())?,
     })
 }
 

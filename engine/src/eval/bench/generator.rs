@@ -108,7 +108,7 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
             .zip(&cfg.layers)
             .map(|(l, g)| Tensor::from_data(TensorData::new(l.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), [1, g.t, g.h, g.w]), &device))
             .collect();
-        Ok(to_videos(tokenizer.decode_indices(&ids), tok_cfg.fps).first().map(|v| v.len()).unwrap_or(0))
+        Ok(to_videos(tokenizer.decode_indices(&ids), tok_cfg.fps)?.first().map(|v| v.len()).unwrap_or(0))
     });
     let frames = frames?;
 
