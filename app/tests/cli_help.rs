@@ -122,4 +122,11 @@ fn killed_during_checkpoint_keeps_the_previous_one() {
     let refused = std::process::Command::new(bin).args(args("2")).output().unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds a run; pass --resume"));
+    // `models describe` reads the run folder as the studio's Train view does.
+    let described = std::process::Command::new(bin).args(["models", "describe"]).arg(&run).output().unwrap();
+    assert!(described.status.success(), "{}", String::from_utf8_lossy(&described.stderr));
+    let text = String::from_utf8_lossy(&described.stdout);
+    assert!(text.contains("tokenizer run") && text.contains("step 2 of 2") && text.contains("checkpoints at steps: 1, 2"), "{text}");
+    let not_a_run = std::process::Command::new(bin).args(["models", "describe"]).arg(dir.path()).output().unwrap();
+    assert!(!not_a_run.status.success() && String::from_utf8_lossy(&not_a_run.stderr).contains("not a training run"));
 }

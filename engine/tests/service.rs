@@ -94,6 +94,13 @@ fn a_token_cache_records_its_tokenizer_and_a_generator_run_checks_it() {
     let mut trainer = run.trainer;
     gen_train::run(&mut trainer, &run.cache, &gen_run, Arc::new(AtomicBool::new(false)), &mut |_| {}).expect("one generator step");
 
+    // The run describes itself: its kind, step and the tokenizer its cache records.
+    let info = runs::describe_run(&gen_run).expect("a generator run");
+    assert_eq!((info.kind, info.step, info.steps, info.checkpoints.len()), (runs::RunKind::Generator, 1, Some(1), 1));
+    assert_eq!(info.tokenizer.as_deref(), Some(std::path::Path::new(&recorded)));
+    assert_eq!(runs::describe_run(&info.latest).expect("from its step folder").dir, gen_run);
+    assert!(matches!(runs::describe_run(&cache_dir), Err(runs::RunInfoError::NotARun(_))));
+
     // Resuming takes the run's own cache; a cache of another tokenizer is refused.
     let resumed = runs::start_generator(&gen_run, GeneratorStart::Resume { steps: 2, cache: None }, None, &device).expect("resume");
     assert_eq!((resumed.trainer.step, resumed.cache_dir.canonicalize().ok()), (1, cache_dir.canonicalize().ok()));

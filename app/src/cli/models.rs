@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hitvideo_engine::bundle;
+use hitvideo_engine::service::runs::describe_run;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -26,6 +27,12 @@ pub enum ModelsCommand {
         /// Bundle folder (default: the demo bundle).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Describe a training run folder (or one of its step folders): kind, preset, step, planned
+    /// steps and batch, checkpoints and, for a generator, the tokenizer its tokens came from.
+    Describe {
+        /// Run folder (holding `latest` and step-* checkpoints) or a step folder.
+        dir: PathBuf,
     },
 }
 
@@ -75,6 +82,19 @@ pub fn run(cmd: ModelsCommand) -> Result<()> {
             };
             let b = bundle::add_general(&root, &checkpoint)?;
             println!("bundle {} ({:.1} MB) now holds the general tokenizer from {}", b.root.display(), walk_size(&b.root) as f64 / 1e6, checkpoint.display());
+        }
+        ModelsCommand::Describe { dir } => {
+            let run = describe_run(&dir)?;
+            println!("{} run {} (preset {})", run.kind.name(), run.dir.display(), run.preset);
+            let planned = run.steps.map(|s| format!(" of {s}")).unwrap_or_default();
+            let batch = run.batch.map(|b| format!("; batch {b} in {} micro-batch(es)", run.accumulate.unwrap_or(1))).unwrap_or_default();
+            println!("step {}{planned}{batch}", run.step);
+            println!("latest: {}", run.latest.display());
+            let steps: Vec<String> = run.checkpoints.iter().map(|(s, _)| s.to_string()).collect();
+            println!("checkpoints at steps: {}", steps.join(", "));
+            if let Some(t) = &run.tokenizer {
+                println!("tokenizer (from its token cache): {}", t.display());
+            }
         }
     }
     Ok(())

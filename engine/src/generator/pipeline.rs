@@ -84,8 +84,8 @@ pub struct Pipeline {
 pub fn recorded_tokenizer(generator: &Path) -> Option<PathBuf> {
     let dir = checkpoint::resolve(generator).ok()?;
     let train: serde_json::Value = serde_json::from_slice(&checkpoint::read_file(&dir, "train.json").ok()?).ok()?;
-    let cache = TokenCache::read(Path::new(train["cache"].as_str()?)).ok()?;
-    cache.header.tokenizer_checkpoint.map(PathBuf::from)
+    let header = TokenCache::read_header(Path::new(train["cache"].as_str()?)).ok()?;
+    header.tokenizer_checkpoint.map(PathBuf::from)
 }
 
 impl Pipeline {

@@ -126,8 +126,8 @@ impl TokenCache {
         crate::fsutil::write_atomic(&dir.join("cache.json"), &json).map_err(io(dir.join("cache.json")))
     }
 
-    /// Reads a cache folder, checking sizes and id ranges.
-    pub fn read(dir: &Path) -> Result<Self, CacheError> {
+    /// Reads a cache folder's `cache.json` alone (no ids), checking its size and version.
+    pub fn read_header(dir: &Path) -> Result<CacheHeader, CacheError> {
         let hp = dir.join("cache.json");
         let hlen = std::fs::metadata(&hp).map_err(|source| CacheError::Io { path: hp.clone(), source })?.len();
         if hlen > MAX_HEADER_BYTES {
@@ -138,6 +138,13 @@ impl TokenCache {
         if header.format_version != FORMAT_VERSION {
             return Err(CacheError::Damaged { path: hp, reason: format!("format version {} (this build reads {FORMAT_VERSION})", header.format_version) });
         }
+        Ok(header)
+    }
+
+    /// Reads a cache folder, checking sizes and id ranges.
+    pub fn read(dir: &Path) -> Result<Self, CacheError> {
+        let header = Self::read_header(dir)?;
+        let hp = dir.join("cache.json");
         // The layers size every buffer below: each is checked before anything is allocated.
         let mut per = 0usize;
         for (j, l) in header.layers.iter().enumerate() {

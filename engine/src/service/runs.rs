@@ -1,7 +1,8 @@
 //! Starting, resuming and fine-tuning training runs, the same for `hitvideo tokenizer train`,
 //! `hitvideo lm train` and the studio's Train view. A run folder holds one run: starting a new
 //! run in a folder that has one, or resuming a folder that has none, is refused with a typed
-//! error that each front end phrases for its own controls.
+//! error that each front end phrases for its own controls. `describe_run` reads what a run
+//! folder holds (the studio's Train view opens runs with it; `hitvideo models describe`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,7 @@ use burn::tensor::Device;
 
 use super::ServiceError;
 use super::text::{EncoderChoice, load_encoder};
-use crate::checkpoint;
+use crate::checkpoint::{self, CheckpointError};
 use crate::generator::token_cache::TokenCache;
 use crate::generator::{GeneratorConfig, TextConditionConfig};
 use crate::tensor::to_videos;
@@ -144,4 +145,133 @@ pub fn reconstruction_strip(checkpoint: &Path, data: &ClipSource, n: usize, devi
     let codes: Vec<_> = enc.layers.into_iter().map(|o| o.codes).collect();
     let recon = to_videos(model.decode(&codes), cfg.fps)?;
     Ok(Strip { step: state.step, originals: to_videos(x, cfg.fps)?, recon })
+}
+
+/// What kind of model a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Tokenizer,
+    Generator,
+}
+
+impl RunKind {
+    /// The kind as `state.json` stores it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunKind::Tokenizer => crate::tokenizer::load::KIND,
+            RunKind::Generator => crate::generator::load::KIND,
+        }
+    }
+}
+
+/// What a folder is, by the files the engine writes into each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderKind {
+    /// A run folder (a `latest` file) or one of its checkpoints (`state.json`).
+    Run,
+    /// A dataset folder (`dataset.json`, as `hitvideo data import` writes).
+    Dataset,
+    /// Neither.
+    Other,
+}
+
+/// Tells a run from a dataset without reading either.
+pub fn folder_kind(dir: &Path) -> FolderKind {
+    if dir.join("latest").is_file() || dir.join("state.json").is_file() {
+        FolderKind::Run
+    } else if dir.join(crate::dataset::index::HEADER_FILE).is_file() {
+        FolderKind::Dataset
+    } else {
+        FolderKind::Other
+    }
+}
+
+/// A run found on disk: what it trains, where it stands, and the settings it was started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    /// The run folder (the one holding `latest` and the step-* checkpoints).
+    pub dir: PathBuf,
+    pub kind: RunKind,
+    pub preset: String,
+    /// Step of the newest checkpoint (the one `latest` names).
+    pub step: usize,
+    /// The checkpoint `latest` names.
+    pub latest: PathBuf,
+    /// Steps the run was set to reach (its `train.json`), when readable.
+    pub steps: Option<usize>,
+    /// Its batch size (its `train.json`), when readable.
+    pub batch: Option<usize>,
+    /// Its micro-batches per step (its `train.json`; 1 in runs from before accumulation).
+    pub accumulate: Option<usize>,
+    /// Its checkpoints, oldest first: (step, folder).
+    pub checkpoints: Vec<(usize, PathBuf)>,
+    /// Generator runs: the tokenizer checkpoint its token cache came from, if recorded.
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// Why a folder cannot be described as a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunInfoError {
+    #[error("{}: not a training run (no `latest` file and no step-*/state.json); choose a run folder made by `hitvideo tokenizer train`, `lm train` or the studio's Train view", .0.display())]
+    NotARun(PathBuf),
+    #[error("{}: a single checkpoint, not a run folder (no `latest` file beside it), so it cannot be resumed; load it for inference, or start a new run", .0.display())]
+    SingleCheckpoint(PathBuf),
+    #[error("{}: a run of kind '{kind}', which cannot be trained further here (tokenizers and generators can); choose a tokenizer or generator run folder", .dir.display())]
+    Kind { dir: PathBuf, kind: String },
+    #[error("{}: holds a {other} checkpoint beside {kind} ones ({}); the run folder is mixed up — move that checkpoint out", .dir.display(), .checkpoint.display())]
+    Mixed { dir: PathBuf, kind: String, other: String, checkpoint: PathBuf },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+fn json_usize(v: &serde_json::Value, key: &str) -> Option<usize> {
+    v.get(key).and_then(serde_json::Value::as_u64).and_then(|n| usize::try_from(n).ok())
+}
+
+/// Reads the run in `path` (a run folder, or one of its step-* folders: then its run folder).
+/// Only the small JSON files of the checkpoints are read (no weights), so a UI thread may call it.
+pub fn describe_run(path: &Path) -> Result<RunInfo, RunInfoError> {
+    let dir = if path.join("latest").is_file() {
+        path.to_path_buf()
+    } else if path.join("state.json").is_file() {
+        match path.parent().filter(|p| p.join("latest").is_file()) {
+            Some(parent) => parent.to_path_buf(),
+            None => return Err(RunInfoError::SingleCheckpoint(path.to_path_buf())),
+        }
+    } else {
+        return Err(RunInfoError::NotARun(path.to_path_buf()));
+    };
+    let latest = checkpoint::resolve(&dir)?;
+    let state = checkpoint::read_state_any(&latest)?;
+    let kind = match state.kind.as_str() {
+        k if k == RunKind::Tokenizer.name() => RunKind::Tokenizer,
+        k if k == RunKind::Generator.name() => RunKind::Generator,
+        other => return Err(RunInfoError::Kind { dir, kind: other.to_string() }),
+    };
+    let mut checkpoints = Vec::new();
+    for ck in checkpoint::list(&dir) {
+        let s = checkpoint::read_state_any(&ck)?;
+        if s.kind != state.kind {
+            return Err(RunInfoError::Mixed { dir, kind: state.kind, other: s.kind, checkpoint: ck });
+        }
+        checkpoints.push((s.step, ck));
+    }
+    let train: serde_json::Value = checkpoint::read_file(&latest, "train.json").ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    // A generator's tokenizer: recorded by the token cache it trains on (its `train.json`
+    // names it; the studio keeps it in the run folder).
+    let cache_dir = train.get("cache").and_then(serde_json::Value::as_str).map_or_else(|| dir.join("cache"), PathBuf::from);
+    let tokenizer =
+        (kind == RunKind::Generator).then(|| TokenCache::read_header(&cache_dir).ok()).flatten().and_then(|h| h.tokenizer_checkpoint.map(PathBuf::from));
+    Ok(RunInfo {
+        dir,
+        kind,
+        preset: state.preset,
+        step: state.step,
+        latest,
+        steps: json_usize(&train, "steps"),
+        batch: json_usize(&train, "batch"),
+        accumulate: json_usize(&train, "accumulate").or(train.is_object().then_some(1)),
+        checkpoints,
+        tokenizer,
+    })
 }

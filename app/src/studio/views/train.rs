@@ -12,7 +12,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot};
 use hitvideo_engine::device::DeviceChoice;
 
-use super::train_run::{FolderKind, folder_kind, inspect_run, neither_run_nor_dataset};
+use super::train_run::{self, FolderKind, folder_kind, inspect_run, neither_run_nor_dataset};
 use super::train_settings::settings_ui;
 use super::{ERROR, FrameTexture, Shared, WARN, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
@@ -137,9 +137,10 @@ impl TrainView {
         let run = inspect_run(path)?;
         let keep = (self.estimate.take(), self.asked.take(), self.last_tokenizer.take());
         *self = Self { estimate: keep.0, asked: keep.1, last_tokenizer: keep.2, ..Self::default() };
-        self.target = run.target;
-        s.target = run.target;
-        match run.target {
+        let run_target = train_run::target(run.kind);
+        self.target = run_target;
+        s.target = run_target;
+        match run_target {
             TrainTarget::Tokenizer => {
                 s.preset = run.preset.clone();
                 self.last_tokenizer = Some(run.latest.clone());
@@ -153,7 +154,7 @@ impl TrainView {
         s.batch = run.batch.unwrap_or(s.batch);
         s.accumulate = run.accumulate.unwrap_or(s.accumulate);
         (self.step, self.total) = (run.step, s.steps.max(run.step));
-        self.outcome = Some(Outcome::Done(run.summary(s.steps)));
+        self.outcome = Some(Outcome::Done(train_run::summary(&run, s.steps)));
         self.checkpoints = run.checkpoints;
         self.state = RunState::Paused;
         self.run_dir = Some(run.dir.clone());
