@@ -75,21 +75,20 @@ fn cache_train_checkpoint_resume_and_bad_checkpoints() {
     t.save(&straight_dir, serde_json::Value::Null).expect("step-0 checkpoint");
     let mut steps = Vec::new();
     let val = train::run(&mut t, &cache, &run, no_cancel(), &mut |e| {
-        if let train::GeneratorTrainEvent::Step { step, per_layer, .. } = e {
-            assert_eq!(per_layer.len(), 4);
-            steps.push(step);
+        if let train::GeneratorTrainEvent::Step { record, .. } = e {
+            assert_eq!(record.ce_by_layer.len(), 4);
+            steps.push(record.step);
         }
     })
     .expect("train");
     assert_eq!(steps, vec![1, 2]);
-    let ce = val["ce_by_layer"].as_array().expect("per-layer validation");
-    assert_eq!(ce.len(), 4);
+    let val = val.expect("a validation at the last step");
+    assert_eq!(val.ce_by_layer.len(), 4);
     // Untrained: about ln(2^bits) nats per token.
-    for (c, bits) in ce.iter().zip([5.0f64, 6.0, 8.0, 10.0]) {
-        let c = c.as_f64().expect("number");
+    for (&c, bits) in val.ce_by_layer.iter().zip([5.0f64, 6.0, 8.0, 10.0]) {
         assert!((c - bits * std::f64::consts::LN_2).abs() < 1.5, "{c} nats for {bits} bits");
     }
-    assert!(val["accuracy_by_layer"].as_array().is_some_and(|a| a.len() == 4));
+    assert_eq!(val.accuracy_by_layer.len(), 4);
 
     // Resume to step 4 and compare with an uninterrupted 4-step run: the same losses.
     let mut r = GeneratorTrainer::resume(&run, Some(4), None, &device).expect("resume");
@@ -173,14 +172,14 @@ fn minilm_conditioned_training_and_generation() {
     // The captions' frozen features are computed before the first step, with progress.
     let (mut features, mut first_step_after) = (Vec::new(), None);
     let val = train::run(&mut t, &cache, &run, no_cancel(), &mut |e| match e {
-        train::GeneratorTrainEvent::TextFeatures { done, total } => features.push((done, total)),
-        train::GeneratorTrainEvent::Step { step, .. } if first_step_after.is_none() => first_step_after = Some((step, features.len())),
+        train::GeneratorTrainEvent::Preparing { done, total } => features.push((done, total)),
+        train::GeneratorTrainEvent::Step { record, .. } if first_step_after.is_none() => first_step_after = Some((record.step, features.len())),
         _ => {}
     })
     .expect("train");
     assert_eq!(features.last().copied(), Some((cache.len(), cache.len())), "{features:?}");
     assert_eq!(first_step_after, Some((1, features.len())), "features come before the first step");
-    assert_eq!(val["ce_by_layer"].as_array().map(Vec::len), Some(4));
+    assert_eq!(val.map(|v| v.ce_by_layer.len()), Some(4));
     let p = Pipeline::load(&run, None, Some(&model_dir), &device).expect("pipeline");
     assert_eq!(p.checksums.get("text_encoder").map(String::as_str), Some("all-MiniLM-L6-v2"));
     let req = ClipRequest {

@@ -69,7 +69,7 @@ fn generator_two_micro_batches_of_two_step_like_one_batch_of_four() {
     for _ in 0..3 {
         let a = whole.train_step(&cache, &items).expect("step");
         let b = parts.train_step(&cache, &items).expect("step");
-        let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        let (la, lb) = (f64::from(a.loss), f64::from(b.loss));
         assert!((la - lb).abs() < 1e-4, "the logged loss is the whole batch's: {la} against {lb}");
     }
     let (pa, pb) = (params(&whole.model), params(&parts.model));
@@ -111,8 +111,7 @@ fn tokenizer_two_micro_batches_of_two_step_like_one_batch_of_four() {
         let x = data.train_batch(step, 4, 0, &device).unwrap();
         let a = whole.train_step(x.clone());
         let b = parts.train_step(x);
-        for key in ["loss", "l1", "commitment"] {
-            let (va, vb) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        for (key, va, vb) in [("loss", a.loss, b.loss), ("l1", a.l1, b.l1), ("commitment", a.commitment, b.commitment)] {
             assert!((va - vb).abs() < 1e-5, "{key}: {va} against {vb}");
         }
     }
@@ -127,7 +126,7 @@ fn tokenizer_two_micro_batches_of_two_step_like_one_batch_of_four() {
     let mut t = TokenizerTrainer::new(cfg, adv, &device);
     let disc_before = params(&t.disc);
     let log = t.train_step(data.train_batch(0, 2, 0, &device).unwrap());
-    assert!(log["d_loss"].as_f64().is_some_and(f64::is_finite) && log["loss"].as_f64().is_some_and(f64::is_finite), "{log}");
+    assert!(log.d_loss.is_some_and(f32::is_finite) && log.loss.is_finite(), "{log:?}");
     assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
 }
 
@@ -146,7 +145,7 @@ fn generator_on_two_replicas_follows_one_device_at_the_same_global_batch() {
     two.model = one.model.clone();
     for step in 0..3 {
         let (a, b) = (one.train_step(&cache, &items).expect("step"), two.train_step(&cache, &items).expect("step"));
-        let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        let (la, lb) = (f64::from(a.loss), f64::from(b.loss));
         assert!((la - lb).abs() < 1e-4, "step {step}: loss {la} on one device, {lb} on two");
     }
     let d = max_diff(&params(&one.model), &params(&two.model));
@@ -183,7 +182,7 @@ fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
     for step in 0..3 {
         let x = data.train_batch(step, 4, 0, &device).unwrap();
         let (a, b) = (one.train_step(x.clone()), two.train_step(x));
-        let (la, lb) = (a["loss"].as_f64().unwrap(), b["loss"].as_f64().unwrap());
+        let (la, lb) = (f64::from(a.loss), f64::from(b.loss));
         assert!((la - lb).abs() < 1e-5, "step {step}: loss {la} on one device, {lb} on two");
     }
     let d = max_diff(&params(&one.model), &params(&two.model));
@@ -196,6 +195,6 @@ fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
     t.set_devices(&[Device::flex()]).expect("two devices");
     let disc_before = params(&t.disc);
     let log = t.train_step(data.train_batch(0, 2, 0, &device).unwrap());
-    assert!(log["d_loss"].as_f64().is_some_and(f64::is_finite), "{log}");
+    assert!(log.d_loss.is_some_and(f32::is_finite), "{log:?}");
     assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
 }

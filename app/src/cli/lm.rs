@@ -273,17 +273,17 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     bar.reset_eta();
     let started = std::time::Instant::now();
     let result = train::run(&mut trainer, &cache, &a.out, Arc::new(AtomicBool::new(false)), &mut |e| match e {
-        GeneratorTrainEvent::Step { step, loss, per_layer, .. } => {
-            bar.set_position(step as u64);
-            let layers: Vec<String> = per_layer.iter().map(|c| format!("{c:.2}")).collect();
-            bar.set_message(format!("loss {loss:.3} ce/layer [{}]", layers.join(" ")));
+        GeneratorTrainEvent::Step { record: r, .. } => {
+            bar.set_position(r.step as u64);
+            let layers: Vec<String> = r.ce_by_layer.iter().map(|c| format!("{c:.2}")).collect();
+            bar.set_message(format!("loss {:.3} ce/layer [{}]", r.loss, layers.join(" ")));
         }
         GeneratorTrainEvent::Validation(v) => bar.println(format!("validation: {v}")),
         GeneratorTrainEvent::Checkpoint(p) => bar.println(format!("checkpoint: {}", p.display())),
-        GeneratorTrainEvent::TextFeatures { done, total } => bar.set_message(format!("text features of the captions: {done}/{total}")),
+        GeneratorTrainEvent::Preparing { done, total } => bar.set_message(format!("text features of the captions: {done}/{total}")),
     });
     bar.finish_and_clear();
-    let val = result?;
+    let val = result?.map_or_else(|| "none".to_string(), |v| v.to_string());
     println!("done in {:.1} s; last validation: {val}", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -229,15 +229,16 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     bar.set_position(trainer.step as u64);
     let started = std::time::Instant::now();
     let result = train::run(&mut trainer, &data, &a.out, Arc::new(AtomicBool::new(false)), &mut |e| match e {
-        TrainEvent::Step { step, loss, l1, active_layers, .. } => {
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {loss:.4} l1 {l1:.4} layers {active_layers}"));
+        TrainEvent::Step { record: r, .. } => {
+            bar.set_position(r.step as u64);
+            bar.set_message(format!("loss {:.4} l1 {:.4} layers {}", r.loss, r.l1, r.active_layers));
         }
         TrainEvent::Validation(v) => bar.println(format!("validation: {v}")),
         TrainEvent::Checkpoint(p) => bar.println(format!("checkpoint: {}", p.display())),
+        TrainEvent::Preparing { .. } => {}
     });
     bar.finish_and_clear();
-    let val = result?;
+    let val = result?.map_or_else(|| "none".to_string(), |v| v.to_string());
     println!("done in {:.1} s; last validation: {val}", started.elapsed().as_secs_f64());
     Ok(())
 }

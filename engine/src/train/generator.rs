@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
@@ -18,9 +17,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::generator_data::{TextSource, embedded_input, layer_ids, rows_of, to_tensors, token_dropout};
-use super::log::MetricsLog;
+use super::metrics::{GeneratorStep, GeneratorValidation};
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
+use super::run_loop::{RunEvent, Trainable, run_loop};
 use super::schedule::lr_at;
 pub use super::tokenizer::TrainError;
 use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
@@ -128,25 +128,9 @@ impl GeneratorTrainConfig {
     }
 }
 
-/// Progress reported to the caller (CLI progress bar, studio events).
-#[derive(Debug, Clone)]
-pub enum GeneratorTrainEvent {
-    /// A step finished: total loss and each layer's cross-entropy (nats per token).
-    Step {
-        step: usize,
-        total: usize,
-        loss: f32,
-        per_layer: Vec<f32>,
-        seconds: f64,
-    },
-    Validation(serde_json::Value),
-    Checkpoint(PathBuf),
-    /// Before the first step: `done` of `total` captions have their frozen text features.
-    TextFeatures {
-        done: usize,
-        total: usize,
-    },
-}
+/// Progress reported to the caller (CLI progress bar, studio events); `Preparing` counts the
+/// captions whose frozen text features are ready before the first step.
+pub type GeneratorTrainEvent = RunEvent<GeneratorStep, GeneratorValidation>;
 
 /// The generator's training state: model, optimizer, step and the prompt-feature source.
 pub struct GeneratorTrainer {
@@ -272,7 +256,7 @@ impl GeneratorTrainer {
     /// make one step on the main device: the same update as one batch (exactly, up to
     /// rounding, when `change_weight` is 1; with another weight each micro-batch normalizes
     /// its own weights).
-    pub fn train_step(&mut self, cache: &TokenCache, items: &[usize]) -> Result<serde_json::Value, TrainError> {
+    pub fn train_step(&mut self, cache: &TokenCache, items: &[usize]) -> Result<GeneratorStep, TrainError> {
         let t = &self.train;
         let shards = ShardPlan::new(t.batch, t.accumulate, self.devices.len())?;
         let mut rng = ChaCha8Rng::seed_from_u64(item_seed(t.seed ^ 0x6c6d_7472, self.step));
@@ -354,12 +338,12 @@ impl GeneratorTrainer {
             self.model = self.opt.step(lr, self.model.clone(), grads);
         }
         self.step += 1;
-        Ok(json!({"step": self.step, "lr": lr, "loss": loss_value, "ce_by_layer": per_layer}))
+        Ok(GeneratorStep { step: self.step, lr, loss: loss_value, ce_by_layer: per_layer })
     }
 
     /// Teacher-forced validation on up to `val_items` held-out items (no dropout): mean
     /// cross-entropy and next-token accuracy per layer.
-    pub fn validate(&mut self, cache: &TokenCache) -> Result<serde_json::Value, TrainError> {
+    pub fn validate(&mut self, cache: &TokenCache) -> Result<GeneratorValidation, TrainError> {
         let model = self.model.valid();
         let device = model.devices().first().cloned().unwrap_or_else(Device::flex);
         let items: Vec<usize> = cache.validation_items().into_iter().take(self.train.val_items.max(1)).collect();
@@ -383,32 +367,58 @@ impl GeneratorTrainer {
         let acc: Vec<f64> = acc.iter().map(|v| v / n).collect();
         let w: Vec<f64> = (0..layers).map(|j| f64::from(self.cfg.loss_weight(j))).collect();
         let loss = ce.iter().zip(&w).map(|(c, w)| c * w).sum::<f64>() / w.iter().sum::<f64>().max(1e-9);
-        Ok(json!({"items": items.len(), "loss": loss, "ce_by_layer": ce, "accuracy_by_layer": acc}))
+        Ok(GeneratorValidation { items: items.len(), loss, ce_by_layer: ce, accuracy_by_layer: acc })
     }
 }
 
-/// Runs (or continues) training to `trainer.train.steps` on the `train` items of `cache`,
-/// writing checkpoints and `metrics.jsonl` into `run_dir`. Stops early, with a checkpoint,
-/// when `cancel` is set.
+impl Trainable for GeneratorTrainer {
+    type Data = TokenCache;
+    /// The cache's training items (the step draws its rows from them).
+    type Batch = Arc<[usize]>;
+    type Step = GeneratorStep;
+    type Validation = GeneratorValidation;
+
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+    fn total_steps(&self) -> usize {
+        self.train.steps
+    }
+    fn val_every(&self) -> usize {
+        self.train.val_every
+    }
+    fn checkpoint_every(&self) -> usize {
+        self.train.checkpoint_every
+    }
+    fn run_step(&mut self, cache: &TokenCache, items: Arc<[usize]>) -> Result<GeneratorStep, TrainError> {
+        self.train_step(cache, &items)
+    }
+    fn run_validation(&mut self, cache: &TokenCache) -> Result<GeneratorValidation, TrainError> {
+        self.validate(cache)
+    }
+    fn save_checkpoint(&self, run_dir: &Path, validation: Option<&GeneratorValidation>) -> Result<PathBuf, CheckpointError> {
+        let metrics = validation.map(serde_json::to_value).transpose().map_err(|e| damaged(run_dir, "state.json", e))?;
+        self.save(run_dir, metrics.unwrap_or_default())
+    }
+}
+
+/// Runs (or continues) training to `trainer.train.steps` on the `train` items of `cache` on
+/// [`run_loop`], writing checkpoints and `metrics.jsonl` into `run_dir`. Stops early, with a
+/// checkpoint, when `cancel` is set. Returns the last validation.
 pub fn run(
     trainer: &mut GeneratorTrainer,
     cache: &TokenCache,
     run_dir: &Path,
     cancel: Arc<AtomicBool>,
     on_event: &mut dyn FnMut(GeneratorTrainEvent),
-) -> Result<serde_json::Value, TrainError> {
+) -> Result<Option<GeneratorValidation>, TrainError> {
     if cache.header.layers != trainer.cfg.layers {
         return Err(TrainError::Invalid("the token cache's layers differ from the generator's; build the cache with the generator's tokenizer".into()));
     }
-    let train_items = cache.split("train");
+    let train_items: Arc<[usize]> = cache.split("train").into();
     if train_items.is_empty() || cache.validation_items().is_empty() {
         return Err(TrainError::Invalid("the token cache has no training or no held-out items; build it from more clips".into()));
     }
-    std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_path_buf(), source })?;
-    let log_path = run_dir.join("metrics.jsonl");
-    let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
-    let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
-    let mut last_val = serde_json::Value::Null;
     // A frozen text encoder's features of every caption, computed once in large batches (a
     // few new captions at every step cost several times a training step).
     let captions: Vec<&str> = cache.header.items.iter().map(|it| it.caption.as_str()).collect();
@@ -418,40 +428,8 @@ pub fn run(
                 break;
             }
             trainer.text.prefill(chunk, trainer.cfg.text.max_len, 64).map_err(|e| TrainError::Invalid(e.to_string()))?;
-            on_event(GeneratorTrainEvent::TextFeatures { done: (256 * (i + 1)).min(captions.len()), total: captions.len() });
+            on_event(RunEvent::Preparing { done: (256 * (i + 1)).min(captions.len()), total: captions.len() });
         }
     }
-    while trainer.step < trainer.train.steps {
-        if cancel.load(Ordering::Relaxed) {
-            break;
-        }
-        let started = Instant::now();
-        let mut rec = trainer.train_step(cache, &train_items)?;
-        let secs = started.elapsed().as_secs_f64();
-        rec["seconds"] = json!(secs);
-        let loss = rec["loss"].as_f64().unwrap_or(f64::NAN) as f32;
-        if !loss.is_finite() {
-            let _ = log.write(&json!({"step": trainer.step, "error": "non-finite loss", "loss": loss.to_string()}));
-            return Err(TrainError::NonFinite { step: trainer.step, value: loss, last: last_ckpt });
-        }
-        let step = trainer.step;
-        let per_layer = rec["ce_by_layer"].as_array().map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect()).unwrap_or_default();
-        on_event(GeneratorTrainEvent::Step { step, total: trainer.train.steps, loss, per_layer, seconds: secs });
-        if step.is_multiple_of(trainer.train.val_every.max(1)) || step == trainer.train.steps {
-            last_val = trainer.validate(cache)?;
-            rec["val"] = last_val.clone();
-            on_event(GeneratorTrainEvent::Validation(last_val.clone()));
-        }
-        let _ = log.write(&rec);
-        if step.is_multiple_of(trainer.train.checkpoint_every.max(1)) || step == trainer.train.steps {
-            let p = trainer.save(run_dir, last_val.clone())?;
-            last_ckpt = p.display().to_string();
-            on_event(GeneratorTrainEvent::Checkpoint(p));
-        }
-    }
-    if trainer.step < trainer.train.steps {
-        let p = trainer.save(run_dir, last_val.clone())?;
-        on_event(GeneratorTrainEvent::Checkpoint(p));
-    }
-    Ok(last_val)
+    run_loop(trainer, cache, run_dir, &cancel, |_| Ok(train_items.clone()), on_event)
 }

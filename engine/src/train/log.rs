@@ -22,7 +22,7 @@ impl MetricsLog {
     }
 
     /// Appends one record.
-    pub fn write(&mut self, record: &serde_json::Value) -> std::io::Result<()> {
+    pub fn write(&mut self, record: &impl serde::Serialize) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
         self.file.write_all(&line)?;

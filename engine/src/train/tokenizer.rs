@@ -5,8 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
@@ -15,12 +14,12 @@ use burn::prelude::*;
 use burn::tensor::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
 
 use super::data::{ClipSource, DataError};
-use super::log::MetricsLog;
+use super::metrics::{CodebookUse, TokenizerStep, TokenizerValidation};
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
+use super::run_loop::{RunEvent, Trainable, run_loop};
 use super::schedule::lr_at;
 use super::tokenizer_step::{self as step, DiscUpdate, Models, StepPlan, StepSums};
 use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
@@ -260,12 +259,7 @@ impl TokenizerTrainConfig {
 }
 
 /// Progress reported to the caller (CLI progress bar, studio events).
-#[derive(Debug, Clone)]
-pub enum TrainEvent {
-    Step { step: usize, total: usize, loss: f32, l1: f32, active_layers: usize, seconds: f64 },
-    Validation(serde_json::Value),
-    Checkpoint(PathBuf),
-}
+pub type TrainEvent = RunEvent<TokenizerStep, TokenizerValidation>;
 
 /// Why training stopped early or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -469,7 +463,7 @@ impl TokenizerTrainer {
     /// batch norm is under accumulation or data parallelism in any framework). With more than
     /// one micro-batch the discriminator steps once, after the last, so each micro-batch's
     /// adversarial term is scored by the discriminator as it was when the step began.
-    pub fn train_step(&mut self, x: Tensor<5>) -> serde_json::Value {
+    pub fn train_step(&mut self, x: Tensor<5>) -> TokenizerStep {
         let t = self.train.clone();
         let n = self.cfg.layers.len();
         let active = active_layers(self.step, t.steps, n, t.stage_fraction);
@@ -508,13 +502,21 @@ impl TokenizerTrainer {
             self.model = self.opt_g.step(lr, self.model.clone(), grads);
         }
         self.step += 1;
-        json!({
-            "step": self.step, "lr": lr, "loss": sums.loss, "l1": sums.l1,
-            "commitment": sums.commitment, "entropy": sums.entropy,
-            "d_loss": sums.d_loss, "active_layers": active, "decoded_layers": k,
-            "l1_partial": sums.l1_partial, "partial_layers": aux_k,
-            "fill": fill.map(FillStrategy::name), "mask_ratio": sums.mask_ratio,
-        })
+        TokenizerStep {
+            step: self.step,
+            lr,
+            loss: sums.loss,
+            l1: sums.l1,
+            commitment: sums.commitment,
+            entropy: sums.entropy,
+            d_loss: sums.d_loss,
+            active_layers: active,
+            decoded_layers: k,
+            l1_partial: sums.l1_partial,
+            partial_layers: aux_k,
+            fill: fill.map(|f| f.name().to_string()),
+            mask_ratio: sums.mask_ratio,
+        }
     }
 
     /// A step of several micro-batches: each device runs its share on a replica (the models
@@ -563,13 +565,13 @@ impl TokenizerTrainer {
 
     /// Validation on `clips` clips of `data`: PSNR with the k coarsest layers for every k, and
     /// codebook usage and perplexity per layer.
-    pub fn validate(&self, data: &ClipSource, clips: usize) -> Result<serde_json::Value, TrainError> {
+    pub fn validate(&self, data: &ClipSource, clips: usize) -> Result<TokenizerValidation, TrainError> {
         validate(&self.model.valid(), &self.cfg, data, clips, self.train.entropy_tau)
     }
 }
 
 /// Validation of any tokenizer (see [`TokenizerTrainer::validate`]).
-pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> Result<serde_json::Value, TrainError> {
+pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> Result<TokenizerValidation, TrainError> {
     let device = model.devices().first().cloned().unwrap_or_else(Device::flex);
     let n = clips.min(data.val_len()).max(1);
     let layers = cfg.layers.len();
@@ -599,41 +601,69 @@ pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, cli
         i += b;
     }
     let psnr: Vec<f64> = psnr_sum.iter().map(|s| s / n as f64).collect();
-    let usage: Vec<serde_json::Value> = hist
+    let codebook = hist
         .iter()
         .zip(&cfg.layers)
         .map(|(h, l)| {
-            let (u, p) = usage_and_perplexity(h);
-            json!({"bits": l.bits, "usage": u, "perplexity": p})
+            let (usage, perplexity) = usage_and_perplexity(h);
+            CodebookUse { bits: l.bits, usage, perplexity }
         })
         .collect();
-    Ok(json!({"clips": n, "psnr_by_layers": psnr, "psnr": psnr.last().copied().unwrap_or(0.0), "codebook": usage}))
+    Ok(TokenizerValidation { clips: n, psnr: psnr.last().copied().unwrap_or(0.0), psnr_by_layers: psnr, codebook })
 }
 
-/// Runs (or continues) training to `trainer.train.steps`, writing checkpoints and
-/// `metrics.jsonl` into `run_dir`. Stops early, with a checkpoint, when `cancel` is set.
+impl Trainable for TokenizerTrainer {
+    type Data = ClipSource;
+    type Batch = Tensor<5>;
+    type Step = TokenizerStep;
+    type Validation = TokenizerValidation;
+
+    fn steps_done(&self) -> usize {
+        self.step
+    }
+    fn total_steps(&self) -> usize {
+        self.train.steps
+    }
+    fn val_every(&self) -> usize {
+        self.train.val_every
+    }
+    fn checkpoint_every(&self) -> usize {
+        self.train.checkpoint_every
+    }
+    fn run_step(&mut self, _data: &ClipSource, batch: Tensor<5>) -> Result<TokenizerStep, TrainError> {
+        Ok(self.train_step(batch))
+    }
+    fn run_validation(&mut self, data: &ClipSource) -> Result<TokenizerValidation, TrainError> {
+        self.validate(data, self.train.val_clips)
+    }
+    fn save_checkpoint(&self, run_dir: &Path, validation: Option<&TokenizerValidation>) -> Result<PathBuf, CheckpointError> {
+        let metrics = validation.map(serde_json::to_value).transpose().map_err(|e| damaged(run_dir, "state.json", e))?;
+        self.save(run_dir, metrics.unwrap_or_default())
+    }
+}
+
+/// Runs (or continues) training to `trainer.train.steps` on [`run_loop`], writing checkpoints
+/// and `metrics.jsonl` into `run_dir`; batches are made on a CPU thread, up to `PREFETCH`
+/// steps ahead. Stops early, with a checkpoint, when `cancel` is set. Returns the last
+/// validation.
 pub fn run(
     trainer: &mut TokenizerTrainer,
     data: &ClipSource,
     run_dir: &Path,
     cancel: Arc<AtomicBool>,
     on_event: &mut dyn FnMut(TrainEvent),
-) -> Result<serde_json::Value, TrainError> {
+) -> Result<Option<TokenizerValidation>, TrainError> {
     if data.train_len() == 0 || data.val_len() == 0 {
         return Err(TrainError::Invalid("the dataset has no training or no validation clips".into()));
     }
     trainer.train.validate()?;
     ShardPlan::new(trainer.train.batch, trainer.train.accumulate, trainer.devices.len())?;
     std::fs::create_dir_all(run_dir).map_err(|source| TrainError::Io { path: run_dir.to_path_buf(), source })?;
-    let log_path = run_dir.join("metrics.jsonl");
-    let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
-    let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
-    let mut last_val = serde_json::Value::Null;
     let clips_per_step = trainer.train.batch * trainer.train.accumulate.max(1);
     data.set_error_log(&run_dir.join("errors.log"));
     // Batches are rendered or cut on a CPU thread, up to PREFETCH steps ahead, while the
     // device computes the current step (bounded: the queue holds at most PREFETCH batches).
-    std::thread::scope(|scope| -> Result<(), TrainError> {
+    std::thread::scope(|scope| {
         let (tx, batches) = std::sync::mpsc::sync_channel(PREFETCH);
         let (first, steps, seed) = (trainer.step, trainer.train.steps, trainer.train.seed);
         scope.spawn(move || {
@@ -644,50 +674,13 @@ pub fn run(
             }
         });
         let device = trainer.device.clone();
-        while trainer.step < trainer.train.steps {
-            if cancel.load(Ordering::Relaxed) {
-                break;
+        // The clips of step `s` are the same whoever renders them: the producer only runs ahead.
+        let next = move |step: usize| -> Result<Tensor<5>, TrainError> {
+            match batches.recv() {
+                Ok((s, clips)) if s == step => Ok(to_tensor(&clips?, &device)),
+                _ => Ok(data.train_batch(step, clips_per_step, seed, &device)?),
             }
-            let started = Instant::now();
-            // The clips of step `s` are the same whoever renders them: the producer only runs ahead.
-            let x = match batches.recv() {
-                Ok((s, clips)) if s == trainer.step => to_tensor(&clips?, &device),
-                _ => data.train_batch(trainer.step, clips_per_step, trainer.train.seed, &device)?,
-            };
-            let mut rec = trainer.train_step(x);
-            let secs = started.elapsed().as_secs_f64();
-            rec["seconds"] = json!(secs);
-            let loss = rec["loss"].as_f64().unwrap_or(f64::NAN) as f32;
-            if !loss.is_finite() {
-                let _ = log.write(&json!({"step": trainer.step, "error": "non-finite loss", "loss": loss.to_string()}));
-                return Err(TrainError::NonFinite { step: trainer.step, value: loss, last: last_ckpt });
-            }
-            let step = trainer.step;
-            on_event(TrainEvent::Step {
-                step,
-                total: trainer.train.steps,
-                loss,
-                l1: rec["l1"].as_f64().unwrap_or(0.0) as f32,
-                active_layers: rec["active_layers"].as_u64().unwrap_or(0) as usize,
-                seconds: secs,
-            });
-            if step.is_multiple_of(trainer.train.val_every) || step == trainer.train.steps {
-                last_val = trainer.validate(data, trainer.train.val_clips)?;
-                rec["val"] = last_val.clone();
-                on_event(TrainEvent::Validation(last_val.clone()));
-            }
-            let _ = log.write(&rec);
-            if step.is_multiple_of(trainer.train.checkpoint_every) || step == trainer.train.steps {
-                let p = trainer.save(run_dir, last_val.clone())?;
-                last_ckpt = p.display().to_string();
-                on_event(TrainEvent::Checkpoint(p));
-            }
-        }
-        Ok(())
-    })?;
-    if trainer.step < trainer.train.steps {
-        let p = trainer.save(run_dir, last_val.clone())?;
-        on_event(TrainEvent::Checkpoint(p));
-    }
-    Ok(last_val)
+        };
+        run_loop(trainer, data, run_dir, &cancel, next, on_event)
+    })
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use hitvideo_engine::service::runs::{self, TokenizerStart};
 use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
+use hitvideo_engine::train::metrics::TokenizerValidation;
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
 use super::payload::TrainStrip;
@@ -17,19 +18,14 @@ use super::worker::Worker;
 /// Validation clips shown in the reconstruction strip.
 const STRIP_CLIPS: usize = 3;
 
-fn floats(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default()
-}
-
-/// The validation record of `train::validate` as an update.
-fn validation(step: usize, v: &serde_json::Value) -> TrainUpdate {
-    let codebook = v["codebook"].as_array().cloned().unwrap_or_default();
+/// A tokenizer validation as an update.
+fn validation(step: usize, v: &TokenizerValidation) -> TrainUpdate {
     TrainUpdate::Validation {
         step,
         title: "validation PSNR (dB) from the k coarsest layers".into(),
-        values: floats(&v["psnr_by_layers"]).into_iter().enumerate().map(|(k, p)| (format!("k={}", k + 1), p)).collect(),
-        usage: codebook.iter().map(|c| c["usage"].as_f64().unwrap_or(0.0)).collect(),
-        perplexity: codebook.iter().map(|c| c["perplexity"].as_f64().unwrap_or(0.0)).collect(),
+        values: v.psnr_by_layers.iter().enumerate().map(|(k, &p)| (format!("k={}", k + 1), p)).collect(),
+        usage: v.codebook.iter().map(|c| c.usage).collect(),
+        perplexity: v.codebook.iter().map(|c| c.perplexity).collect(),
     }
 }
 
@@ -76,11 +72,12 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
     let mut last_step = from;
     let w_ref = &*w;
     let result = engine_train::run(&mut trainer, &data, &req.run_dir, job.cancel.clone(), &mut |e| match e {
-        TrainEvent::Step { step, total, loss, l1, seconds, .. } => {
-            last_step = step;
-            let curves = vec![("L1".to_string(), l1)];
-            w_ref.emit(Event::Train { job: job.id, update: TrainUpdate::Step { step, total, loss, curves, seconds } });
+        TrainEvent::Step { record: r, total, seconds } => {
+            last_step = r.step;
+            let curves = vec![("L1".to_string(), r.l1)];
+            w_ref.emit(Event::Train { job: job.id, update: TrainUpdate::Step { step: r.step, total, loss: r.loss, curves, seconds } });
         }
+        TrainEvent::Preparing { .. } => {}
         TrainEvent::Validation(v) => w_ref.emit(Event::Train { job: job.id, update: validation(last_step, &v) }),
         TrainEvent::Checkpoint(path) => {
             w_ref.emit(Event::Train { job: job.id, update: TrainUpdate::Checkpoint { step: last_step, path: path.clone() } });
@@ -105,7 +102,7 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
             Outcome::Cancelled(format!("stopped at step {} of {}; checkpoint saved in {dir}", trainer.step, trainer.train.steps))
         }
         Ok(val) => {
-            let psnr = val["psnr"].as_f64().map(|p| format!("; validation PSNR {p:.2} dB")).unwrap_or_default();
+            let psnr = val.map(|v| format!("; validation PSNR {:.2} dB", v.psnr)).unwrap_or_default();
             Outcome::Done(format!("trained steps {from}..{} into {dir}{psnr}", trainer.step))
         }
         Err(e) => Outcome::Failed(e.to_string()),

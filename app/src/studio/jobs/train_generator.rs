@@ -101,10 +101,6 @@ fn sample_strip(w: &Worker, job: &Job, cache: &TokenCache, checkpoint: &Path, st
     })
 }
 
-fn floats(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect()).unwrap_or_default()
-}
-
 pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
     let w = &*w;
     let GeneratorRun { mut trainer, cache, .. } = match start(w, job, &req) {
@@ -116,19 +112,19 @@ pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> O
     let mut last_step = from;
     let result = engine_train::run(&mut trainer, &cache, &req.run_dir, job.cancel.clone(), &mut |e| {
         let update = match e {
-            GeneratorTrainEvent::Step { step, total, loss, per_layer, seconds } => {
-                last_step = step;
-                let curves = per_layer.iter().enumerate().map(|(j, c)| (format!("CE layer {}", j + 1), *c)).collect();
-                TrainUpdate::Step { step, total, loss, curves, seconds }
+            GeneratorTrainEvent::Step { record: r, total, seconds } => {
+                last_step = r.step;
+                let curves = r.ce_by_layer.iter().enumerate().map(|(j, c)| (format!("CE layer {}", j + 1), *c)).collect();
+                TrainUpdate::Step { step: r.step, total, loss: r.loss, curves, seconds }
             }
             GeneratorTrainEvent::Validation(v) => TrainUpdate::Validation {
                 step: last_step,
                 title: "validation cross-entropy per layer (nats per token)".into(),
-                values: floats(&v["ce_by_layer"]).into_iter().enumerate().map(|(j, c)| (format!("layer {}", j + 1), c)).collect(),
+                values: v.ce_by_layer.iter().enumerate().map(|(j, &c)| (format!("layer {}", j + 1), c)).collect(),
                 usage: Vec::new(),
                 perplexity: Vec::new(),
             },
-            GeneratorTrainEvent::TextFeatures { done, total } => {
+            GeneratorTrainEvent::Preparing { done, total } => {
                 w.emit(Event::Progress { job: job.id, done, total, rate: 0.0 });
                 return;
             }
@@ -152,7 +148,7 @@ pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> O
             Outcome::Cancelled(format!("stopped at step {} of {}; checkpoint saved in {dir}", trainer.step, trainer.train.steps))
         }
         Ok(val) => {
-            let loss = val["loss"].as_f64().map(|l| format!("; validation loss {l:.3}")).unwrap_or_default();
+            let loss = val.map(|v| format!("; validation loss {:.3}", v.loss)).unwrap_or_default();
             Outcome::Done(format!("trained steps {from}..{} into {dir}{loss}", trainer.step))
         }
         Err(e) => Outcome::Failed(e.to_string()),
