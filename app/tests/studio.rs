@@ -648,7 +648,7 @@ fn a_two_by_two_sweep_fills_in() {
     wait_until(&mut h, "the first cell", 120, |h| h.state().sweep.grid.as_ref().is_some_and(|g| g.cells.iter().any(Option::is_some)));
     wait_until(&mut h, "all cells", 240, |h| has_label(h, "4 of 4 cells") && h.state().engine_idle());
     let grid = h.state().sweep.grid.clone().expect("grid");
-    assert!(grid.cells.iter().all(|c| c.as_ref().is_some_and(|c| c.score.is_some())), "every cell has a score");
+    assert!(grid.cells.iter().all(|c| c.as_ref().is_some_and(|c| c.fraction.is_some())), "every cell has a score");
     assert!(has_label(&h, "analyzer score against CFG"));
     // The exported grid is the cells at twice their size plus labelled margins.
     let tiled = hitvideo_app::studio::views::sweep::tile(&grid).expect("every cell is done");
@@ -720,7 +720,10 @@ fn a_temperature_by_top_k_sweep_fills_in() {
     wait_until(&mut h, "all cells", 240, |h| has_label(h, "4 of 4 cells") && h.state().engine_idle());
     let grid = h.state().sweep.grid.clone().expect("grid");
     assert_eq!((&grid.rows, &grid.columns), (&AxisValues::Temperature(vec![0.7, 1.3]), &AxisValues::TopK(vec![Some(4), None])));
-    assert!(grid.cells.iter().all(|c| c.as_ref().is_some_and(|c| c.score.is_some())), "every cell has a score");
+    assert!(grid.cells.iter().all(|c| c.as_ref().is_some_and(|c| c.fraction.is_some())), "every cell has a score");
+    // Each cell holds the settings the engine's sweep gave it (the same sweep `hitvideo sweep` runs).
+    let cells: Vec<(f32, Option<usize>)> = grid.cells.iter().flatten().map(|c| (c.temperature, c.top_k)).collect();
+    assert_eq!(cells, vec![(0.7, Some(4)), (0.7, None), (1.3, Some(4)), (1.3, None)]);
     assert!(has_label(&h, "temperature \\ top-k") && has_label(&h, "top-k all"), "axis labels missing");
     assert!(has_label(&h, "analyzer score against temperature"));
     let tiled = hitvideo_app::studio::views::sweep::tile(&grid).expect("every cell is done");

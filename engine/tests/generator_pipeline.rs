@@ -127,23 +127,44 @@ fn generate_decode_export_and_reroll() {
     assert!(p.generate(&bad, &AtomicBool::new(false), |_| {}).is_err());
     assert!(p.generate(&request(&["   "], vec![0], "5"), &AtomicBool::new(false), |_| {}).expect_err("blank prompt").to_string().contains("empty"));
 
-    // A small sweep: grid with labelled axes and every cell scored.
+    // A small sweep (CFG x seed, the seeds of a row as one batch): grid with labelled axes and
+    // every cell scored; each cell is the clip `generate` makes with its settings.
+    let base = sweep::CellSettings { cfg: CfgSchedule::Constant { scale: 2.5 }, seed: 0, sampling: request(&["x"], vec![0], "1").sampling };
     let spec = sweep::SweepSpec {
         prompts: vec!["a red circle moves left".into()],
-        cfgs: vec![1.0, 4.0],
-        seeds: vec![0, 1],
+        rows: sweep::AxisValues::Cfg(vec![1.0, 4.0]),
+        columns: sweep::AxisValues::Seed(vec![0, 1]),
+        base: base.clone(),
         negative: None,
-        sampling: SamplingConfig::default(),
         use_cache: true,
     };
-    let cells = sweep::run(&p, &spec, &AtomicBool::new(false), |_, _| {}).expect("sweep");
-    assert_eq!(cells.len(), 4);
+    let mut seen = Vec::new();
+    let cells = sweep::run(&p, &spec, &AtomicBool::new(false), |c, done, total| seen.push((c.row, c.column, done, total))).expect("sweep");
+    assert_eq!(seen, vec![(0, 0, 1, 4), (0, 1, 2, 4), (1, 0, 3, 4), (1, 1, 4, 4)]);
+    assert_eq!(
+        cells.iter().map(|c| (c.row, c.column, c.seed, c.cfg.as_str())).collect::<Vec<_>>(),
+        vec![(0, 0, 0, "1"), (0, 1, 1, "1"), (1, 0, 0, "4"), (1, 1, 1, "4")]
+    );
     assert!(cells.iter().all(|c| c.fraction.is_some() && c.generate_seconds > 0.0));
+    let same = p.generate(&request(&["a red circle moves left"], vec![0, 1], "4"), &AtomicBool::new(false), |_| {}).expect("generate");
+    assert_eq!(cells[3].tokens, same[1], "a cell is the clip its settings generate");
     let grid = sweep::grid(&cells, &spec, 2).expect("grid");
     assert!(grid.width() > 2 * 64 && grid.height() > 2 * 64 && grid.len() == 16);
     let csv = String::from_utf8(sweep::to_csv(&cells).expect("csv")).expect("utf-8");
     assert_eq!(csv.lines().count(), 5);
-    assert!(csv.starts_with("prompt,seed,cfg,score"));
+    assert!(csv.starts_with("prompt,seed,cfg,temperature,top_k,top_p,score"));
+    // Any two other parameters: temperature rows by top-k columns, one cell at a time.
+    let other = sweep::SweepSpec {
+        rows: sweep::AxisValues::Temperature(vec![0.7, 1.3]),
+        columns: sweep::AxisValues::TopK(vec![None, Some(4)]),
+        prompts: vec!["a blue square moves up".into()],
+        ..spec
+    };
+    let cells = sweep::run(&p, &other, &AtomicBool::new(false), |_, _, _| {}).expect("sweep");
+    assert_eq!(cells.iter().map(|c| (c.temperature, c.top_k)).collect::<Vec<_>>(), vec![(0.7, None), (0.7, Some(4)), (1.3, None), (1.3, Some(4))]);
+    assert!(cells.iter().all(|c| c.seed == 0 && c.cfg == "2.5"));
+    let means = sweep::mean_by(&cells, &other, false);
+    assert_eq!(means.iter().map(|m| m.0.as_str()).collect::<Vec<_>>(), vec!["top-k all", "top-k 4"]);
 }
 
 #[test]

@@ -47,6 +47,29 @@ fn demo_bundle_verifies_generates_and_evaluates() {
     let err = hitvideo(&["--device", "cpu", "generate", "--reroll", s(&clip), "--keep-layers", "9", "--out", s(&rerolled)]).expect_err("9 layers");
     assert!(err.to_string().contains("--keep-layers must be 1..4"), "{err}");
 
+    // `sweep` over any two parameters (the engine's sweep, as the studio's Sweep view runs it),
+    // and its CFG x seed shorthand.
+    let prompts = dir.path().join("prompts.txt");
+    std::fs::write(&prompts, "# two prompts\na red circle moving right\n\na blue square moving up\n").expect("prompts file");
+    let out = dir.path().join("sweep");
+    hitvideo(&["--device", "cpu", "sweep", "--prompts", s(&prompts), "--rows", "temperature=0.7,1.3", "--columns", "top-k=0,4", "--out", s(&out)])
+        .expect("sweep");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results.json")).expect("JSON");
+    let cells = results["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 8, "2 prompts x 2 x 2");
+    assert_eq!((cells[1]["temperature"].as_f64(), cells[1]["top_k"].as_u64(), cells[1]["cfg"].as_str()), (Some(0.7f32.into()), Some(4), Some("2.5")));
+    assert_eq!(results["rows"], serde_json::json!({"axis": "temperature", "values": [0.7f32, 1.3f32]}));
+    assert!(out.join("grid.mp4").is_file() && out.join("results.csv").is_file());
+    let out = dir.path().join("sweep-cfg");
+    hitvideo(&["--device", "cpu", "sweep", "--prompts", s(&prompts), "--cfg", "1,5", "--seeds", "3", "--out", s(&out)]).expect("CFG x seed sweep");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).expect("results.json")).expect("JSON");
+    let cfgs: Vec<&str> = results["cells"].as_array().expect("cells").iter().filter_map(|c| c["cfg"].as_str()).collect();
+    assert_eq!(cfgs, ["1", "5", "1", "5"]);
+    assert!(results["cells"].as_array().expect("cells").iter().all(|c| c["seed"] == 3));
+    let err = hitvideo(&["--device", "cpu", "sweep", "--prompts", s(&prompts), "--rows", "seed=0-1", "--columns", "seed=2", "--out", s(&out)])
+        .expect_err("one parameter twice");
+    assert!(err.to_string().contains("choose two different parameters"), "{err}");
+
     // Held-out prompts (unseen attribute combinations and unseen caption templates) at CFG 2.5,
     // the default. The analyzer must find the asked-for color and motion in the shipped
     // tokenizer's own reconstructions of those clips (the ceiling rows) and in most of the

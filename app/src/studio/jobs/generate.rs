@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use hitvideo_engine::device::Device;
-use hitvideo_engine::eval::analyze::{self, PromptAttributes};
+use hitvideo_engine::eval::sweep::{self, CellSettings, SweepSpec};
 use hitvideo_engine::generator::{
     CfgSchedule, ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig,
 };
@@ -17,7 +17,7 @@ use hitvideo_engine::service::reroll;
 use hitvideo_engine::tokenizer::config_sha256;
 use hitvideo_engine::video::Video;
 
-use super::payload::{ClipPayload, SweepCell, SweepPayload};
+use super::payload::{ClipPayload, SweepPayload};
 use super::protocol::{DecodeRequest, Event, GenerateRequest, Job, Outcome, SweepRequest};
 use super::worker::{LoadedTokenizer, Worker};
 
@@ -179,42 +179,35 @@ pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
         Ok(g) => g,
         Err(e) => return Outcome::Failed(e),
     };
-    let wanted = PromptAttributes::parse(&req.base.prompt);
-    let (n_rows, n_cols) = (req.rows.len(), req.columns.len());
-    let mut grid =
-        SweepPayload { job: job.id, prompt: req.base.prompt.clone(), rows: req.rows.clone(), columns: req.columns.clone(), cells: vec![None; n_rows * n_cols] };
-    let total = grid.cells.len();
+    let base = match clip_request(&req.base) {
+        Ok(r) => CellSettings { cfg: r.cfg, seed: req.base.seeds.first().copied().unwrap_or(0), sampling: r.sampling },
+        Err(e) => return Outcome::Failed(e),
+    };
+    let spec = SweepSpec {
+        prompts: vec![req.base.prompt.clone()],
+        rows: req.rows.clone(),
+        columns: req.columns.clone(),
+        base,
+        negative: req.base.negative.clone(),
+        use_cache: true,
+    };
+    let n_cols = req.columns.len();
+    let mut grid = SweepPayload { job: job.id, prompt: req.base.prompt.clone(), rows: req.rows, columns: req.columns, cells: vec![None; spec.cells()] };
     let started = Instant::now();
-    for ri in 0..n_rows {
-        for ci in 0..n_cols {
-            let mut cell = GenerateRequest { keep: Vec::new(), ..req.base.clone() };
-            req.rows.apply(ri, &mut cell);
-            req.columns.apply(ci, &mut cell);
-            let creq = match clip_request(&cell) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Failed(format!("{}, {}: {e}", req.rows.label(ri), req.columns.label(ci))),
-            };
-            let t0 = Instant::now();
-            let tokens = match run_one(g, job, &creq, |_, _, _| {}, |_, _| {}) {
-                Ok(t) => t,
-                Err(o) => return o,
-            };
-            let videos = match g.pipeline.decode(&tokens, g.pipeline.cfg.layers.len()) {
-                Ok(v) => v,
-                Err(e) => return Outcome::Failed(e.to_string()),
-            };
-            let Some(video) = videos.into_iter().next() else {
-                return Outcome::Failed("the generator produced no clip".into());
-            };
-            let score = analyze::score(&analyze::analyze(&video), &wanted).fraction();
-            grid.cells[ri * n_cols + ci] = Some(SweepCell { video: Arc::new(video), score, seconds: t0.elapsed().as_secs_f64() });
-            w.slots.sweep.put(grid.clone());
-            w.emit(Event::Payload { job: job.id, slot: "sweep" });
-            let done = ri * n_cols + ci + 1;
-            w.emit(Event::Progress { job: job.id, done, total, rate: done as f64 / started.elapsed().as_secs_f64().max(1e-6) });
+    let result = sweep::run(&g.pipeline, &spec, &job.cancel, |cell, done, total| {
+        grid.cells[cell.row * n_cols + cell.column] = Some(cell.clone());
+        w.slots.sweep.put(grid.clone());
+        w.emit(Event::Payload { job: job.id, slot: "sweep" });
+        w.emit(Event::Progress { job: job.id, done, total, rate: done as f64 / started.elapsed().as_secs_f64().max(1e-6) });
+    });
+    match result {
+        Ok(cells) => Outcome::Done(format!("{} cells in {:.1} s", cells.len(), started.elapsed().as_secs_f64())),
+        Err(PipelineError::Generate(GenerateError::Cancelled { .. })) => {
+            let done = grid.cells.iter().filter(|c| c.is_some()).count();
+            Outcome::Cancelled(format!("stopped after {done} of {} cells", grid.cells.len()))
         }
+        Err(e) => Outcome::Failed(e.to_string()),
     }
-    Outcome::Done(format!("{total} cells in {:.1} s", started.elapsed().as_secs_f64()))
 }
 
 /// The first 12 hex digits of a checksum, or "none".

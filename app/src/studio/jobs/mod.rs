@@ -3,7 +3,6 @@
 //! [`Slots`]. Nothing in this module uses egui; the UI passes a waker that asks for a repaint
 //! whenever an event is sent.
 
-mod axis;
 mod generate;
 mod memory;
 mod payload;
@@ -22,9 +21,9 @@ use std::thread::JoinHandle;
 
 use hitvideo_engine::device::DeviceChoice;
 
-pub use axis::{AxisValues, SweepAxis};
+pub use hitvideo_engine::eval::sweep::{AxisValues, SweepAxis, SweepCell};
 pub use memory::{DeviceMemory, memory_note};
-pub use payload::{ClipPayload, LayerTokens, MaskView, Masks, Slots, SweepCell, SweepPayload, TokenPayload, TrainStrip};
+pub use payload::{ClipPayload, LayerTokens, MaskView, Masks, Slots, SweepPayload, TokenPayload, TrainStrip};
 pub use protocol::{
     Command, DataChoice, DecodeRequest, Event, GenerateRequest, Job, JobId, ModelStatus, Outcome, SweepRequest, Task, TokenRequest, TokenSource, TrainRequest,
     TrainUpdate,

@@ -5,9 +5,9 @@ use std::sync::Arc;
 pub use hitvideo_engine::service::tokens::{LayerTokens, MaskView, Masks};
 use hitvideo_engine::video::Video;
 
-use super::axis::AxisValues;
 use super::protocol::{GenerateRequest, JobId};
 use super::slot::Slot;
+use hitvideo_engine::eval::sweep::{AxisValues, SweepCell};
 
 /// Two rows of clips at a training checkpoint: validation clips over their reconstructions
 /// (tokenizer runs), or the tokenizer's reconstruction of validation items over clips sampled
@@ -63,15 +63,6 @@ pub struct ClipPayload {
     /// Per seed, the engine's export metadata (settings, model checksums, tokens); filled
     /// once every layer is done.
     pub metas: Vec<hitvideo_engine::video::ExportMetadata>,
-}
-
-/// One finished sweep cell.
-#[derive(Debug, Clone)]
-pub struct SweepCell {
-    pub video: Arc<Video>,
-    /// Fraction of the prompt's attributes the analyzer finds (None: the prompt names none).
-    pub score: Option<f32>,
-    pub seconds: f64,
 }
 
 /// A grid over two sampling parameters, filled cell by cell

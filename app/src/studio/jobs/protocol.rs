@@ -10,8 +10,9 @@ use std::sync::atomic::AtomicBool;
 use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::video::{ExportMetadata, Video};
 
-use super::axis::AxisValues;
 use super::memory::DeviceMemory;
+use hitvideo_engine::eval::sweep::{AxisValues, CellSettings, SweepAxis};
+use hitvideo_engine::generator::{CfgSchedule, SamplingConfig};
 
 /// Identifies one submitted job (unique for the life of an [`super::EngineHandle`]).
 pub type JobId = u64;
@@ -112,6 +113,26 @@ pub struct SweepRequest {
     pub base: GenerateRequest,
     pub rows: AxisValues,
     pub columns: AxisValues,
+}
+
+impl SweepRequest {
+    /// The generation settings of cell (`ri`, `ci`): the base with the axes' values set (as
+    /// the engine's sweep sets them).
+    pub fn cell_request(&self, ri: usize, ci: usize) -> GenerateRequest {
+        let mut r = GenerateRequest { keep: Vec::new(), ..self.base.clone() };
+        for (axis, i) in [(&self.rows, ri), (&self.columns, ci)] {
+            let mut s = CellSettings { cfg: CfgSchedule::Constant { scale: 1.0 }, seed: 0, sampling: SamplingConfig::default() };
+            axis.apply(i, &mut s);
+            match axis.axis() {
+                SweepAxis::Cfg => r.cfg_schedule = s.cfg.to_string(),
+                SweepAxis::Seed => r.seeds = vec![s.seed],
+                SweepAxis::Temperature => r.temperature = s.sampling.temperature,
+                SweepAxis::TopK => r.top_k = s.sampling.top_k,
+                SweepAxis::TopP => r.top_p = s.sampling.top_p,
+            }
+        }
+        r
+    }
 }
 
 /// The tokens of an opened export, to decode through the loaded generator's tokenizer into
@@ -291,4 +312,29 @@ pub enum Event {
         job: Option<JobId>,
         text: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_cell_request_is_the_base_with_the_axes_values() {
+        let base = GenerateRequest {
+            prompt: "p".into(),
+            negative: None,
+            cfg_schedule: "linear:1:5".into(),
+            seeds: vec![1],
+            temperature: 1.0,
+            top_k: None,
+            top_p: 1.0,
+            keep: vec![vec![3]],
+        };
+        let req = SweepRequest { base, rows: AxisValues::Cfg(vec![2.5, 7.5]), columns: AxisValues::TopK(vec![None, Some(4)]) };
+        let r = req.cell_request(1, 1);
+        assert_eq!((r.cfg_schedule.as_str(), r.seeds.as_slice(), r.top_k, r.temperature, r.keep.len()), ("7.5", &[1][..], Some(4), 1.0, 0));
+        let req = SweepRequest { rows: AxisValues::Seed(vec![4, 9]), columns: AxisValues::Temperature(vec![0.7]), ..req };
+        let r = req.cell_request(1, 0);
+        assert_eq!((r.cfg_schedule.as_str(), r.seeds.as_slice(), r.temperature), ("linear:1:5", &[9][..], 0.7));
+    }
 }

@@ -1,13 +1,7 @@
 //! Sweep settings: which sampling parameter the rows and the columns vary, and the values of
 //! every parameter (kept per parameter, so switching an axis back finds its values again).
 
-use hitvideo_engine::generator::lists;
-
-use super::MAX_SEEDS;
 use crate::studio::jobs::{AxisValues, SweepAxis};
-
-/// Most values one axis may take.
-pub const MAX_AXIS_VALUES: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -42,18 +36,6 @@ impl Default for SweepSettings {
     }
 }
 
-/// Parses a list of numbers each of which `ok` accepts; `what` and `hint` go into the message.
-fn parse_numbers<T: std::str::FromStr + Copy>(text: &str, what: &str, ok: impl Fn(T) -> bool, hint: &str) -> Result<Vec<T>, String> {
-    let v: Vec<T> = text
-        .split(',')
-        .map(|s| s.trim().parse::<T>().ok().filter(|x| ok(*x)).ok_or_else(|| format!("{what} list '{}': '{}' is not {hint}", text.trim(), s.trim())))
-        .collect::<Result<_, _>>()?;
-    if v.is_empty() || v.len() > MAX_AXIS_VALUES {
-        return Err(format!("{what} list '{}': give between 1 and {MAX_AXIS_VALUES} values", text.trim()));
-    }
-    Ok(v)
-}
-
 impl SweepSettings {
     /// The text field holding `axis`'s values.
     pub fn values_mut(&mut self, axis: SweepAxis) -> &mut String {
@@ -66,33 +48,17 @@ impl SweepSettings {
         }
     }
 
-    /// The parsed values of `axis`, or a message naming the field and the fix.
+    /// The parsed values of `axis` (the engine's sweep syntax), or a message naming the field
+    /// and the fix.
     pub fn values(&self, axis: SweepAxis) -> Result<AxisValues, String> {
-        Ok(match axis {
-            SweepAxis::Cfg => AxisValues::Cfg(lists::parse_cfgs(&self.cfgs, MAX_AXIS_VALUES).map_err(|e| e.to_string())?),
-            SweepAxis::Seed => {
-                let seeds = lists::parse_seeds(&self.seeds, MAX_SEEDS).map_err(|e| e.to_string())?;
-                if seeds.len() > MAX_AXIS_VALUES {
-                    return Err(format!("seeds '{}': a sweep axis takes at most {MAX_AXIS_VALUES} values", self.seeds.trim()));
-                }
-                AxisValues::Seed(seeds)
-            }
-            SweepAxis::Temperature => AxisValues::Temperature(parse_numbers(
-                &self.temperatures,
-                "temperature",
-                |t: f32| t.is_finite() && t > 0.0,
-                "a number > 0; write e.g. 0.7,1,1.3",
-            )?),
-            SweepAxis::TopK => AxisValues::TopK(
-                parse_numbers(&self.top_ks, "top-k", |_: usize| true, "a whole number >= 0 (0 keeps every token); write e.g. 0,16,64")?
-                    .into_iter()
-                    .map(|k| (k > 0).then_some(k))
-                    .collect(),
-            ),
-            SweepAxis::TopP => {
-                AxisValues::TopP(parse_numbers(&self.top_ps, "top-p", |p: f32| p > 0.0 && p <= 1.0, "a number in (0, 1]; write e.g. 0.8,0.95,1")?)
-            }
-        })
+        let text = match axis {
+            SweepAxis::Cfg => &self.cfgs,
+            SweepAxis::Seed => &self.seeds,
+            SweepAxis::Temperature => &self.temperatures,
+            SweepAxis::TopK => &self.top_ks,
+            SweepAxis::TopP => &self.top_ps,
+        };
+        AxisValues::parse(axis, text).map_err(|e| e.to_string())
     }
 
     /// The row and column values; the two axes must differ.

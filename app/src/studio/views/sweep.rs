@@ -14,7 +14,7 @@ use hitvideo_engine::video::{ExportMetadata, Video};
 
 use super::{Clock, ERROR, FrameTexture, Shared, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
-use crate::studio::jobs::{Event, GenerateRequest, JobId, Outcome, SweepAxis, SweepPayload, SweepRequest, Task};
+use crate::studio::jobs::{Event, JobId, Outcome, SweepAxis, SweepPayload, SweepRequest, Task};
 use crate::studio::player::whole_fit;
 use crate::studio::settings::{GenerateSettings, SweepSettings};
 
@@ -51,15 +51,13 @@ fn grid_metadata(grid: &SweepPayload, video: &Video) -> ExportMetadata {
     meta.prompt = Some(grid.prompt.clone());
     meta.extra.insert("sweep_rows".into(), grid.rows.to_json());
     meta.extra.insert("sweep_columns".into(), grid.columns.to_json());
-    meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score)).collect::<Vec<_>>()));
+    meta.extra.insert("sweep_scores".into(), serde_json::json!(grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.fraction)).collect::<Vec<_>>()));
     meta
 }
 
 /// The generation settings of cell (`ri`, `ci`) of a sweep, as export metadata.
 pub fn cell_metadata(req: &SweepRequest, ri: usize, ci: usize, video: &Video) -> ExportMetadata {
-    let mut r: GenerateRequest = req.base.clone();
-    req.rows.apply(ri, &mut r);
-    req.columns.apply(ci, &mut r);
+    let r = req.cell_request(ri, ci);
     let mut m = ExportMetadata::for_video(video);
     m.prompt = Some(r.prompt.clone());
     m.negative_prompt = r.negative.clone();
@@ -82,7 +80,7 @@ pub fn tile(grid: &SweepPayload) -> Option<Video> {
         title: format!("{} →   (prompt: {}; under each clip: analyzer score)", grid.columns.axis().label(), grid.prompt),
         columns: (0..grid.columns.len()).map(|i| grid.columns.label(i)).collect(),
         rows: (0..grid.rows.len()).map(|i| grid.rows.label(i)).collect(),
-        captions: grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.score).map_or_else(|| "score -".to_string(), |s| format!("score {s:.2}"))).collect(),
+        captions: grid.cells.iter().map(|c| c.as_ref().and_then(|c| c.fraction).map_or_else(|| "score -".to_string(), |s| format!("score {s:.2}"))).collect(),
     };
     compose(&cells, &labels, 2)
 }
@@ -190,9 +188,9 @@ impl SweepView {
                             if let Some(t) = self.textures.get_mut(i) {
                                 t.show(ui, "sweep-cell", &cell.video, self.seen, self.frame, egui::vec2(side, side));
                             }
-                            let score = cell.score.map(|s| format!("{:.0}%", s * 100.0)).unwrap_or_else(|| "n/a".into());
+                            let score = cell.fraction.map(|s| format!("{:.0}%", s * 100.0)).unwrap_or_else(|| "n/a".into());
                             ui.horizontal(|ui| {
-                                ui.label(format!("score {score} · {:.1} s", cell.seconds));
+                                ui.label(format!("score {score} · {:.1} s", cell.seconds()));
                                 if ui.small_button("Open").on_hover_text("open this cell in the Generate view with its settings").clicked() {
                                     open = Some((ri, ci, Arc::clone(&cell.video)));
                                 }
@@ -247,7 +245,7 @@ fn plot_ui(ui: &mut egui::Ui, grid: &SweepPayload) {
     for xi in 0..along.len() {
         let x = along.x(xi);
         let scores: Vec<f64> =
-            (0..over.len()).filter_map(|oi| if along_rows { grid.cell(xi, oi) } else { grid.cell(oi, xi) }).filter_map(|c| c.score).map(f64::from).collect();
+            (0..over.len()).filter_map(|oi| if along_rows { grid.cell(xi, oi) } else { grid.cell(oi, xi) }).filter_map(|c| c.fraction).map(f64::from).collect();
         points.extend(scores.iter().map(|s| [x, *s]));
         if !scores.is_empty() {
             means.push([x, scores.iter().sum::<f64>() / scores.len() as f64]);
