@@ -13,7 +13,7 @@ use hitvideo_engine::service::cache::{self, CacheSource};
 use hitvideo_engine::service::runs::{self, GeneratorStart, NewGenerator, TokenizerStart};
 use hitvideo_engine::service::text::EncoderChoice;
 use hitvideo_engine::service::tokens::{self, ClipInput, MaskOptions, Masks, TokenizeError};
-use hitvideo_engine::tokenizer::TokenizerConfig;
+use hitvideo_engine::tokenizer::{FillStrategy, TokenizerConfig};
 use hitvideo_engine::train::data::ClipSource;
 use hitvideo_engine::train::generator::{self as gen_train, GeneratorTrainConfig};
 use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig};
@@ -123,7 +123,7 @@ fn a_clip_goes_through_the_tokenizer_for_the_views() {
     let none = ClipSource::synthetic(4, 0, cfg.frames, cfg.height, cfg.fps).val_clips(0..1).expect_err("4 clips keep none for validation");
     assert!(none.to_string().contains("keeps none for validation"), "{none}");
     let clip = ClipSource::synthetic(20, 0, cfg.frames, cfg.height, cfg.fps).val_clips(0..1).expect("clip").remove(0);
-    let mask = MaskOptions { cap: 0.85, tolerance: 0.0, fill: "repeat".into() };
+    let mask = MaskOptions { cap: 0.85, tolerance: 0.0, fill: FillStrategy::Repeat };
     let input = ClipInput::Clip { video: Arc::new(clip), label: "a clip".into() };
     let view = tokens::tokenize(&model, &cfg, input.clone(), &mask, &device, &AtomicBool::new(false)).expect("tokenized");
     assert_eq!((view.layers.len(), view.recon.len(), view.psnr.len(), view.padded), (4, 4, 4, 0));
@@ -141,8 +141,8 @@ fn a_clip_goes_through_the_tokenizer_for_the_views() {
         .expect_err("wrong length");
     assert!(matches!(err, TokenizeError::Failed(ref m) if m.contains("generated for another tokenizer")), "{err}");
 
-    // A bad fill leaves the tokens and says why there are no masks; a cancel stops the decodes.
-    let bad = MaskOptions { fill: "smudge".into(), ..mask.clone() };
+    // A bad cap leaves the tokens and says why there are no masks; a cancel stops the decodes.
+    let bad = MaskOptions { cap: 1.5, ..mask.clone() };
     let view = tokens::tokenize(&model, &cfg, input.clone(), &bad, &device, &AtomicBool::new(false)).expect("tokenized");
     assert!(matches!(view.masks, Masks::Unavailable(_)));
     let err = tokens::tokenize(&model, &cfg, input, &mask, &device, &AtomicBool::new(true)).expect_err("cancelled");

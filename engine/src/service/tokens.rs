@@ -41,8 +41,8 @@ pub struct MaskOptions {
     /// Largest changed fraction of a token's bits that still counts as redundant (0: only
     /// unchanged tokens), 0 to 1.
     pub tolerance: f64,
-    /// Fill strategy of the masked decode: `repeat`, `zero` or `learned`.
-    pub fill: String,
+    /// Fill strategy of the masked decode.
+    pub fill: FillStrategy,
 }
 
 /// One layer of a tokenized clip.
@@ -161,11 +161,7 @@ fn layer_tokens(ids: Vec<u32>, shape: [usize; 3], bits: usize) -> LayerTokens {
 
 /// Redundancy masks of one clip and the clip decoded from the masked tokens.
 fn masks(model: &Tokenizer, cfg: &TokenizerConfig, layers: &[LayerTokens], original: &Video, opts: &MaskOptions, device: &Device) -> Masks {
-    let fill = match opts.fill.parse::<FillStrategy>() {
-        Ok(f) => f,
-        Err(e) => return Masks::Unavailable(e.to_string()),
-    };
-    let (cap, tolerance) = (opts.cap, opts.tolerance);
+    let (cap, tolerance, fill) = (opts.cap, opts.tolerance, opts.fill);
     if !(0.0..=1.0).contains(&cap) {
         return Masks::Unavailable(format!("mask cap {cap} is outside 0..=1; choose e.g. 0.85"));
     }

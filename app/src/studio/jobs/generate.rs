@@ -17,7 +17,7 @@ use hitvideo_engine::service::reroll;
 use hitvideo_engine::tokenizer::config_sha256;
 use hitvideo_engine::video::Video;
 
-use super::payload::{ClipPayload, SweepPayload};
+use super::payload::{ClipPayload, SlotName, SweepPayload};
 use super::protocol::{DecodeRequest, Event, GenerateRequest, Job, Outcome, SweepRequest};
 use super::worker::{LoadedTokenizer, Worker};
 
@@ -151,7 +151,7 @@ pub(super) fn generate(w: &mut Worker, job: &Job, req: GenerateRequest) -> Outco
             };
             let videos = videos.into_iter().map(Arc::new).collect();
             w.slots.clip.put(ClipPayload { job: job.id, request: req.clone(), videos, tokens, layers_done, layers_total, models: models.clone(), metas });
-            w.emit(Event::Payload { job: job.id, slot: "clip" });
+            w.emit(Event::Payload { job: job.id, slot: SlotName::Clip });
         },
         |done, total| {
             if done == total || last_report.elapsed().as_secs_f64() > 0.05 {
@@ -197,7 +197,7 @@ pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
     let result = sweep::run(&g.pipeline, &spec, &job.cancel, |cell, done, total| {
         grid.cells[cell.row * n_cols + cell.column] = Some(cell.clone());
         w.slots.sweep.put(grid.clone());
-        w.emit(Event::Payload { job: job.id, slot: "sweep" });
+        w.emit(Event::Payload { job: job.id, slot: SlotName::Sweep });
         w.emit(Event::Progress { job: job.id, done, total, rate: done as f64 / started.elapsed().as_secs_f64().max(1e-6) });
     });
     match result {
@@ -263,6 +263,6 @@ pub(super) fn decode(w: &mut Worker, job: &Job, req: DecodeRequest) -> Outcome {
         models,
         metas: vec![*req.meta],
     });
-    w.emit(Event::Payload { job: job.id, slot: "clip" });
+    w.emit(Event::Payload { job: job.id, slot: SlotName::Clip });
     Outcome::Done(format!("settings restored from {file}; its clip is decoded from its {n} tokens (\"Re-roll details\" keeps its coarse layers)"))
 }

@@ -83,6 +83,15 @@ impl SweepPayload {
     }
 }
 
+/// Which slot a payload went to (see [`Slots`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotName {
+    TrainStrip,
+    Tokens,
+    Clip,
+    Sweep,
+}
+
 /// The latest-value slots the engine writes and the UI reads.
 #[derive(Clone, Default)]
 pub struct Slots {

@@ -12,7 +12,10 @@ use hitvideo_engine::video::{ExportMetadata, Video};
 
 use super::memory::DeviceMemory;
 use hitvideo_engine::eval::sweep::{AxisValues, CellSettings, SweepAxis};
+
+use super::payload::SlotName;
 use hitvideo_engine::generator::{CfgSchedule, SamplingConfig};
+use hitvideo_engine::tokenizer::FillStrategy;
 
 /// Identifies one submitted job (unique for the life of an [`super::EngineHandle`]).
 pub type JobId = u64;
@@ -80,8 +83,8 @@ pub struct TokenRequest {
     /// Largest changed fraction of a token's bits that still counts as redundant (0: only
     /// unchanged tokens).
     pub tolerance: f64,
-    /// Fill strategy of the masked decode: `repeat`, `zero` or `learned`.
-    pub fill: String,
+    /// Fill strategy of the masked decode.
+    pub fill: FillStrategy,
     /// Video files and clips go through the general tokenizer when one is loaded (generated
     /// tokens always through the loaded tokenizer that made them).
     pub general: bool,
@@ -296,10 +299,10 @@ pub enum Event {
         total: usize,
         rate: f64,
     },
-    /// A new payload for `job` is in the slot named `slot`.
+    /// A new payload for `job` is in `slot`.
     Payload {
         job: JobId,
-        slot: &'static str,
+        slot: SlotName,
     },
     Finished {
         job: JobId,

@@ -4,7 +4,7 @@
 
 use hitvideo_engine::service::tokens::{self, MaskOptions, TokenizeError};
 
-use super::payload::TokenPayload;
+use super::payload::{SlotName, TokenPayload};
 use super::protocol::{Event, Job, Outcome, TokenRequest, TokenSource};
 use super::worker::Worker;
 
@@ -46,6 +46,6 @@ pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome 
         psnr: view.psnr,
         masks: view.masks,
     });
-    w.emit(Event::Payload { job: job.id, slot: "tokens" });
+    w.emit(Event::Payload { job: job.id, slot: SlotName::Tokens });
     Outcome::Done(summary)
 }

@@ -11,7 +11,7 @@ use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::metrics::TokenizerValidation;
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
-use super::payload::TrainStrip;
+use super::payload::{SlotName, TrainStrip};
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
 use super::worker::Worker;
 
@@ -88,7 +88,7 @@ pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> O
                         let title = "reconstructions (top: validation clips, bottom: decoded)".to_string();
                         let (originals, recon) = (strip.originals, strip.recon);
                         w_ref.slots.train_strip.put(TrainStrip { job: job.id, step: strip.step, title, captions: Vec::new(), originals, recon });
-                        w_ref.emit(Event::Payload { job: job.id, slot: "train_strip" });
+                        w_ref.emit(Event::Payload { job: job.id, slot: SlotName::TrainStrip });
                     }
                     Err(e) => tracing::warn!("no reconstruction strip for {}: {e}", path.display()),
                 }

@@ -13,7 +13,7 @@ use hitvideo_engine::service::runs::{self, GeneratorRun, GeneratorStart, NewGene
 use hitvideo_engine::service::text::{Encoder, EncoderChoice};
 use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent};
 
-use super::payload::TrainStrip;
+use super::payload::{SlotName, TrainStrip};
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
 use super::worker::Worker;
 
@@ -133,7 +133,7 @@ pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> O
                 match sample_strip(w, job, &cache, &path, last_step) {
                     Ok(strip) => {
                         w.slots.train_strip.put(strip);
-                        w.emit(Event::Payload { job: job.id, slot: "train_strip" });
+                        w.emit(Event::Payload { job: job.id, slot: SlotName::TrainStrip });
                     }
                     Err(e) => tracing::warn!("no sample strip for {}: {e}", path.display()),
                 }

@@ -17,6 +17,7 @@ use crate::studio::jobs::{Event, JobId, LayerTokens, Masks, Outcome, Task, Token
 use crate::studio::player::whole_fit;
 use crate::studio::settings::{ColorMode, TokensSettings};
 use crate::studio::{gpu_tokenmap, tokenmap};
+use hitvideo_engine::tokenizer::FillStrategy;
 
 /// The smallest side of the panels (original, token map, reconstruction), points.
 const PANEL: f32 = 192.0;
@@ -80,8 +81,16 @@ impl TokensView {
         }
         self.outcome = None;
         self.source = Some(source.clone());
+        // The fill is a saved text setting: parsed here, where it enters the engine's request.
+        let fill = match s.fill.parse::<FillStrategy>() {
+            Ok(f) => f,
+            Err(e) => {
+                self.outcome = Some(Outcome::Failed(format!("mask fill '{}': {e}", s.fill)));
+                return;
+            }
+        };
         let general = s.general && sh.models.general.is_some();
-        self.job = Some(sh.engine.submit(Task::Tokenize(TokenRequest { source, cap: s.cap, tolerance: s.tolerance, fill: s.fill.clone(), general })));
+        self.job = Some(sh.engine.submit(Task::Tokenize(TokenRequest { source, cap: s.cap, tolerance: s.tolerance, fill, general })));
     }
 
     /// The payload on screen, if any.
