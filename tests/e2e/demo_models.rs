@@ -161,6 +161,16 @@ fn the_shipped_general_tokenizer_reconstructs_real_footage() {
         hitvideo(&args).expect("tokenizer eval");
         serde_json::from_slice(&std::fs::read(out).expect("report")).expect("JSON")
     };
+    // `tokenizer show` (the Tokens view's engine function) on a window of the clip.
+    hitvideo(&["--device", "cpu", "tokenizer", "show", s(&bikes), "--window", "1"]).expect("tokenizer show");
+    let general_dir = workspace_root().join("assets/models/general");
+    let device = hitvideo_engine::device::Device::flex();
+    let (model, cfg, _) = hitvideo_engine::tokenizer::load_tokenizer(&general_dir, None, &device).expect("the general tokenizer");
+    let mask = hitvideo_engine::service::tokens::MaskOptions { cap: 0.85, tolerance: 0.0, fill: hitvideo_engine::tokenizer::FillStrategy::Repeat };
+    let input = hitvideo_engine::service::tokens::ClipInput::File { path: bikes.clone(), window: 1 };
+    let view = hitvideo_engine::service::tokens::tokenize(&model, &cfg, input, &mask, &device, &std::sync::atomic::AtomicBool::new(false)).expect("tokenized");
+    assert_eq!((view.window, view.layers.len(), view.padded), (1, 4, 0));
+    assert!(view.psnr.windows(2).all(|p| p[1] >= p[0]) && view.psnr[3] > 15.0, "{:?}", view.psnr);
     let general = eval(&[], &dir.path().join("general.json"));
     assert_eq!((general["preset"].as_str(), general["width"].as_u64()), (Some("general64"), Some(64)), "the default for a video is the general tokenizer");
     let psnr: Vec<f64> = general["mean_by_layers"].as_array().expect("layers").iter().map(|l| l["psnr"].as_f64().expect("psnr")).collect();

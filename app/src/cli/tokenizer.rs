@@ -27,6 +27,10 @@ pub enum TokenizerCommand {
     /// Decode a token file back to a video (MP4/GIF/PNG with metadata), optionally from the
     /// k coarsest layers only.
     Decode(codec::DecodeArgs),
+    /// One window of a video through a tokenizer, as the studio's Tokens view shows it: per
+    /// layer the grid, distinct codes and perplexity, PSNR from the k coarsest layers for every
+    /// k, and the redundancy masks of dynamic encoding with the masked decode's PSNR.
+    Show(codec::ShowArgs),
     /// Train a tokenizer (progressive layers, LFQ losses, adversarial loss after a warm-up) with
     /// atomic checkpoints, resume and a JSONL metrics log.
     Train(TrainArgs),
@@ -249,6 +253,7 @@ pub fn run(cmd: TokenizerCommand, device: DeviceChoice) -> Result<()> {
         TokenizerCommand::Eval(a) => codec::eval_cmd(a, device),
         TokenizerCommand::Encode(a) => codec::encode_cmd(a, device),
         TokenizerCommand::Decode(a) => codec::decode_cmd(a, device),
+        TokenizerCommand::Show(a) => codec::show_cmd(a, device),
         TokenizerCommand::Info { preset, all, json } => {
             let names: Vec<String> = if all { PRESETS.iter().map(|s| s.to_string()).collect() } else { vec![preset] };
             for name in names {

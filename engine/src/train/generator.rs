@@ -396,9 +396,8 @@ impl Trainable for GeneratorTrainer {
     fn run_validation(&mut self, cache: &TokenCache) -> Result<GeneratorValidation, TrainError> {
         self.validate(cache)
     }
-    fn save_checkpoint(&self, run_dir: &Path, validation: Option<&GeneratorValidation>) -> Result<PathBuf, CheckpointError> {
-        let metrics = validation.map(serde_json::to_value).transpose().map_err(|e| damaged(run_dir, "state.json", e))?;
-        self.save(run_dir, metrics.unwrap_or_default())
+    fn save_checkpoint(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError> {
+        self.save(run_dir, metrics)
     }
 }
 

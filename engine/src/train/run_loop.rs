@@ -39,8 +39,9 @@ pub trait Trainable {
     /// One optimizer step.
     fn run_step(&mut self, data: &Self::Data, batch: Self::Batch) -> Result<Self::Step, TrainError>;
     fn run_validation(&mut self, data: &Self::Data) -> Result<Self::Validation, TrainError>;
-    /// A checkpoint of the current state, with the last validation.
-    fn save_checkpoint(&self, run_dir: &Path, validation: Option<&Self::Validation>) -> Result<PathBuf, CheckpointError>;
+    /// A checkpoint of the current state, with the last validation as its metrics (JSON null
+    /// before the first).
+    fn save_checkpoint(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError>;
 }
 
 /// What a run reports as it goes.
@@ -113,16 +114,21 @@ pub fn run_loop<T: Trainable>(
         }
         write(&mut log, &LogLine { record: &record, seconds, val: last_val.as_ref().filter(|_| validated) });
         if step.is_multiple_of(trainer.checkpoint_every().max(1)) || step == total {
-            let p = trainer.save_checkpoint(run_dir, last_val.as_ref())?;
+            let p = trainer.save_checkpoint(run_dir, metrics(run_dir, last_val.as_ref())?)?;
             last_ckpt = p.display().to_string();
             on_event(RunEvent::Checkpoint(p));
         }
     }
     if trainer.steps_done() < total {
-        let p = trainer.save_checkpoint(run_dir, last_val.as_ref())?;
+        let p = trainer.save_checkpoint(run_dir, metrics(run_dir, last_val.as_ref())?)?;
         on_event(RunEvent::Checkpoint(p));
     }
     Ok(last_val)
+}
+
+/// A validation as a checkpoint's metrics.
+fn metrics(run_dir: &Path, validation: Option<&impl Serialize>) -> Result<serde_json::Value, CheckpointError> {
+    validation.map(serde_json::to_value).transpose().map(Option::unwrap_or_default).map_err(|e| checkpoint::damaged(run_dir, "state.json", e))
 }
 
 /// Appends a line; a failed write is logged (training goes on: the checkpoints hold the state).

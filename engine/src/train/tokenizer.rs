@@ -636,9 +636,8 @@ impl Trainable for TokenizerTrainer {
     fn run_validation(&mut self, data: &ClipSource) -> Result<TokenizerValidation, TrainError> {
         self.validate(data, self.train.val_clips)
     }
-    fn save_checkpoint(&self, run_dir: &Path, validation: Option<&TokenizerValidation>) -> Result<PathBuf, CheckpointError> {
-        let metrics = validation.map(serde_json::to_value).transpose().map_err(|e| damaged(run_dir, "state.json", e))?;
-        self.save(run_dir, metrics.unwrap_or_default())
+    fn save_checkpoint(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError> {
+        self.save(run_dir, metrics)
     }
 }
 

@@ -2,12 +2,14 @@
 //! `hitvideo_engine::tokenizer::{eval, codec, tokens}`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hitvideo_engine::bundle;
 use hitvideo_engine::device::{self, DeviceChoice};
 use hitvideo_engine::eval::tokenizer::{self as eval, EvalOptions};
+use hitvideo_engine::service::tokens::{self as token_view, ClipInput, MaskOptions, Masks};
 use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::{FillStrategy, MaskConfig, Tokenizer, TokenizerConfig, codec, masked_codec, tokens::TokenFile};
 
@@ -281,6 +283,66 @@ pub fn decode_cmd(a: DecodeArgs, choice: DeviceChoice) -> Result<()> {
     println!("{}: {} frames from {layers} of {} layers", a.tokens.display(), clip.len(), cfg.layers.len());
     for p in written {
         println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// Options of `tokenizer show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The video file.
+    pub video: PathBuf,
+    /// Which window of the tokenizer's length, from 0.
+    #[arg(long, default_value_t = 0)]
+    pub window: usize,
+    /// Tokenizer run folder or step-* folder, or `general` / `shapes` for the model bundle's
+    /// (default: the bundle's general tokenizer, the one for real videos).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Largest fraction of a layer's maskable tokens that may be masked, 0 to 1.
+    #[arg(long, default_value_t = 0.85)]
+    pub mask_cap: f64,
+    /// A token changed by more than this fraction of its bits is never masked, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    pub mask_tolerance: f64,
+    /// Fill of the masked decode: repeat, zero or learned.
+    #[arg(long, default_value = "repeat")]
+    pub mask_fill: String,
+}
+
+pub fn show_cmd(a: ShowArgs, choice: DeviceChoice) -> Result<()> {
+    let fill: FillStrategy = a.mask_fill.parse()?;
+    let checkpoint = checkpoint_for(a.checkpoint.as_deref(), true)?;
+    let chosen = device::select(choice)?;
+    let (model, cfg, _) = load_tokenizer(&checkpoint, None, &chosen.device)?;
+    let mask = MaskOptions { cap: a.mask_cap, tolerance: a.mask_tolerance, fill };
+    let input = ClipInput::File { path: a.video.clone(), window: a.window };
+    let view = token_view::tokenize(&model, &cfg, input, &mask, &chosen.device, &AtomicBool::new(false)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{} through tokenizer '{}' ({})", view.label, cfg.name, checkpoint.display());
+    if view.padded > 0 {
+        println!("{} frames padded (the window is shorter than {} frames)", view.padded, cfg.frames);
+    }
+    for (j, (l, psnr)) in view.layers.iter().zip(&view.psnr).enumerate() {
+        let [t, h, w] = l.shape;
+        println!(
+            "layer {}: {t}x{h}x{w} tokens of {} bits, {} distinct, perplexity {:.1}; PSNR from layers 1..={}: {psnr:.2} dB",
+            j + 1,
+            l.bits,
+            l.used,
+            l.perplexity,
+            j + 1
+        );
+    }
+    match &view.masks {
+        Masks::Ready { layers, ratio_all, psnr, fill, .. } => {
+            let ratios: Vec<String> = layers.iter().map(|m| m.as_ref().map_or_else(|| "-".to_string(), |m| format!("{:.0}%", m.ratio * 100.0))).collect();
+            println!(
+                "redundancy masks: {} masked by layer, {:.1}% of all tokens; decoded with fill '{fill}': PSNR {psnr:.2} dB",
+                ratios.join(" / "),
+                ratio_all * 100.0
+            );
+        }
+        Masks::Unavailable(why) => println!("redundancy masks: none ({why})"),
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-pub use hitvideo_engine::service::tokens::{LayerTokens, MaskView, Masks};
+pub use hitvideo_engine::service::tokens::{LayerTokens, MaskView, Masks, TokenView};
 use hitvideo_engine::video::Video;
 
 use super::protocol::{GenerateRequest, JobId};
@@ -24,27 +24,21 @@ pub struct TrainStrip {
     pub recon: Vec<Video>,
 }
 
-/// A clip run through the tokenizer.
+/// A clip run through the tokenizer: the engine's [`TokenView`] (its fields read through
+/// `Deref`), the job and the tokenizer's label.
 #[derive(Debug, Clone)]
 pub struct TokenPayload {
     pub job: JobId,
-    /// Which window of a file this is (0 for clips in memory), and how many the file has
-    /// (its duration at the tokenizer's fps; `None` when unknown or not a file).
-    pub window: usize,
-    pub windows: Option<usize>,
-    pub label: String,
     /// The tokenizer, as the engine describes it.
     pub tokenizer: String,
-    /// The clip at the tokenizer's geometry.
-    pub original: Video,
-    /// Frames added by repeating the last one (clips shorter than the tokenizer's length).
-    pub padded: usize,
-    pub layers: Vec<LayerTokens>,
-    /// `recon[k - 1]`: decoded from the k coarsest layers.
-    pub recon: Vec<Video>,
-    /// PSNR (dB) of each `recon` against `original`.
-    pub psnr: Vec<f64>,
-    pub masks: Masks,
+    pub view: TokenView,
+}
+
+impl std::ops::Deref for TokenPayload {
+    type Target = TokenView;
+    fn deref(&self) -> &TokenView {
+        &self.view
+    }
 }
 
 /// Generated clips so far (coarse-to-fine: replaced after every finished layer).

@@ -33,19 +33,7 @@ pub(super) fn tokenize(w: &mut Worker, job: &Job, req: TokenRequest) -> Outcome 
         view.psnr.last().copied().unwrap_or(f64::NAN)
     );
     let tokenizer = tok.label.clone();
-    w.slots.tokens.put(TokenPayload {
-        job: job.id,
-        window: view.window,
-        windows: view.windows,
-        label: view.label,
-        tokenizer,
-        original: view.original,
-        padded: view.padded,
-        layers: view.layers,
-        recon: view.recon,
-        psnr: view.psnr,
-        masks: view.masks,
-    });
+    w.slots.tokens.put(TokenPayload { job: job.id, tokenizer, view });
     w.emit(Event::Payload { job: job.id, slot: SlotName::Tokens });
     Outcome::Done(summary)
 }
