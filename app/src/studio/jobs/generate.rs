@@ -17,6 +17,7 @@ use hitvideo_engine::service::reroll;
 use hitvideo_engine::tokenizer::config_sha256;
 use hitvideo_engine::video::Video;
 
+use super::error::JobError;
 use super::payload::{ClipPayload, SlotName, SweepPayload};
 use super::protocol::{DecodeRequest, Event, GenerateRequest, Job, Outcome, SweepRequest};
 use super::worker::{LoadedTokenizer, Worker};
@@ -30,18 +31,17 @@ pub(super) struct LoadedGenerator {
 impl LoadedGenerator {
     /// A copy of the models on `device` (a loaded pipeline is reloaded from its folders there);
     /// `self` is left as it is, so a failed move keeps the models where they were.
-    pub fn copy_to(&self, device: &Device) -> Result<Self, String> {
-        let pipeline = self.pipeline.copy_to(device).map_err(|e| e.to_string())?;
+    pub fn copy_to(&self, device: &Device) -> Result<Self, JobError> {
+        let pipeline = self.pipeline.copy_to(device)?;
         Ok(Self { pipeline, label: self.label.clone() })
     }
 }
 
 /// A fresh generator of `preset` (random weights, small text encoder inside) over the loaded
 /// tokenizer's layers.
-pub(super) fn untrained_generator(w: &mut Worker, preset: &str) -> Result<(), String> {
+pub(super) fn untrained_generator(w: &mut Worker, preset: &str) -> Result<(), JobError> {
     let tok = w.tokenizer.as_ref().ok_or("no tokenizer")?;
-    let cfg = GeneratorConfig::preset_for(preset, &tok.cfg.name, &config_sha256(&tok.cfg), &tok.cfg.layers, TextConditionConfig::for_encoder("small"))
-        .map_err(|e| e.to_string())?;
+    let cfg = GeneratorConfig::preset_for(preset, &tok.cfg.name, &config_sha256(&tok.cfg), &tok.cfg.layers, TextConditionConfig::for_encoder("small"))?;
     let model = cfg.init(&w.device);
     let pipeline = Pipeline::from_parts(model, cfg, tok.model.clone(), tok.cfg.clone(), None, &w.device);
     w.generator = Some(LoadedGenerator { pipeline, label: format!("{preset} (untrained)") });
@@ -68,18 +68,20 @@ pub(super) fn load_generator(w: &mut Worker, job: &Job, path: &Path, tokenizer: 
     }
 }
 
-fn pipeline(w: &Worker) -> Result<&LoadedGenerator, String> {
+fn pipeline(w: &Worker) -> Result<&LoadedGenerator, JobError> {
     w.generator.as_ref().ok_or_else(|| {
-        "no generator loaded: train one (Train view), open a generator checkpoint folder (its tokenizer comes with it), \
-         or press \"Use untrained tiny models\" to try the pipeline"
-            .to_string()
+        JobError::Refused(
+            "no generator loaded: train one (Train view), open a generator checkpoint folder (its tokenizer comes with it), \
+             or press \"Use untrained tiny models\" to try the pipeline"
+                .to_string(),
+        )
     })
 }
 
-fn clip_request(req: &GenerateRequest) -> Result<ClipRequest, String> {
+fn clip_request(req: &GenerateRequest) -> Result<ClipRequest, JobError> {
     let sampling = SamplingConfig { greedy: false, temperature: req.temperature, top_k: req.top_k, top_p: req.top_p };
-    sampling.validate().map_err(|e| e.to_string())?;
-    let cfg = CfgSchedule::parse(&req.cfg_schedule).map_err(|e| e.to_string())?;
+    sampling.validate()?;
+    let cfg = CfgSchedule::parse(&req.cfg_schedule)?;
     Ok(ClipRequest {
         prompts: vec![req.prompt.clone()],
         negative: req.negative.clone(),
@@ -124,11 +126,11 @@ pub(super) fn generate(w: &mut Worker, job: &Job, req: GenerateRequest) -> Outco
     let w = &*w;
     let g = match pipeline(w) {
         Ok(g) => g,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.to_string()),
     };
     let creq = match clip_request(&req) {
         Ok(r) => r,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.to_string()),
     };
     let p = &g.pipeline;
     // A prompt longer than the text encoder's limit is said so in the outcome.
@@ -177,11 +179,11 @@ pub(super) fn sweep(w: &mut Worker, job: &Job, req: SweepRequest) -> Outcome {
     let w = &*w;
     let g = match pipeline(w) {
         Ok(g) => g,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.to_string()),
     };
     let base = match clip_request(&req.base) {
         Ok(r) => CellSettings { cfg: r.cfg, seed: req.base.seeds.first().copied().unwrap_or(0), sampling: r.sampling },
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.to_string()),
     };
     let spec = SweepSpec {
         prompts: vec![req.base.prompt.clone()],

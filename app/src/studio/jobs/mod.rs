@@ -3,6 +3,7 @@
 //! [`Slots`]. Nothing in this module uses egui; the UI passes a waker that asks for a repaint
 //! whenever an event is sent.
 
+mod error;
 mod generate;
 mod memory;
 mod payload;

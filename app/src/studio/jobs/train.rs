@@ -11,6 +11,7 @@ use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::metrics::TokenizerValidation;
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
+use super::error::JobError;
 use super::payload::{SlotName, TrainStrip};
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
 use super::worker::Worker;
@@ -29,7 +30,7 @@ fn validation(step: usize, v: &TokenizerValidation) -> TrainUpdate {
     }
 }
 
-fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, String> {
+fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, JobError> {
     let train = || {
         TokenizerTrainConfig::new()
             .with_steps(req.steps)
@@ -45,15 +46,15 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, String> {
     let start = match (&req.finetune_from, req.resume) {
         (_, true) => TokenizerStart::Resume { steps: req.steps },
         (Some(from), false) => TokenizerStart::FineTune { from: from.clone(), train: train() },
-        (None, false) => TokenizerStart::New { cfg: TokenizerConfig::preset(&req.preset).map_err(|e| e.to_string())?, train: train() },
+        (None, false) => TokenizerStart::New { cfg: TokenizerConfig::preset(&req.preset)?, train: train() },
     };
-    runs::start_tokenizer(&req.run_dir, start, &w.device).map_err(|e| e.to_string())
+    Ok(runs::start_tokenizer(&req.run_dir, start, &w.device)?)
 }
 
 pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
     let mut trainer = match start(w, &req) {
         Ok(t) => t,
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.to_string()),
     };
     let c = &trainer.cfg;
     let data = match ClipSource::from_specs(&[DataSpec { kind: req.data.clone(), weight: 1.0 }], c.frames, c.height, c.fps) {

@@ -13,18 +13,19 @@ use hitvideo_engine::service::runs::{self, GeneratorRun, GeneratorStart, NewGene
 use hitvideo_engine::service::text::{Encoder, EncoderChoice};
 use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent};
 
+use super::error::JobError;
 use super::payload::{SlotName, TrainStrip};
 use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
 use super::worker::Worker;
 
 /// The text encoder a new generator gets for the Train view's choice (`auto`: MiniLM when it
 /// is installed).
-pub(super) fn encoder(choice: &str) -> Result<Encoder, String> {
-    Ok(choice.parse::<EncoderChoice>().map_err(|e| e.to_string())?.resolve(None))
+pub(super) fn encoder(choice: &str) -> Result<Encoder, JobError> {
+    Ok(choice.parse::<EncoderChoice>()?.resolve(None))
 }
 
 /// Builds the run's token cache (reporting progress) unless it exists.
-fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<(), String> {
+fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<(), JobError> {
     if dir.join("cache.json").is_file() {
         return Ok(());
     }
@@ -34,14 +35,14 @@ fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<(), St
         DataChoice::Photos { .. } => return Err("the photo world has no captions: train the generator on the shapes or on a captioned dataset folder".into()),
         DataChoice::Shapes { count, seed } => CacheSource::Shapes { count: *count, seed: *seed },
     };
-    let tok = cache::open_tokenizer(tok_path, &w.device).map_err(|e| e.to_string())?;
+    let tok = cache::open_tokenizer(tok_path, &w.device)?;
     let progress = |done: usize, total: usize| w.emit(Event::Progress { job: job.id, done, total, rate: 0.0 });
     let built = cache::build(&tok, &source, &w.device, &job.cancel, progress).map_err(|e| format!("building the token cache: {e}"))?;
-    built.write(dir).map_err(|e| e.to_string())
+    Ok(built.write(dir)?)
 }
 
-fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, String> {
-    runs::check_folder(&req.run_dir, req.resume).map_err(|e| e.to_string())?;
+fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, JobError> {
+    runs::check_folder(&req.run_dir, req.resume)?;
     let start = if req.resume {
         GeneratorStart::Resume { steps: req.steps, cache: None }
     } else {
@@ -57,7 +58,7 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, Stri
             .with_val_items(req.val_clips.max(1))
             .with_checkpoint_every(req.checkpoint_every.max(1))
             .with_seed(req.seed);
-        let encoder = req.text_encoder.parse::<EncoderChoice>().map_err(|e| e.to_string())?;
+        let encoder = req.text_encoder.parse::<EncoderChoice>()?;
         GeneratorStart::New(Box::new(NewGenerator {
             cache: cache_dir,
             preset: req.preset.clone(),
@@ -68,7 +69,7 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, Stri
             train,
         }))
     };
-    runs::start_generator(&req.run_dir, start, None, &w.device).map_err(|e| e.to_string())
+    Ok(runs::start_generator(&req.run_dir, start, None, &w.device)?)
 }
 
 /// Validation captions sampled in the strip after each checkpoint.
@@ -79,25 +80,25 @@ const STRIP_CFG: f32 = 5.0;
 /// The strip of a generator checkpoint: for the first validation items of the cache, the
 /// tokenizer's reconstruction of the clip (what the generator learns to produce) over a clip
 /// sampled from its caption with the weights just written (the trainer itself is busy).
-fn sample_strip(w: &Worker, job: &Job, cache: &TokenCache, checkpoint: &Path, step: usize) -> Result<TrainStrip, String> {
+fn sample_strip(w: &Worker, job: &Job, cache: &TokenCache, checkpoint: &Path, step: usize) -> Result<TrainStrip, JobError> {
     let items: Vec<usize> = cache.validation_items().into_iter().take(STRIP_ITEMS).collect();
     if items.is_empty() {
         return Err("no validation items".into());
     }
     let tokenizer = cache.header.tokenizer_checkpoint.as_ref().map(PathBuf::from);
-    let pipe = Pipeline::load(checkpoint, tokenizer.as_deref(), None, &w.device).map_err(|e| e.to_string())?;
+    let pipe = Pipeline::load(checkpoint, tokenizer.as_deref(), None, &w.device)?;
     let captions: Vec<String> = items.iter().map(|&i| cache.header.items[i].caption.clone()).collect();
     let refs: Vec<Vec<u32>> = items.iter().map(|&i| cache.item_ids(i).to_vec()).collect();
     let layers = cache.header.layers.len();
     let req = ClipRequest::at_cfg(captions.clone(), vec![0], STRIP_CFG, &SamplingConfig::default(), None, true);
-    let rows = pipe.generate(&req, &job.cancel, |_| {}).map_err(|e| e.to_string())?;
+    let rows = pipe.generate(&req, &job.cancel, |_| {})?;
     Ok(TrainStrip {
         job: job.id,
         step,
         title: format!("samples (top: the tokenizer's reconstruction of validation clips, bottom: sampled from their captions, seed 0, CFG {STRIP_CFG})"),
         captions,
-        originals: pipe.decode(&refs, layers).map_err(|e| e.to_string())?,
-        recon: pipe.decode(&rows, layers).map_err(|e| e.to_string())?,
+        originals: pipe.decode(&refs, layers)?,
+        recon: pipe.decode(&rows, layers)?,
     })
 }
 
@@ -106,7 +107,7 @@ pub(super) fn train_generator(w: &mut Worker, job: &Job, req: TrainRequest) -> O
     let GeneratorRun { mut trainer, cache, .. } = match start(w, job, &req) {
         Ok(x) => x,
         Err(e) if job.cancel.load(Ordering::Relaxed) => return Outcome::Cancelled(format!("stopped before training started ({e})")),
-        Err(e) => return Outcome::Failed(e),
+        Err(e) => return Outcome::Failed(e.to_string()),
     };
     let from = trainer.step;
     let mut last_step = from;

@@ -14,6 +14,7 @@ use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, info};
 use hitvideo_engine::video;
 
+use super::error::JobError;
 use super::generate::{self, LoadedGenerator};
 use super::memory::device_memory;
 use super::protocol::{Command, Event, Job, ModelStatus, Outcome, Task};
@@ -154,7 +155,7 @@ impl Worker {
                     self.emit(Event::Estimate { key, parameters, bytes, memory: device_memory(self.is_gpu) });
                     Outcome::Done(String::new())
                 }
-                Err(e) => Outcome::Failed(e),
+                Err(e) => Outcome::Failed(e.to_string()),
             },
             Task::TrainTokenizer(req) => train::train_tokenizer(self, job, req),
             Task::TrainGenerator(req) => train_generator::train_generator(self, job, req),
@@ -220,17 +221,17 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Parameters and estimated training memory (bytes) of a tokenizer preset, or of a generator
 /// preset over the layers of the tokenizer checkpoint in `generator_on` (with its text encoder).
-fn estimate(preset: &str, batch: usize, generator_on: Option<&(PathBuf, String)>) -> Result<(usize, u64), String> {
+fn estimate(preset: &str, batch: usize, generator_on: Option<&(PathBuf, String)>) -> Result<(usize, u64), JobError> {
     let Some((tokenizer, text_encoder)) = generator_on else {
-        let cfg = TokenizerConfig::preset(preset).map_err(|e| e.to_string())?;
+        let cfg = TokenizerConfig::preset(preset)?;
         let r = info::info(&cfg);
         return Ok((r.parameters, r.train_memory_batch1 + r.train_memory_per_clip * batch.saturating_sub(1) as u64));
     };
-    let dir = checkpoint::resolve(tokenizer).map_err(|e| e.to_string())?;
-    let bytes = checkpoint::read_file(&dir, "config.json").map_err(|e| e.to_string())?;
+    let dir = checkpoint::resolve(tokenizer)?;
+    let bytes = checkpoint::read_file(&dir, "config.json")?;
     let tok = TokenizerConfig::from_json(&bytes).map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
     let text = TextConditionConfig::for_encoder(train_generator::encoder(text_encoder)?.name());
-    let cfg = GeneratorConfig::preset(preset, &tok, text).map_err(|e| e.to_string())?;
+    let cfg = GeneratorConfig::preset(preset, &tok, text)?;
     Ok((cfg.num_params(), cfg.training_memory(batch)))
 }
 

@@ -4,6 +4,7 @@
 use hitvideo_engine::generator::lists;
 use hitvideo_engine::video::ExportMetadata;
 
+use super::SettingsError;
 use crate::studio::jobs::GenerateRequest;
 
 /// A generation waiting in the studio's queue (saved with the settings, so the queue
@@ -114,9 +115,9 @@ impl GenerateSettings {
     }
 
     /// The seeds of the next generation; `random` supplies a fresh seed in random mode.
-    pub fn seeds(&self, random: u64) -> Result<Vec<u64>, String> {
+    pub fn seeds(&self, random: u64) -> Result<Vec<u64>, SettingsError> {
         let start = match self.seed_mode {
-            SeedMode::Range => return lists::parse_seeds(&self.seed_range, MAX_SEEDS).map_err(|e| e.to_string()),
+            SeedMode::Range => return Ok(lists::parse_seeds(&self.seed_range, MAX_SEEDS)?),
             SeedMode::Random => random,
             SeedMode::Locked => self.seed,
         };
@@ -124,14 +125,14 @@ impl GenerateSettings {
     }
 
     /// The engine request for these settings (checks what the UI can check).
-    pub fn request(&self, random: u64) -> Result<GenerateRequest, String> {
+    pub fn request(&self, random: u64) -> Result<GenerateRequest, SettingsError> {
         self.check_prompt()?;
         Ok(self.request_with(self.prompt.clone(), self.negative_prompt(), self.seeds(random)?))
     }
 
     /// The base of a sweep: these settings with the one seed of the seed field (the seed
     /// range is not read, so an unfinished range does not block a sweep).
-    pub fn sweep_base(&self) -> Result<GenerateRequest, String> {
+    pub fn sweep_base(&self) -> Result<GenerateRequest, SettingsError> {
         self.check_prompt()?;
         Ok(self.request_with(self.prompt.clone(), self.negative_prompt(), vec![self.seed]))
     }
@@ -155,7 +156,7 @@ impl GenerateSettings {
         Some(self.negative.trim().to_string()).filter(|s| !s.is_empty())
     }
 
-    fn check_prompt(&self) -> Result<(), String> {
+    fn check_prompt(&self) -> Result<(), SettingsError> {
         if self.prompt.trim().is_empty() {
             return Err("the prompt is empty; describe the video, e.g. \"a red circle moves left\"".into());
         }

@@ -17,7 +17,32 @@ pub use sweep::SweepSettings;
 /// The eframe storage key.
 pub const SETTINGS_KEY: &str = "hitvideo-settings";
 
+/// Why settings cannot become an engine request; each message names the field and the fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    List(#[from] hitvideo_engine::generator::lists::ListError),
+    #[error(transparent)]
+    Axis(#[from] hitvideo_engine::eval::sweep::AxisError),
+    /// A field's value cannot be used.
+    #[error("{0}")]
+    Field(String),
+}
+
+impl From<String> for SettingsError {
+    fn from(why: String) -> Self {
+        SettingsError::Field(why)
+    }
+}
+
+impl From<&str> for SettingsError {
+    fn from(why: &str) -> Self {
+        SettingsError::Field(why.to_string())
+    }
+}
+
 /// The studio's views.
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
 pub enum View {
     #[default]
@@ -154,16 +179,16 @@ impl Default for TrainSettings {
 impl TrainSettings {
     /// The request for a run in `run_dir`; `general` is the model bundle's general tokenizer
     /// (what `finetune_general` starts from).
-    pub fn request(&self, run_dir: PathBuf, resume: bool, general: Option<&PathBuf>) -> Result<TrainRequest, String> {
+    pub fn request(&self, run_dir: PathBuf, resume: bool, general: Option<&PathBuf>) -> Result<TrainRequest, SettingsError> {
         if self.steps == 0 || self.batch == 0 || self.accumulate == 0 || self.val_clips == 0 || self.val_every == 0 || self.checkpoint_every == 0 {
             return Err("steps, batch, accumulate, validation clips, validate-every and checkpoint-every must all be at least 1".into());
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("learning rate {} is not a positive number; try 1e-3", self.lr));
+            return Err(format!("learning rate {} is not a positive number; try 1e-3", self.lr).into());
         }
         let data = match &self.folder {
             Some(dir) if !dir.is_dir() => {
-                return Err(format!("dataset folder {} does not exist; choose a folder made by `hitvideo data import`", dir.display()));
+                return Err(format!("dataset folder {} does not exist; choose a folder made by `hitvideo data import`", dir.display()).into());
             }
             Some(dir) => DataChoice::Folder(dir.clone()),
             None if self.photos && self.target == TrainTarget::Generator => {
@@ -251,7 +276,7 @@ mod tests {
         let req = s.request(PathBuf::from("runs/x"), false, None).expect("request");
         assert_eq!((req.batch, req.accumulate), (8, 3));
         let err = TrainSettings { accumulate: 0, ..TrainSettings::default() }.request(PathBuf::from("runs/x"), false, None).unwrap_err();
-        assert!(err.contains("accumulate"), "{err}");
+        assert!(err.to_string().contains("accumulate"), "{err}");
     }
 
     #[test]
@@ -262,9 +287,9 @@ mod tests {
         assert_eq!((req.data, req.finetune_from), (DataChoice::Photos { seed: 0 }, Some(general.clone())));
         // Without a general tokenizer in the bundle, the fine-tune is refused with the fix.
         let err = s.request(PathBuf::from("runs/x"), false, None).unwrap_err();
-        assert!(err.contains("add-general"), "{err}");
+        assert!(err.to_string().contains("add-general"), "{err}");
         // The generator has no captions to learn from in the photo world.
         let g = TrainSettings { photos: true, target: TrainTarget::Generator, tokenizer: Some(general.clone()), ..TrainSettings::default() };
-        assert!(g.request(PathBuf::from("runs/x"), false, Some(&general)).unwrap_err().contains("captions"));
+        assert!(g.request(PathBuf::from("runs/x"), false, Some(&general)).unwrap_err().to_string().contains("captions"));
     }
 }

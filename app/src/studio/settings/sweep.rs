@@ -1,6 +1,9 @@
 //! Sweep settings: which sampling parameter the rows and the columns vary, and the values of
 //! every parameter (kept per parameter, so switching an axis back finds its values again).
 
+use super::SettingsError;
+use hitvideo_engine::eval::sweep::AxisError;
+
 use crate::studio::jobs::{AxisValues, SweepAxis};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -50,7 +53,7 @@ impl SweepSettings {
 
     /// The parsed values of `axis` (the engine's sweep syntax), or a message naming the field
     /// and the fix.
-    pub fn values(&self, axis: SweepAxis) -> Result<AxisValues, String> {
+    pub fn values(&self, axis: SweepAxis) -> Result<AxisValues, SettingsError> {
         let text = match axis {
             SweepAxis::Cfg => &self.cfgs,
             SweepAxis::Seed => &self.seeds,
@@ -58,13 +61,13 @@ impl SweepSettings {
             SweepAxis::TopK => &self.top_ks,
             SweepAxis::TopP => &self.top_ps,
         };
-        AxisValues::parse(axis, text).map_err(|e| e.to_string())
+        Ok(AxisValues::parse(axis, text)?)
     }
 
     /// The row and column values; the two axes must differ.
-    pub fn axes(&self) -> Result<(AxisValues, AxisValues), String> {
+    pub fn axes(&self) -> Result<(AxisValues, AxisValues), SettingsError> {
         if self.rows == self.columns {
-            return Err(format!("rows and columns both vary {}; choose two different parameters", self.rows.label()));
+            return Err(AxisError::Same(self.rows.label()).into());
         }
         Ok((self.values(self.rows)?, self.values(self.columns)?))
     }
@@ -83,11 +86,11 @@ mod tests {
         assert_eq!(s.axes(), Ok((AxisValues::Temperature(vec![0.5, 1.5]), AxisValues::TopK(vec![None, Some(8)]))));
         s.top_ps = "0.9,1.2".into();
         s.columns = SweepAxis::TopP;
-        assert!(s.axes().expect_err("top-p 1.2").contains("'1.2' is not a number in (0, 1]"));
+        assert!(s.axes().expect_err("top-p 1.2").to_string().contains("'1.2' is not a number in (0, 1]"));
         s.columns = SweepAxis::Temperature;
-        assert!(s.axes().expect_err("same axis").contains("choose two different parameters"));
+        assert!(s.axes().expect_err("same axis").to_string().contains("choose two different parameters"));
         s.temperatures = "0".into();
-        assert!(s.values(SweepAxis::Temperature).expect_err("zero").contains("> 0"));
+        assert!(s.values(SweepAxis::Temperature).expect_err("zero").to_string().contains("> 0"));
         // Settings saved before sweep axes existed still load: CFG rows, seed columns.
         let old: Settings = serde_json::from_str(r#"{"sweep":{"cfgs":"2,4","seeds":"3-4"}}"#).expect("old settings load");
         assert_eq!((old.sweep.rows, old.sweep.columns, old.sweep.cfgs.as_str()), (SweepAxis::Cfg, SweepAxis::Seed, "2,4"));

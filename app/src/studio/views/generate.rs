@@ -172,7 +172,7 @@ impl GenerateView {
                 }
                 self.submit(sh, s, req);
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.error = Some(e.to_string()),
         }
     }
 
@@ -617,7 +617,7 @@ impl GenerateView {
             self.confirm_delete = None;
             match gallery::delete(&item) {
                 Ok(()) => self.gallery.retain(|i| i.path != item.path),
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
     }

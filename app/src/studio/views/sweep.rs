@@ -107,7 +107,7 @@ impl SweepView {
                 self.request = Some(req.clone());
                 self.job = Some(sh.engine.submit(Task::Sweep(req)));
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.error = Some(e.to_string()),
         }
     }
 

@@ -208,7 +208,7 @@ impl TrainView {
                 self.job = Some(sh.engine.submit(task));
                 self.state = RunState::Running;
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.error = Some(e.to_string()),
         }
     }
 
