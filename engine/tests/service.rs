@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use hitvideo_engine::device::Device;
 use hitvideo_engine::generator::GeneratorConfig;
+use hitvideo_engine::generator::config::GeneratorPreset;
 use hitvideo_engine::service::ServiceError;
 use hitvideo_engine::service::cache::{self, CacheSource};
 use hitvideo_engine::service::runs::{self, GeneratorStart, NewGenerator, TokenizerStart};
@@ -71,7 +72,7 @@ fn a_token_cache_records_its_tokenizer_and_a_generator_run_checks_it() {
     let new = |cache: std::path::PathBuf| {
         GeneratorStart::New(Box::new(NewGenerator {
             cache,
-            preset: "tiny".into(),
+            preset: GeneratorPreset::Tiny,
             encoder: EncoderChoice::Small,
             token_dropout: Some(0.0),
             cond_dropout: None,

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use hitvideo_engine::device::{self, DeviceChoice};
+use hitvideo_engine::generator::config::GeneratorPreset;
 use hitvideo_engine::generator::lists;
 use hitvideo_engine::service::cache::{self, CacheSource};
 use hitvideo_engine::service::runs::{self, GeneratorRun, GeneratorStart, NewGenerator};
@@ -123,9 +124,9 @@ pub struct TrainArgs {
     /// Run folder: checkpoints (step-*/, latest) and metrics.jsonl go here.
     #[arg(long)]
     pub out: PathBuf,
-    /// Generator preset (ignored with --resume).
+    /// Generator preset: tiny, medium or paper (ignored with --resume).
     #[arg(long, default_value = "tiny")]
-    pub preset: String,
+    pub preset: GeneratorPreset,
     /// Text encoder: `small` (trained with the generator), `minilm` (frozen all-MiniLM-L6-v2,
     /// installed by scripts/setup) or `auto` (minilm when installed, else small). Ignored with
     /// --resume.
@@ -239,7 +240,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_change_weight(a.change_weight);
         GeneratorStart::New(Box::new(NewGenerator {
             cache,
-            preset: a.preset.clone(),
+            preset: a.preset,
             encoder,
             token_dropout: Some(a.token_dropout),
             cond_dropout: Some(a.cond_dropout),

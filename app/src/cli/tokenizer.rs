@@ -11,7 +11,8 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::service::runs::{self, TokenizerStart};
-use hitvideo_engine::tokenizer::{TokenizerConfig, config::PRESETS, info};
+use hitvideo_engine::tokenizer::config::{TokenizerChoice, TokenizerPreset};
+use hitvideo_engine::tokenizer::info;
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::tokenizer::{self as train, TokenizerTrainConfig, TrainEvent};
 
@@ -39,7 +40,7 @@ pub enum TokenizerCommand {
     Info {
         /// Preset name (see --all), or a tokenizer config JSON file.
         #[arg(long, default_value = "tiny")]
-        preset: String,
+        preset: TokenizerChoice,
         /// Describe every preset.
         #[arg(long)]
         all: bool,
@@ -58,7 +59,7 @@ pub struct TrainArgs {
     /// Preset to train, or a tokenizer config JSON file (for example a checkpoint's
     /// config.json, edited); ignored with --resume, which keeps the run's own.
     #[arg(long, default_value = "tiny")]
-    pub preset: String,
+    pub preset: TokenizerChoice,
     /// Where the clips come from: `shapes` (the synthetic world, the default), `photos` (clips
     /// made from the installed photographs) or a dataset folder (from `data import` or `data
     /// synth`; imported videos are decoded a window at a time). Repeat it to mix sources: each
@@ -213,7 +214,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
                 eprintln!("fine-tuning from {}", from.display());
                 TokenizerStart::FineTune { from, train: t }
             }
-            None => TokenizerStart::New { cfg: TokenizerConfig::preset_or_file(&a.preset)?, train: t },
+            None => TokenizerStart::New { cfg: a.preset.config()?, train: t },
         }
     };
     let mut trainer = runs::start_tokenizer(&a.out, start, &chosen.device).map_err(super::run_error)?;
@@ -255,9 +256,9 @@ pub fn run(cmd: TokenizerCommand, device: DeviceChoice) -> Result<()> {
         TokenizerCommand::Decode(a) => codec::decode_cmd(a, device),
         TokenizerCommand::Show(a) => codec::show_cmd(a, device),
         TokenizerCommand::Info { preset, all, json } => {
-            let names: Vec<String> = if all { PRESETS.iter().map(|s| s.to_string()).collect() } else { vec![preset] };
-            for name in names {
-                let report = info::info(&TokenizerConfig::preset_or_file(&name)?);
+            let choices: Vec<TokenizerChoice> = if all { TokenizerPreset::ALL.into_iter().map(TokenizerChoice::Preset).collect() } else { vec![preset] };
+            for choice in choices {
+                let report = info::info(&choice.config()?);
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {

@@ -116,8 +116,53 @@ pub struct GeneratorConfig {
 /// Named generator presets (sized by the tokenizer they sit on).
 pub const PRESETS: [&str; 3] = ["tiny", "medium", "paper"];
 
+/// A named generator preset, parsed once where its name enters (a flag, a setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GeneratorPreset {
+    Tiny,
+    Medium,
+    Paper,
+}
+
+impl GeneratorPreset {
+    /// Every preset, in [`PRESETS`] order.
+    pub const ALL: [GeneratorPreset; 3] = [GeneratorPreset::Tiny, GeneratorPreset::Medium, GeneratorPreset::Paper];
+
+    /// Its name, as configs store it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GeneratorPreset::Tiny => "tiny",
+            GeneratorPreset::Medium => "medium",
+            GeneratorPreset::Paper => "paper",
+        }
+    }
+
+    /// Width, blocks and heads.
+    fn shape(self) -> (usize, usize, usize) {
+        match self {
+            GeneratorPreset::Tiny => (128, 4, 4),
+            // About 300M parameters: the size timed at the paper's sequence length.
+            GeneratorPreset::Medium => (1024, 24, 16),
+            GeneratorPreset::Paper => (2048, 24, 16),
+        }
+    }
+}
+
+impl std::fmt::Display for GeneratorPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for GeneratorPreset {
+    type Err = GeneratorConfigError;
+    fn from_str(s: &str) -> Result<Self, GeneratorConfigError> {
+        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| GeneratorConfigError::UnknownPreset(s.to_string()))
+    }
+}
+
 /// Configuration errors.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GeneratorConfigError {
     #[error("unknown generator preset '{0}'; choose one of: {list}", list = PRESETS.join(", "))]
     UnknownPreset(String),
@@ -142,13 +187,7 @@ impl GeneratorConfig {
         layers: &[LayerConfig],
         text: TextConditionConfig,
     ) -> Result<Self, GeneratorConfigError> {
-        let (dim, depth, heads) = match name {
-            "tiny" => (128, 4, 4),
-            // About 300M parameters: the size timed at the paper's sequence length.
-            "medium" => (1024, 24, 16),
-            "paper" => (2048, 24, 16),
-            other => return Err(GeneratorConfigError::UnknownPreset(other.to_string())),
-        };
+        let (dim, depth, heads) = name.parse::<GeneratorPreset>()?.shape();
         let n = layers.len();
         // Coarse layers carry the semantics: weight them up, the finest layer at 1.
         let loss_weights = (0..n).map(|j| if j + 1 == n { 1.0 } else { 2.0 }).collect();

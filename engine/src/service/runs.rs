@@ -11,6 +11,7 @@ use burn::tensor::Device;
 use super::ServiceError;
 use super::text::{EncoderChoice, load_encoder};
 use crate::checkpoint::{self, CheckpointError};
+use crate::generator::config::GeneratorPreset;
 use crate::generator::token_cache::TokenCache;
 use crate::generator::{GeneratorConfig, TextConditionConfig};
 use crate::tensor::to_videos;
@@ -58,7 +59,7 @@ pub fn start_tokenizer(out: &Path, start: TokenizerStart, device: &Device) -> Re
 #[derive(Debug, Clone)]
 pub struct NewGenerator {
     pub cache: PathBuf,
-    pub preset: String,
+    pub preset: GeneratorPreset,
     pub encoder: EncoderChoice,
     /// Overrides of the preset's token and condition dropout and its RoPE grid.
     pub token_dropout: Option<f64>,
@@ -105,7 +106,7 @@ pub fn start_generator(out: &Path, start: GeneratorStart, text_model: Option<&Pa
             let header = TokenCache::read(&new.cache)?.header;
             let encoder = new.encoder.resolve(text_model);
             let mut cfg = GeneratorConfig::preset_for(
-                &new.preset,
+                new.preset.name(),
                 &header.tokenizer,
                 &header.tokenizer_sha256,
                 &header.layers,

@@ -74,8 +74,88 @@ pub struct TokenizerConfig {
 /// Named presets (see [`TokenizerConfig::preset`]).
 pub const PRESETS: [&str; 8] = ["paper", "paper-single", "small", "tiny", "tiny-single", "tiny64", "tiny64-single", "general64"];
 
+/// A named tokenizer preset (see [`TokenizerConfig::preset`]), parsed once where its name
+/// enters (a flag, a setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenizerPreset {
+    Paper,
+    PaperSingle,
+    Small,
+    Tiny,
+    TinySingle,
+    Tiny64,
+    Tiny64Single,
+    General64,
+}
+
+impl TokenizerPreset {
+    /// Every preset, in [`PRESETS`] order.
+    pub const ALL: [TokenizerPreset; 8] = [
+        TokenizerPreset::Paper,
+        TokenizerPreset::PaperSingle,
+        TokenizerPreset::Small,
+        TokenizerPreset::Tiny,
+        TokenizerPreset::TinySingle,
+        TokenizerPreset::Tiny64,
+        TokenizerPreset::Tiny64Single,
+        TokenizerPreset::General64,
+    ];
+
+    /// Its name, as configs and checkpoints store it.
+    pub fn name(self) -> &'static str {
+        PRESETS[Self::ALL.iter().position(|p| *p == self).unwrap_or(0)]
+    }
+
+    /// Its config.
+    pub fn config(self) -> TokenizerConfig {
+        TokenizerConfig::build_preset(self)
+    }
+}
+
+impl std::fmt::Display for TokenizerPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TokenizerPreset {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        PRESETS.iter().position(|p| *p == s).map(|i| Self::ALL[i]).ok_or_else(|| ConfigError::UnknownPreset(s.to_string()))
+    }
+}
+
+/// A tokenizer named by a preset or by a config JSON file (a checkpoint's `config.json`,
+/// edited), as `tokenizer train --preset` and `tokenizer info --preset` take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenizerChoice {
+    Preset(TokenizerPreset),
+    File(std::path::PathBuf),
+}
+
+impl std::str::FromStr for TokenizerChoice {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.parse::<TokenizerPreset>() {
+            Ok(p) => Ok(Self::Preset(p)),
+            Err(_) if s.ends_with(".json") || std::path::Path::new(s).is_file() => Ok(Self::File(s.into())),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl TokenizerChoice {
+    /// The config: the preset's, or the file's (read, bounded and validated).
+    pub fn config(&self) -> Result<TokenizerConfig, ConfigError> {
+        match self {
+            Self::Preset(p) => Ok(p.config()),
+            Self::File(path) => TokenizerConfig::from_file(path),
+        }
+    }
+}
+
 /// Errors of configuration: unknown preset, inconsistent geometry.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
     #[error("unknown tokenizer preset '{0}'; choose one of: {list}", list = PRESETS.join(", "))]
     UnknownPreset(String),
@@ -113,8 +193,15 @@ impl TokenizerConfig {
     ///
     /// All presets set `bit_norm` and `subpixel_decoder`.
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
-        let cfg = match name {
-            "paper" => Self::new(
+        Ok(name.parse::<TokenizerPreset>()?.config())
+    }
+
+    /// The config of `preset` (every preset's geometry is checked by the tests).
+    fn build_preset(preset: TokenizerPreset) -> Self {
+        use TokenizerPreset as P;
+        let name = preset.name();
+        let cfg = match preset {
+            P::Paper => Self::new(
                 name.into(),
                 64,
                 256,
@@ -125,39 +212,38 @@ impl TokenizerConfig {
             )
             .with_blocks_per_stage(2)
             .with_disc_channels(64),
-            "paper-single" => {
+            P::PaperSingle => {
                 Self::new(name.into(), 64, 256, 256, vec![128, 128, 256, 256], 64, vec![layer(8, 17, 17, 18)]).with_blocks_per_stage(2).with_disc_channels(64)
             }
-            "small" => {
+            P::Small => {
                 Self::new(name.into(), 16, 64, 64, vec![48, 96], 32, vec![layer(1, 4, 4, 6), layer(1, 8, 8, 8), layer(2, 8, 8, 8), layer(4, 16, 16, 10)])
                     .with_disc_channels(16)
             }
-            "tiny" => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)])
+            P::Tiny => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)])
                 .with_blocks_per_stage(0)
                 .with_disc_channels(16),
-            "tiny-single" => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(4, 9, 9, 10)]).with_blocks_per_stage(0).with_disc_channels(16),
-            "tiny64" => Self::new(name.into(), 16, 64, 64, vec![32, 32], 32, vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)])
+            P::TinySingle => Self::new(name.into(), 16, 32, 32, vec![32, 32], 32, vec![layer(4, 9, 9, 10)]).with_blocks_per_stage(0).with_disc_channels(16),
+            P::Tiny64 => {
+                Self::new(name.into(), 16, 64, 64, vec![32, 32], 32, vec![layer(1, 2, 2, 5), layer(1, 4, 4, 6), layer(2, 4, 4, 8), layer(4, 8, 8, 10)])
+                    .with_patch([1, 2])
+                    .with_blocks_per_stage(0)
+                    .with_disc_channels(16)
+            }
+            P::Tiny64Single => Self::new(name.into(), 16, 64, 64, vec![32, 32], 32, vec![layer(4, 9, 9, 10)])
                 .with_patch([1, 2])
                 .with_blocks_per_stage(0)
                 .with_disc_channels(16),
-            "tiny64-single" => Self::new(name.into(), 16, 64, 64, vec![32, 32], 32, vec![layer(4, 9, 9, 10)])
-                .with_patch([1, 2])
-                .with_blocks_per_stage(0)
-                .with_disc_channels(16),
-            "general64" => {
+            P::General64 => {
                 Self::new(name.into(), 16, 64, 64, vec![128], 32, vec![layer(1, 4, 4, 6), layer(1, 8, 8, 8), layer(2, 8, 8, 8), layer(4, 16, 16, 10)])
                     .with_patch([2, 2])
                     .with_blocks_per_stage(1)
                     .with_disc_channels(16)
             }
-            other => return Err(ConfigError::UnknownPreset(other.to_string())),
         };
         // Every preset normalizes its bits before the sign (docs/results.md: without it the
         // finer codebooks die and the decoder learns to ignore them) and upsamples by sub-pixel
         // convolution (half the step time of `tiny` on a CPU, and 1.1 dB better at equal time).
-        let cfg = cfg.with_bit_norm(true).with_subpixel_decoder(true);
-        cfg.validate()?;
-        Ok(cfg)
+        cfg.with_bit_norm(true).with_subpixel_decoder(true)
     }
 
     /// Reads a config JSON (a checkpoint's `config.json`, a custom config file). Fields added
@@ -174,11 +260,13 @@ impl TokenizerConfig {
     /// A preset name, or the path of a config JSON file (a `config.json` saved beside every
     /// checkpoint, edited): how a custom geometry is trained. The file's config is validated.
     pub fn preset_or_file(name: &str) -> Result<Self, ConfigError> {
-        if PRESETS.contains(&name) || !(name.ends_with(".json") || std::path::Path::new(name).is_file()) {
-            return Self::preset(name);
-        }
-        let bad = |reason: String| ConfigError::Invalid { name: name.to_string(), reason };
-        let bytes = std::fs::read(name).map_err(|e| bad(format!("cannot read it ({e}); give a preset name or a config JSON file")))?;
+        name.parse::<TokenizerChoice>()?.config()
+    }
+
+    /// A config JSON file (at most 1 MiB), validated; errors name the file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let bad = |reason: String| ConfigError::Invalid { name: path.display().to_string(), reason };
+        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it ({e}); give a preset name or a config JSON file")))?;
         if bytes.len() > 1 << 20 {
             return Err(bad(format!("{} bytes is too large for a config file", bytes.len())));
         }
@@ -331,6 +419,21 @@ pub fn config_sha256(cfg: &TokenizerConfig) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_preset_parses_by_name_and_validates() {
+        for p in TokenizerPreset::ALL {
+            let cfg = p.config();
+            assert_eq!(cfg.name, p.name());
+            cfg.validate().expect("a valid preset");
+            assert_eq!(p.name().parse::<TokenizerPreset>().expect("its name"), p);
+            assert_eq!(p.name().parse::<TokenizerChoice>().expect("a choice"), TokenizerChoice::Preset(p));
+        }
+        assert!(matches!("tiny9".parse::<TokenizerChoice>(), Err(ConfigError::UnknownPreset(_))));
+        assert_eq!("my.json".parse::<TokenizerChoice>().expect("a file"), TokenizerChoice::File("my.json".into()));
+        assert!(TokenizerChoice::File("/nonexistent/cfg.json".into()).config().expect_err("no file").to_string().contains("/nonexistent/cfg.json"));
+    }
+
     use super::*;
 
     #[test]

@@ -26,8 +26,8 @@ pub use hitvideo_engine::eval::sweep::{AxisValues, SweepAxis, SweepCell};
 pub use memory::{DeviceMemory, memory_note};
 pub use payload::{ClipPayload, LayerTokens, MaskView, Masks, SlotName, Slots, SweepPayload, TokenPayload, TrainStrip};
 pub use protocol::{
-    Command, DataChoice, DecodeRequest, Event, GenerateRequest, Job, JobId, ModelStatus, Outcome, SweepRequest, Task, TokenRequest, TokenSource, TrainRequest,
-    TrainUpdate,
+    Command, DataChoice, DecodeRequest, Event, GenerateRequest, Job, JobId, ModelStatus, Outcome, RunPreset, SweepRequest, Task, TokenRequest, TokenSource,
+    TrainRequest, TrainUpdate,
 };
 pub use slot::Slot;
 

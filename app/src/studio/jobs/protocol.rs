@@ -14,8 +14,10 @@ use super::memory::DeviceMemory;
 use hitvideo_engine::eval::sweep::{AxisValues, CellSettings, SweepAxis};
 
 use super::payload::SlotName;
+use hitvideo_engine::generator::config::GeneratorPreset;
 use hitvideo_engine::generator::{CfgSchedule, SamplingConfig};
 use hitvideo_engine::tokenizer::FillStrategy;
+use hitvideo_engine::tokenizer::config::TokenizerPreset;
 
 /// Identifies one submitted job (unique for the life of an [`super::EngineHandle`]).
 pub type JobId = u64;
@@ -43,6 +45,13 @@ pub enum Command {
 /// dataset folder), as the CLI's `--data` names it.
 pub use hitvideo_engine::train::data::DataKind as DataChoice;
 
+/// The preset of a new run, parsed where the Train view's setting enters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunPreset {
+    Tokenizer(TokenizerPreset),
+    Generator(GeneratorPreset),
+}
+
 /// A training run to start or continue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainRequest {
@@ -53,7 +62,9 @@ pub struct TrainRequest {
     pub run_dir: PathBuf,
     /// Continue the run in `run_dir` from its latest checkpoint.
     pub resume: bool,
-    pub preset: String,
+    /// What a new run trains: a tokenizer of a preset, or a generator of a preset over the
+    /// tokens of `tokenizer`.
+    pub preset: RunPreset,
     pub data: DataChoice,
     pub steps: usize,
     pub batch: usize,

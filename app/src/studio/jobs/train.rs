@@ -6,14 +6,13 @@
 use std::sync::atomic::Ordering;
 
 use hitvideo_engine::service::runs::{self, TokenizerStart};
-use hitvideo_engine::tokenizer::TokenizerConfig;
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::metrics::TokenizerValidation;
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
 use super::error::JobError;
 use super::payload::{SlotName, TrainStrip};
-use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
+use super::protocol::{DataChoice, Event, Job, Outcome, RunPreset, TrainRequest, TrainUpdate};
 use super::worker::Worker;
 
 /// Validation clips shown in the reconstruction strip.
@@ -46,7 +45,10 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, JobError> {
     let start = match (&req.finetune_from, req.resume) {
         (_, true) => TokenizerStart::Resume { steps: req.steps },
         (Some(from), false) => TokenizerStart::FineTune { from: from.clone(), train: train() },
-        (None, false) => TokenizerStart::New { cfg: TokenizerConfig::preset(&req.preset)?, train: train() },
+        (None, false) => match req.preset {
+            RunPreset::Tokenizer(p) => TokenizerStart::New { cfg: p.config(), train: train() },
+            RunPreset::Generator(p) => return Err(JobError::Refused(format!("'{p}' is a generator preset; a tokenizer run needs a tokenizer preset"))),
+        },
     };
     Ok(runs::start_tokenizer(&req.run_dir, start, &w.device)?)
 }

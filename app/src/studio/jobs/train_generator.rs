@@ -15,7 +15,7 @@ use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConf
 
 use super::error::JobError;
 use super::payload::{SlotName, TrainStrip};
-use super::protocol::{DataChoice, Event, Job, Outcome, TrainRequest, TrainUpdate};
+use super::protocol::{DataChoice, Event, Job, Outcome, RunPreset, TrainRequest, TrainUpdate};
 use super::worker::Worker;
 
 /// The text encoder a new generator gets for the Train view's choice (`auto`: MiniLM when it
@@ -61,7 +61,10 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, JobE
         let encoder = req.text_encoder.parse::<EncoderChoice>()?;
         GeneratorStart::New(Box::new(NewGenerator {
             cache: cache_dir,
-            preset: req.preset.clone(),
+            preset: match req.preset {
+                RunPreset::Generator(p) => p,
+                RunPreset::Tokenizer(p) => return Err(JobError::Refused(format!("'{p}' is a tokenizer preset; a generator run needs a generator preset"))),
+            },
             encoder,
             token_dropout: None,
             cond_dropout: None,

@@ -1,7 +1,7 @@
 //! Generation settings: prompt, CFG schedule, seeds and sampling, their parsing into an
 //! engine request, and restoring them from an export's metadata.
 
-use hitvideo_engine::generator::lists;
+use hitvideo_engine::generator::{CfgSchedule, SamplingConfig, lists};
 use hitvideo_engine::video::ExportMetadata;
 
 use super::SettingsError;
@@ -156,10 +156,14 @@ impl GenerateSettings {
         Some(self.negative.trim().to_string()).filter(|s| !s.is_empty())
     }
 
+    /// What the UI checks before a request goes to the engine: a prompt, and a CFG schedule
+    /// and sampling settings the engine reads (parsed here, where the text enters).
     fn check_prompt(&self) -> Result<(), SettingsError> {
         if self.prompt.trim().is_empty() {
             return Err("the prompt is empty; describe the video, e.g. \"a red circle moves left\"".into());
         }
+        CfgSchedule::parse(&self.schedule_string())?;
+        SamplingConfig { greedy: false, temperature: self.temperature, top_k: (self.top_k > 0).then_some(self.top_k), top_p: self.top_p }.validate()?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use hitvideo_engine::device::DeviceChoice;
 
-use super::jobs::{DataChoice, TrainRequest};
+use super::jobs::{DataChoice, RunPreset, TrainRequest};
 
 mod generate;
 mod sweep;
@@ -24,6 +24,13 @@ pub enum SettingsError {
     List(#[from] hitvideo_engine::generator::lists::ListError),
     #[error(transparent)]
     Axis(#[from] hitvideo_engine::eval::sweep::AxisError),
+    #[error(transparent)]
+    TokenizerPreset(#[from] hitvideo_engine::tokenizer::config::ConfigError),
+    #[error(transparent)]
+    GeneratorPreset(#[from] hitvideo_engine::generator::config::GeneratorConfigError),
+    /// The CFG schedule (or the sampling settings) as the engine reads them.
+    #[error(transparent)]
+    Sampling(#[from] hitvideo_engine::generator::SamplingError),
     /// A field's value cannot be used.
     #[error("{0}")]
     Field(String),
@@ -210,7 +217,7 @@ impl TrainSettings {
             finetune_from,
             run_dir,
             resume,
-            preset: if generator { self.generator_preset.clone() } else { self.preset.clone() },
+            preset: if generator { RunPreset::Generator(self.generator_preset.parse()?) } else { RunPreset::Tokenizer(self.preset.parse()?) },
             data,
             steps: self.steps,
             batch: self.batch,
@@ -266,6 +273,11 @@ mod tests {
         assert_eq!((g.prompt.as_str(), g.seed, g.seed_mode, g.schedule), ("a green triangle", 42, SeedMode::Locked, ScheduleKind::Linear));
         assert_eq!(g.schedule_string(), "linear:1:6");
         assert_eq!(g.seeds(0), Ok(vec![42]));
+        // The CFG schedule and the sampling settings are parsed where they enter.
+        let bad = GenerateSettings { prompt: "a red circle".into(), schedule: ScheduleKind::PerLayer, per_layer: "1,x".into(), ..GenerateSettings::default() };
+        assert!(matches!(bad.request(0), Err(SettingsError::Sampling(_))), "{:?}", bad.request(0));
+        let hot = GenerateSettings { prompt: "a red circle".into(), temperature: 0.0, ..GenerateSettings::default() };
+        assert!(matches!(hot.sweep_base(), Err(SettingsError::Sampling(_))));
     }
 
     #[test]
@@ -275,6 +287,10 @@ mod tests {
         let s = TrainSettings { accumulate: 3, ..TrainSettings::default() };
         let req = s.request(PathBuf::from("runs/x"), false, None).expect("request");
         assert_eq!((req.batch, req.accumulate), (8, 3));
+        // The presets are parsed where the setting enters the request.
+        assert_eq!(req.preset, RunPreset::Tokenizer(hitvideo_engine::tokenizer::config::TokenizerPreset::Tiny));
+        let bad = TrainSettings { preset: "tiny9".into(), ..TrainSettings::default() }.request(PathBuf::from("runs/x"), false, None);
+        assert!(matches!(bad, Err(SettingsError::TokenizerPreset(_))), "{bad:?}");
         let err = TrainSettings { accumulate: 0, ..TrainSettings::default() }.request(PathBuf::from("runs/x"), false, None).unwrap_err();
         assert!(err.to_string().contains("accumulate"), "{err}");
     }
