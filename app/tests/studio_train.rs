@@ -76,7 +76,7 @@ fn folders_that_are_not_runs_get_a_clear_message() {
     h.step();
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("dir");
-    let e = h.state_mut().open_train_run(&empty).expect_err("not a run");
+    let e = h.state_mut().open_train_run(&empty).expect_err("not a run").to_string();
     assert!(e.contains("not a training run") && e.contains("empty"), "{e}");
     h.step();
     assert!(has_label(&h, "not a training run"));
@@ -88,7 +88,7 @@ fn folders_that_are_not_runs_get_a_clear_message() {
     let state = r#"{"kind":"bundle","preset":"tiny","config_sha256":"x","step":1,"app_version":"0","metrics":null}"#;
     std::fs::write(odd.join("step-0000001").join("state.json"), state).expect("write");
     std::fs::write(odd.join("latest"), "step-0000001").expect("write");
-    let e = h.state_mut().open_train_run(&odd).expect_err("wrong kind");
+    let e = h.state_mut().open_train_run(&odd).expect_err("wrong kind").to_string();
     assert!(e.contains("a run of kind 'bundle'"), "{e}");
 
     // Dropped folders: neither a run nor a dataset, then a dataset, then the odd run.

@@ -37,15 +37,20 @@ impl DeviceChoice {
     pub const ALL: [DeviceChoice; 4] = [Self::Auto, Self::Cpu, Self::Gpu, Self::Cuda];
 }
 
+/// A device name that is none of `auto`, `cpu`, `gpu`, `cuda`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown device '{0}': use auto, cpu, gpu or cuda")]
+pub struct UnknownDevice(pub String);
+
 impl FromStr for DeviceChoice {
-    type Err = String;
+    type Err = UnknownDevice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Self::Auto),
             "cpu" | "flex" => Ok(Self::Cpu),
             "gpu" | "wgpu" => Ok(Self::Gpu),
             "cuda" => Ok(Self::Cuda),
-            other => Err(format!("unknown device '{other}': use auto, cpu, gpu or cuda")),
+            other => Err(UnknownDevice(other.to_string())),
         }
     }
 }
@@ -408,7 +413,7 @@ mod tests {
         assert_eq!("cpu".parse::<DeviceChoice>(), Ok(DeviceChoice::Cpu));
         assert_eq!("wgpu".parse::<DeviceChoice>(), Ok(DeviceChoice::Gpu));
         assert_eq!("CUDA".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda));
-        assert!("tpu".parse::<DeviceChoice>().unwrap_err().contains("auto, cpu, gpu or cuda"));
+        assert!("tpu".parse::<DeviceChoice>().unwrap_err().to_string().contains("auto, cpu, gpu or cuda"));
     }
 
     #[test]

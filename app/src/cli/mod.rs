@@ -25,7 +25,7 @@ pub struct Cli {
     /// Compute device: `auto` takes a CUDA GPU (builds with the `cuda` feature), else a real GPU
     /// (WGPU) when there is one, else the CPU; `cpu` is Burn's Flex backend; `gpu` is WGPU on
     /// any adapter, software ones included; `cuda` is Burn's CUDA backend.
-    #[arg(long, global = true, default_value = "auto", value_parser = parse_device)]
+    #[arg(long, global = true, default_value = "auto")]
     pub device: DeviceChoice,
 
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
@@ -34,10 +34,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-fn parse_device(s: &str) -> Result<DeviceChoice, String> {
-    s.parse()
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,12 +18,8 @@ pub struct ScaleArgs {
     pub devices: usize,
     /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
     /// scaling). The CPU trains in f32.
-    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    #[arg(long, default_value = "f32")]
     pub precision: Precision,
-}
-
-fn parse_precision(s: &str) -> Result<Precision, String> {
-    s.parse()
 }
 
 /// The devices of a training run: the main one and the others of a data-parallel run.

@@ -4,6 +4,7 @@
 //! (read on a helper thread, newest first), so it survives restarts; an item restores its
 //! settings and clip through the same path as an opened export, and can be deleted.
 
+use super::error::FileError;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::SystemTime;
@@ -52,11 +53,11 @@ pub fn output_path(dir: &Path, unix_ms: u128, job: u64, row: usize, prompt: &str
 
 /// The saved clips of `dir`, newest first: every `*.mp4` with a readable sidecar written by
 /// the studio (others are skipped). A missing folder is an empty gallery.
-pub fn scan(dir: &Path) -> Result<Vec<GalleryItem>, String> {
+pub fn scan(dir: &Path) -> Result<Vec<GalleryItem>, FileError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: cannot list the outputs folder ({e}); choose another one", dir.display())),
+        Err(source) => return Err(FileError::Io { path: dir.to_path_buf(), what: "list the outputs folder", hint: "; choose another one", source }),
     };
     let mut items = Vec::new();
     for e in rd.flatten().take(4 * MAX_ITEMS) {
@@ -79,12 +80,12 @@ pub fn scan(dir: &Path) -> Result<Vec<GalleryItem>, String> {
 }
 
 /// Deletes a saved clip and its sidecar.
-pub fn delete(item: &GalleryItem) -> Result<(), String> {
+pub fn delete(item: &GalleryItem) -> Result<(), FileError> {
     for p in [item.path.clone(), sidecar_path(&item.path)] {
         match std::fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: cannot delete it ({e})", p.display())),
+            Err(source) => return Err(FileError::Io { path: p, what: "delete it", hint: "", source }),
         }
     }
     Ok(())
@@ -93,7 +94,7 @@ pub fn delete(item: &GalleryItem) -> Result<(), String> {
 /// A listing of a folder running on a helper thread.
 pub struct Scan {
     pub dir: PathBuf,
-    rx: mpsc::Receiver<Result<Vec<GalleryItem>, String>>,
+    rx: mpsc::Receiver<Result<Vec<GalleryItem>, FileError>>,
 }
 
 impl Scan {
@@ -106,18 +107,18 @@ impl Scan {
         });
         if let Err(e) = spawned {
             let (tx, rx2) = mpsc::channel();
-            let _ = tx.send(Err(format!("cannot list {}: {e}", dir.display())));
+            let _ = tx.send(Err(FileError::Io { path: dir.clone(), what: "list it", hint: "; the studio could not start a thread", source: e }));
             return Self { dir, rx: rx2 };
         }
         Self { dir, rx }
     }
 
     /// The listing once it is ready.
-    pub fn poll(&self) -> Option<Result<Vec<GalleryItem>, String>> {
+    pub fn poll(&self) -> Option<Result<Vec<GalleryItem>, FileError>> {
         match self.rx.try_recv() {
             Ok(r) => Some(r),
             Err(mpsc::TryRecvError::Empty) => None,
-            Err(mpsc::TryRecvError::Disconnected) => Some(Err(format!("listing {} stopped", self.dir.display()))),
+            Err(mpsc::TryRecvError::Disconnected) => Some(Err(FileError::Lost(self.dir.clone()))),
         }
     }
 }

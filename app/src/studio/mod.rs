@@ -7,6 +7,7 @@
 
 mod debug;
 pub mod dialogs;
+pub mod error;
 pub mod gallery;
 mod gpu_tokenmap;
 pub mod jobs;
@@ -178,7 +179,7 @@ impl StudioApp {
 
     /// Opens a training run in the Train view as its "Open run…" button does (for tests and
     /// callers without a file dialog); the error is also shown in the view.
-    pub fn open_train_run(&mut self, path: &std::path::Path) -> Result<(), String> {
+    pub fn open_train_run(&mut self, path: &std::path::Path) -> Result<(), views::train_run::OpenRunError> {
         self.train.open_run(&mut self.settings.train, path)
     }
 

@@ -62,14 +62,19 @@ impl Precision {
     }
 }
 
+/// A precision name that is none of `f32`, `f16`, `bf16`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown precision '{0}': use f32, f16 or bf16")]
+pub struct UnknownPrecision(pub String);
+
 impl FromStr for Precision {
-    type Err = String;
+    type Err = UnknownPrecision;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "f32" | "fp32" => Ok(Self::F32),
             "f16" | "fp16" => Ok(Self::F16),
             "bf16" => Ok(Self::Bf16),
-            other => Err(format!("unknown precision '{other}': use f32, f16 or bf16")),
+            other => Err(UnknownPrecision(other.to_string())),
         }
     }
 }
@@ -237,7 +242,7 @@ mod tests {
     fn parses_precisions_and_keeps_the_cpu_on_f32() {
         assert_eq!("BF16".parse::<Precision>(), Ok(Precision::Bf16));
         assert_eq!("fp16".parse::<Precision>(), Ok(Precision::F16));
-        assert!("f8".parse::<Precision>().unwrap_err().contains("f32, f16 or bf16"));
+        assert!("f8".parse::<Precision>().unwrap_err().to_string().contains("f32, f16 or bf16"));
         let cpu = Device::flex();
         assert!(Precision::F32.check(&cpu, false).is_ok());
         assert!(Precision::F16.check(&cpu, false).unwrap_err().contains("for GPUs"));

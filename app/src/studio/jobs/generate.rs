@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use hitvideo_engine::device::Device;
 use hitvideo_engine::eval::sweep::{self, CellSettings, SweepSpec};
+use hitvideo_engine::generator::config::GeneratorPreset;
 use hitvideo_engine::generator::{
     CfgSchedule, ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig,
 };
@@ -39,9 +40,9 @@ impl LoadedGenerator {
 
 /// A fresh generator of `preset` (random weights, small text encoder inside) over the loaded
 /// tokenizer's layers.
-pub(super) fn untrained_generator(w: &mut Worker, preset: &str) -> Result<(), JobError> {
+pub(super) fn untrained_generator(w: &mut Worker, preset: GeneratorPreset) -> Result<(), JobError> {
     let tok = w.tokenizer.as_ref().ok_or("no tokenizer")?;
-    let cfg = GeneratorConfig::preset_for(preset, &tok.cfg.name, &config_sha256(&tok.cfg), &tok.cfg.layers, TextConditionConfig::for_encoder("small"))?;
+    let cfg = GeneratorConfig::preset_for(preset.name(), &tok.cfg.name, &config_sha256(&tok.cfg), &tok.cfg.layers, TextConditionConfig::for_encoder("small"))?;
     let model = cfg.init(&w.device);
     let pipeline = Pipeline::from_parts(model, cfg, tok.model.clone(), tok.cfg.clone(), None, &w.device);
     w.generator = Some(LoadedGenerator { pipeline, label: format!("{preset} (untrained)") });

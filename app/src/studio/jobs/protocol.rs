@@ -16,6 +16,7 @@ use hitvideo_engine::eval::sweep::{AxisValues, CellSettings, SweepAxis};
 use super::payload::SlotName;
 use hitvideo_engine::generator::config::GeneratorPreset;
 use hitvideo_engine::generator::{CfgSchedule, SamplingConfig};
+use hitvideo_engine::service::text::EncoderChoice;
 use hitvideo_engine::tokenizer::FillStrategy;
 use hitvideo_engine::tokenizer::config::TokenizerPreset;
 
@@ -169,8 +170,8 @@ pub struct DecodeRequest {
 pub enum Task {
     /// Fresh, untrained models (random weights) of the given presets, for trying the pipeline.
     UntrainedModels {
-        tokenizer: String,
-        generator: String,
+        tokenizer: TokenizerPreset,
+        generator: GeneratorPreset,
     },
     /// Load a tokenizer checkpoint (run or step folder).
     LoadTokenizer(PathBuf),
@@ -187,9 +188,9 @@ pub enum Task {
     /// generator preset `preset` over that tokenizer's layers. `key` comes back with the answer.
     Estimate {
         key: String,
-        preset: String,
+        preset: RunPreset,
         batch: usize,
-        generator_on: Option<(PathBuf, String)>,
+        generator_on: Option<(PathBuf, EncoderChoice)>,
     },
     TrainTokenizer(TrainRequest),
     TrainGenerator(TrainRequest),

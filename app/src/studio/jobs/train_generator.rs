@@ -10,19 +10,13 @@ use hitvideo_engine::generator::token_cache::TokenCache;
 use hitvideo_engine::generator::{ClipRequest, Pipeline, SamplingConfig};
 use hitvideo_engine::service::cache::{self, CacheSource};
 use hitvideo_engine::service::runs::{self, GeneratorRun, GeneratorStart, NewGenerator};
-use hitvideo_engine::service::text::{Encoder, EncoderChoice};
+use hitvideo_engine::service::text::EncoderChoice;
 use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent};
 
 use super::error::JobError;
 use super::payload::{SlotName, TrainStrip};
 use super::protocol::{DataChoice, Event, Job, Outcome, RunPreset, TrainRequest, TrainUpdate};
 use super::worker::Worker;
-
-/// The text encoder a new generator gets for the Train view's choice (`auto`: MiniLM when it
-/// is installed).
-pub(super) fn encoder(choice: &str) -> Result<Encoder, JobError> {
-    Ok(choice.parse::<EncoderChoice>()?.resolve(None))
-}
 
 /// Builds the run's token cache (reporting progress) unless it exists.
 fn cache(w: &Worker, job: &Job, req: &TrainRequest, dir: &Path) -> Result<(), JobError> {

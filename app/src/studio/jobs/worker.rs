@@ -9,7 +9,10 @@ use std::sync::mpsc;
 
 use hitvideo_engine::checkpoint;
 use hitvideo_engine::device::{self, Device, DeviceChoice};
+use hitvideo_engine::generator::config::GeneratorPreset;
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
+use hitvideo_engine::service::text::EncoderChoice;
+use hitvideo_engine::tokenizer::config::TokenizerPreset;
 use hitvideo_engine::tokenizer::load_tokenizer;
 use hitvideo_engine::tokenizer::{Tokenizer, TokenizerConfig, info};
 use hitvideo_engine::video;
@@ -17,7 +20,7 @@ use hitvideo_engine::video;
 use super::error::JobError;
 use super::generate::{self, LoadedGenerator};
 use super::memory::device_memory;
-use super::protocol::{Command, Event, Job, ModelStatus, Outcome, Task};
+use super::protocol::{Command, Event, Job, ModelStatus, Outcome, RunPreset, Task};
 use super::{Slots, Waker, tokens, train, train_generator};
 
 /// A tokenizer the engine holds.
@@ -95,13 +98,13 @@ impl Worker {
     fn set_device(&mut self, choice: DeviceChoice) {
         // The CPU needs no adapter list (enumerating wgpu adapters costs time and log noise).
         let selected = if choice == DeviceChoice::Cpu { device::select_from(choice, &[]) } else { device::select(choice) };
-        self.apply_selection(choice, selected.map_err(|e| e.to_string()));
+        self.apply_selection(choice, selected);
     }
 
     /// Moves the models to the selected device. Every copy is made first and the worker changes
     /// only when all succeeded, so a failed selection, a failed move (or a panic, caught by
     /// [`Self::switch_device`]) leaves the device and the models as they were.
-    fn apply_selection(&mut self, choice: DeviceChoice, selected: Result<device::SelectedDevice, String>) {
+    fn apply_selection(&mut self, choice: DeviceChoice, selected: Result<device::SelectedDevice, device::NoAdapter>) {
         let sel = match selected {
             Ok(sel) => sel,
             Err(e) => {
@@ -142,7 +145,7 @@ impl Worker {
 
     fn run_task(&mut self, job: &Job, task: Task) -> Outcome {
         match task {
-            Task::UntrainedModels { tokenizer, generator } => self.untrained(&tokenizer, &generator),
+            Task::UntrainedModels { tokenizer, generator } => self.untrained(tokenizer, generator),
             Task::LoadTokenizer(path) => self.load_tokenizer(job, &path, false),
             Task::LoadGeneral(path) => self.load_tokenizer(job, &path, true),
             Task::LoadGenerator { generator, tokenizer } => {
@@ -150,7 +153,7 @@ impl Worker {
                 self.emit(Event::Models(self.model_status()));
                 out
             }
-            Task::Estimate { key, preset, batch, generator_on } => match estimate(&preset, batch, generator_on.as_ref()) {
+            Task::Estimate { key, preset, batch, generator_on } => match estimate(preset, batch, generator_on.as_ref()) {
                 Ok((parameters, bytes)) => {
                     self.emit(Event::Estimate { key, parameters, bytes, memory: device_memory(self.is_gpu) });
                     Outcome::Done(String::new())
@@ -170,11 +173,8 @@ impl Worker {
         }
     }
 
-    fn untrained(&mut self, tokenizer: &str, generator: &str) -> Outcome {
-        let cfg = match TokenizerConfig::preset(tokenizer) {
-            Ok(c) => c,
-            Err(e) => return Outcome::Failed(e.to_string()),
-        };
+    fn untrained(&mut self, tokenizer: TokenizerPreset, generator: GeneratorPreset) -> Outcome {
+        let cfg = tokenizer.config();
         self.device.seed(0);
         self.tokenizer = Some(LoadedTokenizer { model: cfg.init(&self.device), label: format!("{tokenizer} (untrained)"), cfg, path: None });
         let gen_note = match generate::untrained_generator(self, generator) {
@@ -221,17 +221,20 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Parameters and estimated training memory (bytes) of a tokenizer preset, or of a generator
 /// preset over the layers of the tokenizer checkpoint in `generator_on` (with its text encoder).
-fn estimate(preset: &str, batch: usize, generator_on: Option<&(PathBuf, String)>) -> Result<(usize, u64), JobError> {
-    let Some((tokenizer, text_encoder)) = generator_on else {
-        let cfg = TokenizerConfig::preset(preset)?;
-        let r = info::info(&cfg);
-        return Ok((r.parameters, r.train_memory_batch1 + r.train_memory_per_clip * batch.saturating_sub(1) as u64));
+fn estimate(preset: RunPreset, batch: usize, generator_on: Option<&(PathBuf, EncoderChoice)>) -> Result<(usize, u64), JobError> {
+    let (preset, (tokenizer, text_encoder)) = match (preset, generator_on) {
+        (RunPreset::Tokenizer(p), _) => {
+            let r = info::info(&p.config());
+            return Ok((r.parameters, r.train_memory_batch1 + r.train_memory_per_clip * batch.saturating_sub(1) as u64));
+        }
+        (RunPreset::Generator(p), Some(on)) => (p, on),
+        (RunPreset::Generator(_), None) => return Err("choose the tokenizer checkpoint the generator learns (Tokenizer…)".into()),
     };
     let dir = checkpoint::resolve(tokenizer)?;
     let bytes = checkpoint::read_file(&dir, "config.json")?;
     let tok = TokenizerConfig::from_json(&bytes).map_err(|e| format!("{}: unreadable config.json ({e})", dir.display()))?;
-    let text = TextConditionConfig::for_encoder(train_generator::encoder(text_encoder)?.name());
-    let cfg = GeneratorConfig::preset(preset, &tok, text)?;
+    let text = TextConditionConfig::for_encoder(text_encoder.resolve(None).name());
+    let cfg = GeneratorConfig::preset(preset.name(), &tok, text)?;
     Ok((cfg.num_params(), cfg.training_memory(batch)))
 }
 
@@ -259,10 +262,10 @@ mod tests {
         let mut w = Worker::new(tx, Arc::new(|| {}), Slots::default());
         let cfg = TokenizerConfig::preset("tiny").expect("tiny");
         w.tokenizer = Some(LoadedTokenizer { model: cfg.init(&w.device), cfg, label: "tiny (untrained)".into(), path: None });
-        generate::untrained_generator(&mut w, "tiny").expect("generator");
+        generate::untrained_generator(&mut w, GeneratorPreset::Tiny).expect("generator");
         let before = (w.device_text.clone(), w.model_status());
         // No adapter at all: the GPU cannot be selected.
-        w.apply_selection(DeviceChoice::Gpu, device::select_from(DeviceChoice::Gpu, &[]).map_err(|e| e.to_string()));
+        w.apply_selection(DeviceChoice::Gpu, device::select_from(DeviceChoice::Gpu, &[]));
         assert_eq!((w.device_text.clone(), w.model_status()), before);
         let events: Vec<Event> = rx.try_iter().collect();
         assert!(events.iter().any(|e| matches!(e, Event::Device(d) if d.contains("the models stay where they were"))), "{events:?}");

@@ -4,6 +4,7 @@
 //! Prev, Next, the frame slider, Space and the arrow keys move them together; all are drawn at
 //! the same whole-multiple scale, the largest that fits them side by side.
 
+use crate::studio::error::FileError;
 use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 
@@ -12,6 +13,9 @@ use hitvideo_engine::video::{self, DecodeOptions, Video};
 
 use super::{ERROR, FrameTexture};
 use crate::studio::player::{transport_keys, whole_fit};
+
+/// A clip being decoded on a helper thread: its label, file and the answer's channel.
+type Loading = (String, PathBuf, mpsc::Receiver<Result<Video, FileError>>);
 
 /// One clip in the comparison.
 pub struct CompareItem {
@@ -30,7 +34,7 @@ pub struct CompareView {
     playing: bool,
     clock: f64,
     version: u64,
-    loading: Vec<(String, mpsc::Receiver<Result<Video, String>>)>,
+    loading: Vec<Loading>,
     error: Option<String>,
 }
 
@@ -49,11 +53,12 @@ impl CompareView {
     /// Adds a saved clip: it is decoded on a helper thread and appears when ready.
     pub fn add_file(&mut self, label: String, path: PathBuf) {
         let (tx, rx) = mpsc::channel();
+        let file = path.clone();
         let spawned = std::thread::Builder::new().name("compare-decode".into()).spawn(move || {
-            let _ = tx.send(video::decode(&path, &DecodeOptions::default()).map_err(|e| e.to_string()));
+            let _ = tx.send(video::decode(&file, &DecodeOptions::default()).map_err(FileError::from));
         });
         match spawned {
-            Ok(_) => self.loading.push((label, rx)),
+            Ok(_) => self.loading.push((label, path, rx)),
             Err(e) => self.error = Some(format!("cannot read {label}: {e}")),
         }
     }
@@ -65,18 +70,18 @@ impl CompareView {
 
     fn poll(&mut self) {
         let mut done = Vec::new();
-        for (i, (label, rx)) in self.loading.iter().enumerate() {
+        for (i, (label, path, rx)) in self.loading.iter().enumerate() {
             match rx.try_recv() {
                 Ok(r) => done.push((i, label.clone(), r)),
                 Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => done.push((i, label.clone(), Err("the reader stopped".into()))),
+                Err(mpsc::TryRecvError::Disconnected) => done.push((i, label.clone(), Err(FileError::Lost(path.clone())))),
             }
         }
         for (i, label, r) in done.into_iter().rev() {
             self.loading.remove(i);
             match r {
                 Ok(v) => self.add(label, Arc::new(v)),
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Data view: browse synthetic clips and play video files (decoded on a worker thread).
 
+use crate::studio::error::FileError;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
@@ -18,7 +19,7 @@ pub struct DataView {
     caption: String,
     status: String,
     error: Option<String>,
-    loading: Option<mpsc::Receiver<Result<Video, String>>>,
+    loading: Option<mpsc::Receiver<Result<Video, FileError>>>,
 }
 
 /// Synthetic clip `seed` of the shapes domain at `size` pixels, and its caption.
@@ -42,7 +43,7 @@ impl DataView {
         self.error = None;
         let opts = DecodeOptions { fps: Some(8.0), size: Some((256, 256)), max_frames: Some(256), ..DecodeOptions::default() };
         std::thread::spawn(move || {
-            let _ = tx.send(video::decode(&path, &opts).map_err(|e| e.to_string()));
+            let _ = tx.send(video::decode(&path, &opts).map_err(FileError::from));
         });
         self.loading = Some(rx);
         self.caption.clear();
@@ -58,7 +59,7 @@ impl DataView {
                 self.loading = None;
             }
             Ok(Err(e)) => {
-                self.error = Some(e);
+                self.error = Some(e.to_string());
                 self.status.clear();
                 self.loading = None;
             }

@@ -18,6 +18,7 @@ use super::generate_open::{Opening, decode_request};
 use super::generate_settings::{seeds_text, settings_ui};
 use super::{ERROR, FrameTexture, Shared, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
+use crate::studio::error::FileError;
 use crate::studio::gallery::{self, GalleryItem, Scan};
 use crate::studio::jobs::{ClipPayload, Event, GenerateRequest, JobId, Outcome, Slots, Task, TokenSource};
 use crate::studio::player::Player;
@@ -201,6 +202,7 @@ impl GenerateView {
         s.restore(&meta);
         let restored = format!("settings restored from {}", path.display());
         self.outcome = Some(Outcome::Done(match decode_request(&path, meta, s) {
+            Err(FileError::Unusable { reason, .. }) => format!("{restored}; {reason}"),
             Err(why) => format!("{restored}; {why}"),
             Ok(_) if sh.models.generator.is_none() => {
                 format!("{restored}; load a generator (e.g. \"Use untrained tiny models\") and open the file again to see its clip and re-roll it")
@@ -530,7 +532,7 @@ impl GenerateView {
                 Ok(items) => self.gallery = items,
                 Err(e) => {
                     self.gallery.clear();
-                    self.error = Some(e);
+                    self.error = Some(e.to_string());
                 }
             }
             self.gallery_dir = scanned;

@@ -2,6 +2,7 @@
 //! (probing an MP4 takes a moment, and the engine thread may be busy training), then the view
 //! restores the settings and asks the engine thread to decode the file's tokens.
 
+use crate::studio::error::FileError;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -16,7 +17,7 @@ use crate::studio::settings::GenerateSettings;
 /// An exported file whose metadata is being read.
 pub(super) struct Opening {
     pub path: PathBuf,
-    rx: mpsc::Receiver<Result<ExportMetadata, String>>,
+    rx: mpsc::Receiver<Result<ExportMetadata, FileError>>,
 }
 
 impl Opening {
@@ -25,28 +26,29 @@ impl Opening {
         let (tx, rx) = mpsc::channel();
         let (file, ctx) = (path.clone(), ctx.clone());
         std::thread::spawn(move || {
-            let _ = tx.send(read_metadata(&file).map(|(meta, _)| meta).map_err(|e| e.to_string()));
+            let _ = tx.send(read_metadata(&file).map(|(meta, _)| meta).map_err(FileError::from));
             ctx.request_repaint();
         });
         Self { path, rx }
     }
 
     /// The metadata once read, or why it could not be; `None` while reading.
-    pub fn poll(&self) -> Option<Result<ExportMetadata, String>> {
+    pub fn poll(&self) -> Option<Result<ExportMetadata, FileError>> {
         match self.rx.try_recv() {
             Ok(read) => Some(read),
             Err(mpsc::TryRecvError::Empty) => None,
-            Err(mpsc::TryRecvError::Disconnected) => Some(Err(format!("{}: the thread reading it stopped unexpectedly; open it again", self.path.display()))),
+            Err(mpsc::TryRecvError::Disconnected) => Some(Err(FileError::Lost(self.path.clone()))),
         }
     }
 }
 
 /// The decode of an opened file's tokens, made with the settings `s` restored from `meta`, or
 /// why the file has no clip to decode.
-pub(super) fn decode_request(path: &Path, meta: ExportMetadata, s: &GenerateSettings) -> Result<DecodeRequest, String> {
-    let tokens = tokens_from_metadata(&meta)
-        .filter(|t| !t.is_empty())
-        .ok_or("it holds no generated tokens (clips made by the studio or `hitvideo generate` do), so there is no clip to re-roll")?;
+pub(super) fn decode_request(path: &Path, meta: ExportMetadata, s: &GenerateSettings) -> Result<DecodeRequest, FileError> {
+    let tokens = tokens_from_metadata(&meta).filter(|t| !t.is_empty()).ok_or_else(|| FileError::Unusable {
+        path: path.to_path_buf(),
+        reason: "it holds no generated tokens (clips made by the studio or `hitvideo generate` do), so there is no clip to re-roll",
+    })?;
     let mut request = s.request_with(meta.prompt.clone().unwrap_or_else(|| s.prompt.clone()), meta.negative_prompt.clone(), vec![meta.seed.unwrap_or(s.seed)]);
     if let Some(schedule) = &meta.cfg_schedule {
         request.cfg_schedule = schedule.clone();

@@ -12,6 +12,8 @@ pub mod train;
 pub mod train_run;
 mod train_settings;
 
+use hitvideo_engine::generator::config::GeneratorPreset;
+use hitvideo_engine::tokenizer::config::TokenizerPreset;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,7 +59,7 @@ impl Shared<'_> {
                 ui.label(format!("· generator: {}", self.models.generator.as_deref().unwrap_or("none")));
             }
             if ui.button("Use untrained tiny models").on_hover_text("random weights: tries the whole pipeline, output is noise").clicked() {
-                self.submit_app(Task::UntrainedModels { tokenizer: "tiny".into(), generator: "tiny".into() });
+                self.submit_app(Task::UntrainedModels { tokenizer: TokenizerPreset::Tiny, generator: GeneratorPreset::Tiny });
             }
             let free = !self.dialogs.is_open();
             if ui.add_enabled(free, egui::Button::new("Open tokenizer…")).clicked() {

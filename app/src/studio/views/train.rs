@@ -5,6 +5,7 @@
 //! A run from an earlier session opens paused ("Open run…", a dropped run folder, or the last
 //! run when the studio starts) and Resume continues it.
 
+use hitvideo_engine::service::text::EncoderChoice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,12 +13,12 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Line, Plot};
 use hitvideo_engine::device::DeviceChoice;
 
-use super::train_run::{self, FolderKind, folder_kind, inspect_run, neither_run_nor_dataset};
+use super::train_run::{self, FolderKind, OpenRunError, folder_kind, inspect_run, neither_run_nor_dataset};
 use super::train_settings::settings_ui;
 use super::{ERROR, FrameTexture, Shared, WARN, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
-use crate::studio::jobs::{DeviceMemory, Event, JobId, Outcome, Task, TrainStrip, TrainUpdate, memory_note};
-use crate::studio::settings::{TrainSettings, TrainTarget};
+use crate::studio::jobs::{DeviceMemory, Event, JobId, Outcome, RunPreset, Task, TrainStrip, TrainUpdate, memory_note};
+use crate::studio::settings::{SettingsError, TrainSettings, TrainTarget};
 
 /// A layer whose validation perplexity is below this is flagged as collapsing.
 const COLLAPSE_PERPLEXITY: f64 = 2.0;
@@ -122,17 +123,17 @@ impl TrainView {
     /// checkpoints are listed, and Resume continues it. The folder is remembered in the
     /// settings. A folder that is no tokenizer or generator run leaves the view as it was,
     /// with an error naming the folder (also returned).
-    pub fn open_run(&mut self, s: &mut TrainSettings, path: &Path) -> Result<(), String> {
+    pub fn open_run(&mut self, s: &mut TrainSettings, path: &Path) -> Result<(), OpenRunError> {
         let opened = self.try_open(s, path);
         if let Err(e) = &opened {
-            self.error = Some(e.clone());
+            self.error = Some(e.to_string());
         }
         opened
     }
 
-    fn try_open(&mut self, s: &mut TrainSettings, path: &Path) -> Result<(), String> {
+    fn try_open(&mut self, s: &mut TrainSettings, path: &Path) -> Result<(), OpenRunError> {
         if self.job.is_some() {
-            return Err(format!("{}: a run is in progress; pause or stop it before opening another run", path.display()));
+            return Err(OpenRunError::Busy(path.to_path_buf()));
         }
         let run = inspect_run(path)?;
         let keep = (self.estimate.take(), self.asked.take(), self.last_tokenizer.take());
@@ -224,7 +225,22 @@ impl TrainView {
         let key = format!("{preset}|{}|{generator_on:?}|{device}", s.batch);
         if idle && generator_on != Some(None) && self.asked.as_ref() != Some(&key) {
             self.asked = Some(key.clone());
-            sh.engine.submit(Task::Estimate { key: key.clone(), preset: preset.clone(), batch: s.batch, generator_on: generator_on.clone().flatten() });
+            // The names are parsed where they enter the engine's task (a hand-edited settings
+            // file may hold any text).
+            let parsed: Result<_, SettingsError> = (|| {
+                let run = if generator { RunPreset::Generator(preset.parse()?) } else { RunPreset::Tokenizer(preset.parse()?) };
+                let on = match generator_on.clone().flatten() {
+                    Some((tok, enc)) => Some((tok, enc.parse::<EncoderChoice>().map_err(|e| SettingsError::Field(e.to_string()))?)),
+                    None => None,
+                };
+                Ok((run, on))
+            })();
+            match parsed {
+                Ok((preset, generator_on)) => {
+                    sh.engine.submit(Task::Estimate { key: key.clone(), preset, batch: s.batch, generator_on });
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            }
         }
         match &self.estimate {
             _ if generator_on == Some(None) => {

@@ -3,7 +3,7 @@
 //! words it for the Train view. Only the small JSON files of the checkpoints are read — no
 //! weights, no tensors — so this runs on the UI thread.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use hitvideo_engine::service::runs::{FolderKind, RunInfo, folder_kind};
 use hitvideo_engine::service::runs::{RunInfoError, RunKind, describe_run};
@@ -34,16 +34,28 @@ pub fn neither_run_nor_dataset(path: &Path) -> String {
     )
 }
 
+/// Why a folder cannot be opened as a run in the Train view; the engine's reasons, worded for
+/// the view's buttons where they differ.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenRunError {
+    #[error("{}: a run is in progress; pause or stop it before opening another run", .0.display())]
+    Busy(PathBuf),
+    #[error(
+        "{}: a single checkpoint, not a run folder (no `latest` file beside it), so it cannot be resumed; \
+         load it with \"Open tokenizer…\" / \"Open generator…\" or start a new run",
+        .0.display()
+    )]
+    SingleCheckpoint(PathBuf),
+    #[error(transparent)]
+    Run(RunInfoError),
+}
+
 /// Reads the run in `path` (a run folder, or one of its step-* folders: then its run folder);
 /// errors name the folder and the studio's way out.
-pub fn inspect_run(path: &Path) -> Result<RunInfo, String> {
+pub fn inspect_run(path: &Path) -> Result<RunInfo, OpenRunError> {
     describe_run(path).map_err(|e| match e {
-        RunInfoError::SingleCheckpoint(p) => format!(
-            "{}: a single checkpoint, not a run folder (no `latest` file beside it), so it cannot be resumed; \
-             load it with \"Open tokenizer…\" / \"Open generator…\" or start a new run",
-            p.display()
-        ),
-        other => other.to_string(),
+        RunInfoError::SingleCheckpoint(p) => OpenRunError::SingleCheckpoint(p),
+        other => OpenRunError::Run(other),
     })
 }
 
@@ -90,13 +102,13 @@ mod tests {
         checkpoint::save(&lone, &[], &state("tokenizer", 1), 1).expect("save");
         std::fs::remove_file(lone.join("latest")).expect("unlink latest");
         let step = checkpoint::list(&lone).into_iter().next().expect("a step folder");
-        let e = inspect_run(&step).expect_err("a lone checkpoint");
+        let e = inspect_run(&step).expect_err("a lone checkpoint").to_string();
         assert!(e.contains("Open tokenizer…"), "{e}");
-        let e = inspect_run(&data).expect_err("not a run");
+        let e = inspect_run(&data).expect_err("not a run").to_string();
         assert!(e.contains("not a training run"), "{e}");
         let odd = dir.path().join("odd");
         checkpoint::save(&odd, &[], &state("bundle", 1), 1).expect("save");
-        let e = inspect_run(&odd).expect_err("wrong kind");
+        let e = inspect_run(&odd).expect_err("wrong kind").to_string();
         assert!(e.contains("a run of kind 'bundle'"), "{e}");
     }
 }
