@@ -20,7 +20,7 @@ use super::generator_data::{TextSource, embedded_input, layer_ids, rows_of, to_t
 use super::metrics::{GeneratorStep, GeneratorValidation};
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
-use super::run_loop::{RunEvent, Trainable, run_loop};
+use super::run_loop::{Progress, RunEvent, Trainable, run_loop};
 use super::schedule::lr_at;
 pub use super::tokenizer::TrainError;
 use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
@@ -378,17 +378,9 @@ impl Trainable for GeneratorTrainer {
     type Step = GeneratorStep;
     type Validation = GeneratorValidation;
 
-    fn steps_done(&self) -> usize {
-        self.step
-    }
-    fn total_steps(&self) -> usize {
-        self.train.steps
-    }
-    fn val_every(&self) -> usize {
-        self.train.val_every
-    }
-    fn checkpoint_every(&self) -> usize {
-        self.train.checkpoint_every
+    fn progress(&self) -> Progress {
+        let t = &self.train;
+        Progress { done: self.step, total: t.steps, val_every: t.val_every, checkpoint_every: t.checkpoint_every }
     }
     fn run_step(&mut self, cache: &TokenCache, items: Arc<[usize]>) -> Result<GeneratorStep, TrainError> {
         self.train_step(cache, &items)

@@ -28,20 +28,24 @@ pub trait Trainable {
     type Step: StepRecord;
     type Validation: Serialize + Clone;
 
-    /// Steps done so far.
-    fn steps_done(&self) -> usize;
-    /// Steps the run trains to.
-    fn total_steps(&self) -> usize;
-    /// Validate every this many steps (and after the last).
-    fn val_every(&self) -> usize;
-    /// Save every this many steps (and after the last).
-    fn checkpoint_every(&self) -> usize;
+    /// Where the run stands and its cadence.
+    fn progress(&self) -> Progress;
     /// One optimizer step.
     fn run_step(&mut self, data: &Self::Data, batch: Self::Batch) -> Result<Self::Step, TrainError>;
     fn run_validation(&mut self, data: &Self::Data) -> Result<Self::Validation, TrainError>;
     /// A checkpoint of the current state, with the last validation as its metrics (JSON null
     /// before the first).
     fn save_checkpoint(&self, run_dir: &Path, metrics: serde_json::Value) -> Result<PathBuf, CheckpointError>;
+}
+
+/// Where a run stands: steps done and to do, and how often it validates and saves (each also
+/// after the last step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub val_every: usize,
+    pub checkpoint_every: usize,
 }
 
 /// What a run reports as it goes.
@@ -90,36 +94,36 @@ pub fn run_loop<T: Trainable>(
     let mut log = MetricsLog::open(&log_path).map_err(|source| TrainError::Io { path: log_path.clone(), source })?;
     let mut last_ckpt = checkpoint::resolve(run_dir).map(|p| p.display().to_string()).unwrap_or_else(|_| "none yet".into());
     let mut last_val: Option<T::Validation> = None;
-    let total = trainer.total_steps();
-    while trainer.steps_done() < total {
+    let Progress { total, val_every, checkpoint_every, .. } = trainer.progress();
+    while trainer.progress().done < total {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
         let started = Instant::now();
-        let batch = next_batch(trainer.steps_done())?;
+        let batch = next_batch(trainer.progress().done)?;
         let record = trainer.run_step(data, batch)?;
         let seconds = started.elapsed().as_secs_f64();
-        let step = trainer.steps_done();
+        let step = trainer.progress().done;
         let loss = record.loss();
         if !loss.is_finite() {
             write(&mut log, &serde_json::json!({"step": step, "error": "non-finite loss", "loss": loss.to_string()}));
             return Err(TrainError::NonFinite { step, value: loss, last: last_ckpt });
         }
         on_event(RunEvent::Step { record: record.clone(), total, seconds });
-        let validated = step.is_multiple_of(trainer.val_every().max(1)) || step == total;
+        let validated = step.is_multiple_of(val_every.max(1)) || step == total;
         if validated {
             let v = trainer.run_validation(data)?;
             on_event(RunEvent::Validation(v.clone()));
             last_val = Some(v);
         }
         write(&mut log, &LogLine { record: &record, seconds, val: last_val.as_ref().filter(|_| validated) });
-        if step.is_multiple_of(trainer.checkpoint_every().max(1)) || step == total {
+        if step.is_multiple_of(checkpoint_every.max(1)) || step == total {
             let p = trainer.save_checkpoint(run_dir, metrics(run_dir, last_val.as_ref())?)?;
             last_ckpt = p.display().to_string();
             on_event(RunEvent::Checkpoint(p));
         }
     }
-    if trainer.steps_done() < total {
+    if trainer.progress().done < total {
         let p = trainer.save_checkpoint(run_dir, metrics(run_dir, last_val.as_ref())?)?;
         on_event(RunEvent::Checkpoint(p));
     }

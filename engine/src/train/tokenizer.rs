@@ -19,7 +19,7 @@ use super::data::{ClipSource, DataError};
 use super::metrics::{CodebookUse, TokenizerStep, TokenizerValidation};
 use super::parallel::{ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
-use super::run_loop::{RunEvent, Trainable, run_loop};
+use super::run_loop::{Progress, RunEvent, Trainable, run_loop};
 use super::schedule::lr_at;
 use super::tokenizer_step::{self as step, DiscUpdate, Models, StepPlan, StepSums};
 use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
@@ -618,17 +618,9 @@ impl Trainable for TokenizerTrainer {
     type Step = TokenizerStep;
     type Validation = TokenizerValidation;
 
-    fn steps_done(&self) -> usize {
-        self.step
-    }
-    fn total_steps(&self) -> usize {
-        self.train.steps
-    }
-    fn val_every(&self) -> usize {
-        self.train.val_every
-    }
-    fn checkpoint_every(&self) -> usize {
-        self.train.checkpoint_every
+    fn progress(&self) -> Progress {
+        let t = &self.train;
+        Progress { done: self.step, total: t.steps, val_every: t.val_every, checkpoint_every: t.checkpoint_every }
     }
     fn run_step(&mut self, _data: &ClipSource, batch: Tensor<5>) -> Result<TokenizerStep, TrainError> {
         Ok(self.train_step(batch))
