@@ -59,6 +59,21 @@ impl TextConditionConfig {
     pub fn is_small(&self) -> bool {
         self.encoder == "small"
     }
+
+    /// The frozen encoder this condition reads (MiniLM from `model_dir`, default
+    /// [`crate::text::default_model_dir`]); `None` for the small encoder, which lives in the
+    /// generator.
+    pub fn load_encoder(
+        &self,
+        model_dir: Option<&std::path::Path>,
+        device: &burn::tensor::Device,
+    ) -> Result<Option<crate::text::MiniLm>, crate::text::TextError> {
+        if self.is_small() {
+            return Ok(None);
+        }
+        let dir = model_dir.map_or_else(crate::text::default_model_dir, std::path::Path::to_path_buf);
+        crate::text::MiniLm::load(&dir, device).map(Some)
+    }
 }
 
 /// The coarse-to-fine autoregressive transformer.

@@ -115,12 +115,7 @@ impl Pipeline {
                 tok_sha,
             });
         }
-        let minilm = if g.cfg.text.is_small() {
-            None
-        } else {
-            let dir = text_model.map(Path::to_path_buf).unwrap_or_else(crate::text::default_model_dir);
-            Some(MiniLm::load(&dir, device)?)
-        };
+        let minilm = g.cfg.text.load_encoder(text_model, device)?;
         let mut checksums = BTreeMap::new();
         checksums.insert("generator".to_string(), g.weights_sha256.clone());
         checksums.insert("tokenizer".to_string(), checkpoint::sha256_hex(&checkpoint::read_file(&tok_dir, "model.bpk")?));

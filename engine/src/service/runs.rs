@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::ServiceError;
-use super::text::{EncoderChoice, load_encoder};
+use super::text::EncoderChoice;
 use crate::checkpoint::{self, CheckpointError};
 use crate::generator::config::GeneratorPreset;
 use crate::generator::token_cache::TokenCache;
@@ -97,13 +97,13 @@ pub fn start_generator(out: &Path, start: GeneratorStart, text_model: Option<&Pa
             let dir = checkpoint::resolve(out)?;
             let bytes = checkpoint::read_file(&dir, "config.json")?;
             let cfg = GeneratorConfig::from_json(&bytes).map_err(|e| checkpoint::damaged(&dir, "config.json", e))?;
-            let text = load_encoder(&cfg.text.encoder, text_model, device)?;
+            let text = cfg.text.load_encoder(text_model, device)?;
             let trainer = GeneratorTrainer::resume(out, Some(steps), text, device)?;
             let cache = cache.unwrap_or_else(|| PathBuf::from(&trainer.train.cache));
             (trainer, cache)
         }
         GeneratorStart::New(new) => {
-            let header = TokenCache::read(&new.cache)?.header;
+            let header = TokenCache::read_header(&new.cache)?;
             let encoder = new.encoder.resolve(text_model);
             let mut cfg = GeneratorConfig::preset_for(
                 new.preset.name(),
@@ -118,7 +118,7 @@ pub fn start_generator(out: &Path, start: GeneratorStart, text_model: Option<&Pa
             cfg.rope_finest_grid = new.rope_finest_grid.unwrap_or(cfg.rope_finest_grid);
             let cache = std::fs::canonicalize(&new.cache).unwrap_or_else(|_| new.cache.clone());
             let train = new.train.clone().with_cache(cache.display().to_string());
-            let text = load_encoder(encoder.name(), text_model, device)?;
+            let text = cfg.text.load_encoder(text_model, device)?;
             (GeneratorTrainer::new(cfg, train, text, device)?, new.cache)
         }
     };

@@ -1,12 +1,10 @@
-//! The text encoder of a generator: the user's choice (`auto`, `minilm`, `small`) parsed once
-//! where it enters, resolved, and MiniLM loaded when the generator is conditioned on it.
+//! The text encoder of a new generator: the user's choice (`auto`, `minilm`, `small`) parsed
+//! once where it enters and resolved (loading it is `TextConditionConfig::load_encoder`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
-use burn::tensor::Device;
-
-use crate::text::{self, MiniLm, TextError};
+use crate::text;
 
 /// What a person asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,18 +62,10 @@ impl EncoderChoice {
     }
 }
 
-/// MiniLM from `model_dir` (default [`text::default_model_dir`]) when a generator's config
-/// names it (`encoder`, as stored); `None` for the small encoder, which lives in the generator.
-pub fn load_encoder(encoder: &str, model_dir: Option<&Path>, device: &Device) -> Result<Option<MiniLm>, TextError> {
-    if encoder != Encoder::MiniLm.name() {
-        return Ok(None);
-    }
-    let dir: PathBuf = model_dir.map_or_else(text::default_model_dir, Path::to_path_buf);
-    MiniLm::load(&dir, device).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
+    use burn::tensor::Device;
+
     use super::*;
 
     #[test]
@@ -85,7 +75,8 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         assert_eq!(EncoderChoice::Auto.resolve(Some(empty.path())), Encoder::Small);
         assert_eq!(EncoderChoice::MiniLm.resolve(Some(empty.path())), Encoder::MiniLm);
-        assert!(load_encoder("small", Some(empty.path()), &Device::flex()).unwrap().is_none());
-        assert!(load_encoder("minilm", Some(empty.path()), &Device::flex()).is_err());
+        let cond = |e: Encoder| crate::generator::TextConditionConfig::for_encoder(e.name());
+        assert!(cond(Encoder::Small).load_encoder(Some(empty.path()), &Device::flex()).unwrap().is_none());
+        assert!(cond(Encoder::MiniLm).load_encoder(Some(empty.path()), &Device::flex()).is_err());
     }
 }

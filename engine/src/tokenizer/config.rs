@@ -103,7 +103,16 @@ impl TokenizerPreset {
 
     /// Its name, as configs and checkpoints store it.
     pub fn name(self) -> &'static str {
-        PRESETS[Self::ALL.iter().position(|p| *p == self).unwrap_or(0)]
+        match self {
+            Self::Paper => "paper",
+            Self::PaperSingle => "paper-single",
+            Self::Small => "small",
+            Self::Tiny => "tiny",
+            Self::TinySingle => "tiny-single",
+            Self::Tiny64 => "tiny64",
+            Self::Tiny64Single => "tiny64-single",
+            Self::General64 => "general64",
+        }
     }
 
     /// Its config.
@@ -121,7 +130,7 @@ impl std::fmt::Display for TokenizerPreset {
 impl std::str::FromStr for TokenizerPreset {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, ConfigError> {
-        PRESETS.iter().position(|p| *p == s).map(|i| Self::ALL[i]).ok_or_else(|| ConfigError::UnknownPreset(s.to_string()))
+        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| ConfigError::UnknownPreset(s.to_string()))
     }
 }
 
@@ -427,6 +436,7 @@ mod tests {
             assert_eq!(cfg.name, p.name());
             cfg.validate().expect("a valid preset");
             assert_eq!(p.name().parse::<TokenizerPreset>().expect("its name"), p);
+            assert!(PRESETS.contains(&p.name()), "PRESETS lists {p}");
             assert_eq!(p.name().parse::<TokenizerChoice>().expect("a choice"), TokenizerChoice::Preset(p));
         }
         assert!(matches!("tiny9".parse::<TokenizerChoice>(), Err(ConfigError::UnknownPreset(_))));

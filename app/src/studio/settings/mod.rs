@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use hitvideo_engine::device::DeviceChoice;
 
+use hitvideo_engine::service::text::EncoderChoice;
+
 use super::jobs::{DataChoice, RunPreset, TrainRequest};
 
 mod generate;
@@ -184,6 +186,27 @@ impl Default for TrainSettings {
 }
 
 impl TrainSettings {
+    /// The preset of the run these settings start (the saved names parsed here, where they
+    /// enter a request or a task: a hand-edited settings file may hold any text).
+    pub fn run_preset(&self) -> Result<RunPreset, SettingsError> {
+        Ok(match self.target {
+            TrainTarget::Generator => RunPreset::Generator(self.generator_preset.parse()?),
+            TrainTarget::Tokenizer => RunPreset::Tokenizer(self.preset.parse()?),
+        })
+    }
+
+    /// The memory estimate's preset and, for a generator, its tokenizer checkpoint and text
+    /// encoder (`None` when no tokenizer is chosen yet).
+    pub fn estimate_args(&self) -> Result<(RunPreset, Option<(PathBuf, EncoderChoice)>), SettingsError> {
+        let on = match (&self.tokenizer, self.target) {
+            (Some(tok), TrainTarget::Generator) => {
+                Some((tok.clone(), self.text_encoder.parse::<EncoderChoice>().map_err(|e| SettingsError::Field(e.to_string()))?))
+            }
+            _ => None,
+        };
+        Ok((self.run_preset()?, on))
+    }
+
     /// The request for a run in `run_dir`; `general` is the model bundle's general tokenizer
     /// (what `finetune_general` starts from).
     pub fn request(&self, run_dir: PathBuf, resume: bool, general: Option<&PathBuf>) -> Result<TrainRequest, SettingsError> {
@@ -217,7 +240,7 @@ impl TrainSettings {
             finetune_from,
             run_dir,
             resume,
-            preset: if generator { RunPreset::Generator(self.generator_preset.parse()?) } else { RunPreset::Tokenizer(self.preset.parse()?) },
+            preset: self.run_preset()?,
             data,
             steps: self.steps,
             batch: self.batch,

@@ -5,7 +5,6 @@
 //! A run from an earlier session opens paused ("Open run…", a dropped run folder, or the last
 //! run when the studio starts) and Resume continues it.
 
-use hitvideo_engine::service::text::EncoderChoice;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,8 +16,8 @@ use super::train_run::{self, FolderKind, OpenRunError, folder_kind, inspect_run,
 use super::train_settings::settings_ui;
 use super::{ERROR, FrameTexture, Shared, WARN, outcome_label};
 use crate::studio::dialogs::{DialogPurpose, DialogSpec};
-use crate::studio::jobs::{DeviceMemory, Event, JobId, Outcome, RunPreset, Task, TrainStrip, TrainUpdate, memory_note};
-use crate::studio::settings::{SettingsError, TrainSettings, TrainTarget};
+use crate::studio::jobs::{DeviceMemory, Event, JobId, Outcome, Task, TrainStrip, TrainUpdate, memory_note};
+use crate::studio::settings::{TrainSettings, TrainTarget};
 
 /// A layer whose validation perplexity is below this is flagged as collapsing.
 const COLLAPSE_PERPLEXITY: f64 = 2.0;
@@ -225,17 +224,7 @@ impl TrainView {
         let key = format!("{preset}|{}|{generator_on:?}|{device}", s.batch);
         if idle && generator_on != Some(None) && self.asked.as_ref() != Some(&key) {
             self.asked = Some(key.clone());
-            // The names are parsed where they enter the engine's task (a hand-edited settings
-            // file may hold any text).
-            let parsed: Result<_, SettingsError> = (|| {
-                let run = if generator { RunPreset::Generator(preset.parse()?) } else { RunPreset::Tokenizer(preset.parse()?) };
-                let on = match generator_on.clone().flatten() {
-                    Some((tok, enc)) => Some((tok, enc.parse::<EncoderChoice>().map_err(|e| SettingsError::Field(e.to_string()))?)),
-                    None => None,
-                };
-                Ok((run, on))
-            })();
-            match parsed {
+            match s.estimate_args() {
                 Ok((preset, generator_on)) => {
                     sh.engine.submit(Task::Estimate { key: key.clone(), preset, batch: s.batch, generator_on });
                 }
