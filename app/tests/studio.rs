@@ -12,6 +12,7 @@ use hitvideo_app::studio::settings::ColorMode;
 use hitvideo_app::studio::views::train::RunState;
 use hitvideo_app::studio::{Settings, StudioApp, StudioOptions, View, tokenmap};
 use hitvideo_engine::device::DeviceChoice;
+use hitvideo_engine::tokenizer::FillStrategy;
 
 mod common;
 use common::*;
@@ -233,7 +234,7 @@ fn tokens_view_switches_layers_hovers_and_reports_a_corrupt_video() {
     // Pointer off the map again, so the details lines (and the widgets below them) stay put.
     h.hover_at(eframe::egui::pos2(5.0, 5.0));
     h.step();
-    h.state_mut().settings_mut().tokens.fill = "zero".into();
+    h.state_mut().settings_mut().tokens.fill = FillStrategy::Zero;
     h.get_by_label("Apply").click();
     wait_until(&mut h, "the zero-fill decode", 120, |h| has_label(h, "decoded with fill 'zero'"));
     // A corrupt file dropped on the view: a clear message, and the view keeps working.

@@ -10,6 +10,7 @@ pub mod device;
 pub mod eval;
 pub mod fsutil;
 pub mod generator;
+pub mod guidance;
 pub mod metrics;
 pub mod service;
 pub mod tensor;

@@ -14,7 +14,7 @@
 use burn::prelude::*;
 use hitvideo_engine::checkpoint;
 use hitvideo_engine::dataset::synth::item_seed;
-use hitvideo_engine::tokenizer::dynamic::{self, FillStrategy, MaskConfig, cap_limit, clip_ids, decode_masked_batch, decode_masked_ids, layer_masks};
+use hitvideo_engine::tokenizer::dynamic::{self, FillStrategy, Fills, MaskConfig, cap_limit, clip_ids, decode_masked_batch, decode_masked_ids, layer_masks};
 use hitvideo_engine::tokenizer::{MaskedStream, Tokenizer, TokenizerConfig};
 use hitvideo_engine::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
 use rand::{Rng, SeedableRng};
@@ -142,7 +142,7 @@ fn masked_run(fill: &str) -> TokenizerTrainConfig {
         .with_partial_decode_prob(0.0)
         .with_adversarial_weight(0.0)
         .with_mask_prob(1.0)
-        .with_mask_fill(fill.into())
+        .with_mask_fill(fill.parse().expect("fills"))
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn masked_training_moves_the_learned_embedding() {
     let x = clip(true, 5, &device.clone().autodiff());
     for _ in 0..2 {
         let rec = t.train_step(x.clone());
-        assert_eq!(rec.fill.as_deref(), Some("learned"));
+        assert_eq!(rec.fill, Some(FillStrategy::Learned));
         assert!(rec.mask_ratio.expect("masked step") > 0.8, "{rec:?}");
     }
     let after = t.model.mask_embedding(3).into_data().try_to_vec::<f32>().expect("f32");
@@ -168,8 +168,17 @@ fn masked_training_moves_the_learned_embedding() {
     t.save(dir.path(), serde_json::Value::Null).expect("save");
     let (loaded, _, _) = hitvideo_engine::tokenizer::load_tokenizer(dir.path(), Some("tiny"), &device).expect("load");
     assert_eq!(loaded.mask_embedding(3).into_data().try_to_vec::<f32>().expect("f32"), after);
-    assert!(TokenizerTrainConfig::new().with_mask_fill("blur".into()).mask_fills().is_err());
-    assert!(TokenizerTrainConfig::new().with_mask_prob(1.5).mask_fills().is_err());
+    assert!("blur".parse::<Fills>().is_err());
+    assert!("repeat,".parse::<Fills>().is_err());
+    assert_eq!("learned, repeat".parse::<Fills>().expect("a list").to_string(), "learned,repeat");
+    assert_eq!("all".parse::<Fills>().expect("all").as_slice().len(), 3);
+    assert!(TokenizerTrainConfig::new().with_mask_prob(1.5).check_masking().is_err());
+    // Saved as text in train.json and read back checked.
+    let json = serde_json::to_value(masked_run("repeat,learned")).expect("json");
+    assert_eq!(json["mask_fill"], "repeat,learned");
+    let mut bad = json.clone();
+    bad["mask_fill"] = "blur".into();
+    assert!(serde_json::from_value::<TokenizerTrainConfig>(bad).is_err());
 }
 
 #[test]

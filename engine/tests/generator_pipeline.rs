@@ -96,7 +96,7 @@ fn generate_decode_export_and_reroll() {
     let (meta, _) = video::meta::read_metadata(&out).expect("metadata");
     assert_eq!(meta.prompt.as_deref(), Some("a red circle moves left"));
     assert_eq!(meta.seed, Some(4));
-    assert_eq!(meta.cfg_schedule.as_deref(), Some("linear:1:5"));
+    assert_eq!(meta.cfg_schedule.as_ref().map(ToString::to_string).as_deref(), Some("linear:1:5"));
     assert_eq!(meta.sampler.top_k, Some(8));
     assert_eq!(meta.model_checksums, p.checksums);
     let kept = tokens_from_metadata(&meta).expect("tokens in the metadata");

@@ -200,7 +200,7 @@ fn tiny_tokens() -> TokenFile {
         width: cfg.width,
         frames: 20,
         source: Some("clip.mp4".into()),
-        fill: Some("repeat".into()),
+        fill: Some(hitvideo_engine::tokenizer::FillStrategy::Repeat),
         windows,
     }
 }

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("lib.rs", Layer::Shared),
     ("fsutil.rs", Layer::Shared),
     ("device.rs", Layer::Shared),
+    ("guidance.rs", Layer::Shared),
     ("tensor.rs", Layer::Shared),
     ("checkpoint.rs", Layer::Shared),
     ("metrics.rs", Layer::Shared),

@@ -86,7 +86,7 @@ fn encode_decode_token_files_and_evaluate() {
     let mut masked = two.clone();
     let sum = hitvideo_engine::tokenizer::masked_codec::mask_windows(&mut masked.windows, &MaskConfig::new(), 16 * 32 * 32).expect("mask");
     assert!(sum.ratio() <= 0.85 + 1e-12 && sum.windows == 2, "{sum:?}");
-    masked.fill = Some("zero".into());
+    masked.fill = Some(FillStrategy::Zero);
     let masked_path = dir.path().join("masked.tokens");
     masked.write(&masked_path).expect("write masked");
     let back_masked = TokenFile::read(&masked_path).expect("read masked");

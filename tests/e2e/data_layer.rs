@@ -8,6 +8,7 @@ use hitvideo_engine::dataset::import::{self, ImportOptions};
 use hitvideo_engine::dataset::index::DatasetIndex;
 use hitvideo_engine::dataset::shapes::RenderConfig;
 use hitvideo_engine::dataset::synth::{self, SynthConfig};
+use hitvideo_engine::guidance::CfgSchedule;
 use hitvideo_engine::metrics::psnr;
 use hitvideo_engine::video::meta::{MetadataSource, read_metadata, sidecar_path};
 use hitvideo_engine::video::mp4::{Mp4Options, write_mp4};
@@ -19,7 +20,7 @@ fn meta_for(v: &Video) -> ExportMetadata {
     m.negative_prompt = Some("blurry".into());
     m.seed = Some(42);
     m.cfg = Some(7.5);
-    m.cfg_schedule = Some("linear:1..7.5".into());
+    m.cfg_schedule = Some(CfgSchedule::parse("linear:1:7.5").expect("schedule"));
     m.sampler.temperature = Some(0.9);
     m.sampler.top_k = Some(64);
     m.sampler.top_p = Some(0.95);

@@ -4,6 +4,7 @@
 //! masking settings with a clear message, and time it with `hitvideo bench`.
 
 use hitvideo_e2e::hitvideo;
+use hitvideo_engine::tokenizer::FillStrategy;
 use hitvideo_engine::tokenizer::tokens::TokenFile;
 
 fn s(p: &std::path::Path) -> &str {
@@ -46,7 +47,7 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     hitvideo(&["--device", "cpu", "tokenizer", "encode", "--checkpoint", s(&run), s(&clip), "--out", s(&tokens), "--mask", "zero", "--mask-cap", "0.5"])
         .expect("encode");
     let file = TokenFile::read(&tokens).expect("read tokens");
-    assert_eq!(file.fill.as_deref(), Some("zero"));
+    assert_eq!(file.fill, Some(FillStrategy::Zero));
     assert_eq!(file.windows.len(), 2, "20 frames are 2 windows of 16");
     for l in file.windows.iter().flat_map(|w| &w.layers) {
         let m = l.mask.as_ref().expect("every layer carries a mask");
@@ -145,7 +146,7 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     let err =
         hitvideo(&["tokenizer", "decode", "--checkpoint", s(&run), s(&tokens), "--out", s(&dir.path().join("c.mp4")), "--mask", "all"]).expect_err("list");
     assert!(format!("{err:#}").contains("one fill strategy"), "{err:#}");
-    assert_eq!(TokenFile::read(&tokens).expect("still readable").fill.as_deref(), Some("zero"), "a refused command leaves the file alone");
+    assert_eq!(TokenFile::read(&tokens).expect("still readable").fill, Some(FillStrategy::Zero), "a refused command leaves the file alone");
 
     // bench: the tokenizer section on the CPU.
     let bench = dir.path().join("bench.json");

@@ -64,7 +64,7 @@ pub struct GenerateArgs {
     /// Default: 2.5 (where the demo generator follows held-out prompts best, docs/results.md),
     /// or with --reroll the clip's own schedule.
     #[arg(long)]
-    pub cfg: Option<String>,
+    pub cfg: Option<CfgSchedule>,
     /// Seeds: `7`, `0,3,9` or a range `0-3`; one clip per prompt and seed.
     #[arg(long, default_value = "0")]
     pub seed: String,
@@ -162,7 +162,7 @@ fn generate_cmd(a: GenerateArgs, choice: DeviceChoice) -> Result<()> {
     if prompts.is_empty() {
         bail!("give a --prompt (or --reroll a clip made by `hitvideo generate`)");
     }
-    let cfg = CfgSchedule::parse(schedule.as_deref().unwrap_or("2.5"))?;
+    let cfg = schedule.unwrap_or(CfgSchedule::Constant { scale: 2.5 });
     cfg.scales(p.cfg.layers.len())?;
     let req = ClipRequest {
         prompts,

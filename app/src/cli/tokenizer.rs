@@ -11,6 +11,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use hitvideo_engine::device::DeviceChoice;
 use hitvideo_engine::service::runs::{self, TokenizerStart};
+use hitvideo_engine::tokenizer::Fills;
 use hitvideo_engine::tokenizer::config::{TokenizerChoice, TokenizerPreset};
 use hitvideo_engine::tokenizer::info;
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
@@ -154,7 +155,7 @@ pub struct TrainArgs {
     pub mask_prob: f64,
     /// Fills trained in masked steps: `all` or a comma-separated list of repeat, zero, learned.
     #[arg(long, default_value = "all")]
-    pub mask_fill: String,
+    pub mask_fill: Fills,
     /// Largest masked fraction of each layer's maskable tokens in masked steps, 0 to 1.
     #[arg(long, default_value_t = 0.85)]
     pub mask_cap: f64,
@@ -207,7 +208,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_mask_cap(a.mask_cap)
             .with_mask_tolerance(a.mask_tolerance)
             .with_freeze_encoder(a.freeze_encoder);
-        t.mask_fills()?;
+        t.check_masking()?;
         match &a.finetune_from {
             Some(from) => {
                 let from = codec::checkpoint_for(Some(from), true)?;

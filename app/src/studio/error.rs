@@ -19,4 +19,8 @@ pub enum FileError {
     /// The file was read but holds nothing the view can use.
     #[error("{}: {reason}", .path.display())]
     Unusable { path: PathBuf, reason: &'static str },
+    /// The file's clip would be decoded with the current settings, which cannot be used (a
+    /// per-layer CFG list being edited, say).
+    #[error("{}: {source}", .path.display())]
+    Settings { path: PathBuf, source: crate::studio::settings::SettingsError },
 }

@@ -27,7 +27,7 @@ impl GalleryItem {
     pub fn label(&self) -> String {
         let prompt = self.meta.prompt.as_deref().unwrap_or("(no prompt)");
         let seed = self.meta.seed.map(|s| format!(" · seed {s}")).unwrap_or_default();
-        let cfg = self.meta.cfg_schedule.as_deref().map(|c| format!(" · CFG {c}")).unwrap_or_default();
+        let cfg = self.meta.cfg_schedule.as_ref().map(|c| format!(" · CFG {c}")).unwrap_or_default();
         let kind = if self.meta.extra.contains_key("sweep_rows") { "sweep · " } else { "" };
         format!("{kind}{prompt}{seed}{cfg}")
     }

@@ -60,6 +60,8 @@ pub struct StudioApp {
     app_jobs: Vec<JobId>,
     /// Messages for the user: (is an error, text).
     notices: Vec<(bool, String)>,
+    /// Saved settings that could not be read, kept in storage on the next save.
+    unreadable_settings: Option<String>,
     pub data: views::data::DataView,
     pub generate: views::generate::GenerateView,
     pub tokens: views::tokens::TokensView,
@@ -119,6 +121,7 @@ impl StudioApp {
             models: ModelStatus::default(),
             app_jobs: Vec::new(),
             notices: Vec::new(),
+            unreadable_settings: None,
             data: Default::default(),
             generate: Default::default(),
             tokens: Default::default(),
@@ -161,12 +164,15 @@ impl StudioApp {
 
     /// For eframe: settings from storage (defaults in screenshot mode).
     pub fn from_creation(cc: &eframe::CreationContext<'_>, device: Option<DeviceChoice>, opts: StudioOptions) -> Self {
-        let mut settings: Settings =
-            if opts.screenshot.is_some() { Settings::default() } else { cc.storage.and_then(|s| eframe::get_value(s, SETTINGS_KEY)).unwrap_or_default() };
+        let mut loaded =
+            if opts.screenshot.is_some() { settings::Loaded::default() } else { settings::load(cc.storage.and_then(|s| s.get_string(SETTINGS_KEY))) };
         if let Some(d) = device {
-            settings.device = d;
+            loaded.settings.device = d;
         }
-        Self::new(&cc.egui_ctx, cc.wgpu_render_state.clone(), settings, opts)
+        let mut app = Self::new(&cc.egui_ctx, cc.wgpu_render_state.clone(), loaded.settings, opts);
+        app.notices.extend(loaded.notices.into_iter().map(|n| (true, n)));
+        app.unreadable_settings = loaded.unreadable;
+        app
     }
 
     pub fn settings(&self) -> &Settings {
@@ -388,7 +394,7 @@ impl StudioApp {
         if let Some((meta, video)) = self.sweep.to_generate.take() {
             s.generate.restore(&meta);
             s.view = View::Generate;
-            let what = format!("a sweep cell: seed {}, CFG {}", meta.seed.unwrap_or(0), meta.cfg_schedule.as_deref().unwrap_or("-"));
+            let what = format!("a sweep cell: seed {}, CFG {}", meta.seed.unwrap_or(0), meta.cfg_schedule.as_ref().map_or("-".into(), ToString::to_string));
             self.generate.show_video(video, format!("{what} (its settings are restored at the left)"));
         }
         for (label, source) in std::mem::take(&mut self.generate.to_compare) {
@@ -526,6 +532,9 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if let Some(text) = self.unreadable_settings.take() {
+            storage.set_string(settings::UNREADABLE_KEY, text);
+        }
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
     }
 }

@@ -101,7 +101,7 @@ pub fn generate(
     mut on_event: impl FnMut(GenEvent),
 ) -> Result<Tokens, GenerateError> {
     spec.sampling.validate()?;
-    let scales = spec.cfg.scales(cfg.layers.len())?;
+    let scales = spec.cfg.scales(cfg.layers.len()).map_err(SamplingError::from)?;
     let b = cond.rows();
     if b == 0 {
         return Err(GenerateError::Request("no prompts".into()));

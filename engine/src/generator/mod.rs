@@ -21,7 +21,7 @@ pub use load::{LoadedGenerator, load_generator};
 pub use loss::{LayerLosses, layer_losses};
 pub use model::{Generator, TextInput};
 pub use pipeline::{ClipRequest, Pipeline, PipelineError};
-pub use sample::{CfgSchedule, SamplingConfig, SamplingError};
+pub use sample::{CfgSchedule, SamplingConfig, SamplingError, ScheduleError};
 
 #[cfg(test)]
 mod tests;

@@ -242,7 +242,7 @@ impl Pipeline {
         m.seed = Some(seed);
         let scales = req.cfg.scales(self.cfg.layers.len()).unwrap_or_default();
         m.cfg = scales.last().copied();
-        m.cfg_schedule = Some(req.cfg.to_string());
+        m.cfg_schedule = Some(req.cfg.clone());
         m.sampler.temperature = Some(req.sampling.temperature);
         m.sampler.top_k = req.sampling.top_k;
         m.sampler.top_p = Some(req.sampling.top_p);

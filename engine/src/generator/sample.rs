@@ -1,8 +1,10 @@
-//! Sampling settings, their validation, CFG schedules, and a small seeded sampler
+//! Sampling settings, their validation, and a small seeded sampler
 //! (temperature, top-k, top-p) over one row of logits.
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+
+pub use crate::guidance::{CfgSchedule, ScheduleError};
 
 /// Errors of out-of-range settings (never a panic; the message says the allowed range).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -13,12 +15,8 @@ pub enum SamplingError {
     TopK(usize),
     #[error("top-p must be in (0, 1] (got {0})")]
     TopP(f32),
-    #[error("CFG scale must be finite and >= 0 (got {0}); 1 means no guidance")]
-    Cfg(f32),
-    #[error("CFG schedule '{0}': write a number (7.5), 'linear:FROM:TO', or one value per layer (1,3,5,7.5)")]
-    Schedule(String),
-    #[error("the CFG schedule has {got} values but the model has {layers} layers")]
-    ScheduleLayers { got: usize, layers: usize },
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
 }
 
 /// How the next token is chosen from the logits.
@@ -94,80 +92,6 @@ impl SamplingConfig {
     }
 }
 
-impl std::fmt::Display for CfgSchedule {
-    /// The form [`CfgSchedule::parse`] reads back: `7.5`, `linear:1:7.5`, `1,3,5,7.5`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CfgSchedule::Constant { scale } => write!(f, "{scale}"),
-            CfgSchedule::Linear { from, to } => write!(f, "linear:{from}:{to}"),
-            CfgSchedule::PerLayer { scales } => {
-                let v: Vec<String> = scales.iter().map(f32::to_string).collect();
-                f.write_str(&v.join(","))
-            }
-        }
-    }
-}
-
-/// Classifier-free guidance scale per token layer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum CfgSchedule {
-    /// The same scale for every layer.
-    Constant { scale: f32 },
-    /// From `from` at the coarsest layer to `to` at the finest, linearly.
-    Linear { from: f32, to: f32 },
-    /// One value per layer, coarsest first.
-    PerLayer { scales: Vec<f32> },
-}
-
-impl CfgSchedule {
-    /// Parses `7.5`, `linear:1:7.5` or `1,3,5,7.5`.
-    pub fn parse(s: &str) -> Result<Self, SamplingError> {
-        let bad = || SamplingError::Schedule(s.to_string());
-        let num = |x: &str| x.trim().parse::<f32>().map_err(|_| bad());
-        let s2 = s.trim();
-        let out = if let Some(rest) = s2.strip_prefix("linear:") {
-            let (a, b) = rest.split_once(':').ok_or_else(bad)?;
-            CfgSchedule::Linear { from: num(a)?, to: num(b)? }
-        } else if s2.contains(',') {
-            CfgSchedule::PerLayer { scales: s2.split(',').map(num).collect::<Result<_, _>>()? }
-        } else {
-            CfgSchedule::Constant { scale: num(s2)? }
-        };
-        out.values().iter().try_for_each(|&v| if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(SamplingError::Cfg(v)) })?;
-        Ok(out)
-    }
-
-    fn values(&self) -> Vec<f32> {
-        match self {
-            CfgSchedule::Constant { scale } => vec![*scale],
-            CfgSchedule::Linear { from, to } => vec![*from, *to],
-            CfgSchedule::PerLayer { scales } => scales.clone(),
-        }
-    }
-
-    /// The scale of every layer of an `layers`-layer model (coarsest first). Every value must
-    /// be finite and `>= 0` (schedules built in code are checked here, parsed ones on parsing).
-    pub fn scales(&self, layers: usize) -> Result<Vec<f32>, SamplingError> {
-        if let Some(&v) = self.values().iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
-            return Err(SamplingError::Cfg(v));
-        }
-        match self {
-            CfgSchedule::Constant { scale } => Ok(vec![*scale; layers]),
-            CfgSchedule::Linear { from, to } => {
-                Ok((0..layers).map(|j| if layers < 2 { *to } else { from + (to - from) * j as f32 / (layers - 1) as f32 }).collect())
-            }
-            CfgSchedule::PerLayer { scales } if scales.len() == layers => Ok(scales.clone()),
-            CfgSchedule::PerLayer { scales } => Err(SamplingError::ScheduleLayers { got: scales.len(), layers }),
-        }
-    }
-
-    /// Whether guidance is off for every layer (scale 1: the unconditional pass is skipped).
-    pub fn is_off(&self, layers: usize) -> bool {
-        self.scales(layers).map(|s| s.iter().all(|&v| (v - 1.0).abs() < 1e-6)).unwrap_or(false)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,30 +131,5 @@ mod tests {
         assert!(SamplingConfig { top_k: Some(0), ..ok.clone() }.validate().is_err());
         assert!(SamplingConfig { top_p: 0.0, ..ok.clone() }.validate().is_err());
         assert!(SamplingConfig { top_p: 1.5, ..ok.clone() }.validate().is_err());
-        assert!(CfgSchedule::parse("-1").is_err());
-        assert!(CfgSchedule::parse("abc").is_err());
-        assert!(CfgSchedule::parse("linear:1").is_err());
-        assert_eq!(CfgSchedule::parse("linear:1:7").and_then(|s| s.scales(4)), Ok(vec![1.0, 3.0, 5.0, 7.0]));
-        assert_eq!(CfgSchedule::parse("1,2").and_then(|s| s.scales(2)), Ok(vec![1.0, 2.0]));
-        assert!(CfgSchedule::parse("1,2").and_then(|s| s.scales(4)).is_err());
-        assert!(CfgSchedule::parse("1").map(|s| s.is_off(3)).unwrap_or(false));
-        assert!(!CfgSchedule::parse("linear:1:2").map(|s| s.is_off(3)).unwrap_or(true));
-        assert_eq!(CfgSchedule::Constant { scale: -2.0 }.scales(4), Err(SamplingError::Cfg(-2.0)));
-        assert!(CfgSchedule::PerLayer { scales: vec![1.0, f32::NAN] }.scales(2).is_err());
-        assert!(CfgSchedule::parse("linear:1:nan").is_err());
-        assert!(CfgSchedule::parse("").is_err());
-    }
-
-    #[test]
-    fn cfg_schedules_give_one_scale_per_layer_and_round_trip() {
-        for text in ["7.5", "linear:1:7.5", "1,3,5,7.5", "0"] {
-            let s = CfgSchedule::parse(text).expect("valid schedule");
-            assert_eq!(CfgSchedule::parse(&s.to_string()), Ok(s.clone()), "{text}");
-        }
-        assert_eq!(CfgSchedule::parse("7.5").and_then(|s| s.scales(4)), Ok(vec![7.5; 4]));
-        assert_eq!(CfgSchedule::parse("linear:2:2").and_then(|s| s.scales(1)), Ok(vec![2.0]));
-        assert_eq!(CfgSchedule::parse(" linear:0:1 ").and_then(|s| s.scales(3)), Ok(vec![0.0, 0.5, 1.0]));
-        let e = CfgSchedule::parse("1,2,3").and_then(|s| s.scales(4)).expect_err("3 values for 4 layers");
-        assert!(e.to_string().contains("3 values but the model has 4 layers"), "{e}");
     }
 }

@@ -186,15 +186,7 @@ pub fn decode_tokens_filled(
     }
     let masked = tokens.windows.iter().any(|w| w.layers.iter().take(k).any(|l| l.mask.is_some()));
     let decoded = if masked {
-        let fill = match fill {
-            Some(f) => f,
-            None => tokens
-                .fill
-                .as_deref()
-                .unwrap_or("repeat")
-                .parse()
-                .map_err(|e: super::dynamic::MaskError| CodecError::Invalid(format!("{}: {e}", path.display())))?,
-        };
+        let fill = fill.or(tokens.fill).unwrap_or(FillStrategy::Repeat);
         super::masked_codec::decode_windows_masked(model, &tokens.windows, k, fill, DEFAULT_BATCH, tokens.fps)?
     } else {
         decode_windows(model, &tokens.windows, k, DEFAULT_BATCH, tokens.fps)?

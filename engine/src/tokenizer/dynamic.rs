@@ -49,8 +49,9 @@ use super::model::Tokenizer;
 use crate::dataset::synth::item_seed;
 use crate::tensor::ReadError;
 
-/// How masked tokens are filled before decoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How masked tokens are filled before decoding (saved by its name: `repeat`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FillStrategy {
     /// The filled token of the previous latent frame.
     Repeat,
@@ -72,14 +73,59 @@ impl FillStrategy {
             FillStrategy::Learned => "learned",
         }
     }
+}
 
-    /// Parses a comma-separated list (`"repeat,learned"`) or `"all"`.
-    pub fn parse_list(text: &str) -> Result<Vec<FillStrategy>, MaskError> {
+/// A non-empty set of fill strategies (masked training draws one per masked step;
+/// `tokenizer eval` reports each). Written and saved as `all` or a comma-separated list
+/// (`repeat,learned`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Fills(Vec<FillStrategy>);
+
+impl Fills {
+    /// Every strategy, in [`FillStrategy::ALL`]'s order.
+    pub fn all() -> Self {
+        Fills(FillStrategy::ALL.to_vec())
+    }
+
+    /// The strategies, in the order written (never empty).
+    pub fn as_slice(&self) -> &[FillStrategy] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fills {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == FillStrategy::ALL {
+            return f.write_str("all");
+        }
+        let names: Vec<&str> = self.0.iter().map(|s| s.name()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl FromStr for Fills {
+    type Err = MaskError;
+    /// Parses `all` or a comma-separated list (`repeat,learned`).
+    fn from_str(text: &str) -> Result<Self, MaskError> {
         if text.trim() == "all" {
-            return Ok(Self::ALL.to_vec());
+            return Ok(Self::all());
         }
         let list = text.split(',').map(|s| s.trim().parse()).collect::<Result<Vec<FillStrategy>, MaskError>>()?;
-        if list.is_empty() { Err(MaskError::UnknownFill(text.into())) } else { Ok(list) }
+        if list.is_empty() { Err(MaskError::UnknownFill(text.into())) } else { Ok(Fills(list)) }
+    }
+}
+
+impl TryFrom<String> for Fills {
+    type Error = MaskError;
+    fn try_from(text: String) -> Result<Self, MaskError> {
+        text.parse()
+    }
+}
+
+impl From<Fills> for String {
+    fn from(f: Fills) -> String {
+        f.to_string()
     }
 }
 

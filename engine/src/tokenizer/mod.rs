@@ -18,7 +18,7 @@ pub mod stream;
 pub mod tokens;
 
 pub use config::{LayerConfig, TokenizerConfig, config_sha256};
-pub use dynamic::{FillStrategy, LayerIds, LayerMask, MaskConfig, layer_masks};
+pub use dynamic::{FillStrategy, Fills, LayerIds, LayerMask, MaskConfig, layer_masks};
 pub use load::load_tokenizer;
 pub use model::{Encoded, Tokenizer};
 pub use stream::MaskedStream;

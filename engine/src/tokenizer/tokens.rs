@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 mod bitpack;
 
 use super::config::TokenizerConfig;
+use super::dynamic::FillStrategy;
 use crate::checkpoint::sha256_hex;
 use bitpack::{pack, packed_len, unpack};
 
@@ -115,7 +116,7 @@ pub struct TokenFile {
     pub source: Option<String>,
     /// Dynamic encoding: the fill strategy (`repeat`, `zero`, `learned`) that decoding uses by
     /// default for the masked positions of layers that carry a mask.
-    pub fill: Option<String>,
+    pub fill: Option<FillStrategy>,
     pub windows: Vec<TokenWindow>,
 }
 
@@ -163,7 +164,7 @@ struct Header {
     source: Option<String>,
     /// Absent in files without masks (and in files written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    fill: Option<String>,
+    fill: Option<FillStrategy>,
     windows: usize,
     layers: Vec<Vec<LayerHeader>>,
 }
@@ -171,11 +172,6 @@ struct Header {
 impl TokenFile {
     /// Checks shapes, bit widths, id ranges, mask lengths and the frame count.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(f) = &self.fill
-            && f.parse::<super::dynamic::FillStrategy>().is_err()
-        {
-            return Err(format!("unknown fill strategy '{f}'"));
-        }
         if !(self.fps.is_finite() && self.fps > 0.0) {
             return Err(format!("fps {} must be positive", self.fps));
         }
@@ -254,7 +250,7 @@ impl TokenFile {
             width: self.width,
             frames: self.frames,
             source: self.source.clone(),
-            fill: self.fill.clone(),
+            fill: self.fill,
             windows: self.windows.len(),
             layers,
         };

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tokenizer::dynamic::FillStrategy;
+
 /// What the training loop needs of any step record.
 pub trait StepRecord: Serialize + Clone {
     /// Steps done, this one included.
@@ -35,7 +37,7 @@ pub struct TokenizerStep {
     pub l1_partial: Option<f32>,
     pub partial_layers: Option<usize>,
     /// Masked-decoding steps: the fill used and the masked ratio.
-    pub fill: Option<String>,
+    pub fill: Option<FillStrategy>,
     pub mask_ratio: Option<f64>,
 }
 

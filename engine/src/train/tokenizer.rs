@@ -26,7 +26,7 @@ use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_mo
 use crate::dataset::synth::item_seed;
 use crate::tensor::to_tensor;
 use crate::tokenizer::disc::Discriminator;
-use crate::tokenizer::dynamic::FillStrategy;
+use crate::tokenizer::dynamic::Fills;
 use crate::tokenizer::lfq::usage_and_perplexity;
 use crate::tokenizer::load::{KIND, load_model, read_model_config};
 use crate::tokenizer::{Tokenizer, TokenizerConfig};
@@ -145,10 +145,10 @@ pub struct TokenizerTrainConfig {
     /// unchanged tokens are masked).
     #[config(default = 0.0)]
     pub mask_tolerance: f64,
-    /// Fill strategies trained: `all` (a random one each masked step) or a comma-separated
-    /// list of `repeat`, `zero`, `learned`.
-    #[config(default = "String::from(\"all\")")]
-    pub mask_fill: String,
+    /// Fill strategies trained, a random one each masked step: `all`, or a comma-separated
+    /// list of `repeat`, `zero`, `learned` (saved in that form).
+    #[config(default = "Fills::all()")]
+    pub mask_fill: Fills,
     /// Train the decoder side only: codes are detached and the commitment and entropy terms
     /// dropped, so the encoder (and the token ids it gives) stays exactly as loaded.
     #[config(default = false)]
@@ -239,11 +239,11 @@ impl TokenizerTrainConfig {
             ("grad_clip", f64::from(self.grad_clip)),
             ("epsilon", f64::from(self.epsilon)),
         ])?;
-        self.mask_fills().map(|_| ())
+        self.check_masking()
     }
 
-    /// The fill strategies of masked steps, after checking the masking settings.
-    pub fn mask_fills(&self) -> Result<Vec<FillStrategy>, TrainError> {
+    /// Checks the masking settings (the fills are checked where their text is parsed).
+    pub fn check_masking(&self) -> Result<(), TrainError> {
         let bad = |what: &str, v: f64| TrainError::Invalid(format!("{what} is {v}; it must be between 0 and 1"));
         if !(0.0..=1.0).contains(&self.mask_prob) {
             return Err(bad("mask_prob", self.mask_prob));
@@ -254,7 +254,7 @@ impl TokenizerTrainConfig {
         if !(0.0..=1.0).contains(&self.mask_tolerance) {
             return Err(bad("mask_tolerance", self.mask_tolerance));
         }
-        FillStrategy::parse_list(&self.mask_fill).map_err(|e| TrainError::Invalid(e.to_string()))
+        Ok(())
     }
 }
 
@@ -471,7 +471,7 @@ impl TokenizerTrainer {
         let k = if active > 1 && rng.random_bool(t.partial_decode_prob) { rng.random_range(1..active) } else { active };
         // Drawn after `k` (and only when masking is on), so runs without masking are unchanged.
         let fill = if t.mask_prob > 0.0 && rng.random_bool(t.mask_prob.min(1.0)) {
-            let fills = t.mask_fills().unwrap_or_else(|_| FillStrategy::ALL.to_vec());
+            let fills = t.mask_fill.as_slice();
             Some(fills[rng.random_range(0..fills.len())])
         } else {
             None
@@ -514,7 +514,7 @@ impl TokenizerTrainer {
             decoded_layers: k,
             l1_partial: sums.l1_partial,
             partial_layers: aux_k,
-            fill: fill.map(|f| f.name().to_string()),
+            fill,
             mask_ratio: sums.mask_ratio,
         }
     }

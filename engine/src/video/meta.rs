@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::VideoError;
+use crate::guidance::CfgSchedule;
 
 /// The container tag / chunk keyword that holds the JSON.
 pub const TAG: &str = "hitvideo";
@@ -28,8 +29,10 @@ pub struct ExportMetadata {
     pub negative_prompt: Option<String>,
     pub seed: Option<u64>,
     pub cfg: Option<f32>,
-    /// The CFG schedule, e.g. `constant`, `linear:1..7.5`, `per-layer:1,3,5,7`.
-    pub cfg_schedule: Option<String>,
+    /// The CFG schedule, saved in its text form (`7.5`, `linear:1:7.5`, `1,3,5,7.5`). One
+    /// that does not parse is read as `None`, with a warning, so the rest still opens.
+    #[serde(default, deserialize_with = "schedule_or_none")]
+    pub cfg_schedule: Option<CfgSchedule>,
     #[serde(default)]
     pub sampler: SamplerSettings,
     /// Model name -> SHA-256 of its weights file.
@@ -77,6 +80,13 @@ impl ExportMetadata {
     pub fn from_json(text: &str) -> Option<Self> {
         serde_json::from_str::<Self>(text).ok().filter(|m| m.app == TAG)
     }
+}
+
+/// Reads a saved CFG schedule; an unreadable one (hand-edited, or from another program) is
+/// `None` and logged, rather than making the whole metadata unreadable.
+fn schedule_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<CfgSchedule>, D::Error> {
+    let text: Option<String> = serde::Deserialize::deserialize(d)?;
+    Ok(text.and_then(|t| CfgSchedule::parse(&t).map_err(|e| tracing::warn!("export metadata: the CFG schedule is ignored: {e}")).ok()))
 }
 
 /// `text` fit for a C-string container tag: control characters (NUL included) become spaces.
@@ -127,5 +137,27 @@ pub fn read_metadata(path: &Path) -> Result<(ExportMetadata, MetadataSource), Vi
             serde_json::from_str(&text).map(|m| (m, MetadataSource::Sidecar)).map_err(|e| VideoError::Metadata { path: side, reason: e.to_string() })
         }
         Err(_) => Err(VideoError::Metadata { path: path.to_path_buf(), reason: format!("no HiTVideo metadata in the file and no sidecar {}", side.display()) }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_schedule_is_dropped_and_the_rest_kept() {
+        let video = crate::video::Video::from_raw(2, 2, 8.0, vec![0; 12]).expect("video");
+        let mut m = ExportMetadata::for_video(&video);
+        m.prompt = Some("a red circle".into());
+        m.cfg_schedule = Some(CfgSchedule::parse("linear:1:6").expect("schedule"));
+        let json = m.to_json();
+        assert!(json.contains("\"cfg_schedule\":\"linear:1:6\""), "saved as text: {json}");
+        assert_eq!(ExportMetadata::from_json(&json), Some(m.clone()));
+        for bad in ["linear:1..7.5", "-2", "seven"] {
+            let back = ExportMetadata::from_json(&json.replace("linear:1:6", bad)).expect("the rest still reads");
+            assert_eq!((back.cfg_schedule, back.prompt.as_deref()), (None, Some("a red circle")), "{bad}");
+        }
+        let absent = json.replace("\"cfg_schedule\":\"linear:1:6\",", "");
+        assert_eq!(ExportMetadata::from_json(&absent).map(|m| m.cfg_schedule), Some(None), "{absent}");
     }
 }

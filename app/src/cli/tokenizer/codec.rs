@@ -11,7 +11,7 @@ use hitvideo_engine::device::{self, DeviceChoice};
 use hitvideo_engine::eval::tokenizer::{self as eval, EvalOptions};
 use hitvideo_engine::service::tokens::{self as token_view, ClipInput, MaskOptions, Masks};
 use hitvideo_engine::tokenizer::load_tokenizer;
-use hitvideo_engine::tokenizer::{FillStrategy, MaskConfig, Tokenizer, TokenizerConfig, codec, masked_codec, tokens::TokenFile};
+use hitvideo_engine::tokenizer::{FillStrategy, Fills, MaskConfig, Tokenizer, TokenizerConfig, codec, masked_codec, tokens::TokenFile};
 
 /// Dynamic encoding (redundancy masks) on `eval`, `encode` and `decode`.
 #[derive(Debug, Args)]
@@ -21,7 +21,7 @@ pub struct MaskArgs {
     /// learned mask embedding). `eval` also takes a comma-separated list or `all`; `encode`
     /// stores the masks and this fill as the file's default; `decode` overrides the file's fill.
     #[arg(long, value_name = "FILL")]
-    pub mask: Option<String>,
+    pub mask: Option<Fills>,
     /// Largest masked fraction of each layer's maskable tokens (frames 1..t), 0 to 1.
     #[arg(long, default_value_t = 0.85, value_name = "RATIO")]
     pub mask_cap: f64,
@@ -37,13 +37,13 @@ pub struct MaskArgs {
 impl MaskArgs {
     /// The masking rule and the fill strategies, when `--mask` is given.
     fn parse(&self) -> Result<Option<(MaskConfig, Vec<FillStrategy>)>> {
-        let Some(text) = &self.mask else { return Ok(None) };
+        let Some(fills) = &self.mask else { return Ok(None) };
         for (name, v) in [("--mask-cap", self.mask_cap), ("--mask-tolerance", self.mask_tolerance)] {
             if !(0.0..=1.0).contains(&v) {
                 bail!("{name} {v} is out of range; give a value from 0 to 1");
             }
         }
-        let fills = FillStrategy::parse_list(text)?;
+        let fills = fills.as_slice().to_vec();
         let cfg = MaskConfig::new().with_cap(self.mask_cap).with_tolerance(self.mask_tolerance).with_seed(self.mask_seed);
         Ok(Some((cfg, fills)))
     }
@@ -236,7 +236,7 @@ pub fn encode_cmd(a: EncodeArgs, choice: DeviceChoice) -> Result<()> {
     let mut tokens = codec::encode_file(&model, &cfg, &a.input)?;
     if let Some((mcfg, fill)) = &mask {
         let s = masked_codec::mask_windows(&mut tokens.windows, mcfg, cfg.frames * cfg.height * cfg.width)?;
-        tokens.fill = Some(fill.name().to_string());
+        tokens.fill = Some(*fill);
         print_mask_summary(&s);
     }
     tokens.write(&a.out)?;
@@ -273,7 +273,7 @@ pub fn decode_cmd(a: DecodeArgs, choice: DeviceChoice) -> Result<()> {
     }
     let fill = mask.map(|(_, f)| f);
     if has_masks || fill.is_some() {
-        let name = fill.map(|f| f.name().to_string()).or_else(|| tokens.fill.clone()).unwrap_or_else(|| "repeat".into());
+        let name = fill.or(tokens.fill).unwrap_or(FillStrategy::Repeat);
         eprintln!("masked tokens are filled with '{name}'");
     }
     let clip = codec::decode_tokens_filled(&model, &cfg, &tokens, &a.tokens, a.layers, fill)?;
@@ -307,15 +307,14 @@ pub struct ShowArgs {
     pub mask_tolerance: f64,
     /// Fill of the masked decode: repeat, zero or learned.
     #[arg(long, default_value = "repeat")]
-    pub mask_fill: String,
+    pub mask_fill: FillStrategy,
 }
 
 pub fn show_cmd(a: ShowArgs, choice: DeviceChoice) -> Result<()> {
-    let fill: FillStrategy = a.mask_fill.parse()?;
     let checkpoint = checkpoint_for(a.checkpoint.as_deref(), true)?;
     let chosen = device::select(choice)?;
     let (model, cfg, _) = load_tokenizer(&checkpoint, None, &chosen.device)?;
-    let mask = MaskOptions { cap: a.mask_cap, tolerance: a.mask_tolerance, fill };
+    let mask = MaskOptions { cap: a.mask_cap, tolerance: a.mask_tolerance, fill: a.mask_fill };
     let input = ClipInput::File { path: a.video.clone(), window: a.window };
     let view = token_view::tokenize(&model, &cfg, input, &mask, &chosen.device, &AtomicBool::new(false)).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{} through tokenizer '{}' ({})", view.label, cfg.name, checkpoint.display());

@@ -11,9 +11,7 @@ use std::time::Instant;
 use hitvideo_engine::device::Device;
 use hitvideo_engine::eval::sweep::{self, CellSettings, SweepSpec};
 use hitvideo_engine::generator::config::GeneratorPreset;
-use hitvideo_engine::generator::{
-    CfgSchedule, ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig,
-};
+use hitvideo_engine::generator::{ClipRequest, GenEvent, GenerateError, GeneratorConfig, Pipeline, PipelineError, SamplingConfig, TextConditionConfig};
 use hitvideo_engine::service::reroll;
 use hitvideo_engine::tokenizer::config_sha256;
 use hitvideo_engine::video::Video;
@@ -82,13 +80,12 @@ fn pipeline(w: &Worker) -> Result<&LoadedGenerator, JobError> {
 fn clip_request(req: &GenerateRequest) -> Result<ClipRequest, JobError> {
     let sampling = SamplingConfig { greedy: false, temperature: req.temperature, top_k: req.top_k, top_p: req.top_p };
     sampling.validate()?;
-    let cfg = CfgSchedule::parse(&req.cfg_schedule)?;
     Ok(ClipRequest {
         prompts: vec![req.prompt.clone()],
         negative: req.negative.clone(),
         seeds: req.seeds.clone(),
         sampling,
-        cfg,
+        cfg: req.cfg_schedule.clone(),
         keep: req.keep.clone(),
         use_cache: true,
     })

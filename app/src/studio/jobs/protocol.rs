@@ -109,8 +109,8 @@ pub struct GenerateRequest {
     pub prompt: String,
     /// Replaces the unconditional branch of CFG when set.
     pub negative: Option<String>,
-    /// `7.5`, `linear:1:7.5` or one value per layer `1,3,5,7.5`.
-    pub cfg_schedule: String,
+    /// Saved as `7.5`, `linear:1:7.5` or one value per layer `1,3,5,7.5`.
+    pub cfg_schedule: CfgSchedule,
     /// One output clip per seed.
     pub seeds: Vec<u64>,
     pub temperature: f32,
@@ -139,7 +139,7 @@ impl SweepRequest {
             let mut s = CellSettings { cfg: CfgSchedule::Constant { scale: 1.0 }, seed: 0, sampling: SamplingConfig::default() };
             axis.apply(i, &mut s);
             match axis.axis() {
-                SweepAxis::Cfg => r.cfg_schedule = s.cfg.to_string(),
+                SweepAxis::Cfg => r.cfg_schedule = s.cfg,
                 SweepAxis::Seed => r.seeds = vec![s.seed],
                 SweepAxis::Temperature => r.temperature = s.sampling.temperature,
                 SweepAxis::TopK => r.top_k = s.sampling.top_k,
@@ -338,7 +338,7 @@ mod tests {
         let base = GenerateRequest {
             prompt: "p".into(),
             negative: None,
-            cfg_schedule: "linear:1:5".into(),
+            cfg_schedule: CfgSchedule::Linear { from: 1.0, to: 5.0 },
             seeds: vec![1],
             temperature: 1.0,
             top_k: None,
@@ -347,9 +347,9 @@ mod tests {
         };
         let req = SweepRequest { base, rows: AxisValues::Cfg(vec![2.5, 7.5]), columns: AxisValues::TopK(vec![None, Some(4)]) };
         let r = req.cell_request(1, 1);
-        assert_eq!((r.cfg_schedule.as_str(), r.seeds.as_slice(), r.top_k, r.temperature, r.keep.len()), ("7.5", &[1][..], Some(4), 1.0, 0));
+        assert_eq!((r.cfg_schedule.to_string().as_str(), r.seeds.as_slice(), r.top_k, r.temperature, r.keep.len()), ("7.5", &[1][..], Some(4), 1.0, 0));
         let req = SweepRequest { rows: AxisValues::Seed(vec![4, 9]), columns: AxisValues::Temperature(vec![0.7]), ..req };
         let r = req.cell_request(1, 0);
-        assert_eq!((r.cfg_schedule.as_str(), r.seeds.as_slice(), r.temperature), ("linear:1:5", &[9][..], 0.7));
+        assert_eq!((r.cfg_schedule.to_string().as_str(), r.seeds.as_slice(), r.temperature), ("linear:1:5", &[9][..], 0.7));
     }
 }

@@ -18,6 +18,54 @@ pub struct QueuedGeneration {
     pub paused: bool,
 }
 
+/// The generation queue as saved with the settings. An item the studio can no longer read
+/// (say a CFG schedule edited by hand) is dropped and counted in `unreadable`, so the rest of
+/// the queue and every other setting still load; the studio says how many were dropped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Queue {
+    pub items: Vec<QueuedGeneration>,
+    /// Items found in storage that could not be read (not saved again).
+    pub unreadable: usize,
+}
+
+impl std::ops::Deref for Queue {
+    type Target = Vec<QueuedGeneration>;
+    fn deref(&self) -> &Vec<QueuedGeneration> {
+        &self.items
+    }
+}
+
+impl std::ops::DerefMut for Queue {
+    fn deref_mut(&mut self) -> &mut Vec<QueuedGeneration> {
+        &mut self.items
+    }
+}
+
+impl serde::Serialize for Queue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.items.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Queue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Item {
+            Read(QueuedGeneration),
+            Unreadable(serde::de::IgnoredAny),
+        }
+        let mut queue = Queue::default();
+        for item in Vec::<Item>::deserialize(d)? {
+            match item {
+                Item::Read(q) => queue.items.push(q),
+                Item::Unreadable(_) => queue.unreadable += 1,
+            }
+        }
+        Ok(queue)
+    }
+}
+
 /// The export scales the Generate view offers (nearest-neighbour enlargement).
 pub const EXPORT_SCALES: [u32; 3] = [1, 4, 8];
 
@@ -75,7 +123,7 @@ pub struct GenerateSettings {
     /// Save every finished generation to the outputs folder.
     pub autosave: bool,
     /// Generations waiting to run, first to run first.
-    pub queue: Vec<QueuedGeneration>,
+    pub queue: Queue,
 }
 
 impl Default for GenerateSettings {
@@ -99,19 +147,22 @@ impl Default for GenerateSettings {
             keep_layers: 2,
             outputs_dir: None,
             autosave: true,
-            queue: Vec::new(),
+            queue: Queue::default(),
         }
     }
 }
 
 impl GenerateSettings {
-    /// The CFG schedule in the engine's syntax.
-    pub fn schedule_string(&self) -> String {
-        match self.schedule {
-            ScheduleKind::Constant => format!("{}", self.cfg),
-            ScheduleKind::Linear => format!("linear:{}:{}", self.cfg_from, self.cfg),
-            ScheduleKind::PerLayer => self.per_layer.trim().to_string(),
-        }
+    /// The CFG schedule these fields describe (the per-layer list parsed here, where its text
+    /// enters).
+    pub fn schedule(&self) -> Result<CfgSchedule, SettingsError> {
+        let schedule = match self.schedule {
+            ScheduleKind::Constant => CfgSchedule::Constant { scale: self.cfg },
+            ScheduleKind::Linear => CfgSchedule::Linear { from: self.cfg_from, to: self.cfg },
+            ScheduleKind::PerLayer => CfgSchedule::parse(&self.per_layer)?,
+        };
+        schedule.validate()?;
+        Ok(schedule)
     }
 
     /// The seeds of the next generation; `random` supplies a fresh seed in random mode.
@@ -127,22 +178,27 @@ impl GenerateSettings {
     /// The engine request for these settings (checks what the UI can check).
     pub fn request(&self, random: u64) -> Result<GenerateRequest, SettingsError> {
         self.check_prompt()?;
-        Ok(self.request_with(self.prompt.clone(), self.negative_prompt(), self.seeds(random)?))
+        self.request_with(self.prompt.clone(), self.negative_prompt(), self.seeds(random)?)
     }
 
     /// The base of a sweep: these settings with the one seed of the seed field (the seed
     /// range is not read, so an unfinished range does not block a sweep).
     pub fn sweep_base(&self) -> Result<GenerateRequest, SettingsError> {
         self.check_prompt()?;
-        Ok(self.request_with(self.prompt.clone(), self.negative_prompt(), vec![self.seed]))
+        self.request_with(self.prompt.clone(), self.negative_prompt(), vec![self.seed])
     }
 
     /// A request for `prompt` and `seeds` with these settings' CFG schedule and sampling.
-    pub fn request_with(&self, prompt: String, negative: Option<String>, seeds: Vec<u64>) -> GenerateRequest {
+    pub fn request_with(&self, prompt: String, negative: Option<String>, seeds: Vec<u64>) -> Result<GenerateRequest, SettingsError> {
+        Ok(self.request_for(prompt, negative, seeds, self.schedule()?))
+    }
+
+    /// A request for `prompt`, `seeds` and the CFG schedule `cfg` with these settings' sampling.
+    pub fn request_for(&self, prompt: String, negative: Option<String>, seeds: Vec<u64>, cfg: CfgSchedule) -> GenerateRequest {
         GenerateRequest {
             prompt,
             negative,
-            cfg_schedule: self.schedule_string(),
+            cfg_schedule: cfg,
             seeds,
             temperature: self.temperature,
             top_k: (self.top_k > 0).then_some(self.top_k),
@@ -156,13 +212,12 @@ impl GenerateSettings {
         Some(self.negative.trim().to_string()).filter(|s| !s.is_empty())
     }
 
-    /// What the UI checks before a request goes to the engine: a prompt, and a CFG schedule
-    /// and sampling settings the engine reads (parsed here, where the text enters).
+    /// What the UI checks before a request goes to the engine: a prompt and sampling settings
+    /// the engine reads (the CFG schedule is parsed when the request is made).
     fn check_prompt(&self) -> Result<(), SettingsError> {
         if self.prompt.trim().is_empty() {
             return Err("the prompt is empty; describe the video, e.g. \"a red circle moves left\"".into());
         }
-        CfgSchedule::parse(&self.schedule_string())?;
         SamplingConfig { greedy: false, temperature: self.temperature, top_k: (self.top_k > 0).then_some(self.top_k), top_p: self.top_p }.validate()?;
         Ok(())
     }
@@ -181,17 +236,20 @@ impl GenerateSettings {
         if let Some(c) = meta.cfg {
             self.cfg = c;
         }
-        if let Some(s) = meta.cfg_schedule.as_deref() {
-            if let Some((a, b)) = s.strip_prefix("linear:").and_then(|r| r.split_once(':')) {
-                self.schedule = ScheduleKind::Linear;
-                self.cfg_from = a.parse().unwrap_or(self.cfg_from);
-                self.cfg = b.parse().unwrap_or(self.cfg);
-            } else if s.contains(',') {
-                self.schedule = ScheduleKind::PerLayer;
-                self.per_layer = s.to_string();
-            } else {
+        match &meta.cfg_schedule {
+            Some(CfgSchedule::Constant { scale }) => {
                 self.schedule = ScheduleKind::Constant;
+                self.cfg = *scale;
             }
+            Some(CfgSchedule::Linear { from, to }) => {
+                self.schedule = ScheduleKind::Linear;
+                (self.cfg_from, self.cfg) = (*from, *to);
+            }
+            Some(per_layer @ CfgSchedule::PerLayer { .. }) => {
+                self.schedule = ScheduleKind::PerLayer;
+                self.per_layer = per_layer.to_string();
+            }
+            None => {}
         }
         self.temperature = meta.sampler.temperature.unwrap_or(self.temperature);
         self.top_k = meta.sampler.top_k.unwrap_or(0);

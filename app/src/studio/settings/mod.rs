@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use hitvideo_engine::device::DeviceChoice;
 
 use hitvideo_engine::service::text::EncoderChoice;
+use hitvideo_engine::tokenizer::FillStrategy;
 
 use super::jobs::{DataChoice, RunPreset, TrainRequest};
 
@@ -18,6 +19,43 @@ pub use sweep::SweepSettings;
 
 /// The eframe storage key.
 pub const SETTINGS_KEY: &str = "hitvideo-settings";
+/// Where saved settings that could not be read are kept (in the same storage), so a later
+/// version or a person can still recover them.
+pub const UNREADABLE_KEY: &str = "hitvideo-settings-unreadable";
+
+/// Settings read back from storage, with what the studio must tell about reading them.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// Problems to show as notices (settings reset, queued generations dropped).
+    pub notices: Vec<String>,
+    /// The stored text when it could not be read, to be kept under [`UNREADABLE_KEY`].
+    pub unreadable: Option<String>,
+}
+
+/// Reads the settings saved under [`SETTINGS_KEY`] (RON, as eframe stores them). Text that
+/// does not read gives the defaults, a notice, and the text back to keep; a queued generation
+/// that does not read is dropped with a notice while everything else loads.
+pub fn load(stored: Option<String>) -> Loaded {
+    let Some(text) = stored else { return Loaded::default() };
+    match ron::from_str::<Settings>(&text) {
+        Ok(settings) => {
+            let dropped = settings.generate.queue.unreadable;
+            let notices = (dropped > 0)
+                .then(|| format!("{dropped} queued generation(s) saved with the settings could not be read (a CFG schedule edited by hand?) and were dropped; queue them again"))
+                .into_iter()
+                .collect();
+            Loaded { settings, notices, unreadable: None }
+        }
+        Err(e) => Loaded {
+            settings: Settings::default(),
+            notices: vec![format!(
+                "the saved settings could not be read ({e}); the studio starts with its defaults, and the old settings are kept in its storage under \"{UNREADABLE_KEY}\""
+            )],
+            unreadable: Some(text),
+        },
+    }
+}
 
 /// Why settings cannot become an engine request; each message names the field and the fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -30,9 +68,12 @@ pub enum SettingsError {
     TokenizerPreset(#[from] hitvideo_engine::tokenizer::config::ConfigError),
     #[error(transparent)]
     GeneratorPreset(#[from] hitvideo_engine::generator::config::GeneratorConfigError),
-    /// The CFG schedule (or the sampling settings) as the engine reads them.
+    /// The sampling settings as the engine reads them.
     #[error(transparent)]
     Sampling(#[from] hitvideo_engine::generator::SamplingError),
+    /// The CFG schedule as the engine reads it.
+    #[error(transparent)]
+    Schedule(#[from] hitvideo_engine::generator::ScheduleError),
     /// A field's value cannot be used.
     #[error("{0}")]
     Field(String),
@@ -100,8 +141,8 @@ pub struct TokensSettings {
     /// Redundancy tolerance: tokens changed by more than this fraction of their bits are never
     /// masked (0: only unchanged tokens).
     pub tolerance: f64,
-    /// Fill strategy of the masked decode: repeat, zero or learned.
-    pub fill: String,
+    /// Fill strategy of the masked decode (saved as `repeat`, `zero` or `learned`).
+    pub fill: FillStrategy,
     /// Video files and clips through the bundle's general tokenizer (real footage) when it
     /// is loaded, rather than the loaded (shapes or your own) tokenizer.
     pub general: bool,
@@ -109,7 +150,7 @@ pub struct TokensSettings {
 
 impl Default for TokensSettings {
     fn default() -> Self {
-        Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, tolerance: 0.0, fill: "repeat".into(), general: true }
+        Self { layer: 0, color: ColorMode::Id, show_mask: false, k: 0, cap: 0.85, tolerance: 0.0, fill: FillStrategy::Repeat, general: true }
     }
 }
 
@@ -275,6 +316,7 @@ pub struct Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hitvideo_engine::generator::CfgSchedule;
     use hitvideo_engine::video::ExportMetadata;
 
     #[test]
@@ -290,17 +332,49 @@ mod tests {
         let mut meta = ExportMetadata::for_video(&video);
         meta.prompt = Some("a green triangle".into());
         meta.seed = Some(42);
-        meta.cfg_schedule = Some("linear:1:6".into());
+        meta.cfg_schedule = Some(CfgSchedule::parse("linear:1:6").expect("schedule"));
         let mut g = GenerateSettings::default();
         g.restore(&meta);
         assert_eq!((g.prompt.as_str(), g.seed, g.seed_mode, g.schedule), ("a green triangle", 42, SeedMode::Locked, ScheduleKind::Linear));
-        assert_eq!(g.schedule_string(), "linear:1:6");
+        assert_eq!(g.schedule().map(|c| c.to_string()), Ok("linear:1:6".into()));
+        meta.cfg_schedule = Some(CfgSchedule::parse("1,3,4").expect("schedule"));
+        g.restore(&meta);
+        assert_eq!((g.schedule, g.per_layer.as_str(), g.schedule().ok().and_then(|c| c.finest())), (ScheduleKind::PerLayer, "1,3,4", Some(4.0)));
         assert_eq!(g.seeds(0), Ok(vec![42]));
         // The CFG schedule and the sampling settings are parsed where they enter.
         let bad = GenerateSettings { prompt: "a red circle".into(), schedule: ScheduleKind::PerLayer, per_layer: "1,x".into(), ..GenerateSettings::default() };
-        assert!(matches!(bad.request(0), Err(SettingsError::Sampling(_))), "{:?}", bad.request(0));
+        assert!(matches!(bad.request(0), Err(SettingsError::Schedule(_))), "{:?}", bad.request(0));
+        let negative = GenerateSettings { prompt: "a red circle".into(), schedule: ScheduleKind::Linear, cfg_from: -1.0, ..GenerateSettings::default() };
+        assert!(matches!(negative.sweep_base(), Err(SettingsError::Schedule(_))));
         let hot = GenerateSettings { prompt: "a red circle".into(), temperature: 0.0, ..GenerateSettings::default() };
         assert!(matches!(hot.sweep_base(), Err(SettingsError::Sampling(_))));
+    }
+
+    #[test]
+    fn stored_settings_that_do_not_read_are_reported_and_kept() {
+        assert!(load(None).notices.is_empty());
+        let mut s = Settings::default();
+        s.generate.prompt = "a blue square rises".into();
+        for (number, cfg) in [(1, "linear:1:5"), (2, "2.5")] {
+            let request = s.generate.request_for("p".into(), None, vec![number], CfgSchedule::parse(cfg).expect("schedule"));
+            s.generate.queue.push(QueuedGeneration { number, request, paused: false });
+        }
+        let text = ron::to_string(&s).expect("ron");
+        let back = load(Some(text.clone()));
+        assert_eq!((back.settings, back.notices.len(), back.unreadable), (s.clone(), 0, None));
+        // A schedule edited by hand: that item is dropped, the other and every setting stay.
+        assert!(text.contains("\"linear:1:5\""), "{text}");
+        let back = load(Some(text.replace("\"linear:1:5\"", "\"linear:1..5\"")));
+        assert_eq!(
+            (back.settings.generate.prompt.as_str(), back.settings.generate.queue.len(), back.settings.generate.queue.unreadable),
+            ("a blue square rises", 1, 1)
+        );
+        assert_eq!(back.settings.generate.queue[0].number, 2);
+        assert!(back.notices[0].contains("1 queued generation(s)"), "{:?}", back.notices);
+        // Text that is not settings at all: defaults, a notice, and the text kept.
+        let back = load(Some("(view: Nowhere".into()));
+        assert_eq!((back.settings, back.unreadable.as_deref()), (Settings::default(), Some("(view: Nowhere")));
+        assert!(back.notices[0].contains(UNREADABLE_KEY), "{:?}", back.notices);
     }
 
     #[test]

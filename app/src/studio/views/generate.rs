@@ -117,7 +117,7 @@ pub fn metadata(video: &Video, clip: &ClipPayload, row: usize) -> ExportMetadata
     m.negative_prompt = r.negative.clone();
     m.seed = r.seeds.get(row).copied();
     m.cfg_schedule = Some(r.cfg_schedule.clone());
-    m.cfg = r.cfg_schedule.rsplit([':', ',']).next().and_then(|v| v.trim().parse().ok());
+    m.cfg = r.cfg_schedule.finest();
     m.sampler = SamplerSettings { temperature: Some(r.temperature), top_k: r.top_k, top_p: Some(r.top_p) };
     for (name, label) in &clip.models {
         m.extra.insert(name.clone(), serde_json::Value::String(label.clone()));
@@ -343,7 +343,13 @@ impl GenerateView {
         let Some(layers) = sh.models.tokenizer_layers.get(..s.keep_layers.min(clip.layers_total.saturating_sub(1)).max(1)) else { return };
         let keep_n: usize = layers.iter().map(|l| l[0] * l[1] * l[2]).sum();
         let seeds = clip.tokens.iter().map(|_| self.random.next()).collect();
-        let mut req = s.request_with(clip.request.prompt.clone(), clip.request.negative.clone(), seeds);
+        let mut req = match s.request_with(clip.request.prompt.clone(), clip.request.negative.clone(), seeds) {
+            Ok(req) => req,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                return;
+            }
+        };
         req.keep = clip.tokens.iter().map(|t| t[..keep_n.min(t.len())].to_vec()).collect();
         self.submit(sh, s, req);
     }

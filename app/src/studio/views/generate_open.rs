@@ -49,9 +49,10 @@ pub(super) fn decode_request(path: &Path, meta: ExportMetadata, s: &GenerateSett
         path: path.to_path_buf(),
         reason: "it holds no generated tokens (clips made by the studio or `hitvideo generate` do), so there is no clip to re-roll",
     })?;
-    let mut request = s.request_with(meta.prompt.clone().unwrap_or_else(|| s.prompt.clone()), meta.negative_prompt.clone(), vec![meta.seed.unwrap_or(s.seed)]);
-    if let Some(schedule) = &meta.cfg_schedule {
-        request.cfg_schedule = schedule.clone();
-    }
+    let cfg = match &meta.cfg_schedule {
+        Some(schedule) => schedule.clone(),
+        None => s.schedule().map_err(|source| FileError::Settings { path: path.to_path_buf(), source })?,
+    };
+    let request = s.request_for(meta.prompt.clone().unwrap_or_else(|| s.prompt.clone()), meta.negative_prompt.clone(), vec![meta.seed.unwrap_or(s.seed)], cfg);
     Ok(DecodeRequest { source: path.to_path_buf(), request, tokens, meta: Box::new(meta) })
 }

@@ -62,7 +62,7 @@ pub fn cell_metadata(req: &SweepRequest, ri: usize, ci: usize, video: &Video) ->
     m.prompt = Some(r.prompt.clone());
     m.negative_prompt = r.negative.clone();
     m.seed = r.seeds.first().copied();
-    m.cfg = r.cfg_schedule.rsplit([':', ',']).next().and_then(|v| v.trim().parse().ok());
+    m.cfg = r.cfg_schedule.finest();
     m.cfg_schedule = Some(r.cfg_schedule);
     m.sampler = SamplerSettings { temperature: Some(r.temperature), top_k: r.top_k, top_p: Some(r.top_p) };
     m

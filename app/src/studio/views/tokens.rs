@@ -81,14 +81,7 @@ impl TokensView {
         }
         self.outcome = None;
         self.source = Some(source.clone());
-        // The fill is a saved text setting: parsed here, where it enters the engine's request.
-        let fill = match s.fill.parse::<FillStrategy>() {
-            Ok(f) => f,
-            Err(e) => {
-                self.outcome = Some(Outcome::Failed(format!("mask fill '{}': {e}", s.fill)));
-                return;
-            }
-        };
+        let fill = s.fill;
         let general = s.general && sh.models.general.is_some();
         self.job = Some(sh.engine.submit(Task::Tokenize(TokenRequest { source, cap: s.cap, tolerance: s.tolerance, fill, general })));
     }
@@ -348,10 +341,10 @@ impl TokensView {
             );
             let l = ui.label("fill");
             egui::ComboBox::from_id_salt("mask-fill")
-                .selected_text(s.fill.clone())
+                .selected_text(s.fill.name())
                 .show_ui(ui, |ui| {
-                    for f in ["repeat", "zero", "learned"] {
-                        ui.selectable_value(&mut s.fill, f.to_string(), f);
+                    for f in FillStrategy::ALL {
+                        ui.selectable_value(&mut s.fill, f, f.name());
                     }
                 })
                 .response

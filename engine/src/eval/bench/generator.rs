@@ -76,9 +76,9 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
     let model = cfg.init(&device);
     let prompt = ["a red circle moves to the left"];
     let cond = model.encode_prompts(&prompt, cfg.text.max_len)?;
-    let spec = |cfg_scale: &str, use_cache: bool| GenerateSpec {
+    let spec = |scale: f32, use_cache: bool| GenerateSpec {
         sampling: SamplingConfig::default(),
-        cfg: CfgSchedule::parse(cfg_scale).unwrap_or(CfgSchedule::Constant { scale: 1.0 }),
+        cfg: CfgSchedule::Constant { scale },
         seeds: vec![0],
         keep: Vec::new(),
         use_cache,
@@ -87,11 +87,11 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
     let gen_once = |s: &GenerateSpec, text: &TextInput| generator::generate(&model, &cfg, text, None, s, &cancel, |_| {});
     let n = cfg.video_tokens();
 
-    let (cached_s, cached) = best(repeat, || gen_once(&spec("1", true), &cond));
+    let (cached_s, cached) = best(repeat, || gen_once(&spec(1.0, true), &cond));
     cached?;
     // The cache check is greedy: sampled tokens may part at a near-tie of two probabilities,
     // since the cached and the full forward sum in different orders (the last bits of a float).
-    let greedy = |use_cache: bool| GenerateSpec { sampling: SamplingConfig { greedy: true, ..SamplingConfig::default() }, ..spec("1", use_cache) };
+    let greedy = |use_cache: bool| GenerateSpec { sampling: SamplingConfig { greedy: true, ..SamplingConfig::default() }, ..spec(1.0, use_cache) };
     let no_cache = if n <= NO_CACHE_MAX_TOKENS {
         let (full_s, full) = best(1, || gen_once(&greedy(false), &cond));
         let same = gen_once(&greedy(true), &cond)? == full?;
@@ -102,7 +102,7 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
 
     let (clip_s, frames) = best(repeat, || -> Result<usize, Box<dyn std::error::Error>> {
         let c = model.encode_prompts(&prompt, cfg.text.max_len)?;
-        let tokens = gen_once(&spec("7.5", true), &c)?;
+        let tokens = gen_once(&spec(7.5, true), &c)?;
         let ids: Vec<Tensor<4, Int>> = generator::split_layers(&cfg, &tokens[0])
             .iter()
             .zip(&cfg.layers)

@@ -113,9 +113,12 @@ fn fill_strategies_parse_and_print() {
     for f in FillStrategy::ALL {
         assert_eq!(f.to_string().parse::<FillStrategy>().expect("round trip"), f);
     }
-    assert_eq!(FillStrategy::parse_list("all").expect("all"), FillStrategy::ALL.to_vec());
-    assert_eq!(FillStrategy::parse_list("learned, zero").expect("list"), vec![FillStrategy::Learned, FillStrategy::Zero]);
-    assert!(FillStrategy::parse_list("repeat,blur").expect_err("unknown").to_string().contains("unknown fill strategy 'blur'"));
+    assert_eq!("all".parse::<Fills>().expect("all").as_slice(), FillStrategy::ALL);
+    assert_eq!("learned, zero".parse::<Fills>().expect("list").as_slice(), [FillStrategy::Learned, FillStrategy::Zero]);
+    assert!("repeat,blur".parse::<Fills>().expect_err("unknown").to_string().contains("unknown fill strategy 'blur'"));
+    assert_eq!(serde_json::to_string(&FillStrategy::Learned).expect("json"), "\"learned\"");
+    assert_eq!(serde_json::to_string(&Fills::all()).expect("json"), "\"all\"");
+    assert!(serde_json::from_str::<FillStrategy>("\"blur\"").is_err());
 }
 
 fn values(t: Tensor<5>) -> Vec<f32> {

@@ -27,7 +27,7 @@ fn sample(mask: bool) -> TokenFile {
         width: cfg.width,
         frames: 21,
         source: Some("clip.mp4".into()),
-        fill: mask.then(|| "learned".into()),
+        fill: mask.then_some(FillStrategy::Learned),
         windows,
     }
 }
