@@ -131,6 +131,11 @@ pub struct TrainArgs {
     /// lets uncertain shapes fade into the background (docs/results.md).
     #[arg(long, default_value_t = 4.0)]
     pub l2_weight: f64,
+    /// Weight of a gradient-difference term: L1 between the spatial differences of the
+    /// reconstruction and of the clip, so edges and corners weigh beside the pixels they
+    /// cover (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub edge_weight: f64,
     /// Validate every N steps.
     #[arg(long, default_value_t = 100)]
     pub val_every: usize,
@@ -199,6 +204,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
             .with_partial_l2_weight(a.partial_l2_weight)
             .with_entropy_detach(a.entropy_detach)
             .with_l2_weight(a.l2_weight)
+            .with_edge_weight(a.edge_weight)
             .with_val_every(a.val_every.max(1))
             .with_val_clips(a.val_clips.max(1))
             .with_checkpoint_every(a.checkpoint_every.max(1))

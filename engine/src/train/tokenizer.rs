@@ -118,6 +118,11 @@ pub struct TokenizerTrainConfig {
     /// paper). Squared error weighs large errors (a missing shape) more than many small ones.
     #[config(default = 4.0)]
     pub l2_weight: f64,
+    /// Weight of a gradient-difference term (Mathieu et al. 2016): L1 between the spatial
+    /// finite differences of the reconstruction and of the clip, so edges and corners count
+    /// beside the pixels they cover. 0 turns it off.
+    #[config(default = 0.0)]
+    pub edge_weight: f64,
     /// Validate (and log) every this many steps.
     #[config(default = 100)]
     pub val_every: usize,
@@ -235,6 +240,7 @@ impl TokenizerTrainConfig {
             ("partial_loss_weight", self.partial_loss_weight),
             ("partial_l2_weight", self.partial_l2_weight),
             ("l2_weight", self.l2_weight),
+            ("edge_weight", self.edge_weight),
             ("weight_decay", f64::from(self.weight_decay)),
             ("grad_clip", f64::from(self.grad_clip)),
             ("epsilon", f64::from(self.epsilon)),

@@ -156,6 +156,9 @@ pub(crate) fn shard(
         let err = recon.clone() - x.clone();
         loss = loss + (err.clone() * err).mean().mul_scalar(t.l2_weight);
     }
+    if t.edge_weight > 0.0 {
+        loss = loss + edge_loss(recon.clone() - x.clone()).mul_scalar(t.edge_weight);
+    }
     let mut l1_partial = None;
     if let Some(j) = plan.aux_k {
         let err = model.decode(&all_codes[..j]) - x.clone();
@@ -201,4 +204,33 @@ pub(crate) fn shard(
     let factor = scale * models.loss_scale;
     let loss = if factor == 1.0 { loss } else { loss.mul_scalar(factor) };
     Shard { sums, grads: GradientsParams::from_grads(loss.backward(), models.master), grads_d }
+}
+
+/// The gradient-difference loss of a reconstruction error `err` `[B, C, T, H, W]`: the mean
+/// absolute difference of neighbouring errors along the width plus that along the height, i.e.
+/// L1 between the spatial finite differences of the reconstruction and of the clip. Returns `[1]`.
+pub fn edge_loss(err: Tensor<5>) -> Tensor<1> {
+    let [b, c, t, h, w] = err.dims();
+    let dx = err.clone().slice([0..b, 0..c, 0..t, 0..h, 1..w]) - err.clone().slice([0..b, 0..c, 0..t, 0..h, 0..w - 1]);
+    let dy = err.clone().slice([0..b, 0..c, 0..t, 1..h, 0..w]) - err.slice([0..b, 0..c, 0..t, 0..h - 1, 0..w]);
+    dx.abs().mean() + dy.abs().mean()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_edge_loss_sees_edges_not_offsets() {
+        let device = Device::flex();
+        let read = |t: Tensor<1>| t.into_scalar::<f32>();
+        // A constant error (a brightness offset) has no edges.
+        assert_eq!(read(edge_loss(Tensor::<5>::ones([1, 3, 2, 4, 4], &device).mul_scalar(0.5))), 0.0);
+        // One wrong pixel: along each axis it makes two differences of 1 out of C*T*H*(W-1).
+        let mut v = vec![0.0f32; 4 * 4];
+        v[5] = 1.0;
+        let one = Tensor::<5>::from_data(TensorData::new(v, [1, 1, 1, 4, 4]), &device);
+        let got = read(edge_loss(one));
+        assert!((got - (2.0 / 12.0 + 2.0 / 12.0)).abs() < 1e-6, "{got}");
+    }
 }
