@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::prelude::*;
+use hitvideo_engine::dataset::Shape;
 use hitvideo_engine::eval::tokenizer::{self as eval, EvalOptions};
 use hitvideo_engine::metrics;
 use hitvideo_engine::tokenizer::load_tokenizer;
@@ -147,12 +148,32 @@ fn encode_decode_token_files_and_evaluate() {
         assert_eq!(a.motion, flags.iter().filter(|f| f[2]).count() as f64 / flags.len() as f64);
     }
     assert!(report.to_string().contains("attributes the analyzer reads as in the original"));
+    // The confusion rows count every clip's shape reading once, and its diagonal is the
+    // all-layers shape agreement.
+    let readings: Vec<_> = report.per_clip.iter().filter_map(|c| c.shape_reading).collect();
+    assert_eq!(readings.len(), 4);
+    let rows = &report.shape_confusion;
+    assert_eq!(rows.iter().map(|r| r.clips).sum::<usize>(), 4);
+    for r in rows {
+        assert_eq!(r.as_circle + r.as_square + r.as_triangle + r.as_none, r.clips, "{r:?}");
+    }
+    let diagonal: usize = rows
+        .iter()
+        .map(|r| match r.original {
+            Shape::Circle => r.as_circle,
+            Shape::Square => r.as_square,
+            Shape::Triangle => r.as_triangle,
+        })
+        .sum();
+    assert_eq!(diagonal as f64 / 4.0, sem[3].shape);
+    assert!(report.to_string().contains("shapes read from the decodes"));
     let gray = vec![("gray".to_string(), Video::from_raw(32, 32, 8.0, vec![128; 32 * 32 * 3 * 16]).expect("clip"))];
     let plain = EvalOptions { batch: 1, h264_preset: None, mask: None };
     let g = eval::evaluate(&model, &cfg, &gray, &plain).expect("evaluate gray");
     assert!(g.semantics_by_layers.is_none() && g.per_clip[0].semantics_by_layers.is_none(), "no shape, no agreement");
+    assert!(g.shape_confusion.is_empty() && g.per_clip[0].shape_reading.is_none(), "no shape, no confusion rows");
     let json = serde_json::to_value(&report).expect("json");
-    for key in ["bpp", "compression_ratio", "mean_by_layers", "layers", "per_clip", "h264", "encode_seconds", "decode_seconds"] {
+    for key in ["bpp", "compression_ratio", "mean_by_layers", "shape_confusion", "layers", "per_clip", "h264", "encode_seconds", "decode_seconds"] {
         assert!(json.get(key).is_some(), "JSON lacks {key}");
     }
     // Dynamic encoding: the cap holds over all windows, the bits add up, every fill is measured.

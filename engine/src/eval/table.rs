@@ -43,6 +43,25 @@ impl fmt::Display for EvalReport {
                 writeln!(f, "{:<6} {:<8} {:<8} {}", k + 1, pct(a.color), pct(a.shape), pct(a.motion))?;
             }
         }
+        if !self.shape_confusion.is_empty() {
+            writeln!(f, "\nshapes read from the decodes (all layers), by the original's shape")?;
+            writeln!(f, "original  clips  circle  square  triangle  none  mean fill  mean taper")?;
+            let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+            for r in &self.shape_confusion {
+                let name = r.original.words()[0];
+                writeln!(
+                    f,
+                    "{name:<9} {:<6} {:<7} {:<7} {:<9} {:<5} {:<10} {}",
+                    r.clips,
+                    r.as_circle,
+                    r.as_square,
+                    r.as_triangle,
+                    r.as_none,
+                    opt(r.mean_fill),
+                    opt(r.mean_taper)
+                )?;
+            }
+        }
         if let Some(h) = &self.h264 {
             writeln!(f, "\nH.264 (libx264 {}) at the tokens' bpp: {}/{} clips within budget", h.preset, h.matched_clips, self.clips)?;
             writeln!(

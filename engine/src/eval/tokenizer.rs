@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::h264::{self, H264Clip};
+use crate::dataset::attributes::Shape;
 use crate::dataset::synth;
 use crate::eval::analyze::analyze;
 use crate::metrics;
@@ -113,7 +114,65 @@ pub struct ClipReport {
     /// of the `k` coarsest layers as from the original; `None` when it finds no shape in the
     /// original (natural video).
     pub semantics_by_layers: Option<Vec<[bool; 3]>>,
+    /// The analyzer's shape in the original and in the decode from all layers, with what it
+    /// classified the decode by; `None` when it finds no shape in the original.
+    pub shape_reading: Option<ShapeReading>,
     pub h264: Option<H264Clip>,
+}
+
+/// The shape the analyzer reads in a clip and in its decode from all layers.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ShapeReading {
+    pub original: Shape,
+    /// `None` when the analyzer finds no shape in the decode.
+    pub decoded: Option<Shape>,
+    /// The decode's median fraction of its bounding box filled (squares need 0.89, circles 0.64).
+    pub fill: Option<f32>,
+    /// The decode's median top-to-bottom width ratio (triangles are below 0.7).
+    pub taper: Option<f32>,
+}
+
+/// How the decodes of the clips of one shape were read: the rows of the shape confusion
+/// matrix, which says what the shape ceiling is lost to.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ShapeConfusion {
+    pub original: Shape,
+    pub clips: usize,
+    pub as_circle: usize,
+    pub as_square: usize,
+    pub as_triangle: usize,
+    /// Decodes in which the analyzer finds no shape.
+    pub as_none: usize,
+    /// Mean over the decodes with a shape of their bounding-box fill and taper.
+    pub mean_fill: Option<f64>,
+    pub mean_taper: Option<f64>,
+}
+
+impl ShapeConfusion {
+    /// One row per shape that occurs among `readings`, in [`Shape::ALL`]'s order.
+    pub fn rows(readings: &[ShapeReading]) -> Vec<Self> {
+        Shape::ALL
+            .into_iter()
+            .filter_map(|original| {
+                let of: Vec<&ShapeReading> = readings.iter().filter(|r| r.original == original).collect();
+                let count = |s: Option<Shape>| of.iter().filter(|r| r.decoded == s).count();
+                let mean = |f: &dyn Fn(&ShapeReading) -> Option<f32>| {
+                    let v: Vec<f64> = of.iter().filter_map(|r| f(r).map(f64::from)).collect();
+                    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+                };
+                (!of.is_empty()).then(|| Self {
+                    original,
+                    clips: of.len(),
+                    as_circle: count(Some(Shape::Circle)),
+                    as_square: count(Some(Shape::Square)),
+                    as_triangle: count(Some(Shape::Triangle)),
+                    as_none: count(None),
+                    mean_fill: mean(&|r| r.fill),
+                    mean_taper: mean(&|r| r.taper),
+                })
+            })
+            .collect()
+    }
 }
 
 /// How often the analyzer reads from a decode the attributes it reads from the original,
@@ -180,6 +239,9 @@ pub struct EvalReport {
     /// Per `k`, the analyzer's agreement between the decode of the `k` coarsest layers and
     /// the original (`None` when no clip has a shape the analyzer finds).
     pub semantics_by_layers: Option<Vec<Agreement>>,
+    /// What the analyzer reads the decodes (all layers) of each shape as (empty when no clip
+    /// has a shape).
+    pub shape_confusion: Vec<ShapeConfusion>,
     /// Why MS-SSIM is missing, when it is.
     pub ms_ssim_note: Option<String>,
     pub layers: Vec<LayerUsage>,
@@ -270,8 +332,10 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             }
         }
         let mut by_layers = Vec::with_capacity(n_layers);
-        let wanted = analyze(clip).attributes();
+        let original = analyze(clip);
+        let wanted = original.attributes();
         let mut semantics = wanted.map(|_| Vec::with_capacity(n_layers));
+        let mut shape_reading = None;
         for k in 1..=n_layers {
             let started = Instant::now();
             let decoded = codec::decode_windows(model, &tokens, k, opts.batch, clip.fps())?;
@@ -283,6 +347,9 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             if let (Some(want), Some(v)) = (wanted, semantics.as_mut()) {
                 let got = analyze(&recon);
                 v.push([got.color == Some(want.color), got.shape == Some(want.shape), got.motion == Some(want.motion)]);
+                if k == n_layers {
+                    shape_reading = Some(ShapeReading { original: want.shape, decoded: got.shape, fill: got.fill, taper: got.taper });
+                }
             }
         }
         if let Some((mcfg, fills)) = &opts.mask {
@@ -301,6 +368,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             bpp: bits / pixels,
             by_layers,
             semantics_by_layers: semantics,
+            shape_reading,
             h264,
         });
     }
@@ -314,6 +382,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         .ok_or_else(|| EvalError::Invalid("no clips measured".into()))?;
     let with_shape: Vec<&Vec<[bool; 3]>> = per_clip.iter().filter_map(|c| c.semantics_by_layers.as_ref()).collect();
     let semantics_by_layers = (0..n_layers).map(|k| Agreement::mean(&with_shape.iter().map(|v| v[k]).collect::<Vec<_>>())).collect::<Option<Vec<_>>>();
+    let shape_confusion = ShapeConfusion::rows(&per_clip.iter().filter_map(|c| c.shape_reading).collect::<Vec<_>>());
     let ms_ssim_note = mean_by_layers
         .first()
         .and_then(|q| q.ms_ssim)
@@ -349,6 +418,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         dynamic,
         mean_by_layers,
         semantics_by_layers,
+        shape_confusion,
         per_clip,
     })
 }
@@ -418,4 +488,25 @@ fn summarize_h264(preset: &str, clips: &[ClipReport]) -> Option<H264Summary> {
         matched_clips: runs.iter().filter(|r| r.matched).count(),
         quality,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confusion_rows_count_each_reading_under_its_original() {
+        let r = |original, decoded, fill| ShapeReading { original, decoded, fill, taper: fill.map(|_| 1.0) };
+        let rows = ShapeConfusion::rows(&[
+            r(Shape::Square, Some(Shape::Square), Some(0.95)),
+            r(Shape::Square, Some(Shape::Circle), Some(0.75)),
+            r(Shape::Square, None, None),
+            r(Shape::Triangle, Some(Shape::Triangle), Some(0.5)),
+        ]);
+        assert_eq!(rows.len(), 2, "no row for a shape with no clips: {rows:?}");
+        let sq = rows.iter().find(|c| c.original == Shape::Square).unwrap();
+        assert_eq!((sq.clips, sq.as_square, sq.as_circle, sq.as_triangle, sq.as_none), (3, 1, 1, 0, 1));
+        assert!((sq.mean_fill.unwrap() - 0.85).abs() < 1e-6, "the mean is over decodes with a shape: {sq:?}");
+        assert_eq!(rows[0].original, Shape::Square, "rows follow Shape::ALL; circle has none here");
+    }
 }
