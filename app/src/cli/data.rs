@@ -330,7 +330,11 @@ fn analyze_cmd(a: AnalyzeArgs) -> Result<()> {
     let res = analyze::analyze(&clip);
     let show = |o: Option<String>| o.unwrap_or_else(|| "not found".into());
     println!("color:  {}", show(res.color.map(|c| c.to_string())));
-    println!("shape:  {}", show(res.shape.map(|c| c.to_string())));
+    let measured = match (res.fill, res.taper) {
+        (Some(fill), Some(taper)) => format!(" (fills {fill:.2} of its box, taper {taper:.2})"),
+        _ => String::new(),
+    };
+    println!("shape:  {}{measured}", show(res.shape.map(|c| c.to_string())));
     println!("motion: {}", show(res.motion.map(|c| c.to_string())));
     if let Some(p) = prompt {
         let wanted = PromptAttributes::parse(&p);

@@ -48,7 +48,7 @@ impl fmt::Display for EvalReport {
             writeln!(f, "original  clips  circle  square  triangle  none  mean fill  mean taper")?;
             let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
             for r in &self.shape_confusion {
-                let name = r.original.words()[0];
+                let name = r.original.to_string();
                 writeln!(
                     f,
                     "{name:<9} {:<6} {:<7} {:<7} {:<9} {:<5} {:<10} {}",
