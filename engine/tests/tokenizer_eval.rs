@@ -136,7 +136,14 @@ fn encode_decode_token_files_and_evaluate() {
         let h = c.h264.as_ref().expect("per-clip H.264");
         assert!((h.target_bpp - c.bpp).abs() < 1e-12);
         assert_eq!(h.matched, h.bpp <= h.target_bpp, "{h:?}");
+        assert_eq!(h.semantics.is_some(), c.semantics_by_layers.is_some(), "the H.264 decode is read where the original has a shape");
     }
+    // The codec's shape ceiling at the same bits: its per-clip readings averaged.
+    let hs = h.semantics.expect("synthetic clips have shapes");
+    let flags: Vec<[bool; 3]> = report.per_clip.iter().filter_map(|c| c.h264.as_ref().and_then(|h| h.semantics)).collect();
+    assert_eq!(hs.clips, flags.len());
+    assert_eq!(hs.shape, flags.iter().filter(|f| f[1]).count() as f64 / flags.len() as f64);
+    assert!(report.to_string().contains("from the H.264 decodes as from the originals"));
     // The analyzer finds the shape in every synthetic original; per k, the agreement rates
     // are the per-clip flags averaged.
     let sem = report.semantics_by_layers.as_ref().expect("synthetic clips have shapes");

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::analyze::analyze;
 use super::tokenizer::Quality;
 use crate::video::mp4::{Mp4Options, Mp4Stats, write_mp4_with_stats};
 use crate::video::{self, DecodeOptions, ExportMetadata, Video, VideoError};
@@ -33,6 +34,9 @@ pub struct H264Clip {
     pub matched: bool,
     /// Reconstruction quality of the decoded H.264 clip.
     pub quality: Quality,
+    /// Whether the analyzer reads the same `[color, shape, motion]` from the H.264 decode as
+    /// from the original; `None` when it finds no shape in the original.
+    pub semantics: Option<[bool; 3]>,
 }
 
 /// A scratch folder under the system temp dir, removed on drop.
@@ -97,6 +101,10 @@ pub fn h264_at_bits(clip: &Video, target_bits: f64, preset: &str, work: &Path) -
     let pixels = (clip.len() * clip.width() as usize * clip.height() as usize) as f64;
     let file_bytes = std::fs::metadata(&path).map_err(|source| VideoError::Io { path: path.clone(), source })?.len();
     let quality = Quality::measure(clip, &back).ok_or_else(|| VideoError::Invalid("H.264 clip shape changed".into()))?;
+    let semantics = analyze(clip).attributes().map(|want| {
+        let got = analyze(&back);
+        [got.color == Some(want.color), got.shape == Some(want.shape), got.motion == Some(want.motion)]
+    });
     Ok(H264Clip {
         crf: hi,
         target_bpp: target_bits / pixels,
@@ -105,5 +113,6 @@ pub fn h264_at_bits(clip: &Video, target_bits: f64, preset: &str, work: &Path) -
         file_bpp: (file_bytes * 8) as f64 / pixels,
         matched,
         quality,
+        semantics,
     })
 }

@@ -77,6 +77,16 @@ impl fmt::Display for EvalReport {
             if let Some(t) = self.mean_by_layers.last() {
                 writeln!(f, "tokenizer (all layers) at bpp {:.4}: PSNR {:.2} dB, SSIM {:.4}, MS-SSIM {}", self.bpp, t.psnr, t.ssim, ms(t))?;
             }
+            if let Some(a) = &h.semantics {
+                writeln!(
+                    f,
+                    "the analyzer reads from the H.264 decodes as from the originals ({} clips): color {}, shape {}, motion {}",
+                    a.clips,
+                    pct(a.color),
+                    pct(a.shape),
+                    pct(a.motion)
+                )?;
+            }
         }
         if let Some(d) = &self.dynamic {
             let s = &d.summary;

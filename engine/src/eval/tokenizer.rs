@@ -187,7 +187,7 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    fn mean(per_clip: &[[bool; 3]]) -> Option<Self> {
+    pub fn mean(per_clip: &[[bool; 3]]) -> Option<Self> {
         let n = per_clip.len();
         let rate = |i: usize| per_clip.iter().filter(|a| a[i]).count() as f64 / n as f64;
         (n > 0).then(|| Self { clips: n, color: rate(0), shape: rate(1), motion: rate(2) })
@@ -216,6 +216,9 @@ pub struct H264Summary {
     /// Clips whose slices fit the token budget (the rest are at CRF 51).
     pub matched_clips: usize,
     pub quality: Quality,
+    /// The analyzer's agreement between the H.264 decodes and the originals, over the clips
+    /// with a shape (`None` when there are none): the codec's shape ceiling at the same bits.
+    pub semantics: Option<Agreement>,
 }
 
 /// Everything `tokenizer eval` reports.
@@ -487,6 +490,7 @@ fn summarize_h264(preset: &str, clips: &[ClipReport]) -> Option<H264Summary> {
         file_bpp: runs.iter().map(|r| r.file_bpp).sum::<f64>() / n,
         matched_clips: runs.iter().filter(|r| r.matched).count(),
         quality,
+        semantics: Agreement::mean(&runs.iter().filter_map(|r| r.semantics).collect::<Vec<_>>()),
     })
 }
 
