@@ -194,6 +194,7 @@ fn tiny_tokens() -> TokenFile {
     TokenFile {
         preset: cfg.name.clone(),
         config_sha256: config_sha256(&cfg),
+        weights_sha256: None,
         fps: 8.0,
         window_frames: cfg.frames,
         height: cfg.height,

@@ -4,8 +4,8 @@
 //! masking settings with a clear message, and time it with `hitvideo bench`.
 
 use hitvideo_e2e::hitvideo;
-use hitvideo_engine::tokenizer::FillStrategy;
 use hitvideo_engine::tokenizer::tokens::TokenFile;
+use hitvideo_engine::tokenizer::{FillStrategy, codec};
 
 fn s(p: &std::path::Path) -> &str {
     p.to_str().expect("UTF-8 temp path")
@@ -134,6 +134,14 @@ fn train_encode_decode_eval_with_masks_and_bench() {
     for (a, b) in after.windows.iter().flat_map(|w| &w.layers).zip(file.windows.iter().flat_map(|w| &w.layers)) {
         assert_eq!(a.ids, b.ids, "a frozen encoder gives the same ids");
     }
+    // The file records the weights that wrote it: the fine-tune's decoder shares the run's
+    // config, but decoding its tokens with the run's weights is refused, naming the fix.
+    assert_eq!(after.weights_sha256.as_deref(), Some(codec::weights_sha256(&ft).expect("weights").as_str()));
+    let err = hitvideo(&["--device", "cpu", "tokenizer", "decode", "--checkpoint", s(&run), s(&ft_tokens), "--out", s(&dir.path().join("x.mp4"))])
+        .expect_err("other weights");
+    assert!(format!("{err:#}").contains("other weights") && format!("{err:#}").contains("ft.tokens"), "{err:#}");
+    hitvideo(&["--device", "cpu", "tokenizer", "decode", "--checkpoint", s(&ft), s(&ft_tokens), "--out", s(&dir.path().join("ft.mp4"))])
+        .expect("decode with its own weights");
     let err = hitvideo(&["tokenizer", "train", "--out", s(&dir.path().join("bad")), "--steps", "1", "--mask-fill", "blur"]).expect_err("fill");
     assert!(format!("{err:#}").contains("unknown fill strategy 'blur'"), "{err:#}");
 

@@ -137,6 +137,7 @@ pub fn encode_video(model: &Tokenizer, cfg: &TokenizerConfig, clip: &Video, sour
     Ok(TokenFile {
         preset: cfg.name.clone(),
         config_sha256: super::config_sha256(cfg),
+        weights_sha256: None,
         fps: clip.fps(),
         window_frames: cfg.frames,
         height: cfg.height,

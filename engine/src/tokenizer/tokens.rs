@@ -5,7 +5,8 @@
 //! 0       8 bytes  magic "HVTOKENS"
 //! 8       u32      format version (2; version 1 is still read)
 //! 12      u32      header length n
-//! 16      n bytes  header JSON: preset, config_sha256, fps, window_frames, height, width,
+//! 16      n bytes  header JSON: preset, config_sha256, weights_sha256 (optional), fps,
+//!                  window_frames, height, width,
 //!                  frames (true frame count), source, windows (count), and per window per
 //!                  layer {shape [t, h, w], bits, mask (whether mask bits follow)}
 //! 16 + n  payload  per window, per layer (coarsest first): a layer without a mask holds its
@@ -103,6 +104,9 @@ pub struct TokenFile {
     pub preset: String,
     /// [`crate::tokenizer::config_sha256`] of the tokenizer that made the tokens.
     pub config_sha256: String,
+    /// SHA-256 of the weights (`model.bpk`) that made the tokens, when known: two runs of one
+    /// config share `config_sha256`, and tokens decoded by the other run's weights are noise.
+    pub weights_sha256: Option<String>,
     /// Frame rate of the encoded frames.
     pub fps: f64,
     /// Frames per window (the tokenizer's clip length).
@@ -139,6 +143,12 @@ pub enum TokenFileError {
         .path.display()
     )]
     ConfigMismatch { path: PathBuf, file_preset: String, file_sha: String, ckpt_preset: String, ckpt_sha: String },
+    #[error(
+        "{}: these tokens were made by other weights of tokenizer '{preset}' (weights sha256 {file_sha}) than the checkpoint's \
+         ({ckpt_sha}); decoded by these weights they would be noise. Decode with the checkpoint or step folder that encoded them",
+        .path.display()
+    )]
+    WeightsMismatch { path: PathBuf, preset: String, file_sha: String, ckpt_sha: String },
     #[error("{}: cannot write these tokens: {reason}", .path.display())]
     Invalid { path: PathBuf, reason: String },
 }
@@ -156,6 +166,9 @@ struct LayerHeader {
 struct Header {
     preset: String,
     config_sha256: String,
+    /// Absent in files written before it existed, and where the weights were not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights_sha256: Option<String>,
     fps: f64,
     window_frames: usize,
     height: usize,
@@ -236,6 +249,20 @@ impl TokenFile {
         })
     }
 
+    /// Errors when the file records the weights that made it and `weights_sha256` (the
+    /// checkpoint's `model.bpk`) is not them. A file that records none passes.
+    pub fn check_weights(&self, weights_sha256: &str, path: &Path) -> Result<(), TokenFileError> {
+        match &self.weights_sha256 {
+            Some(file) if file != weights_sha256 => Err(TokenFileError::WeightsMismatch {
+                path: path.to_path_buf(),
+                preset: self.preset.clone(),
+                file_sha: file.clone(),
+                ckpt_sha: weights_sha256.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The file's bytes (see the module docs); `path` only names the file in errors.
     pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, TokenFileError> {
         self.validate().map_err(|reason| TokenFileError::Invalid { path: path.to_path_buf(), reason })?;
@@ -244,6 +271,7 @@ impl TokenFile {
         let header = Header {
             preset: self.preset.clone(),
             config_sha256: self.config_sha256.clone(),
+            weights_sha256: self.weights_sha256.clone(),
             fps: self.fps,
             window_frames: self.window_frames,
             height: self.height,
@@ -374,6 +402,7 @@ impl TokenFile {
         let file = Self {
             preset: header.preset,
             config_sha256: header.config_sha256,
+            weights_sha256: header.weights_sha256,
             fps: header.fps,
             window_frames: header.window_frames,
             height: header.height,

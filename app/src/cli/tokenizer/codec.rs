@@ -179,13 +179,19 @@ pub fn checkpoint_for(arg: Option<&Path>, real: bool) -> Result<PathBuf> {
     })
 }
 
-/// The bundle tokenizer (general first, then shapes) whose config wrote `tokens`.
+/// The bundle tokenizer (general first, then shapes) that wrote `tokens`: its config, and its
+/// weights where the file records them (another run of the same config is refused by name).
 fn checkpoint_of_tokens(tokens: &TokenFile, path: &Path) -> Result<PathBuf> {
     let b = bundle::locate(None).ok_or_else(|| anyhow::anyhow!(bundle::missing_hint()))??;
     for dir in b.general.iter().chain([&b.tokenizer]) {
         let text = std::fs::read(dir.join("config.json")).with_context(|| format!("{}: cannot read config.json", dir.display()))?;
         let cfg = TokenizerConfig::from_json(&text).with_context(|| format!("{}: bad config.json", dir.display()))?;
         if tokens.check_config(&cfg, path).is_ok() {
+            if tokens.weights_sha256.is_some() {
+                tokens
+                    .check_weights(&codec::weights_sha256(dir)?, path)
+                    .with_context(|| format!("the model bundle's '{}' tokenizer ({}) shares the file's config, not its weights", cfg.name, dir.display()))?;
+            }
             return Ok(dir.clone());
         }
     }
@@ -232,8 +238,10 @@ pub fn eval_cmd(a: EvalArgs, choice: DeviceChoice) -> Result<()> {
 
 pub fn encode_cmd(a: EncodeArgs, choice: DeviceChoice) -> Result<()> {
     let mask = a.mask.parse_one()?;
-    let (model, cfg) = load(&checkpoint_for(a.checkpoint.as_deref(), true)?, choice)?;
+    let checkpoint = checkpoint_for(a.checkpoint.as_deref(), true)?;
+    let (model, cfg) = load(&checkpoint, choice)?;
     let mut tokens = codec::encode_file(&model, &cfg, &a.input)?;
+    tokens.weights_sha256 = Some(codec::weights_sha256(&checkpoint)?);
     if let Some((mcfg, fill)) = &mask {
         let s = masked_codec::mask_windows(&mut tokens.windows, mcfg, cfg.frames * cfg.height * cfg.width)?;
         tokens.fill = Some(*fill);
@@ -264,6 +272,8 @@ pub fn decode_cmd(a: DecodeArgs, choice: DeviceChoice) -> Result<()> {
         Some(c) => checkpoint_for(Some(c), true)?,
         None => checkpoint_of_tokens(&tokens, &a.tokens)?,
     };
+    let weights = codec::weights_sha256(&checkpoint)?;
+    tokens.check_weights(&weights, &a.tokens)?;
     let (model, cfg) = load(&checkpoint, choice)?;
     let has_masks = tokens.windows.iter().any(|w| w.layers.iter().any(|l| l.mask.is_some()));
     if let Some((mcfg, _)) = mask.as_ref().filter(|_| !has_masks) {
@@ -277,9 +287,8 @@ pub fn decode_cmd(a: DecodeArgs, choice: DeviceChoice) -> Result<()> {
         eprintln!("masked tokens are filled with '{name}'");
     }
     let clip = codec::decode_tokens_filled(&model, &cfg, &tokens, &a.tokens, a.layers, fill)?;
-    let weights = codec::weights_sha256(&checkpoint).ok();
     let layers = a.layers.unwrap_or(cfg.layers.len());
-    let written = codec::export_decoded(&clip, &a.out, &tokens, &a.tokens, layers, weights)?;
+    let written = codec::export_decoded(&clip, &a.out, &tokens, &a.tokens, layers, Some(weights))?;
     println!("{}: {} frames from {layers} of {} layers", a.tokens.display(), clip.len(), cfg.layers.len());
     for p in written {
         println!("wrote {}", p.display());

@@ -21,6 +21,7 @@ fn sample(mask: bool) -> TokenFile {
     TokenFile {
         preset: cfg.name.clone(),
         config_sha256: crate::tokenizer::config_sha256(&cfg),
+        weights_sha256: mask.then(|| "ab".repeat(32)),
         fps: cfg.fps,
         window_frames: cfg.frames,
         height: cfg.height,
@@ -196,4 +197,15 @@ fn zero_bits_and_zero_length_layers_are_named() {
         .expect_err("overflow")
         .to_string();
     assert!(e.contains("`shape`"), "{e}");
+}
+
+#[test]
+fn tokens_from_other_weights_of_the_same_config_are_refused() {
+    let path = Path::new("clip.hvt");
+    let recorded = sample(true);
+    assert!(recorded.check_weights(&"ab".repeat(32), path).is_ok());
+    let err = recorded.check_weights(&"cd".repeat(32), path).expect_err("other weights").to_string();
+    assert!(err.contains("clip.hvt") && err.contains("other weights") && err.contains("step folder that encoded them"), "{err}");
+    // A file written before weights were recorded cannot tell, and passes.
+    assert!(sample(false).check_weights(&"cd".repeat(32), path).is_ok());
 }
