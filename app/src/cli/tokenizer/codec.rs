@@ -125,8 +125,8 @@ pub struct EncodeArgs {
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
     /// Tokenizer run folder or step-* folder, or `general` / `shapes` for the model bundle's;
-    /// must be the tokenizer that wrote the tokens (default: whichever of the bundle's
-    /// tokenizers did).
+    /// must be the tokenizer that wrote the tokens, weights included (default: whichever of
+    /// the bundle's tokenizers did; tokens from other weights are refused).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// A token file written by `tokenizer encode`.
