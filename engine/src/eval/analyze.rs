@@ -38,6 +38,11 @@ impl Analysis {
     pub fn attributes(&self) -> Option<Attributes> {
         Some(Attributes { shape: self.shape?, color: self.color?, motion: self.motion? })
     }
+
+    /// Whether this analysis reads each of `[color, shape, motion]` as `want` (the original's).
+    pub fn agrees_with(&self, want: &Attributes) -> [bool; 3] {
+        [self.color == Some(want.color), self.shape == Some(want.shape), self.motion == Some(want.motion)]
+    }
 }
 
 /// Per-frame measurements.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::analyze::analyze;
 use super::tokenizer::Quality;
+use crate::dataset::Attributes;
 use crate::video::mp4::{Mp4Options, Mp4Stats, write_mp4_with_stats};
 use crate::video::{self, DecodeOptions, ExportMetadata, Video, VideoError};
 
@@ -59,8 +60,9 @@ impl Drop for ScratchDir {
 }
 
 /// Encodes `clip` with libx264 (`preset`) at the best CRF whose slices fit `target_bits`,
-/// decodes it back from `work` (a scratch folder) and measures it against `clip`.
-pub fn h264_at_bits(clip: &Video, target_bits: f64, preset: &str, work: &Path) -> Result<H264Clip, VideoError> {
+/// decodes it back from `work` (a scratch folder) and measures it against `clip`; `wanted`
+/// (the original's attributes, when it has a shape) is compared with what the analyzer reads back.
+pub fn h264_at_bits(clip: &Video, wanted: Option<&Attributes>, target_bits: f64, preset: &str, work: &Path) -> Result<H264Clip, VideoError> {
     let meta = ExportMetadata::for_video(clip);
     let mut tried: BTreeMap<u8, (Mp4Stats, PathBuf)> = BTreeMap::new();
     let mut encode = |crf: u8| -> Result<u64, VideoError> {
@@ -101,10 +103,7 @@ pub fn h264_at_bits(clip: &Video, target_bits: f64, preset: &str, work: &Path) -
     let pixels = (clip.len() * clip.width() as usize * clip.height() as usize) as f64;
     let file_bytes = std::fs::metadata(&path).map_err(|source| VideoError::Io { path: path.clone(), source })?.len();
     let quality = Quality::measure(clip, &back).ok_or_else(|| VideoError::Invalid("H.264 clip shape changed".into()))?;
-    let semantics = analyze(clip).attributes().map(|want| {
-        let got = analyze(&back);
-        [got.color == Some(want.color), got.shape == Some(want.shape), got.motion == Some(want.motion)]
-    });
+    let semantics = wanted.map(|want| analyze(&back).agrees_with(want));
     Ok(H264Clip {
         crf: hi,
         target_bpp: target_bits / pixels,

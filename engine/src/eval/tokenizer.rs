@@ -335,8 +335,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             }
         }
         let mut by_layers = Vec::with_capacity(n_layers);
-        let original = analyze(clip);
-        let wanted = original.attributes();
+        let wanted = analyze(clip).attributes();
         let mut semantics = wanted.map(|_| Vec::with_capacity(n_layers));
         let mut shape_reading = None;
         for k in 1..=n_layers {
@@ -349,7 +348,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             by_layers.push(Quality::measure(clip, &recon).ok_or_else(|| EvalError::Invalid(format!("{name}: reconstruction has another shape")))?);
             if let (Some(want), Some(v)) = (wanted, semantics.as_mut()) {
                 let got = analyze(&recon);
-                v.push([got.color == Some(want.color), got.shape == Some(want.shape), got.motion == Some(want.motion)]);
+                v.push(got.agrees_with(&want));
                 if k == n_layers {
                     shape_reading = Some(ShapeReading { original: want.shape, decoded: got.shape, fill: got.fill, taper: got.taper });
                 }
@@ -360,7 +359,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         }
         let bits = tokens.iter().flat_map(|w| &w.layers).map(|l| l.ids.len() * l.bits).sum::<usize>() as f64;
         let h264 = match (&opts.h264_preset, &scratch) {
-            (Some(preset), Some(dir)) => Some(h264::h264_at_bits(clip, bits, preset, &dir.0)?),
+            (Some(preset), Some(dir)) => Some(h264::h264_at_bits(clip, wanted.as_ref(), bits, preset, &dir.0)?),
             _ => None,
         };
         let pixels = (clip.len() * cfg.height * cfg.width) as f64;
