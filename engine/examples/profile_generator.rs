@@ -1,6 +1,7 @@
 //! Where a generator training step's time goes, at the real shapes of a preset and batch:
 //! text prefix, the transformer blocks, the per-layer heads and cross-entropy, backward and
-//! AdamW; then single ops at the step's shapes (a linear, masked attention, softmax).
+//! AdamW; then single ops at the step's shapes (a linear, masked attention as Burn differentiates
+//! it and as the blocks do, softmax).
 //! `cargo run -p hitvideo-engine --example profile_generator -- [preset] [batch]`
 //! (the `tiny` generator over the `tiny` tokenizer's layers, small text encoder, random ids).
 
@@ -87,9 +88,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let valid_rows = vec![vec![true; seq]; batch];
     let mask = attention_mask(&valid_rows, 0, seq, seq, &dev);
     let mask = mask.expand([batch, heads, seq, seq]);
-    time(&format!("attention [{batch},{heads},{seq},{hd}] with mask, fwd+bwd (the blocks' op)"), || {
+    time(&format!("attention [{batch},{heads},{seq},{hd}] with mask, fwd+bwd (Burn's op)"), || {
         let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
         let _ = attention(q.clone(), q.clone(), q.clone(), Some(mask.clone()), None, opts).sum().backward();
+    });
+    time(&format!("attention [{batch},{heads},{seq},{hd}] with mask, fwd+bwd (the blocks' op)"), || {
+        let _ = hitvideo_engine::ops::attention::attention(q.clone(), q.clone(), q.clone(), mask.clone()).sum().backward();
     });
     let s = Tensor::<4>::random([batch, heads, seq, seq], burn::tensor::Distribution::Normal(0.0, 1.0), &dev).require_grad();
     time(&format!("softmax [{batch},{heads},{seq},{seq}] fwd+bwd"), || {

@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod generator;
 pub mod guidance;
 pub mod metrics;
+pub mod ops;
 pub mod service;
 pub mod tensor;
 pub mod text;

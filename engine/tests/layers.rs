@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Layer {
-    /// Files, pixels, devices, tensor conversion, checkpoints, bundles, datasets.
+    /// Files, pixels, devices, tensor conversion, custom tensor ops, checkpoints, bundles, datasets.
     Shared,
     /// Networks and their file formats (text encoders, tokenizer, generator), and loading them.
     Models,
@@ -33,6 +33,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("checkpoint.rs", Layer::Shared),
     ("metrics.rs", Layer::Shared),
     ("bundle.rs", Layer::Shared),
+    ("ops/", Layer::Shared),
     ("video/", Layer::Shared),
     ("dataset/", Layer::Shared),
     ("text/", Layer::Models),

@@ -1,14 +1,14 @@
-//! One Llama-style transformer block: RMSNorm, causal multi-head attention (Burn's attention
-//! op) with 3D RoPE and an optional KV-cache, RMSNorm, SwiGLU MLP; pre-norm residuals.
+//! One Llama-style transformer block: RMSNorm, causal multi-head attention (Burn's attention op,
+//! with a hand-written backward when training on the CPU: `crate::ops::attention`) with 3D RoPE
+//! and an optional KV-cache, RMSNorm, SwiGLU MLP; pre-norm residuals.
 
 use burn::nn::{Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
 use super::cache::LayerCache;
 use super::rope::RopeTables;
+use crate::ops::attention::attention;
 
 /// Attention + MLP block.
 #[derive(Module, Debug)]
@@ -60,8 +60,7 @@ impl Block {
         };
         let sk = k.dims()[2];
         let mask = mask.expand([b, h, s, sk]);
-        let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-        let ctx = attention(q, k, v, Some(mask), None, opts).swap_dims(1, 2).reshape([b, s, d]);
+        let ctx = attention(q, k, v, mask).swap_dims(1, 2).reshape([b, s, d]);
         let x = x + self.wo.forward(ctx);
         let n = self.mlp_norm.forward(x.clone());
         let mlp = self.w_down.forward(silu(self.w_gate.forward(n.clone())) * self.w_up.forward(n));
