@@ -12,8 +12,10 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+use hitvideo_engine::generator::block::Block;
 use hitvideo_engine::generator::loss::layer_losses;
 use hitvideo_engine::generator::model::attention_mask;
+use hitvideo_engine::generator::rope::RopeTables;
 use hitvideo_engine::generator::{GeneratorConfig, TextConditionConfig};
 use hitvideo_engine::tokenizer::TokenizerConfig;
 
@@ -94,6 +96,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     time(&format!("attention [{batch},{heads},{seq},{hd}] with mask, fwd+bwd (the blocks' op)"), || {
         let _ = hitvideo_engine::ops::attention::attention(q.clone(), q.clone(), q.clone(), mask.clone()).sum().backward();
+    });
+    let norm = burn::nn::RmsNormConfig::new(d).with_epsilon(1e-5).init(&dev);
+    time(&format!("RMSNorm [{batch},{seq},{d}] fwd+bwd"), || {
+        let _ = norm.forward(x.clone()).sum().backward();
+    });
+    let positions: Vec<Option<[f64; 3]>> = (0..seq).map(|i| Some([(i / 64) as f64, ((i / 8) % 8) as f64, (i % 8) as f64])).collect();
+    let rope = RopeTables::new(&positions, hd, 10000.0, &dev);
+    time(&format!("RoPE [{batch},{heads},{seq},{hd}] fwd+bwd"), || {
+        let _ = rope.apply(q.clone()).sum().backward();
+    });
+    let block = Block::new(d, heads, cfg.mlp_hidden, 1e-5, &dev);
+    let plain_block = block.valid();
+    let plain_rope = RopeTables::new(&positions, hd, 10000.0, &Device::flex());
+    let block_mask = attention_mask(&valid_rows, 0, seq, seq, &dev);
+    let plain_mask = block_mask.clone().inner();
+    let plain_x = x.clone().inner();
+    time(&format!("one block [{batch},{seq},{d}] fwd, no autodiff"), || {
+        let _ = plain_block.forward(plain_x.clone(), &plain_rope, plain_mask.clone(), None).sum().into_scalar::<f32>();
+    });
+    time(&format!("one block [{batch},{seq},{d}] fwd+bwd"), || {
+        let _ = block.forward(x.clone(), &rope, block_mask.clone(), None).sum().backward();
     });
     let s = Tensor::<4>::random([batch, heads, seq, seq], burn::tensor::Distribution::Normal(0.0, 1.0), &dev).require_grad();
     time(&format!("softmax [{batch},{heads},{seq},{seq}] fwd+bwd"), || {

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! where `s` is the scale. Masked positions have `P = 0`, so they get no gradient, as in the
-//! fallback. It is used on Flex with autodiff (without gradient checkpointing), where it is
+//! fallback. The softmax is the backend's fused one (Flex: one parallel pass over the rows). It is used on Flex with autodiff (without gradient checkpointing), where it is
 //! measured faster (docs/benchmarks.md, issue 22); everywhere else the call is Burn's
 //! `attention`, so GPUs keep their fused kernels and inference is unchanged.
 
@@ -50,17 +50,16 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Tensor<4, Bool>
     Tensor::from_primitive::<FlexAd>(fused::<Flex, NoCheckpointing>(prim(q), prim(k), prim(v), mask, scale))
 }
 
-/// The probabilities `softmax(s Q Kᵀ)` with masked positions at zero, `[B, H, S, S_k]`, NaN-safe
-/// for fully masked rows as Burn's fallback is (the row maximum is clamped to the most negative
-/// finite value and the row sum to the smallest positive one).
-fn probabilities<B: Backend>(q: FloatTensor<B>, k: FloatTensor<B>, mask: BoolTensor<B>, scale: f64) -> FloatTensor<B> {
-    let scores = B::float_mul_scalar(B::float_matmul(q, B::float_transpose(k)), scale.into());
-    let scores = B::float_mask_fill(scores, mask, f32::NEG_INFINITY.into());
+/// The probabilities `softmax((s Q) Kᵀ)` with masked positions at zero, `[B, H, S, S_k]`, from the
+/// scaled queries `qs = s Q`. Masked scores are set to the dtype's most negative finite value
+/// before the backend's fused softmax (`ActivationOps::softmax`): in a row with one key or more
+/// attended, their weight is exactly zero as with `-inf`; a row with every key masked averages all
+/// values instead of giving zeros (Burn's fallback) or NaN. The generator's masks never have
+/// such a row (`generator::model::attention_mask`).
+fn probabilities<B: Backend>(qs: FloatTensor<B>, k: FloatTensor<B>, mask: BoolTensor<B>) -> FloatTensor<B> {
+    let scores = B::float_matmul(qs, B::float_transpose(k));
     let finfo = scores.dtype().finfo().expect("attention scores are floats");
-    let max = B::float_clamp_min(B::float_max_dim(scores.clone(), 3), finfo.min.into());
-    let num = B::float_exp(B::float_sub(scores, max));
-    let sum = B::float_clamp_min(B::float_sum_dim(num.clone(), 3), finfo.min_positive.into());
-    B::float_div(num, sum)
+    B::softmax(B::float_mask_fill(scores, mask, finfo.min.into()), 3)
 }
 
 /// The autodiff op: forward through [`probabilities`] (kept for the backward), backward as in
@@ -76,13 +75,13 @@ fn fused<B: Backend, C: CheckpointStrategy>(
     struct AttentionBackward;
 
     impl<B: Backend> Backward<B, 3> for AttentionBackward {
-        /// `Q`, `K`, `V`, `P` and the scale.
+        /// `s Q`, `K`, `V`, `P` and the scale `s`.
         type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, f64);
 
         fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
             let [node_q, node_k, node_v] = ops.parents;
             let d_out = grads.consume::<B>(&ops.node);
-            let (q, k, v, p, scale) = ops.state;
+            let (qs, k, v, p, scale) = ops.state;
             if let Some(node) = node_v {
                 grads.register::<B>(node.id, B::float_matmul(B::float_transpose(p.clone()), d_out.clone()));
             }
@@ -93,7 +92,7 @@ fn fused<B: Backend, C: CheckpointStrategy>(
             let row = B::float_sum_dim(B::float_mul(dp.clone(), p.clone()), 3);
             let ds = B::float_mul(p, B::float_sub(dp, row));
             if let Some(node) = node_k {
-                grads.register::<B>(node.id, B::float_mul_scalar(B::float_matmul(B::float_transpose(ds.clone()), q), scale.into()));
+                grads.register::<B>(node.id, B::float_matmul(B::float_transpose(ds.clone()), qs));
             }
             if let Some(node) = node_q {
                 grads.register::<B>(node.id, B::float_mul_scalar(B::float_matmul(ds, k), scale.into()));
@@ -103,10 +102,12 @@ fn fused<B: Backend, C: CheckpointStrategy>(
 
     match AttentionBackward.prepare::<C>([q.node(), k.node(), v.node()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
-            let (q, k, v) = (q.into_primitive(), k.into_primitive(), v.into_primitive());
-            let p = probabilities::<B>(q.clone(), k.clone(), mask, scale);
+            // The scale goes on Q (`[B, H, S, D]`), not on the scores (`S_k / D` times larger).
+            let qs = B::float_mul_scalar(q.into_primitive(), scale.into());
+            let (k, v) = (k.into_primitive(), v.into_primitive());
+            let p = probabilities::<B>(qs.clone(), k.clone(), mask);
             let out = B::float_matmul(p.clone(), v.clone());
-            prep.finish((q, k, v, p, scale), out)
+            prep.finish((qs, k, v, p, scale), out)
         }
         OpsKind::UnTracked(prep) => {
             let opts = AttentionModuleOptions { scale: Some(scale), softcap: None, is_causal: false };
@@ -125,20 +126,21 @@ mod tests {
         let dev = Device::flex().autodiff();
         assert!(uses_fused_backward(&dev));
         let (b, h, s, sk, d) = (2, 3, 5, 7, 4);
+        // Fixed pseudo-random values (not the device's RNG, which tests running at once share).
         let seeded = |shape: [usize; 4], seed: u64| {
-            let plain = Device::flex();
-            plain.seed(seed);
-            Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &plain)
+            let n = shape.iter().product::<usize>();
+            let v: Vec<f32> = (0..n).map(|i| 2.0 * ((i as f32 + 0.37 * seed as f32) * 12.9898).sin()).collect();
+            Tensor::<4>::from_data(burn::tensor::TensorData::new(v, shape), &Device::flex())
         };
         let q = Tensor::<4>::from_data(seeded([b, h, s, d], 1).into_data(), &dev).require_grad();
         let k = Tensor::<4>::from_data(seeded([b, h, sk, d], 2).into_data(), &dev).require_grad();
         let v = Tensor::<4>::from_data(seeded([b, h, sk, d], 3).into_data(), &dev).require_grad();
         let w = Tensor::<4>::from_data(seeded([b, h, s, d], 4).into_data(), &dev);
-        // A causal-like mask offset by the cached keys, with row 0 of batch 1 fully masked.
+        // A causal-like mask offset by the cached keys; row 0 of batch 1 attends its first key only.
         let mut m = vec![false; b * h * s * sk];
         for (i, x) in m.iter_mut().enumerate() {
             let (bi, row, col) = (i / (h * s * sk), (i / sk) % s, i % sk);
-            *x = col > row + (sk - s) || (bi == 1 && row == 0);
+            *x = col > row + (sk - s) || (bi == 1 && row == 0 && col > 0);
         }
         let mask = Tensor::<4, Bool>::from_data(burn::tensor::TensorData::new(m, [b, h, s, sk]), &dev);
         let out = if fused {
@@ -163,6 +165,24 @@ mod tests {
             assert!(max < 1e-5, "{name} differs from Burn's by {max}");
             assert!(a.iter().any(|x| x.abs() > 1e-3), "{name} is all zero");
         }
+    }
+
+    #[test]
+    fn a_row_with_every_key_masked_averages_the_values() {
+        let dev = Device::flex().autodiff();
+        let q = Tensor::<4>::random([1, 1, 2, 4], Distribution::Normal(0.0, 1.0), &dev).require_grad();
+        let v =
+            Tensor::<4>::from_data(burn::tensor::TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0], [1, 1, 3, 4]), &dev);
+        let k = Tensor::<4>::random([1, 1, 3, 4], Distribution::Normal(0.0, 1.0), &dev);
+        let mask = Tensor::<4, Bool>::from_data(burn::tensor::TensorData::new(vec![true, true, true, false, true, true], [1, 1, 2, 3]), &dev);
+        let out = attention(q.clone(), k, v, mask);
+        let g = out.clone().sum().backward();
+        let rows = out.inner().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
+        // Row 0 (every key masked): the mean of the values; row 1: the first value.
+        let expected = [5.0, 6.0, 7.0, 8.0, 1.0, 2.0, 3.0, 4.0];
+        assert!(rows.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-5), "{rows:?}");
+        let dq = q.grad(&g).expect("q grad").into_data().convert::<f32>().try_into_vec::<f32>().expect("f32");
+        assert!(dq.iter().all(|x| x.is_finite()));
     }
 
     #[test]
