@@ -4,3 +4,4 @@
 //! measured faster.
 
 pub mod attention;
+pub mod conv;
