@@ -14,6 +14,7 @@ pub fn time(name: &str, mut f: impl FnMut()) {
 }
 
 /// The preset (first argument, `tiny` by default) and the batch (second, 8 by default).
+#[allow(dead_code)] // not every example takes a preset
 pub fn preset_and_batch() -> (String, usize) {
     let args: Vec<String> = std::env::args().collect();
     let preset = args.get(1).cloned().unwrap_or_else(|| "tiny".into());

@@ -17,11 +17,12 @@
 //! padding columns and rows, `N = T_out Hp Wp`), every shift is a plain offset into the rows,
 //! so each tap is a view, not a copy: one channels-last copy of the input and one padded copy
 //! of the gradient replace the im2col. The cost is the padded grid's extra positions (27% at
-//! 16x16, 56% at 8x8), so it is used where it measures faster: grids of 16x16 and more
-//! (docs/benchmarks.md, session 15). The forward, the input gradient and the bias gradient
-//! are the backend's own.
+//! 16x16, 56% at 8x8), so it is used where it measures faster: stride 1 on grids of 16x16 and
+//! more (docs/benchmarks.md, session 15). [`shifted_weight_grad`] also takes strides (the input
+//! split into its stride phases), tested, but measured no faster there, so strided
+//! convolutions keep Burn's gradient. The forward, the input gradient and the bias gradient are
+//! the backend's own.
 
-use burn::backend::Flex;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -29,6 +30,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
+use burn::backend::{Flex, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, PadMode};
 
@@ -72,31 +74,45 @@ pub fn conv3d(x: Tensor<5>, weight: Tensor<5>, bias: Tensor<1>, options: ConvOpt
     Tensor::from_primitive::<FlexAd>(conv3d_flex(x, weight, bias, options))
 }
 
-/// The weight gradient of a stride-1 3x3x3 convolution with padding `(0, 1, 1)`, from its
-/// input `x` `[B, C_in, T, H, W]` and output gradient `g` `[B, C_out, T - 2, H, W]`:
-/// `[C_out, C_in, 3, 3, 3]`.
-pub fn shifted_weight_grad(x: Tensor<5>, g: Tensor<5>) -> Tensor<5> {
-    let [b, ci, t, h, w] = x.dims();
+/// The weight gradient of a convolution (any kernel, stride and padding; no dilation or groups)
+/// from its input `x` `[B, C_in, T, H, W]` and output gradient `g` `[B, C_out, T_out, H_out,
+/// W_out]`: `[C_out, C_in, kt, kh, kw]`.
+///
+/// With a stride, the input is split into its stride phases (space-to-depth by the stride), so
+/// that each tap reads one phase at a whole-grid offset; with stride 1 there is one phase.
+pub fn shifted_weight_grad(x: Tensor<5>, g: Tensor<5>, kernel: [usize; 3], options: &ConvOptions<3>) -> Tensor<5> {
+    let [b, ci, ..] = x.dims();
     let [_, co, to, ho, wo] = g.dims();
-    let (hp, wp) = (h + 2, w + 2);
+    let [st, sh, sw] = options.stride;
     let device = x.device();
-    // The input channels-last on its padded grid, per clip, with a zero tail so that the largest
-    // shift of the last output frame stays inside: [B, T Hp Wp + 2 Wp + 2, C_in].
-    let xp = x.pad([(0, 0), (1, 1), (1, 1)], PadMode::Constant(0.0)).permute([0, 2, 3, 4, 1]).reshape([b, t * hp * wp, ci]);
-    let xp = Tensor::cat(vec![xp, Tensor::zeros([b, 2 * wp + 2, ci], &device)], 1);
-    // The output gradient on the output frames' padded grid: [B, C_out, T_out Hp Wp].
-    let n = to * hp * wp;
-    let gp = g.pad([(0, 0), (0, hp - ho), (0, wp - wo)], PadMode::Constant(0.0)).reshape([b, co, n]);
-    let mut taps = Vec::with_capacity(27);
-    for kt in 0..3 {
-        for kh in 0..3 {
-            for kw in 0..3 {
-                let shift = (kt * hp + kh) * wp + kw;
-                taps.push(gp.clone().matmul(xp.clone().narrow(1, shift, n)).sum_dim(0).reshape([co, ci, 1]));
+    // The padded input, each axis extended with zeros to a multiple of its stride.
+    let [(t0, t1), (h0, h1), (w0, w1)] = options.padding;
+    let x = x.pad([(t0, t1), (h0, h1), (w0, w1)], PadMode::Constant(0.0));
+    let [_, _, tp, hp, wp] = x.dims();
+    let (tg, hg, wg) = (tp.div_ceil(st), hp.div_ceil(sh), wp.div_ceil(sw));
+    let x = x.pad([(0, tg * st - tp), (0, hg * sh - hp), (0, wg * sw - wp)], PadMode::Constant(0.0));
+    // Phases channels-last on the phase grid: [B, st sh sw, Tg Hg Wg + tail, C_in], the zero
+    // tail keeping the largest shift of the last rows inside.
+    let phases = st * sh * sw;
+    let len = tg * hg * wg;
+    let xp = x.reshape([b, ci, tg, st, hg, sh, wg, sw]).permute([0, 3, 5, 7, 2, 4, 6, 1]).reshape([b, phases, len, ci]);
+    let shift = |a: usize, c: usize, e: usize| ((a / st) * hg + c / sh) * wg + e / sw;
+    let tail = shift(kernel[0] - 1, kernel[1] - 1, kernel[2] - 1);
+    let xp = Tensor::cat(vec![xp, Tensor::zeros([b, phases, tail, ci], &device)], 2);
+    // The output gradient on the phase grid (zeros past the outputs): [B, C_out, T_out Hg Wg].
+    let n = to * hg * wg;
+    let gp = g.pad([(0, 0), (0, hg - ho), (0, wg - wo)], PadMode::Constant(0.0)).reshape([b, co, n]);
+    let mut taps = Vec::with_capacity(kernel.iter().product());
+    for a in 0..kernel[0] {
+        for c in 0..kernel[1] {
+            for e in 0..kernel[2] {
+                let phase = ((a % st) * sh + c % sh) * sw + e % sw;
+                let rows = xp.clone().narrow(1, phase, 1).reshape([b, len + tail, ci]).narrow(1, shift(a, c, e), n);
+                taps.push(gp.clone().matmul(rows).sum_dim(0).reshape([co, ci, 1]));
             }
         }
     }
-    Tensor::cat(taps, 2).reshape([co, ci, 3, 3, 3])
+    Tensor::cat(taps, 2).reshape([co, ci, kernel[0], kernel[1], kernel[2]])
 }
 
 /// The autodiff op on Flex: the forward, input and bias gradients are Flex's, the weight
@@ -117,7 +133,9 @@ fn conv3d_flex(x: FloatTensor<FlexAd>, weight: FloatTensor<FlexAd>, bias: FloatT
                 grads.register::<Flex>(node.id, Flex::conv3d_bias_backward(x.clone(), bias, g.clone()));
             }
             if let Some(node) = node_w {
-                let dw = shifted_weight_grad(Tensor::from_primitive::<Flex>(x.clone()), Tensor::from_primitive::<Flex>(g.clone()));
+                let kernel = weight.shape().dims::<5>();
+                let kernel = [kernel[2], kernel[3], kernel[4]];
+                let dw = shifted_weight_grad(Tensor::from_primitive::<Flex>(x.clone()), Tensor::from_primitive::<Flex>(g.clone()), kernel, &options);
                 grads.register::<Flex>(node.id, dw.try_into_primitive::<Flex>().expect("a Flex tensor converts to its primitive"));
             }
             if let Some(node) = node_x {
@@ -179,6 +197,23 @@ mod tests {
             let max = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             assert!(scale > 1e-3, "{name} is all zero");
             assert!(max <= 1e-5 * scale.max(1.0), "{name} differs from Burn's by {max} (scale {scale})");
+        }
+    }
+
+    #[test]
+    fn shifted_weight_grad_matches_burns_with_strides() {
+        let dev = Device::flex().autodiff();
+        for (stride, padding) in [([2, 2, 2], [0, 1, 1]), ([1, 2, 1], [1, 0, 2])] {
+            let x = values([2, 3, 7, 9, 10], 5.0, &dev);
+            let weight = values([4, 3, 3, 2, 3], 6.0, &dev).require_grad();
+            let options = ConvOptions::new(stride, padding, [1, 1, 1], 1);
+            let out = burn::tensor::module::conv3d(x.clone(), weight.clone(), None, options.clone());
+            let g = values(out.dims(), 7.0, &dev);
+            let reference = weight.grad(&(out * g.clone()).sum().backward()).expect("weight grad");
+            let ours = shifted_weight_grad(x.inner(), g.inner(), [3, 2, 3], &options);
+            let max = (reference.clone() - ours).abs().max().into_scalar::<f32>();
+            let scale = reference.abs().max().into_scalar::<f32>();
+            assert!(scale > 1e-3 && max <= 1e-5 * scale.max(1.0), "stride {stride:?}: {max} (scale {scale})");
         }
     }
 
