@@ -22,7 +22,7 @@ use burn::backend::autodiff::checkpoint::strategy::{CheckpointStrategy, NoCheckp
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::{BoolTensor, FloatTensor};
-use burn::backend::{Backend, Flex, GradientCheckpointingStrategy, TensorMetadata};
+use burn::backend::{Backend, DispatchDevice, Flex, GradientCheckpointingStrategy, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::ops::AttentionModuleOptions;
 
@@ -31,8 +31,15 @@ type FlexAd = Autodiff<Flex, NoCheckpointing>;
 
 /// Whether tensors on `device` take the hand-written backward: Flex with autodiff and no
 /// gradient checkpointing (the backend type the primitives are converted to).
+/// It reads the device's description only (no device is constructed), since inference calls it
+/// once per block and token.
 pub fn uses_fused_backward(device: &Device) -> bool {
-    device.gradient_checkpointing_strategy() == Some(GradientCheckpointingStrategy::Disabled) && *device == Device::flex()
+    match device.as_dispatch() {
+        DispatchDevice::Autodiff(ad) => {
+            ad.gradient_checkpointing_strategy() == GradientCheckpointingStrategy::Disabled && matches!(&**ad, DispatchDevice::Flex(_))
+        }
+        _ => false,
+    }
 }
 
 /// Attention of `q` `[B, H, S, D]` over `k`, `v` `[B, H, S_k, D]`, where `mask` `[B, H, S, S_k]`
