@@ -3,6 +3,7 @@
 //! The studio and the CLI (crate `hitvideo-app`) are thin layers over the plain functions here.
 //! See `engine/README.md` for a map of the modules.
 
+pub mod alloc;
 pub mod bundle;
 pub mod checkpoint;
 pub mod dataset;

@@ -26,6 +26,7 @@ enum Layer {
 
 const LAYERS: &[(&str, Layer)] = &[
     ("lib.rs", Layer::Shared),
+    ("alloc.rs", Layer::Shared),
     ("fsutil.rs", Layer::Shared),
     ("device.rs", Layer::Shared),
     ("guidance.rs", Layer::Shared),
