@@ -12,9 +12,10 @@
 //! ```
 //!
 //! where `s` is the scale. Masked positions have `P = 0`, so they get no gradient, as in the
-//! fallback. The softmax is the backend's fused one (Flex: one parallel pass over the rows). It is used on Flex with autodiff (without gradient checkpointing), where it is
-//! measured faster (docs/benchmarks.md, issue 22); everywhere else the call is Burn's
-//! `attention`, so GPUs keep their fused kernels and inference is unchanged.
+//! fallback. The softmax is the backend's fused one (Flex: one parallel pass over the rows).
+//! It is used on Flex with autodiff (without gradient checkpointing), where it is measured
+//! faster (docs/benchmarks.md, issue 22); everywhere else the call is Burn's `attention`, so
+//! GPUs keep their fused kernels and inference is unchanged.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
