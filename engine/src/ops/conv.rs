@@ -20,8 +20,9 @@
 //! 16x16, 56% at 8x8), so it is used where it measures faster: stride 1 on grids of 16x16 and
 //! more (docs/benchmarks.md, session 15). [`shifted_weight_grad`] also takes strides (the input
 //! split into its stride phases), tested, but measured no faster there, so strided
-//! convolutions keep Burn's gradient. The forward, the input gradient and the bias gradient are
-//! the backend's own.
+//! convolutions keep Burn's gradient. A 1x1x1 convolution is the one-tap case (no padded grid)
+//! and takes it at every size. The forward, the input gradient and the bias gradient are the
+//! backend's own.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -44,19 +45,16 @@ type FlexAd = Autodiff<Flex, NoCheckpointing>;
 pub const MIN_GRID: usize = 16 * 16;
 
 /// Whether a convolution of `x` `[B, C_in, T, H, W]` with `weight` `[C_out, C_in, kt, kh, kw]`
-/// and `options` takes the shifted-product weight gradient: on Flex with autodiff, a 3x3x3
-/// kernel, stride 1, padding `(0, 1, 1)`, no dilation or groups, and an output grid of at least
-/// [`MIN_GRID`].
+/// and `options` takes the shifted-product weight gradient: on Flex with autodiff, stride 1, no
+/// dilation or groups, and either a 3x3x3 kernel with padding `(0, 1, 1)` on a grid of at least
+/// [`MIN_GRID`], or a 1x1x1 kernel without padding (one product, no padded grid: faster at
+/// every size measured).
 pub fn uses_shifted_weight_grad(x: &Tensor<5>, weight: &Tensor<5>, options: &ConvOptions<3>) -> bool {
     let [_, _, _, h, w] = x.dims();
     let [_, _, kt, kh, kw] = weight.dims();
-    uses_fused_backward(&x.device())
-        && [kt, kh, kw] == [3, 3, 3]
-        && options.stride == [1, 1, 1]
-        && options.padding == [(0, 0), (1, 1), (1, 1)]
-        && options.dilation == [1, 1, 1]
-        && options.groups == 1
-        && h * w >= MIN_GRID
+    let cubic = [kt, kh, kw] == [3, 3, 3] && options.padding == [(0, 0), (1, 1), (1, 1)] && h * w >= MIN_GRID;
+    let point = [kt, kh, kw] == [1, 1, 1] && options.padding == [(0, 0); 3];
+    uses_fused_backward(&x.device()) && options.stride == [1, 1, 1] && options.dilation == [1, 1, 1] && options.groups == 1 && (cubic || point)
 }
 
 /// `conv3d(x, weight, bias, options)`: `x` `[B, C_in, T, H, W]`, `weight`
@@ -98,7 +96,7 @@ pub fn shifted_weight_grad(x: Tensor<5>, g: Tensor<5>, kernel: [usize; 3], optio
     let xp = x.reshape([b, ci, tg, st, hg, sh, wg, sw]).permute([0, 3, 5, 7, 2, 4, 6, 1]).reshape([b, phases, len, ci]);
     let shift = |a: usize, c: usize, e: usize| ((a / st) * hg + c / sh) * wg + e / sw;
     let tail = shift(kernel[0] - 1, kernel[1] - 1, kernel[2] - 1);
-    let xp = Tensor::cat(vec![xp, Tensor::zeros([b, phases, tail, ci], &device)], 2);
+    let xp = if tail > 0 { Tensor::cat(vec![xp, Tensor::zeros([b, phases, tail, ci], &device)], 2) } else { xp };
     // The output gradient on the phase grid (zeros past the outputs): [B, C_out, T_out Hg Wg].
     let n = to * hg * wg;
     let gp = g.pad([(0, 0), (0, hg - ho), (0, wg - wo)], PadMode::Constant(0.0)).reshape([b, co, n]);
@@ -166,13 +164,13 @@ mod tests {
     }
 
     /// The output and the three gradients of a weighted sum, through this op and Burn's.
-    fn run(shifted: bool, [b, ci, co, t, h, w]: [usize; 6]) -> [Vec<f32>; 4] {
+    fn run(shifted: bool, [b, ci, co, t, h, w]: [usize; 6], k: usize) -> [Vec<f32>; 4] {
         let dev = Device::flex().autodiff();
         let x = values([b, ci, t, h, w], 1.0, &dev).require_grad();
-        let weight = values([co, ci, 3, 3, 3], 2.0, &dev).require_grad();
+        let weight = values([co, ci, k, k, k], 2.0, &dev).require_grad();
         let bias = values([co], 3.0, &dev).require_grad();
-        let options = ConvOptions::new([1, 1, 1], [0, 1, 1], [1, 1, 1], 1);
-        assert_eq!(uses_shifted_weight_grad(&x, &weight, &options), h * w >= MIN_GRID);
+        let options = ConvOptions::new([1, 1, 1], [0, k / 2, k / 2], [1, 1, 1], 1);
+        assert_eq!(uses_shifted_weight_grad(&x, &weight, &options), k == 1 || h * w >= MIN_GRID);
         let out = if shifted {
             conv3d(x.clone(), weight.clone(), bias.clone(), options)
         } else {
@@ -188,15 +186,17 @@ mod tests {
     #[test]
     fn matches_burns_convolution_and_its_gradients() {
         // A grid of 16x18 takes the shifted products; non-square, with more output than input channels.
-        let shape = [2, 3, 5, 4, 16, 18];
-        let ours = run(true, shape);
-        let burn = run(false, shape);
-        for (name, (a, b)) in ["output", "dX", "dW", "dB"].iter().zip(ours.iter().zip(&burn)) {
-            assert_eq!(a.len(), b.len());
-            let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            let max = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-            assert!(scale > 1e-3, "{name} is all zero");
-            assert!(max <= 1e-5 * scale.max(1.0), "{name} differs from Burn's by {max} (scale {scale})");
+        // And a 1x1x1 convolution on a small grid.
+        for (shape, k) in [([2, 3, 5, 4, 16, 18], 3), ([2, 6, 4, 3, 5, 7], 1)] {
+            let ours = run(true, shape, k);
+            let burn = run(false, shape, k);
+            for (name, (a, b)) in ["output", "dX", "dW", "dB"].iter().zip(ours.iter().zip(&burn)) {
+                assert_eq!(a.len(), b.len());
+                let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+                let max = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                assert!(scale > 1e-3, "{name} is all zero (kernel {k})");
+                assert!(max <= 1e-5 * scale.max(1.0), "{name} differs from Burn's by {max} (scale {scale}, kernel {k})");
+            }
         }
     }
 

@@ -33,15 +33,22 @@ impl CausalConv3d {
     /// `[B, C_in, T, H, W]` -> `[B, C_out, T / s_t, H / s_h, W / s_w]`.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let x = if self.pad_t > 0 { x.pad([(self.pad_t, 0), (0, 0), (0, 0)], PadMode::Edge) } else { x };
-        // `ops::conv::conv3d` is Burn's convolution with a faster weight gradient when training
-        // on the CPU (issue 22); it takes the same weights and options.
-        match (&self.conv.bias, &self.conv.padding) {
-            (Some(bias), PaddingConfig3d::Explicit(pt, ph, pw)) => {
-                let options = ConvOptions::new(self.conv.stride, [*pt, *ph, *pw], self.conv.dilation, self.conv.groups);
-                crate::ops::conv::conv3d(x, self.conv.weight.val(), bias.val(), options)
-            }
-            _ => self.conv.forward(x),
-        }
+        conv3d(&self.conv, x)
+    }
+}
+
+/// `conv.forward(x)` through `ops::conv::conv3d`: Burn's convolution with a faster weight
+/// gradient when training on the CPU (issue 22), with the module's weights and options. A module
+/// without a bias or with `Same` padding takes `conv.forward`.
+pub fn conv3d(conv: &Conv3d, x: Tensor<5>) -> Tensor<5> {
+    let padding = match conv.padding {
+        PaddingConfig3d::Explicit(t, h, w) => [t, h, w],
+        PaddingConfig3d::Valid => [0, 0, 0],
+        PaddingConfig3d::Same => return conv.forward(x),
+    };
+    match &conv.bias {
+        Some(bias) => crate::ops::conv::conv3d(x, conv.weight.val(), bias.val(), ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups)),
+        None => conv.forward(x),
     }
 }
 
@@ -98,7 +105,7 @@ impl ResBlock {
         let h = self.conv1.forward(silu(frame_norm(&self.norm1, x.clone())));
         let h = self.conv2.forward(silu(frame_norm(&self.norm2, h)));
         let skip = match &self.skip {
-            Some(s) => s.forward(x),
+            Some(s) => conv3d(s, x),
             None => x,
         };
         skip + h

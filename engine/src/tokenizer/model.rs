@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
 use burn::tensor::Bytes;
 
-use super::blocks::{CausalConv3d, ResBlock, depth_to_space, group_norm, norm_act, space_to_depth, upsample};
+use super::blocks::{CausalConv3d, ResBlock, conv3d, depth_to_space, group_norm, norm_act, space_to_depth, upsample};
 use super::config::TokenizerConfig;
 use super::dynamic::{FillStrategy, fill_codes};
 use super::lfq::{self, LfqOutput};
@@ -214,7 +214,7 @@ impl Tokenizer {
         for stage in &self.down {
             h = stage.forward(h);
         }
-        let mut z = self.enc_out.forward(h);
+        let mut z = conv3d(&self.enc_out, h);
         if let Some(a) = &self.enc_adapter {
             z = a.forward(z);
         }
@@ -248,8 +248,8 @@ impl Tokenizer {
             .into_iter()
             .zip(&self.quant)
             .map(|(z, q)| match &q.norm {
-                Some(n) => n.forward(q.pre.forward(z), train),
-                None => q.pre.forward(z),
+                Some(n) => n.forward(conv3d(&q.pre, z), train),
+                None => conv3d(&q.pre, z),
             })
             .collect()
     }
@@ -258,17 +258,17 @@ impl Tokenizer {
     /// each `[B, bits_j, t_j, h_j, w_j]`; returns video `[B, 3, T, H, W]` (unbounded, ~[-1, 1]).
     pub fn decode(&self, codes: &[Tensor<5>]) -> Tensor<5> {
         let k = codes.len().clamp(1, self.quant.len());
-        let mut d = self.quant[0].post.forward(codes[0].clone());
+        let mut d = conv3d(&self.quant[0].post, codes[0].clone());
         for j in 0..self.expand.len() {
             d = self.expand[j].forward(d);
             if j + 1 < k {
-                d = d + self.quant[j + 1].post.forward(codes[j + 1].clone());
+                d = d + conv3d(&self.quant[j + 1].post, codes[j + 1].clone());
             }
         }
         if let Some(a) = &self.dec_adapter {
             d = a.forward(d);
         }
-        let mut h = norm_act(&self.dec_in_norm, self.dec_in.forward(d));
+        let mut h = norm_act(&self.dec_in_norm, conv3d(&self.dec_in, d));
         for stage in &self.up {
             h = stage.forward(h);
         }
