@@ -23,25 +23,11 @@ use burn::backend::autodiff::checkpoint::strategy::{CheckpointStrategy, NoCheckp
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::{BoolTensor, FloatTensor};
-use burn::backend::{Backend, DispatchDevice, Flex, GradientCheckpointingStrategy, TensorMetadata};
+use burn::backend::{Backend, Flex, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::ops::AttentionModuleOptions;
 
-/// The Flex autodiff backend the fused backward runs on.
-type FlexAd = Autodiff<Flex, NoCheckpointing>;
-
-/// Whether tensors on `device` take the hand-written backward: Flex with autodiff and no
-/// gradient checkpointing (the backend type the primitives are converted to).
-/// It reads the device's description only (no device is constructed), since inference calls it
-/// once per block and token.
-pub fn uses_fused_backward(device: &Device) -> bool {
-    match device.as_dispatch() {
-        DispatchDevice::Autodiff(ad) => {
-            ad.gradient_checkpointing_strategy() == GradientCheckpointingStrategy::Disabled && matches!(&**ad, DispatchDevice::Flex(_))
-        }
-        _ => false,
-    }
-}
+use super::{FlexAd, flex_ad, uses_fused_backward};
 
 /// Attention of `q` `[B, H, S, D]` over `k`, `v` `[B, H, S_k, D]`, where `mask` `[B, H, S, S_k]`
 /// is TRUE at the positions not attended, with the scale `1 / sqrt(D)`: `[B, H, S, D]`.
@@ -53,9 +39,8 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Tensor<4, Bool>
         return burn::tensor::module::attention(q, k, v, Some(mask), None, opts);
     }
     // The device check above names the backend these tensors live on.
-    let prim = |t: Tensor<4>| t.try_into_primitive::<FlexAd>().expect("a tensor on the Flex autodiff device converts to its primitive");
     let mask = mask.try_into_primitive::<FlexAd>().expect("a mask on the Flex autodiff device converts to its primitive");
-    Tensor::from_primitive::<FlexAd>(fused::<Flex, NoCheckpointing>(prim(q), prim(k), prim(v), mask, scale))
+    Tensor::from_primitive::<FlexAd>(fused::<Flex, NoCheckpointing>(flex_ad(q), flex_ad(k), flex_ad(v), mask, scale))
 }
 
 /// The probabilities `softmax((s Q) Kᵀ)` with masked positions at zero, `[B, H, S, S_k]`, from the
@@ -134,12 +119,7 @@ mod tests {
         let dev = Device::flex().autodiff();
         assert!(uses_fused_backward(&dev));
         let (b, h, s, sk, d) = (2, 3, 5, 7, 4);
-        // Fixed pseudo-random values (not the device's RNG, which tests running at once share).
-        let seeded = |shape: [usize; 4], seed: u64| {
-            let n = shape.iter().product::<usize>();
-            let v: Vec<f32> = (0..n).map(|i| 2.0 * ((i as f32 + 0.37 * seed as f32) * 12.9898).sin()).collect();
-            Tensor::<4>::from_data(burn::tensor::TensorData::new(v, shape), &Device::flex())
-        };
+        let seeded = |shape: [usize; 4], seed: u64| crate::ops::test_values(shape, seed as f32, &Device::flex()) * 2.0;
         let q = Tensor::<4>::from_data(seeded([b, h, s, d], 1).into_data(), &dev).require_grad();
         let k = Tensor::<4>::from_data(seeded([b, h, sk, d], 2).into_data(), &dev).require_grad();
         let v = Tensor::<4>::from_data(seeded([b, h, sk, d], 3).into_data(), &dev).require_grad();

@@ -24,7 +24,6 @@
 //! and takes it at every size. The forward, the input gradient and the bias gradient are the
 //! backend's own.
 
-use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -35,10 +34,7 @@ use burn::backend::{Flex, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, PadMode};
 
-use super::attention::uses_fused_backward;
-
-/// The Flex autodiff backend the op runs on.
-type FlexAd = Autodiff<Flex, NoCheckpointing>;
+use super::{FlexAd, flex_ad, uses_fused_backward};
 
 /// The smallest output grid (`H_out W_out`) the shifted products are used for: below it the
 /// padded grid's extra positions cost more than the generic gradient (docs/benchmarks.md).
@@ -66,10 +62,7 @@ pub fn conv3d(x: Tensor<5>, weight: Tensor<5>, bias: Tensor<1>, options: ConvOpt
         return burn::tensor::module::conv3d(x, weight, Some(bias), options);
     }
     // The device check above names the backend these tensors live on.
-    let x = x.try_into_primitive::<FlexAd>().expect("a tensor on the Flex autodiff device converts to its primitive");
-    let weight = weight.try_into_primitive::<FlexAd>().expect("a tensor on the Flex autodiff device converts to its primitive");
-    let bias = bias.try_into_primitive::<FlexAd>().expect("a tensor on the Flex autodiff device converts to its primitive");
-    Tensor::from_primitive::<FlexAd>(conv3d_flex(x, weight, bias, options))
+    Tensor::from_primitive::<FlexAd>(conv3d_flex(flex_ad(x), flex_ad(weight), flex_ad(bias), options))
 }
 
 /// The weight gradient of a convolution (any kernel, stride and padding; no dilation or groups)
@@ -156,12 +149,7 @@ fn conv3d_flex(x: FloatTensor<FlexAd>, weight: FloatTensor<FlexAd>, bias: FloatT
 mod tests {
     use super::*;
 
-    /// Fixed pseudo-random values (not the device's RNG, which tests running at once share).
-    fn values<const D: usize>(shape: [usize; D], seed: f32, device: &Device) -> Tensor<D> {
-        let n = shape.iter().product::<usize>();
-        let v: Vec<f32> = (0..n).map(|i| ((i as f32 + 0.37 * seed) * 12.9898).sin()).collect();
-        Tensor::from_data(burn::tensor::TensorData::new(v, shape), device)
-    }
+    use crate::ops::test_values as values;
 
     /// The output and the three gradients of a weighted sum, through this op and Burn's.
     fn run(shifted: bool, [b, ci, co, t, h, w]: [usize; 6], k: usize) -> [Vec<f32>; 4] {
