@@ -1,12 +1,13 @@
 //! A convolution's weight gradient at the tokenizers' shapes: Burn's (through autodiff, the
-//! forward included) against `ops::conv::shifted_weight_grad` alone, with their difference.
+//! forward included) against `ops::conv::shifted_weight_grad` and, for stride-1 3x3x3
+//! convolutions, `ops::conv::nine_view_weight_grad` alone, with their differences.
 //! `cargo run -p hitvideo-engine --example profile_conv_grad`
 mod common;
 use burn::prelude::*;
 use burn::tensor::module::conv3d;
 use burn::tensor::ops::ConvOptions;
 use common::time;
-use hitvideo_engine::ops::conv::shifted_weight_grad;
+use hitvideo_engine::ops::conv::{nine_view_weight_grad, shifted_weight_grad};
 fn main() {
     let ad = Device::flex().autodiff();
     let dev = Device::flex();
@@ -44,9 +45,16 @@ fn main() {
         let gr = (conv3d(xa.clone(), wa.clone(), None, opts.clone()) * ga.clone()).sum().backward();
         let reference = wa.grad(&gr).expect("weight grad");
         let ours = shifted_weight_grad(x.clone(), g.clone(), [k, k, k], &opts);
-        let err = (reference.clone() - ours).abs().max().into_scalar::<f32>() / reference.abs().max().into_scalar::<f32>();
+        let err = (reference.clone() - ours).abs().max().into_scalar::<f32>() / reference.clone().abs().max().into_scalar::<f32>();
         time(&format!("  w-grad, shifted (rel err {err:.1e})"), || {
             let _ = shifted_weight_grad(x.clone(), g.clone(), [k, k, k], &opts).slice([0..1, 0..1, 0..1, 0..1, 0..1]).into_data();
         });
+        if k == 3 && s == 1 {
+            let ours = nine_view_weight_grad(x.clone(), g.clone());
+            let err = (reference.clone() - ours).abs().max().into_scalar::<f32>() / reference.abs().max().into_scalar::<f32>();
+            time(&format!("  w-grad, nine views (rel err {err:.1e})"), || {
+                let _ = nine_view_weight_grad(x.clone(), g.clone()).slice([0..1, 0..1, 0..1, 0..1, 0..1]).into_data();
+            });
+        }
     }
 }

@@ -3,14 +3,20 @@
 use std::time::Instant;
 
 /// Runs `f` once to warm up, then prints the mean of 4 timed runs in milliseconds.
-pub fn time(name: &str, mut f: impl FnMut()) {
+#[allow(dead_code)] // not every example prints its own lines
+pub fn time(name: &str, f: impl FnMut()) {
+    println!("{name:<60} {:>8.1} ms", time_ms(f));
+}
+
+/// The mean of four runs of `f` after a warm-up run, in milliseconds.
+pub fn time_ms(mut f: impl FnMut()) -> f64 {
     f();
     let n = 4;
     let t = Instant::now();
     for _ in 0..n {
         f();
     }
-    println!("{name:<60} {:>8.1} ms", t.elapsed().as_secs_f64() * 1000.0 / n as f64);
+    t.elapsed().as_secs_f64() * 1000.0 / n as f64
 }
 
 /// The preset (first argument, `tiny` by default) and the batch (second, 8 by default).
