@@ -210,7 +210,7 @@ fn conv3d_flex(
                     WeightGrad::NineViews => nine_view_weight_grad(xt, gt),
                     WeightGrad::Taps => shifted_weight_grad(xt, gt, kernel, &options),
                 };
-                grads.register::<Flex>(node.id, dw.try_into_primitive::<Flex>().expect("a Flex tensor converts to its primitive"));
+                grads.register::<Flex>(node.id, flex_prim(dw));
             }
             if let Some(node) = node_x {
                 grads.register::<Flex>(node.id, Flex::conv3d_x_backward(x, weight, g, options));
