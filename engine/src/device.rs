@@ -260,6 +260,19 @@ pub fn memory_limit(device: &Device) -> Option<u64> {
     of(device.as_dispatch())
 }
 
+/// Whether `device` is Burn's Flex backend (the CPU), with or without autodiff.
+pub fn is_flex(device: &Device) -> bool {
+    fn of(d: &burn::backend::DispatchDevice) -> bool {
+        match d {
+            burn::backend::DispatchDevice::Flex(_) => true,
+            burn::backend::DispatchDevice::Autodiff(a) => of(a),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+    of(device.as_dispatch())
+}
+
 /// Compares a run's estimated training memory with the device's limit (see
 /// [`memory_limit`]): an error above it, naming the settings that lower it; `Ok(Some(note))`
 /// above 90% of it; `Ok(None)` below, or when the device reports no limit.
@@ -296,8 +309,8 @@ pub enum DevicesError {
 
 /// The devices of a data-parallel run of `count` devices: [`select`]'s choice first, then
 /// further adapters of the same kind (GPU 1, 2, ...). On the CPU, Flex is a single device:
-/// `count` replicas share its cores, which runs the data-parallel path (useful to test it, not
-/// faster).
+/// `count` replicas of it, which the trainers run each on its share of the cores
+/// (`train::parallel::CoreShares`).
 pub fn select_many(choice: DeviceChoice, count: usize) -> Result<Vec<SelectedDevice>, DevicesError> {
     let adapters = if matches!(choice, DeviceChoice::Cpu | DeviceChoice::Cuda) { Vec::new() } else { list_adapters() };
     let cuda = if matches!(choice, DeviceChoice::Auto | DeviceChoice::Cuda) { cuda_devices() } else { 0 };
@@ -326,7 +339,7 @@ pub fn select_many_with(choice: DeviceChoice, count: usize, adapters: &[AdapterI
         let mut all = vec![first; count];
         if count > 1 {
             for (i, d) in all.iter_mut().enumerate() {
-                d.description = format!("CPU replica {} of {count} (Burn Flex is one device; the replicas share its cores)", i + 1);
+                d.description = format!("CPU replica {} of {count} (Burn Flex; each replica computes on its share of the cores)", i + 1);
             }
         }
         return Ok(all);

@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use hitvideo_engine::dataset::shapes::RenderConfig;
 use hitvideo_engine::dataset::synth::{self, SynthConfig};
+use hitvideo_engine::device::Device;
 use hitvideo_engine::eval::bench;
+use hitvideo_engine::train::parallel;
 use hitvideo_engine::video::{self, DecodeOptions};
 
 #[derive(Debug, Args)]
@@ -45,6 +47,11 @@ pub struct BenchArgs {
     /// Training batch of the generator step (default: --batch).
     #[arg(long)]
     pub lm_batch: Option<usize>,
+    /// Devices the training steps run on, data parallel, as the trainers' `--devices` (on the
+    /// CPU, replicas that each compute on their share of the cores). Default: the trainers'
+    /// default (two replicas on the CPU when the batch is even, one device on a GPU).
+    #[arg(long)]
+    pub devices: Option<usize>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -52,7 +59,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-pub fn run(a: BenchArgs, device: &str, device_handle: &hitvideo_engine::device::Device) -> Result<()> {
+/// Runs the benchmarks on `device_handle` (described as `device`); the training steps also on
+/// `others` (data parallel) where --devices was given, else on the trainers' default.
+pub fn run(a: BenchArgs, device: &str, device_handle: &Device, others: &[Device]) -> Result<()> {
+    let others_at = |batch: usize| if a.devices.is_some() { others.to_vec() } else { parallel::default_others(device_handle, batch) };
     let repeat = a.repeat.max(1);
     // Decode: the file to 64x64 at 8 fps (`--video none` skips it: the GPU check's binaries
     // are built without FFmpeg).
@@ -85,17 +95,13 @@ pub fn run(a: BenchArgs, device: &str, device_handle: &hitvideo_engine::device::
         serde_json::Value::Null
     } else {
         eprintln!("timing tokenizer '{}' (batch {}, {} training steps)...", a.tokenizer, a.batch, a.train_steps);
-        bench::tokenizer::bench_tokenizer(&a.tokenizer, device_handle, a.batch, repeat, a.train_steps)?
+        bench::tokenizer::bench_tokenizer(&a.tokenizer, device_handle, &others_at(a.batch.max(1)), a.batch, repeat, a.train_steps)?
     };
     let generator = if a.no_generator {
         serde_json::Value::Null
     } else {
-        let b = bench::generator::GeneratorBench {
-            preset: a.lm_preset.clone(),
-            tokenizer: a.lm_tokenizer.clone(),
-            batch: a.lm_batch.unwrap_or(a.batch).max(1),
-            repeat,
-        };
+        let batch = a.lm_batch.unwrap_or(a.batch).max(1);
+        let b = bench::generator::GeneratorBench { preset: a.lm_preset.clone(), tokenizer: a.lm_tokenizer.clone(), batch, repeat, others: others_at(batch) };
         eprintln!("timing generator '{}' on '{}' tokens (training batch {})...", b.preset, b.tokenizer, b.batch);
         bench::generator::bench_generator_with(device_handle, &b).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
     };

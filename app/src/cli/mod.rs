@@ -106,8 +106,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(args) => sweep::run_sweep(args, cli.device),
         Command::Models(cmd) => models::run(cmd),
         Command::Bench(args) => {
-            let chosen = device::select(cli.device)?;
-            bench::run(args, &chosen.description, &chosen.device)
+            let all = device::select_many(cli.device, args.devices.unwrap_or(1).max(1))?;
+            let others: Vec<device::Device> = all[1..].iter().map(|d| d.device.clone()).collect();
+            bench::run(args, &all[0].description, &all[0].device, &others)
         }
         Command::Device => {
             let adapters = device::list_adapters();

@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use hitvideo_engine::device::{self, Device, DeviceChoice, SelectedDevice};
+use hitvideo_engine::train::parallel;
 use hitvideo_engine::train::precision::{self, Precision};
 
 #[derive(Debug, Args)]
@@ -13,9 +14,10 @@ pub struct ScaleArgs {
     #[arg(long, default_value_t = 1)]
     pub accumulate: usize,
     /// Devices to train on at once (data parallel): --batch is split evenly over them. On the
-    /// CPU, Flex is one device and the replicas share its cores (for testing the path).
-    #[arg(long, default_value_t = 1)]
-    pub devices: usize,
+    /// CPU they are replicas, each computing on its share of the cores. Default: two replicas
+    /// on the CPU (when --batch is even), one device on a GPU.
+    #[arg(long)]
+    pub devices: Option<usize>,
     /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
     /// scaling). The CPU trains in f32.
     #[arg(long, default_value = "f32")]
@@ -26,6 +28,8 @@ pub struct ScaleArgs {
 pub struct TrainDevices {
     pub main: SelectedDevice,
     pub others: Vec<Device>,
+    /// Whether --devices was given (else the default applies; see [`TrainDevices::others_at`]).
+    chosen: bool,
 }
 
 impl ScaleArgs {
@@ -33,20 +37,39 @@ impl ScaleArgs {
     /// every device's default float type. Runs before any tensor exists (Burn fixes a device's
     /// defaults at its first tensor).
     pub fn select(&self, choice: DeviceChoice) -> Result<TrainDevices> {
-        let devices = device::select_many(choice, self.devices)?;
-        for d in &devices {
-            eprintln!("device: {}", d.description);
+        let devices = device::select_many(choice, self.devices.unwrap_or(1))?;
+        if self.devices.is_some() || devices[0].is_gpu {
+            for d in &devices {
+                eprintln!("device: {}", d.description);
+            }
         }
         let main = devices[0].clone();
         self.precision.check(&main.device, main.is_gpu).map_err(anyhow::Error::msg)?;
         for d in &devices {
             precision::configure(&d.device, self.precision).map_err(anyhow::Error::msg)?;
         }
-        Ok(TrainDevices { main, others: devices[1..].iter().map(|d| d.device.clone()).collect() })
+        Ok(TrainDevices { main, others: devices[1..].iter().map(|d| d.device.clone()).collect(), chosen: self.devices.is_some() })
     }
 }
 
 impl TrainDevices {
+    /// The further devices of a run at `batch` items per micro-batch: those chosen with
+    /// --devices, else the default (on the CPU, replicas sharing the cores; see
+    /// `train::parallel::default_replicas`), printed with the main device.
+    pub fn others_at(&self, batch: usize) -> Vec<Device> {
+        if self.chosen || self.main.is_gpu {
+            return self.others.clone();
+        }
+        let others = parallel::default_others(&self.main.device, batch);
+        let n = others.len() + 1;
+        if n > 1 {
+            eprintln!("device: {}; {n} replicas, each on its share of the cores (data parallel; --devices 1 for one)", self.main.description);
+        } else {
+            eprintln!("device: {}", self.main.description);
+        }
+        others
+    }
+
     /// On a GPU, compares the training memory `estimate(items per device)` of model `name` at
     /// `batch` items per step with the device's limit: an error above it, a warning above 90%.
     pub fn check_memory(&self, name: &str, batch: usize, estimate: impl Fn(usize) -> u64) -> Result<()> {

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::generator_data::{TextSource, embedded_input, layer_ids, rows_of, to_tensors, token_dropout};
 use super::metrics::{GeneratorStep, GeneratorValidation};
-use super::parallel::{ShardPlan, per_device};
+use super::parallel::{CoreShares, ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
 use super::run_loop::{Progress, RunEvent, Trainable, run_loop};
 use super::schedule::lr_at;
@@ -143,6 +143,8 @@ pub struct GeneratorTrainer {
     device: Device,
     /// Every training device, the main one (`device`) first (see [`super::parallel`]).
     devices: Vec<Device>,
+    /// The cores' shares of the replicas of a data-parallel run on the CPU.
+    cores: Option<CoreShares>,
     /// Compute precision of this process's steps (a run setting, not saved: checkpoints are
     /// fp32 whatever it is).
     precision: Precision,
@@ -176,7 +178,19 @@ impl GeneratorTrainer {
         device.seed(train.seed);
         let model = cfg.init(&device);
         let scaler = LossScaler::new(Precision::F32);
-        Ok(Self { opt: optimizer(&train), cfg, train, model, step: 0, text, devices: vec![device.clone()], precision: Precision::F32, scaler, device })
+        Ok(Self {
+            opt: optimizer(&train),
+            cfg,
+            train,
+            model,
+            step: 0,
+            text,
+            devices: vec![device.clone()],
+            cores: None,
+            precision: Precision::F32,
+            scaler,
+            device,
+        })
     }
 
     /// Continues the run saved at `path` (run or step folder) with its own configs; `steps`
@@ -229,6 +243,7 @@ impl GeneratorTrainer {
     pub fn set_devices(&mut self, others: &[Device]) -> Result<(), TrainError> {
         ShardPlan::new(self.train.batch, self.train.accumulate, others.len() + 1)?;
         self.devices = super::parallel::autodiff_devices(&self.device, others);
+        self.cores = super::parallel::core_shares(&self.devices)?;
         Ok(())
     }
 
@@ -323,7 +338,7 @@ impl GeneratorTrainer {
             .collect();
         let mut accumulator = GradientsAccumulator::<Generator>::new();
         let (mut loss_value, mut per_layer) = (0f32, vec![0f32; self.cfg.layers.len()]);
-        for out in per_device(jobs) {
+        for out in per_device(jobs, self.cores.as_ref()) {
             let (loss, layers, grads) = out?;
             loss_value += loss;
             per_layer.iter_mut().zip(layers).for_each(|(a, b)| *a += b);

@@ -10,6 +10,11 @@
 //! Burn sums gradients; the trainers scale each micro-batch's loss by 1 / micro-batches so the
 //! sum is the whole batch's mean. Burn 0.22's all-reduce (`burn::tensor::distributed`) runs on
 //! CUDA only; on WGPU and on the CPU this gather-to-main path is what Burn offers.
+//!
+//! On the CPU, Flex is one device, so the replicas are several workers on it: [`CoreShares`]
+//! gives each its own share of the cores (a rayon pool of its own), so two replicas on two
+//! cores are two single-threaded workers. Flex's ops are small enough that one thread each on
+//! half the batch beats two threads on the whole batch (docs/benchmarks.md, session 17).
 
 use crate::device::MAX_DEVICES;
 use burn::prelude::*;
@@ -57,14 +62,84 @@ impl ShardPlan {
     }
 }
 
+/// The CPU's cores split among the replicas of a data-parallel run on the CPU: one rayon pool
+/// per replica. Flex runs each op in the rayon pool of the thread that calls it (its products
+/// through gemm's `Parallelism::Rayon(0)`, which takes that pool's size), so a replica whose
+/// step runs inside its pool uses its share of the cores and no more.
+pub struct CoreShares {
+    pools: Vec<rayon::ThreadPool>,
+}
+
+impl CoreShares {
+    /// `replicas` pools sharing the threads of rayon's global pool (`RAYON_NUM_THREADS`, else
+    /// one per core) evenly, at least one each.
+    pub fn new(replicas: usize) -> Result<Self, TrainError> {
+        Self::with_threads(replicas, rayon::current_num_threads())
+    }
+
+    /// `replicas` pools sharing `threads` threads evenly, at least one each.
+    pub fn with_threads(replicas: usize, threads: usize) -> Result<Self, TrainError> {
+        let each = (threads / replicas.max(1)).max(1);
+        let pools = (0..replicas.max(1))
+            .map(|i| rayon::ThreadPoolBuilder::new().num_threads(each).thread_name(move |t| format!("cpu-replica-{i}.{t}")).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TrainError::Invalid(format!("could not start the CPU replicas' threads: {e}")))?;
+        Ok(Self { pools })
+    }
+
+    /// Threads each replica computes on.
+    pub fn threads_each(&self) -> usize {
+        self.pools.first().map_or(1, rayon::ThreadPool::current_num_threads)
+    }
+
+    /// Runs `job` on replica `i`'s share of the cores.
+    fn run<T: Send>(&self, i: usize, job: impl FnOnce() -> T + Send) -> T {
+        self.pools[i % self.pools.len()].install(job)
+    }
+}
+
+/// The core shares of a run on `devices` (see [`CoreShares`]): `Some` when they are several
+/// and all on the CPU, `None` otherwise (GPUs, or one device, which keeps every core).
+pub fn core_shares(devices: &[Device]) -> Result<Option<CoreShares>, TrainError> {
+    if devices.len() > 1 && devices.iter().all(crate::device::is_flex) { CoreShares::new(devices.len()).map(Some) } else { Ok(None) }
+}
+
+/// Replicas a CPU run takes unless told otherwise (see [`default_replicas`]).
+pub const CPU_REPLICAS: usize = 2;
+
+/// How many data-parallel replicas a run on `device` at `batch` items per micro-batch takes
+/// by default: on the CPU [`CPU_REPLICAS`], each on its share of the cores, where rayon has
+/// at least that many threads and the batch splits evenly; one elsewhere (a GPU is one device
+/// unless `--devices` asks for more).
+pub fn default_replicas(device: &Device, batch: usize) -> usize {
+    let n = CPU_REPLICAS;
+    if crate::device::is_flex(device) && rayon::current_num_threads() >= n && batch.is_multiple_of(n) { n } else { 1 }
+}
+
+/// The further devices of [`default_replicas`]: copies of `device` (on the CPU, Flex is one
+/// device; the replicas are workers on it).
+pub fn default_others(device: &Device, batch: usize) -> Vec<Device> {
+    vec![device.clone(); default_replicas(device, batch) - 1]
+}
+
 /// Runs one job per device and returns their results in order: inline for a single job, on
-/// scoped threads otherwise. A panicking job panics the caller, as it would inline.
-pub fn per_device<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
-    if jobs.len() == 1 {
+/// scoped threads otherwise, job `i` on share `i` of the cores where `cores` is given. A
+/// panicking job panics the caller, as it would inline.
+pub fn per_device<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>, cores: Option<&CoreShares>) -> Vec<T> {
+    if jobs.len() == 1 && cores.is_none() {
         return jobs.into_iter().map(|job| job()).collect();
     }
     std::thread::scope(|s| {
-        let handles: Vec<_> = jobs.into_iter().map(|job| s.spawn(job)).collect();
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(i, job)| {
+                s.spawn(move || match cores {
+                    Some(c) => c.run(i, job),
+                    None => job(),
+                })
+            })
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     })
 }
@@ -94,7 +169,29 @@ mod tests {
 
     #[test]
     fn jobs_run_on_threads_and_return_in_order() {
-        let out = per_device((0..3).map(|i| move || i * 10).collect());
+        let out = per_device((0..3).map(|i| move || i * 10).collect(), None);
         assert_eq!(out, vec![0, 10, 20]);
+    }
+
+    #[test]
+    fn each_cpu_replica_computes_on_its_own_share_of_the_cores() {
+        // Six threads over two replicas: three each, whatever the global pool has.
+        let cores = CoreShares::with_threads(2, 6).unwrap();
+        assert_eq!(cores.threads_each(), 3);
+        let seen = per_device((0..2).map(|_| || (rayon::current_num_threads(), std::thread::current().name().map(str::to_owned))).collect(), Some(&cores));
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![3, 3]);
+        assert_eq!(seen[0].1.as_deref().map(|n| n.starts_with("cpu-replica-0.")), Some(true), "{seen:?}");
+        assert_eq!(seen[1].1.as_deref().map(|n| n.starts_with("cpu-replica-1.")), Some(true), "{seen:?}");
+        // At least one thread each, however many replicas.
+        assert_eq!(CoreShares::with_threads(4, 2).unwrap().threads_each(), 1);
+        // Two replicas by default on a CPU with two threads or more, when the batch splits.
+        let cpu = Device::flex();
+        let two = rayon::current_num_threads() >= 2;
+        assert_eq!(default_replicas(&cpu, 8), if two { 2 } else { 1 });
+        assert_eq!(default_replicas(&cpu, 7), 1);
+        assert_eq!(default_others(&cpu, 8).len(), default_replicas(&cpu, 8) - 1);
+        // Shares only for several CPU devices.
+        assert!(core_shares(&[Device::flex()]).unwrap().is_none());
+        assert!(core_shares(&[Device::flex(), Device::flex()]).unwrap().is_some());
     }
 }

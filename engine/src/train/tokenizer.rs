@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::data::{ClipSource, DataError};
 use super::metrics::{CodebookUse, TokenizerStep, TokenizerValidation};
-use super::parallel::{ShardPlan, per_device};
+use super::parallel::{CoreShares, ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
 use super::run_loop::{Progress, RunEvent, Trainable, run_loop};
 use super::schedule::lr_at;
@@ -308,6 +308,8 @@ pub struct TokenizerTrainer {
     device: Device,
     /// Every training device, the main one (`device`) first (see [`super::parallel`]).
     devices: Vec<Device>,
+    /// The cores' shares of the replicas of a data-parallel run on the CPU.
+    cores: Option<CoreShares>,
     /// Compute precision of this process's steps (a run setting, not saved: checkpoints are
     /// fp32 whatever it is).
     precision: Precision,
@@ -360,6 +362,7 @@ impl TokenizerTrainer {
             disc,
             step: 0,
             devices: vec![device.clone()],
+            cores: None,
             precision: Precision::F32,
             scaler,
             device,
@@ -440,6 +443,7 @@ impl TokenizerTrainer {
     pub fn set_devices(&mut self, others: &[Device]) -> Result<(), TrainError> {
         ShardPlan::new(self.train.batch, self.train.accumulate, others.len() + 1)?;
         self.devices = super::parallel::autodiff_devices(&self.device, others);
+        self.cores = super::parallel::core_shares(&self.devices)?;
         Ok(())
     }
 
@@ -558,7 +562,7 @@ impl TokenizerTrainer {
             })
             .collect();
         let (mut sums, mut grads, mut grads_d) = (StepSums::default(), GradientsAccumulator::<Tokenizer>::new(), GradientsAccumulator::<Discriminator>::new());
-        for (s, g, gd) in per_device(jobs) {
+        for (s, g, gd) in per_device(jobs, self.cores.as_ref()) {
             sums.merge(&s);
             grads.accumulate(&self.model, if single { g } else { g.to_device(&self.device, &self.model) });
             grads_d.accumulate(&self.disc, if single { gd } else { gd.to_device(&self.device, &self.disc) });

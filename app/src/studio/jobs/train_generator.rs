@@ -8,10 +8,12 @@ use std::sync::atomic::Ordering;
 
 use hitvideo_engine::generator::token_cache::TokenCache;
 use hitvideo_engine::generator::{ClipRequest, Pipeline, SamplingConfig};
+use hitvideo_engine::service::ServiceError;
 use hitvideo_engine::service::cache::{self, CacheSource};
 use hitvideo_engine::service::runs::{self, GeneratorRun, GeneratorStart, NewGenerator};
 use hitvideo_engine::service::text::EncoderChoice;
 use hitvideo_engine::train::generator::{self as engine_train, GeneratorTrainConfig, GeneratorTrainEvent};
+use hitvideo_engine::train::parallel;
 
 use super::error::JobError;
 use super::payload::{SlotName, TrainStrip};
@@ -66,7 +68,10 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, JobE
             train,
         }))
     };
-    Ok(runs::start_generator(&req.run_dir, start, None, &w.device)?)
+    let mut run = runs::start_generator(&req.run_dir, start, None, &w.device)?;
+    // On the CPU, replicas on shares of the cores, as the CLI's default.
+    run.trainer.set_devices(&parallel::default_others(&w.device, run.trainer.train.batch)).map_err(ServiceError::from)?;
+    Ok(run)
 }
 
 /// Validation captions sampled in the strip after each checkpoint.

@@ -50,12 +50,14 @@ pub struct GeneratorBench {
     pub batch: usize,
     /// Repetitions of each timing (the best is kept).
     pub repeat: usize,
+    /// Further devices the training step runs on, data parallel (none: the main one alone).
+    pub others: Vec<Device>,
 }
 
 impl GeneratorBench {
     /// The `tiny` generator on `tiny` tokens.
     pub fn tiny(batch: usize, repeat: usize) -> Self {
-        Self { preset: "tiny".into(), tokenizer: "tiny".into(), batch, repeat }
+        Self { preset: "tiny".into(), tokenizer: "tiny".into(), batch, repeat, others: Vec::new() }
     }
 }
 
@@ -137,6 +139,7 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
     let cache = TokenCache { header, ids };
     let train_items = cache.split("train");
     let mut trainer = GeneratorTrainer::new(cfg.clone(), GeneratorTrainConfig::new().with_batch(batch), None, &device)?;
+    trainer.set_devices(&b.others)?;
     trainer.train_step(&cache, &train_items)?; // warm-up
     let (step_s, _) = best(repeat, || trainer.train_step(&cache, &train_items));
 
@@ -146,7 +149,7 @@ pub fn bench_generator_with(device: &Device, b: &GeneratorBench) -> Result<Value
         "decode_tokens_per_s": {"kv_cache": n as f64 / cached_s, "no_cache": no_cache.map(|(s, _)| n as f64 / s),
                                 "speedup": no_cache.map(|(s, _)| s / cached_s), "same_tokens": no_cache.map(|(_, same)| same)},
         "clip_with_cfg_s": {"seconds": clip_s, "cfg": 7.5, "frames": frames, "includes": "text encoding, generation (2 rows), tokenizer decode"},
-        "train_step_s": {"batch": batch, "seconds": step_s},
+        "train_step_s": {"batch": batch, "devices": 1 + b.others.len(), "seconds": step_s},
     });
     Ok(report)
 }

@@ -27,7 +27,7 @@ pub fn median_secs(repeat: usize, mut f: impl FnMut()) -> f64 {
 
 /// Times `preset` on `device`: encode, decode (all layers) and encode + decode of 1 and of
 /// `batch` clips, and `train_steps` training steps at `batch` (no discriminator).
-pub fn bench_tokenizer(preset: &str, device: &Device, batch: usize, repeat: usize, train_steps: usize) -> Result<Value, ConfigError> {
+pub fn bench_tokenizer(preset: &str, device: &Device, others: &[Device], batch: usize, repeat: usize, train_steps: usize) -> Result<Value, ConfigError> {
     let cfg = TokenizerConfig::preset(preset)?;
     device.seed(0);
     let model = cfg.init(device);
@@ -55,6 +55,7 @@ pub fn bench_tokenizer(preset: &str, device: &Device, batch: usize, repeat: usiz
     let data = ClipSource::synthetic(400, 0, cfg.frames, cfg.height, cfg.fps);
     let train = TokenizerTrainConfig::new().with_batch(batch.max(1)).with_steps(train_steps.max(1) + 1).with_adversarial_weight(0.0).with_val_every(usize::MAX);
     let mut trainer = TokenizerTrainer::new(cfg.clone(), train, device);
+    trainer.set_devices(others).map_err(|e| ConfigError::Invalid { name: preset.to_string(), reason: e.to_string() })?;
     let data_error = |e: crate::train::data::DataError| ConfigError::Invalid { name: preset.to_string(), reason: e.to_string() };
     let x0 = data.train_batch(0, batch.max(1), 0, &trainer.model.devices()[0]).map_err(data_error)?;
     trainer.train_step(x0);
@@ -69,7 +70,7 @@ pub fn bench_tokenizer(preset: &str, device: &Device, batch: usize, repeat: usiz
         "clip": {"frames": cfg.frames, "height": cfg.height, "width": cfg.width, "fps": cfg.fps, "seconds": clip_seconds},
         "parameters": model.num_params(),
         "inference": per_batch,
-        "train": {"batch": batch.max(1), "steps": train_steps.max(1), "seconds_per_step": step_s, "steps_per_s": 1.0 / step_s},
+        "train": {"batch": batch.max(1), "devices": 1 + others.len(), "steps": train_steps.max(1), "seconds_per_step": step_s, "steps_per_s": 1.0 / step_s},
     }))
 }
 
@@ -87,14 +88,14 @@ mod tests {
 
     #[test]
     fn tokenizer_bench_reports_positive_rates() {
-        let v = bench_tokenizer("tiny", &Device::flex(), 2, 1, 1).expect("bench");
+        let v = bench_tokenizer("tiny", &Device::flex(), &[], 2, 1, 1).expect("bench");
         for row in v["inference"].as_array().expect("rows") {
             for key in ["encode_clips_per_s", "decode_clips_per_s", "real_time_factor"] {
                 assert!(row[key].as_f64().is_some_and(|x| x.is_finite() && x > 0.0), "{key}: {row}");
             }
         }
         assert!(v["train"]["steps_per_s"].as_f64().is_some_and(|x| x > 0.0));
-        assert!(bench_tokenizer("nope", &Device::flex(), 2, 1, 1).is_err());
+        assert!(bench_tokenizer("nope", &Device::flex(), &[], 2, 1, 1).is_err());
         assert!(peak_rss_mib().is_some_and(|m| m > 1.0));
     }
 }
