@@ -302,7 +302,7 @@ impl GeneratorTrainer {
             .iter()
             .enumerate()
             .map(|(d, device)| {
-                let model = if single { self.model.clone() } else { self.model.clone().fork(device) };
+                let model = if single { self.model.clone() } else { super::parallel::replica(self.model.clone(), device) };
                 let work: Vec<(usize, Option<TextInput>)> = shards.shards_of(d).map(|i| (i, texts[i].take().flatten())).collect();
                 let (rows, inputs, targets, uncond) = (&rows, &inputs, &targets, &uncond);
                 move || -> Result<(f32, Vec<f32>, GradientsParams), TrainError> {

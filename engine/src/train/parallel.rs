@@ -1,10 +1,10 @@
 //! Data-parallel training over several devices, built from Burn's own pieces the way
 //! burn-train's multi-device strategy (`MultiDeviceOptim::OptimMainDevice`) is: each device
-//! holds a replica forked from the main model (`Module::fork`: the same parameter ids, fresh
-//! autodiff leaves), runs its share of the step's micro-batches on a thread of its own and
-//! accumulates their gradients; the main thread moves every device's gradients to the main
-//! device (`GradientsParams::to_device`), sums them with a `GradientsAccumulator` and takes one
-//! optimizer step there. Parameters and optimizer state live on the main device only, so
+//! holds a replica of the main model ([`replica`]: Burn's `Module::fork` without its graph
+//! nodes; the same parameter ids, fresh autodiff leaves), runs its share of the step's
+//! micro-batches on a thread of its own and accumulates their gradients; the main thread moves
+//! every device's gradients to the main device (`GradientsParams::to_device`), sums them with a
+//! `GradientsAccumulator` and takes one optimizer step there. Parameters and optimizer state live on the main device only, so
 //! checkpoints are the same as single-device ones.
 //!
 //! Burn sums gradients; the trainers scale each micro-batch's loss by 1 / micro-batches so the
@@ -17,7 +17,9 @@
 //! half the batch beats two threads on the whole batch (docs/benchmarks.md, session 17).
 
 use crate::device::MAX_DEVICES;
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
+use burn::tensor::Bool;
 
 use super::tokenizer::TrainError;
 
@@ -98,6 +100,40 @@ impl CoreShares {
     }
 }
 
+/// A replica of `model` on `device` for one step: the same parameter ids and values, fresh
+/// autodiff leaves. It is `Module::fork`, except that each parameter is detached before it
+/// moves. Burn's fork moves the tracked tensor first (`to_device` is a tracked op, even to the
+/// same device), which adds a node to the autodiff graph of the main model's parameter at every
+/// step; that graph lives as long as the model, so the nodes were never freed, and
+/// burn-autodiff's sweep after each backward walked all of them: a `tiny` tokenizer step on two
+/// replicas went from 0.16 s at the start of a run to 0.56 s by step 2,000 (docs/benchmarks.md,
+/// session 17).
+pub fn replica<M: Module>(model: M, device: &Device) -> M {
+    model.map(&mut Replica(device))
+}
+
+struct Replica<'a>(&'a Device);
+
+impl ModuleMapper for Replica<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            let grad = t.is_require_grad();
+            // Detached twice: the move of a detached tensor is untracked (no graph node), but
+            // its result is not a leaf until detached again.
+            let t = t.detach().to_device(self.0).detach();
+            if grad { t.require_grad() } else { t }
+        })
+    }
+
+    fn map_int<const D: usize>(&mut self, param: Param<Tensor<D, Int>>) -> Param<Tensor<D, Int>> {
+        param.map(|t| t.to_device(self.0))
+    }
+
+    fn map_bool<const D: usize>(&mut self, param: Param<Tensor<D, Bool>>) -> Param<Tensor<D, Bool>> {
+        param.map(|t| t.to_device(self.0))
+    }
+}
+
 /// The core shares of a run on `devices` (see [`CoreShares`]): `Some` when they are several
 /// and all on the CPU, `None` otherwise (GPUs, or one device, which keeps every core).
 pub fn core_shares(devices: &[Device]) -> Result<Option<CoreShares>, TrainError> {
@@ -171,6 +207,26 @@ mod tests {
     fn jobs_run_on_threads_and_return_in_order() {
         let out = per_device((0..3).map(|i| move || i * 10).collect(), None);
         assert_eq!(out, vec![0, 10, 20]);
+    }
+
+    #[test]
+    fn a_replica_has_the_same_parameters_as_fresh_leaves() {
+        use burn::module::Param;
+        use burn::nn::{Linear, LinearConfig};
+        let device = Device::flex().autodiff();
+        let mut model: Linear = LinearConfig::new(3, 2).init(&device);
+        model.weight = Param::from_tensor(crate::ops::test_values([3, 2], 1.0, &device));
+        let copy = replica(model.clone(), &device);
+        assert_eq!(copy.weight.id, model.weight.id);
+        assert!(copy.weight.val().is_require_grad());
+        copy.weight.val().into_data().assert_eq(&model.weight.val().into_data(), true);
+        // Gradients reach the replica's parameters under the main model's ids, and the main
+        // model's own parameters are not part of the replica's graph.
+        let x = crate::ops::test_values([4, 3], 2.0, &device);
+        let grads = burn::optim::GradientsParams::from_grads(copy.forward(x).sum().backward(), &copy);
+        let g = grads.get::<2>(model.weight.id).expect("a gradient for the weight");
+        assert!(g.abs().sum().into_scalar::<f32>() > 0.0);
+        assert!(model.weight.val().grad(&copy.forward(crate::ops::test_values([4, 3], 3.0, &device)).sum().backward()).is_none());
     }
 
     #[test]

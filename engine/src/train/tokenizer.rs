@@ -541,8 +541,11 @@ impl TokenizerTrainer {
             .iter()
             .enumerate()
             .map(|(d, device)| {
-                let (model, mut disc) =
-                    if single { (self.model.clone(), self.disc.clone()) } else { (self.model.clone().fork(device), self.disc.clone().fork(device)) };
+                let (model, mut disc) = if single {
+                    (self.model.clone(), self.disc.clone())
+                } else {
+                    (super::parallel::replica(self.model.clone(), device), super::parallel::replica(self.disc.clone(), device))
+                };
                 let (precision, loss_scale) = (self.precision, self.scaler.scale);
                 let xs: Vec<Tensor<5>> = shards.shards_of(d).map(|i| x.clone().narrow(0, i * shards.micro, shards.micro).to_device(device)).collect();
                 move || {
