@@ -4,8 +4,8 @@
 //! nodes; the same parameter ids, fresh autodiff leaves), runs its share of the step's
 //! micro-batches on a thread of its own and accumulates their gradients; the main thread moves
 //! every device's gradients to the main device (`GradientsParams::to_device`), sums them with a
-//! `GradientsAccumulator` and takes one optimizer step there. Parameters and optimizer state live on the main device only, so
-//! checkpoints are the same as single-device ones.
+//! `GradientsAccumulator` and takes one optimizer step there. Parameters and optimizer state
+//! live on the main device only, so checkpoints are the same as single-device ones.
 //!
 //! Burn sums gradients; the trainers scale each micro-batch's loss by 1 / micro-batches so the
 //! sum is the whole batch's mean. Burn 0.22's all-reduce (`burn::tensor::distributed`) runs on
