@@ -86,3 +86,22 @@ impl TrainDevices {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(devices: Option<usize>) -> ScaleArgs {
+        ScaleArgs { accumulate: 1, devices, precision: Precision::F32 }
+    }
+
+    #[test]
+    fn the_cpu_trains_on_two_replicas_unless_told_otherwise() {
+        let two = parallel::default_replicas(&Device::flex(), 8) == 2;
+        let default = args(None).select(DeviceChoice::Cpu).unwrap();
+        assert_eq!(default.others_at(8).len(), usize::from(two), "an even batch splits over two replicas");
+        assert!(default.others_at(7).is_empty(), "an odd batch stays on one");
+        assert!(args(Some(1)).select(DeviceChoice::Cpu).unwrap().others_at(8).is_empty(), "--devices 1 is one");
+        assert_eq!(args(Some(4)).select(DeviceChoice::Cpu).unwrap().others_at(8).len(), 3, "--devices 4 is four, whatever the default");
+    }
+}
