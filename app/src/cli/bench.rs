@@ -49,7 +49,7 @@ pub struct BenchArgs {
     pub lm_batch: Option<usize>,
     /// Devices the training steps run on, data parallel, as the trainers' `--devices` (on the
     /// CPU, replicas that each compute on their share of the cores). Default: the trainers'
-    /// default (two replicas on the CPU when the batch is even, one device on a GPU).
+    /// default (one device; the generator on the CPU two replicas when the batch is even).
     #[arg(long)]
     pub devices: Option<usize>,
 }
@@ -62,7 +62,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs the benchmarks on `device_handle` (described as `device`); the training steps also on
 /// `others` (data parallel) where --devices was given, else on the trainers' default.
 pub fn run(a: BenchArgs, device: &str, device_handle: &Device, others: &[Device]) -> Result<()> {
-    let others_at = |batch: usize| if a.devices.is_some() { others.to_vec() } else { parallel::default_others(device_handle, batch) };
+    let others_at = |batch: usize, stats: bool| if a.devices.is_some() { others.to_vec() } else { parallel::default_others(device_handle, batch, stats) };
     let repeat = a.repeat.max(1);
     // Decode: the file to 64x64 at 8 fps (`--video none` skips it: the GPU check's binaries
     // are built without FFmpeg).
@@ -95,13 +95,14 @@ pub fn run(a: BenchArgs, device: &str, device_handle: &Device, others: &[Device]
         serde_json::Value::Null
     } else {
         eprintln!("timing tokenizer '{}' (batch {}, {} training steps)...", a.tokenizer, a.batch, a.train_steps);
-        bench::tokenizer::bench_tokenizer(&a.tokenizer, device_handle, &others_at(a.batch.max(1)), a.batch, repeat, a.train_steps)?
+        bench::tokenizer::bench_tokenizer(&a.tokenizer, device_handle, &others_at(a.batch.max(1), true), a.batch, repeat, a.train_steps)?
     };
     let generator = if a.no_generator {
         serde_json::Value::Null
     } else {
         let batch = a.lm_batch.unwrap_or(a.batch).max(1);
-        let b = bench::generator::GeneratorBench { preset: a.lm_preset.clone(), tokenizer: a.lm_tokenizer.clone(), batch, repeat, others: others_at(batch) };
+        let b =
+            bench::generator::GeneratorBench { preset: a.lm_preset.clone(), tokenizer: a.lm_tokenizer.clone(), batch, repeat, others: others_at(batch, false) };
         eprintln!("timing generator '{}' on '{}' tokens (training batch {})...", b.preset, b.tokenizer, b.batch);
         bench::generator::bench_generator_with(device_handle, &b).map_err(|e| anyhow::anyhow!("generator benchmark: {e}"))?
     };

@@ -267,7 +267,7 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
         trainer.cfg.training_memory(trainer.train.batch) as f64 / 1048576.0
     );
     devices.check_memory(&trainer.cfg.name, trainer.train.batch, |items| trainer.cfg.training_memory(items))?;
-    trainer.set_devices(&devices.others_at(trainer.train.batch))?;
+    trainer.set_devices(&devices.others_at(trainer.train.batch, false))?;
     trainer.set_precision(a.scale.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);

@@ -147,15 +147,21 @@ pub const CPU_REPLICAS: usize = 2;
 /// by default: on the CPU [`CPU_REPLICAS`], each on its share of the cores, where rayon has
 /// at least that many threads and the batch splits evenly; one elsewhere (a GPU is one device
 /// unless `--devices` asks for more).
-pub fn default_replicas(device: &Device, batch: usize) -> usize {
+///
+/// A model whose step takes `batch_statistics` (the tokenizer: its bit norms and codebook
+/// entropy) stays on one device by default, since replicas take those per micro-batch and so
+/// change the update: the demo recipe's tokenizer on two replicas ended 1.3 dB lower on its
+/// coarsest two layers (docs/results.md, session 17). The generator's update is the same on
+/// replicas up to rounding.
+pub fn default_replicas(device: &Device, batch: usize, batch_statistics: bool) -> usize {
     let n = CPU_REPLICAS;
-    if crate::device::is_flex(device) && rayon::current_num_threads() >= n && batch.is_multiple_of(n) { n } else { 1 }
+    if !batch_statistics && crate::device::is_flex(device) && rayon::current_num_threads() >= n && batch.is_multiple_of(n) { n } else { 1 }
 }
 
 /// The further devices of [`default_replicas`]: copies of `device` (on the CPU, Flex is one
 /// device; the replicas are workers on it).
-pub fn default_others(device: &Device, batch: usize) -> Vec<Device> {
-    vec![device.clone(); default_replicas(device, batch) - 1]
+pub fn default_others(device: &Device, batch: usize, batch_statistics: bool) -> Vec<Device> {
+    vec![device.clone(); default_replicas(device, batch, batch_statistics) - 1]
 }
 
 /// Runs one job per device and returns their results in order: inline for a single job, on
@@ -243,9 +249,11 @@ mod tests {
         // Two replicas by default on a CPU with two threads or more, when the batch splits.
         let cpu = Device::flex();
         let two = rayon::current_num_threads() >= 2;
-        assert_eq!(default_replicas(&cpu, 8), if two { 2 } else { 1 });
-        assert_eq!(default_replicas(&cpu, 7), 1);
-        assert_eq!(default_others(&cpu, 8).len(), default_replicas(&cpu, 8) - 1);
+        assert_eq!(default_replicas(&cpu, 8, false), if two { 2 } else { 1 });
+        assert_eq!(default_replicas(&cpu, 7, false), 1);
+        assert_eq!(default_others(&cpu, 8, false).len(), default_replicas(&cpu, 8, false) - 1);
+        // A model with batch statistics stays on one device.
+        assert_eq!(default_replicas(&cpu, 8, true), 1);
         // Shares only for several CPU devices.
         assert!(core_shares(&[Device::flex()]).unwrap().is_none());
         assert!(core_shares(&[Device::flex(), Device::flex()]).unwrap().is_some());

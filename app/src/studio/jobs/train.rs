@@ -53,8 +53,8 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, JobError> {
         },
     };
     let mut trainer = runs::start_tokenizer(&req.run_dir, start, &w.device)?;
-    // On the CPU, replicas on shares of the cores, as the CLI's default.
-    trainer.set_devices(&parallel::default_others(&w.device, trainer.train.batch)).map_err(ServiceError::from)?;
+    // The CLI's default: the tokenizer's step takes batch statistics, so one device.
+    trainer.set_devices(&parallel::default_others(&w.device, trainer.train.batch, true)).map_err(ServiceError::from)?;
     Ok(trainer)
 }
 

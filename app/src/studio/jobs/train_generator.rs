@@ -70,7 +70,7 @@ fn start(w: &Worker, job: &Job, req: &TrainRequest) -> Result<GeneratorRun, JobE
     };
     let mut run = runs::start_generator(&req.run_dir, start, None, &w.device)?;
     // On the CPU, replicas on shares of the cores, as the CLI's default.
-    run.trainer.set_devices(&parallel::default_others(&w.device, run.trainer.train.batch)).map_err(ServiceError::from)?;
+    run.trainer.set_devices(&parallel::default_others(&w.device, run.trainer.train.batch, false)).map_err(ServiceError::from)?;
     Ok(run)
 }
 
