@@ -5,11 +5,9 @@
 
 use std::sync::atomic::Ordering;
 
-use hitvideo_engine::service::ServiceError;
 use hitvideo_engine::service::runs::{self, TokenizerStart};
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::metrics::TokenizerValidation;
-use hitvideo_engine::train::parallel;
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
 use super::error::JobError;
@@ -52,10 +50,9 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, JobError> {
             RunPreset::Generator(p) => return Err(JobError::Refused(format!("'{p}' is a generator preset; a tokenizer run needs a tokenizer preset"))),
         },
     };
-    let mut trainer = runs::start_tokenizer(&req.run_dir, start, &w.device)?;
-    // The CLI's default: the tokenizer's step takes batch statistics, so one device.
-    trainer.set_devices(&parallel::default_others(&w.device, trainer.train.batch, true)).map_err(ServiceError::from)?;
-    Ok(trainer)
+    // One device, as the CLI's default: the tokenizer's step takes batch statistics
+    // (`train::parallel::default_replicas`).
+    Ok(runs::start_tokenizer(&req.run_dir, start, &w.device)?)
 }
 
 pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
