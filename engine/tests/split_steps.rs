@@ -1,8 +1,9 @@
 //! Steps split into micro-batches: gradient accumulation (`accumulate`: N micro-batches of B make
 //! the same update as one batch of N x B) and data parallelism (`set_devices`: the batch split
 //! over device replicas, here two replicas on the CPU's single Flex device, which run the same
-//! fork / gather / sum path as distinct GPUs), for the generator and for the tokenizer's
-//! batch-independent terms.
+//! fork / gather / sum path as distinct GPUs), for the generator and the tokenizer; the
+//! tokenizer's replicas share its batch statistics (bit norms, codebook entropy), while
+//! accumulation takes them per micro-batch.
 
 use std::sync::atomic::AtomicBool;
 
@@ -197,4 +198,61 @@ fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
     let log = t.train_step(data.train_batch(0, 2, 0, &device).unwrap());
     assert!(log.d_loss.is_some_and(f32::is_finite), "{log:?}");
     assert!(max_diff(&disc_before, &params(&t.disc)) > 0.0, "the discriminator stepped");
+}
+
+#[test]
+fn tokenizer_replicas_share_the_batch_statistics() {
+    // Bit norms and the codebook entropy on: the replicas take both over the whole batch, so
+    // two replicas make the one device's update, at one micro-batch per device and at two.
+    let device = Device::flex();
+    let cfg = TokenizerConfig::preset("tiny").expect("preset");
+    assert!(cfg.bit_norm, "the preset normalizes its bits");
+    let data = ClipSource::synthetic(20, 0, cfg.frames, cfg.height, cfg.fps);
+    // Under bit norms the biases of the projections before them have no gradient but rounding
+    // (the norm removes any shift), which AdamW would turn into steps of either sign at a small
+    // epsilon; at 1e-4 such gradients do not move the weights.
+    let base = TokenizerTrainConfig::new()
+        .with_epsilon(1e-4)
+        .with_steps(10)
+        .with_warmup(1)
+        .with_entropy_weight(0.1)
+        .with_adversarial_weight(0.0)
+        .with_stage_fraction(0.0);
+    for accumulate in [1, 2] {
+        let mut one = TokenizerTrainer::new(cfg.clone(), base.clone().with_batch(4).with_accumulate(accumulate), &device);
+        let mut two = TokenizerTrainer::new(cfg.clone(), base.clone().with_batch(4).with_accumulate(accumulate), &device);
+        two.set_devices(&[Device::flex()]).expect("batch 4 splits over two devices");
+        // The same seed, the same initial weights, whatever the devices (the trainers
+        // initialize every parameter when they are made, not lazily at first use).
+        let start = params(&one.model.valid());
+        assert_eq!(start, params(&two.model.valid()), "the same initial weights");
+        for step in 0..3 {
+            let x = data.train_batch(step, 4 * accumulate, 0, &device).unwrap();
+            let (a, b) = (one.train_step(x.clone()), two.train_step(x));
+            for (key, va, vb) in [("loss", a.loss, b.loss), ("entropy", a.entropy, b.entropy), ("commitment", a.commitment, b.commitment)] {
+                assert!((va - vb).abs() < 1e-5, "accumulate {accumulate}, step {step}: {key} {va} on one device, {vb} on two");
+            }
+        }
+        // Weights, and the running statistics inference normalizes with.
+        let (pa, pb) = (params(&one.model.valid()), params(&two.model.valid()));
+        assert!(max_diff(&start, &pa) > 1e-3, "the steps moved the weights");
+        let d = max_diff(&pa, &pb);
+        eprintln!("tokenizer with bit norms, two replicas, accumulate {accumulate}: parameters after 3 steps differ by at most {d}");
+        assert!(d < 1e-5, "accumulate {accumulate}: parameters after 3 steps differ by {d}");
+        let x = data.val_batch(0..4, &device).unwrap();
+        let ids = |t: &TokenizerTrainer| {
+            t.model
+                .valid()
+                .encode(x.clone(), 1.0)
+                .layers
+                .iter()
+                .map(|o| o.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&one), ids(&two), "accumulate {accumulate}: the same tokens at inference");
+    }
+    // The second bit-norm pass of `entropy_detach` is not shared: one device only.
+    let mut detached = TokenizerTrainer::new(cfg, base.with_batch(4).with_entropy_detach(true), &device);
+    let err = detached.set_devices(&[Device::flex()]).unwrap_err().to_string();
+    assert!(err.contains("--devices 1"), "{err}");
 }

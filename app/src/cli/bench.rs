@@ -49,7 +49,7 @@ pub struct BenchArgs {
     pub lm_batch: Option<usize>,
     /// Devices the training steps run on, data parallel, as the trainers' `--devices` (on the
     /// CPU, replicas that each compute on their share of the cores). Default: the trainers'
-    /// default (one device; the generator on the CPU two replicas when the batch is even).
+    /// default (two replicas on the CPU when the batch is even; one device elsewhere).
     #[arg(long)]
     pub devices: Option<usize>,
 }
@@ -95,7 +95,7 @@ pub fn run(a: BenchArgs, device: &str, device_handle: &Device, others: &[Device]
         serde_json::Value::Null
     } else {
         eprintln!("timing tokenizer '{}' (batch {}, {} training steps)...", a.tokenizer, a.batch, a.train_steps);
-        bench::tokenizer::bench_tokenizer(&a.tokenizer, device_handle, &others_at(a.batch.max(1), true), a.batch, repeat, a.train_steps)?
+        bench::tokenizer::bench_tokenizer(&a.tokenizer, device_handle, &others_at(a.batch.max(1), false), a.batch, repeat, a.train_steps)?
     };
     let generator = if a.no_generator {
         serde_json::Value::Null

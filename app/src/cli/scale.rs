@@ -14,9 +14,9 @@ pub struct ScaleArgs {
     #[arg(long, default_value_t = 1)]
     pub accumulate: usize,
     /// Devices to train on at once (data parallel): --batch is split evenly over them. On the
-    /// CPU they are replicas, each computing on its share of the cores. Default: one device,
-    /// except the generator on the CPU, which takes two replicas when --batch is even (its
-    /// update is the same; the tokenizer's bit norms would see half the batch).
+    /// CPU they are replicas, each computing on its share of the cores. Default: two replicas
+    /// on the CPU when --batch is even (the update is one device's: the tokenizer's replicas
+    /// share its batch statistics), one device elsewhere and with --entropy-detach.
     #[arg(long)]
     pub devices: Option<usize>,
     /// Compute precision: f32, or f16 / bf16 over fp32 master weights on GPUs (f16 with loss
@@ -54,15 +54,16 @@ impl ScaleArgs {
 }
 
 impl TrainDevices {
-    /// The further devices of a run at `batch` items per micro-batch of a model whose step
-    /// takes `batch_statistics` or not: those chosen with --devices, else the default (on the
-    /// CPU, replicas sharing the cores for a model without batch statistics; see
-    /// `train::parallel::default_replicas`), printed with the main device.
-    pub fn others_at(&self, batch: usize, batch_statistics: bool) -> Vec<Device> {
+    /// The further devices of a run at `batch` items per micro-batch of a step whose batch
+    /// statistics replicas would not share (`unshared_statistics`) or not: those chosen with
+    /// --devices, else the default (on the CPU, replicas sharing the cores unless
+    /// `unshared_statistics`; see `train::parallel::default_replicas`), printed with the main
+    /// device.
+    pub fn others_at(&self, batch: usize, unshared_statistics: bool) -> Vec<Device> {
         if self.chosen || self.main.is_gpu {
             return self.others.clone();
         }
-        let others = parallel::default_others(&self.main.device, batch, batch_statistics);
+        let others = parallel::default_others(&self.main.device, batch, unshared_statistics);
         let n = others.len() + 1;
         if n > 1 {
             eprintln!("device: {}; {n} replicas, each on its share of the cores (data parallel; --devices 1 for one)", self.main.description);
@@ -103,7 +104,7 @@ mod tests {
         let default = args(None).select(DeviceChoice::Cpu).unwrap();
         assert_eq!(default.others_at(8, false).len(), usize::from(two), "an even batch splits over two replicas");
         assert!(default.others_at(7, false).is_empty(), "an odd batch stays on one");
-        assert!(default.others_at(8, true).is_empty(), "a model with batch statistics stays on one");
+        assert!(default.others_at(8, true).is_empty(), "a step with unshared statistics stays on one");
         assert!(args(Some(1)).select(DeviceChoice::Cpu).unwrap().others_at(8, false).is_empty(), "--devices 1 is one");
         assert_eq!(args(Some(4)).select(DeviceChoice::Cpu).unwrap().others_at(8, true).len(), 3, "--devices 4 is four, whatever the default");
     }

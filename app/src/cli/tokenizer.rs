@@ -235,8 +235,8 @@ fn train_cmd(a: TrainArgs, choice: DeviceChoice) -> Result<()> {
     eprintln!("training '{}' from step {} to {} -> {}; data: {}", c.name, trainer.step, trainer.train.steps, a.out.display(), data.describe());
     let params = trainer.num_params();
     devices.check_memory(&trainer.cfg.name, trainer.train.batch, |clips| hitvideo_engine::tokenizer::info::training_memory(&trainer.cfg, params, clips))?;
-    // The tokenizer's step takes batch statistics: one device unless --devices says otherwise.
-    trainer.set_devices(&devices.others_at(trainer.train.batch, true))?;
+    // Replicas share the batch statistics (tokenizer_sync); --entropy-detach keeps one device.
+    trainer.set_devices(&devices.others_at(trainer.train.batch, trainer.train.entropy_detach))?;
     trainer.set_precision(a.scale.precision)?;
     let bar = super::progress_bar(trainer.train.steps as u64, "training");
     bar.set_position(trainer.step as u64);

@@ -40,6 +40,24 @@ fn binary_entropy(p: Tensor<5>) -> Tensor<5> {
 
 /// Quantizes `z` (`[B, D, t, h, w]`) with entropy temperature `tau`.
 pub fn quantize(z: Tensor<5>, tau: f32) -> LfqOutput {
+    let (mut out, logits) = quantize_bits(z, tau);
+    out.codebook_entropy = grouped_codebook_entropy(logits);
+    out
+}
+
+/// [`quantize`] for one part of a batch whose other parts are elsewhere (data-parallel
+/// replicas): its `codebook_entropy`, a term of the whole batch, is left at zero, and this
+/// part's sums for it come beside; [`CodebookSums::entropy`] computes it.
+pub fn quantize_part(z: Tensor<5>, tau: f32) -> (LfqOutput, CodebookSums) {
+    let (out, logits) = quantize_bits(z, tau);
+    let [b, _, t, h, w] = logits.dims();
+    let groups = group_log_q(logits).into_iter().map(|log_q| log_q.exp().sum_dim(0).reshape([-1])).collect();
+    (out, CodebookSums { groups, positions: b * t * h * w })
+}
+
+/// The codes, ids, commitment and per-position entropy of `z` (codebook entropy zero), and
+/// the entropy logits `4 z / τ`.
+fn quantize_bits(z: Tensor<5>, tau: f32) -> (LfqOutput, Tensor<5>) {
     let [b, d, t, h, w] = z.dims();
     let device = z.device();
     let positive = z.clone().greater_elem(0.0);
@@ -49,15 +67,66 @@ pub fn quantize(z: Tensor<5>, tau: f32) -> LfqOutput {
     let weights = Tensor::<1, Int>::from_data(TensorData::new(weights, [d]), &device).reshape([1, d, 1, 1, 1]);
     let indices = (positive.int() * weights).sum_dim(1).reshape([b, t, h, w]);
     let commitment = (z.clone() - q.detach()).powf_scalar(2.0).mean();
-    let p = sigmoid(z.clone().mul_scalar(4.0 / tau));
-    let sample_entropy = binary_entropy(p).sum_dim(1).mean();
-    let codebook_entropy = grouped_codebook_entropy(z.mul_scalar(4.0 / tau));
-    LfqOutput { codes, indices, commitment, sample_entropy, codebook_entropy }
+    let logits = z.mul_scalar(4.0 / tau);
+    let sample_entropy = binary_entropy(sigmoid(logits.clone())).sum_dim(1).mean();
+    let codebook_entropy = Tensor::<1>::zeros([1], &device);
+    (LfqOutput { codes, indices, commitment, sample_entropy, codebook_entropy }, logits)
+}
+
+/// One part's sums of the code distribution `q(code | position)` over its positions, per group
+/// of at most [`GROUP_BITS`] bits (`[2^g]` each, with their gradient path), and its positions.
+#[derive(Debug, Clone)]
+pub struct CodebookSums {
+    groups: Vec<Tensor<1>>,
+    positions: usize,
+}
+
+impl CodebookSums {
+    /// This part's positions.
+    pub fn positions(&self) -> usize {
+        self.positions
+    }
+
+    /// This part's sums, every group in turn (`[Σ 2^g]`), without their gradient path: what
+    /// the other parts add to theirs.
+    pub fn values(&self) -> Tensor<1> {
+        Tensor::cat(self.groups.iter().map(|g| g.clone().detach()).collect(), 0)
+    }
+
+    /// The codebook entropy (nats, `[1]`) of the whole batch: this part's sums plus `others`
+    /// (the other parts' [`Self::values`] summed, constants here) over `positions` in all. Its
+    /// gradient reaches this part's positions exactly, so the parts' gradients add up to the
+    /// whole batch's.
+    pub fn entropy(self, others: Tensor<1>, positions: usize) -> Tensor<1> {
+        let device = others.device();
+        let mut total = Tensor::<1>::zeros([1], &device);
+        let mut start = 0;
+        for g in self.groups {
+            let [n] = g.dims();
+            let avg = (g + others.clone().narrow(0, start, n)).div_scalar(positions as f32);
+            total = total + (avg.clone() * avg.clamp(1e-12, 1.0).log()).sum().neg();
+            start += n;
+        }
+        total
+    }
 }
 
 /// Entropy (nats) of the batch-average code distribution, exact within groups of at most
 /// [`GROUP_BITS`] bits and summed over groups. `logits` `[B, D, t, h, w]` are `4 z / τ`.
 fn grouped_codebook_entropy(logits: Tensor<5>) -> Tensor<1> {
+    let device = logits.device();
+    let mut total = Tensor::<1>::zeros([1], &device);
+    for log_q in group_log_q(logits) {
+        // The batch average of q.
+        let avg = log_q.exp().mean_dim(0);
+        total = total + (avg.clone() * avg.clamp(1e-12, 1.0).log()).sum().neg();
+    }
+    total
+}
+
+/// `log q(code | position)` within each group of at most [`GROUP_BITS`] bits, `[N, 2^g]` each
+/// (`N = B t h w` positions), from `logits` `[B, D, t, h, w]` (`4 z / τ`).
+fn group_log_q(logits: Tensor<5>) -> Vec<Tensor<2>> {
     let [b, d, t, h, w] = logits.dims();
     let device = logits.device();
     let n = b * t * h * w;
@@ -65,7 +134,7 @@ fn grouped_codebook_entropy(logits: Tensor<5>) -> Tensor<1> {
     let x = logits.swap_dims(0, 1).reshape([d, n]).swap_dims(0, 1);
     let log_p1 = burn::tensor::activation::log_sigmoid(x.clone());
     let log_p0 = burn::tensor::activation::log_sigmoid(x.neg());
-    let mut total = Tensor::<1>::zeros([1], &device);
+    let mut out = Vec::new();
     let mut start = 0;
     while start < d {
         let g = GROUP_BITS.min(d - start);
@@ -76,13 +145,10 @@ fn grouped_codebook_entropy(logits: Tensor<5>) -> Tensor<1> {
         let off = on.clone().neg().add_scalar(1.0);
         let lp1 = log_p1.clone().slice([0..n, start..start + g]);
         let lp0 = log_p0.clone().slice([0..n, start..start + g]);
-        // log q(code | position), [N, 2^g], then the batch average of q.
-        let log_q = lp1.matmul(on) + lp0.matmul(off);
-        let avg = log_q.exp().mean_dim(0);
-        total = total + (avg.clone() * avg.clamp(1e-12, 1.0).log()).sum().neg();
+        out.push(lp1.matmul(on) + lp0.matmul(off));
         start += g;
     }
-    total
+    out
 }
 
 /// Per-bit normalization before the sign (as binary networks put a batch norm before their
@@ -113,12 +179,7 @@ impl BitNorm {
             let flat = z.clone().swap_dims(0, 1).reshape([d as i32, -1]);
             let mean = flat.clone().mean_dim(1);
             let var = (flat - mean.clone()).powf_scalar(2.0).mean_dim(1);
-            let (m1, v1) = (mean.clone().reshape([d]).detach(), var.clone().reshape([d]).detach());
-            // The running statistics stay in their own (fp32) dtype under mixed precision.
-            let (rm, rv) = (self.mean.value_sync().to_device(&device), self.var.value_sync().to_device(&device));
-            let (m1, v1) = (m1.cast(rm.dtype()), v1.cast(rv.dtype()));
-            self.mean.update(rm.mul_scalar(0.9) + m1.mul_scalar(0.1));
-            self.var.update(rv.mul_scalar(0.9) + v1.mul_scalar(0.1));
+            self.update_running(mean.clone().reshape([d]), var.clone().reshape([d]));
             (mean.reshape([1, d, 1, 1, 1]), var.reshape([1, d, 1, 1, 1]))
         } else {
             let dtype = z.dtype();
@@ -126,6 +187,29 @@ impl BitNorm {
             (m, self.var.value().to_device(&device).cast(dtype).reshape([1, d, 1, 1, 1]))
         };
         (z - mean) / var.add_scalar(1e-5).sqrt()
+    }
+
+    /// `[B, D, t, h, w]` -> the same, normalized by given statistics (`[D]` each, constants
+    /// here: a batch's, gathered from several replicas). The running statistics do not move
+    /// ([`Self::update_running`] moves them, on the thread that owns the model). Its gradient
+    /// is not batch norm's (the statistics are constants); the data-parallel trainer adds the
+    /// statistics' part itself.
+    pub fn forward_with(&self, z: Tensor<5>, mean: Tensor<1>, var: Tensor<1>) -> Tensor<5> {
+        let [_, d, ..] = z.dims();
+        (z - mean.detach().reshape([1, d, 1, 1, 1])) / var.detach().reshape([1, d, 1, 1, 1]).add_scalar(1e-5).sqrt()
+    }
+
+    /// Moves the running statistics towards a batch's (`[D]` each; momentum 0.1), as a
+    /// training step's [`Self::forward`] does. Burn's running state keeps one value per thread
+    /// until the next read on a thread that wrote; replicas on threads that live for one step
+    /// never read theirs again, so they leave the update to the model's own thread.
+    pub fn update_running(&self, mean: Tensor<1>, var: Tensor<1>) {
+        let device = mean.device();
+        // The running statistics stay in their own (fp32) dtype under mixed precision.
+        let (rm, rv) = (self.mean.value_sync().to_device(&device), self.var.value_sync().to_device(&device));
+        let (m1, v1) = (mean.detach().cast(rm.dtype()), var.detach().cast(rv.dtype()));
+        self.mean.update(rm.mul_scalar(0.9) + m1.mul_scalar(0.1));
+        self.var.update(rv.mul_scalar(0.9) + v1.mul_scalar(0.1));
     }
 }
 

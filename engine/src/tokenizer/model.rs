@@ -244,14 +244,25 @@ impl Tokenizer {
     /// `train`: bit normalization by the batch's statistics (a training step), not the running
     /// ones.
     pub fn logits_of_latents(&self, latents: Vec<Tensor<5>>, train: bool) -> Vec<Tensor<5>> {
-        latents
+        self.projections(latents)
             .into_iter()
             .zip(&self.quant)
             .map(|(z, q)| match &q.norm {
-                Some(n) => n.forward(conv3d(&q.pre, z), train),
-                None => conv3d(&q.pre, z),
+                Some(n) => n.forward(z, train),
+                None => z,
             })
             .collect()
+    }
+
+    /// The latents (`[B, C_lat, t_j, h_j, w_j]` each, coarsest first) projected to each
+    /// layer's bits, before bit normalization: `[B, bits_j, t_j, h_j, w_j]` each.
+    pub fn projections(&self, latents: Vec<Tensor<5>>) -> Vec<Tensor<5>> {
+        latents.into_iter().zip(&self.quant).map(|(z, q)| conv3d(&q.pre, z)).collect()
+    }
+
+    /// Layer `layer`'s bit normalization (configs with `bit_norm`), coarsest = 0.
+    pub fn bit_norm(&self, layer: usize) -> Option<&lfq::BitNorm> {
+        self.quant.get(layer).and_then(|q| q.norm.as_ref())
     }
 
     /// Decodes from the codes of the `k = codes.len()` coarsest layers (finer layers absent),

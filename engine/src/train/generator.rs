@@ -177,6 +177,7 @@ impl GeneratorTrainer {
         let device = device.clone().autodiff();
         device.seed(train.seed);
         let model = cfg.init(&device);
+        super::parallel::initialize(&model);
         let scaler = LossScaler::new(Precision::F32);
         Ok(Self {
             opt: optimizer(&train),

@@ -11,6 +11,8 @@ pub mod parallel;
 pub mod precision;
 pub mod run_loop;
 pub mod schedule;
+pub mod sync;
 pub mod token_cache;
 pub mod tokenizer;
 mod tokenizer_step;
+mod tokenizer_sync;

@@ -17,7 +17,7 @@
 //! half the batch beats two threads on the whole batch (docs/benchmarks.md, session 17).
 
 use crate::device::MAX_DEVICES;
-use burn::module::{ModuleMapper, Param};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Bool;
 
@@ -134,6 +134,21 @@ impl ModuleMapper for Replica<'_> {
     }
 }
 
+/// Initializes every parameter of `model` now, in visiting order. Burn initializes a
+/// parameter lazily, from the device's random stream at its first use, and a data-parallel
+/// step first uses them in another order than a one-device step (the replicas' copies walk the
+/// module; a forward pass walks the graph). Trainers call this right after seeding, so that a
+/// seed gives the same initial weights whatever the devices.
+pub fn initialize<M: Module>(model: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+}
+
 /// The core shares of a run on `devices` (see [`CoreShares`]): `Some` when they are several
 /// and all on the CPU, `None` otherwise (GPUs, or one device, which keeps every core).
 pub fn core_shares(devices: &[Device]) -> Result<Option<CoreShares>, TrainError> {
@@ -148,30 +163,30 @@ pub const CPU_REPLICAS: usize = 2;
 /// at least that many threads and the batch splits evenly; one elsewhere (a GPU is one device
 /// unless `--devices` asks for more).
 ///
-/// A model whose step takes `batch_statistics` (the tokenizer: its bit norms and codebook
-/// entropy) stays on one device by default, since replicas take those per micro-batch and so
-/// change the update: the demo recipe's tokenizer on two replicas ended 1.3 dB lower on its
-/// coarsest two layers (docs/results.md, session 17). The generator's update is the same on
-/// replicas up to rounding.
-pub fn default_replicas(device: &Device, batch: usize, batch_statistics: bool) -> usize {
+/// A step whose batch statistics the replicas would take per replica (`unshared_statistics`:
+/// the tokenizer with `entropy_detach`) stays on one device. The tokenizer's bit norms and
+/// codebook entropy are otherwise shared (`tokenizer_sync.rs`), and the generator has none, so
+/// both make the one device's update on replicas, up to rounding.
+pub fn default_replicas(device: &Device, batch: usize, unshared_statistics: bool) -> usize {
     let n = CPU_REPLICAS;
-    if !batch_statistics && crate::device::is_flex(device) && rayon::current_num_threads() >= n && batch.is_multiple_of(n) { n } else { 1 }
+    if !unshared_statistics && crate::device::is_flex(device) && rayon::current_num_threads() >= n && batch.is_multiple_of(n) { n } else { 1 }
 }
 
 /// The further devices of [`default_replicas`]: copies of `device` (on the CPU, Flex is one
 /// device; the replicas are workers on it).
-pub fn default_others(device: &Device, batch: usize, batch_statistics: bool) -> Vec<Device> {
-    vec![device.clone(); default_replicas(device, batch, batch_statistics) - 1]
+pub fn default_others(device: &Device, batch: usize, unshared_statistics: bool) -> Vec<Device> {
+    vec![device.clone(); default_replicas(device, batch, unshared_statistics) - 1]
 }
 
 /// Runs one job per device and returns their results in order: inline for a single job, on
 /// scoped threads otherwise, job `i` on share `i` of the cores where `cores` is given. A
-/// panicking job panics the caller, as it would inline.
+/// panicking job panics the caller, as it would inline, with its own panic rather than the
+/// [`super::sync::ReplicaAborted`] of the replicas it stopped.
 pub fn per_device<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>, cores: Option<&CoreShares>) -> Vec<T> {
     if jobs.len() == 1 && cores.is_none() {
         return jobs.into_iter().map(|job| job()).collect();
     }
-    std::thread::scope(|s| {
+    let results: Vec<std::thread::Result<T>> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .into_iter()
             .enumerate()
@@ -182,8 +197,21 @@ pub fn per_device<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>, cores: Option<
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    })
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let aborted = |e: &Box<dyn std::any::Any + Send>| e.is::<super::sync::ReplicaAborted>();
+    let (mut out, mut failure) = (Vec::new(), None);
+    for r in results {
+        match r {
+            Ok(v) => out.push(v),
+            Err(e) if failure.as_ref().is_none_or(|f| aborted(f) && !aborted(&e)) => failure = Some(e),
+            Err(_) => {}
+        }
+    }
+    if let Some(e) = failure {
+        std::panic::resume_unwind(e);
+    }
+    out
 }
 
 /// The training devices (autodiff on) of a run whose main device is `main`: `main` first, then
@@ -252,7 +280,7 @@ mod tests {
         assert_eq!(default_replicas(&cpu, 8, false), if two { 2 } else { 1 });
         assert_eq!(default_replicas(&cpu, 7, false), 1);
         assert_eq!(default_others(&cpu, 8, false).len(), default_replicas(&cpu, 8, false) - 1);
-        // A model with batch statistics stays on one device.
+        // A step with statistics the replicas would not share stays on one device.
         assert_eq!(default_replicas(&cpu, 8, true), 1);
         // Shares only for several CPU devices.
         assert!(core_shares(&[Device::flex()]).unwrap().is_none());

@@ -21,6 +21,7 @@ use super::parallel::{CoreShares, ShardPlan, per_device};
 use super::precision::{self, LossScaler, Precision};
 use super::run_loop::{Progress, RunEvent, Trainable, run_loop};
 use super::schedule::lr_at;
+use super::sync::{AbortGuard, AllReduce};
 use super::tokenizer_step::{self as step, DiscUpdate, Models, StepPlan, StepSums};
 use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use crate::dataset::synth::item_seed;
@@ -309,7 +310,7 @@ pub struct TokenizerTrainer {
     /// Every training device, the main one (`device`) first (see [`super::parallel`]).
     devices: Vec<Device>,
     /// The cores' shares of the replicas of a data-parallel run on the CPU.
-    cores: Option<CoreShares>,
+    pub(super) cores: Option<CoreShares>,
     /// Compute precision of this process's steps (a run setting, not saved: checkpoints are
     /// fp32 whatever it is).
     precision: Precision,
@@ -352,6 +353,8 @@ impl TokenizerTrainer {
         device.seed(train.seed);
         let model = cfg.init(&device);
         let disc = Discriminator::new(cfg.disc_channels, &device);
+        super::parallel::initialize(&model);
+        super::parallel::initialize(&disc);
         let scaler = LossScaler::new(Precision::F32);
         Self {
             opt_g: optimizer(&train),
@@ -440,8 +443,16 @@ impl TokenizerTrainer {
     /// Trains on the main device and `others` at once (data parallel, see
     /// [`super::parallel`]): each step's batch is split evenly over them, so the batch must be
     /// a multiple of the device count. An empty `others` trains on the main device alone.
+    /// The replicas share the batch statistics (`tokenizer_sync.rs`), so the update is the
+    /// one device's up to rounding; `entropy_detach`, whose extra bit-norm pass they do not
+    /// share, trains on one device only.
     pub fn set_devices(&mut self, others: &[Device]) -> Result<(), TrainError> {
         ShardPlan::new(self.train.batch, self.train.accumulate, others.len() + 1)?;
+        if self.train.entropy_detach && !others.is_empty() {
+            return Err(TrainError::Invalid(
+                "--entropy-detach trains on one device only (its second bit-norm pass takes per-replica statistics); use --devices 1".into(),
+            ));
+        }
         self.devices = super::parallel::autodiff_devices(&self.device, others);
         self.cores = super::parallel::core_shares(&self.devices)?;
         Ok(())
@@ -468,9 +479,10 @@ impl TokenizerTrainer {
     ///
     /// The step is cut into `devices x accumulate` micro-batches ([`ShardPlan`]), each run
     /// forward and backward with its losses divided by their number, and the summed gradients
-    /// make one update. Terms without batch statistics then give the same update as one batch;
-    /// the bit norms' batch statistics and the codebook entropy are taken per micro-batch (as
-    /// batch norm is under accumulation or data parallelism in any framework). With more than
+    /// make one update. The bit norms' batch statistics and the codebook entropy are taken over
+    /// each round of micro-batches that the devices run at once (synchronized, as
+    /// synchronized batch norm is), so devices do not change the update, while accumulation
+    /// takes them per micro-batch (as batch norm is under accumulation). With more than
     /// one micro-batch the discriminator steps once, after the last, so each micro-batch's
     /// adversarial term is scored by the discriminator as it was when the step began.
     pub fn train_step(&mut self, x: Tensor<5>) -> TokenizerStep {
@@ -498,7 +510,7 @@ impl TokenizerTrainer {
         let (sums, grads) = if shards.parts() == 1 {
             let compute = precision::compute_copy(&self.model, self.precision);
             let models = Models { master: &self.model, compute: &compute, precision: self.precision, loss_scale: self.scaler.scale };
-            let out = step::shard(models, &mut self.disc, x, &t, &plan, 1.0, DiscUpdate::Now(&mut self.opt_d));
+            let out = step::shard(models, &mut self.disc, x, &t, &plan, 1.0, DiscUpdate::Now(&mut self.opt_d), None);
             (out.sums, out.grads)
         } else {
             self.sharded_step(x, &t, &plan, shards)
@@ -536,6 +548,9 @@ impl TokenizerTrainer {
     fn sharded_step(&mut self, x: Tensor<5>, t: &TokenizerTrainConfig, plan: &StepPlan, shards: ShardPlan) -> (StepSums, GradientsParams) {
         let single = shards.devices == 1;
         let scale = shards.scale();
+        // Replicas take the bit norms' statistics and the codebook entropy over the whole batch.
+        let exchange = (!single).then(|| AllReduce::new(shards.devices));
+        let sync = exchange.as_ref();
         let jobs: Vec<_> = self
             .devices
             .iter()
@@ -549,23 +564,36 @@ impl TokenizerTrainer {
                 let (precision, loss_scale) = (self.precision, self.scaler.scale);
                 let xs: Vec<Tensor<5>> = shards.shards_of(d).map(|i| x.clone().narrow(0, i * shards.micro, shards.micro).to_device(device)).collect();
                 move || {
-                    let (mut sums, mut grads, mut grads_d) = (StepSums::default(), GradientsAccumulator::new(), GradientsAccumulator::new());
+                    // A replica that fails stops the others rather than leaving them waiting.
+                    let _guard = sync.map(AbortGuard);
+                    let (mut sums, mut grads, mut grads_d, mut stats) =
+                        (StepSums::default(), GradientsAccumulator::new(), GradientsAccumulator::new(), Vec::new());
                     let compute = precision::compute_copy(&model, precision);
                     for x in xs {
                         let models = Models { master: &model, compute: &compute, precision, loss_scale };
-                        let out = step::shard(models, &mut disc, x, t, plan, scale, DiscUpdate::Accumulate);
+                        let out = step::shard(models, &mut disc, x, t, plan, scale, DiscUpdate::Accumulate, sync);
                         sums.merge(&out.sums);
+                        stats.extend(out.bit_stats);
                         grads.accumulate(&model, out.grads);
                         if let Some(g) = out.grads_d {
                             grads_d.accumulate(&disc, g);
                         }
                     }
-                    (sums, grads.grads(), grads_d.grads())
+                    (sums, grads.grads(), grads_d.grads(), stats)
                 }
             })
             .collect();
         let (mut sums, mut grads, mut grads_d) = (StepSums::default(), GradientsAccumulator::<Tokenizer>::new(), GradientsAccumulator::<Discriminator>::new());
-        for (s, g, gd) in per_device(jobs, self.cores.as_ref()) {
+        for (d, (s, g, gd, stats)) in per_device(jobs, self.cores.as_ref()).into_iter().enumerate() {
+            // Every replica holds the same statistics; the first one's move the running ones
+            // here, round after round.
+            if d == 0 {
+                for (layer, mean, var) in stats {
+                    if let Some(norm) = self.model.bit_norm(layer) {
+                        norm.update_running(mean, var);
+                    }
+                }
+            }
             sums.merge(&s);
             grads.accumulate(&self.model, if single { g } else { g.to_device(&self.device, &self.model) });
             grads_d.accumulate(&self.disc, if single { gd } else { gd.to_device(&self.device, &self.disc) });

@@ -7,7 +7,9 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::precision::{self, Precision};
+use super::sync::AllReduce;
 use super::tokenizer::TokenizerTrainConfig;
+use super::tokenizer_sync::{self, BitStatistics};
 use crate::tokenizer::disc::Discriminator;
 use crate::tokenizer::dynamic::{FillStrategy, MaskConfig, decode_masked_batch, masked_fraction};
 use crate::tokenizer::lfq;
@@ -77,6 +79,10 @@ pub(crate) struct Shard {
     pub grads: GradientsParams,
     /// The discriminator's gradients ([`DiscUpdate::Accumulate`] on adversarial steps).
     pub grads_d: Option<GradientsParams>,
+    /// The whole batch's bit-norm statistics of a replica's micro-batch (with `sync`), for the
+    /// model's own thread to move the running statistics with; empty otherwise (the step moved
+    /// them itself).
+    pub bit_stats: Vec<BitStatistics>,
 }
 
 /// The models one micro-batch runs on: the fp32 master weights (gradients are read from them)
@@ -92,7 +98,10 @@ pub(crate) struct Models<'a> {
 /// Runs micro-batch `x` (`[b, 3, T, H, W]` in `[-1, 1]`, on the model's device) through the
 /// tokenizer and `disc`; every loss is multiplied by `scale` (1 / micro-batches per step) before
 /// its backward pass, so that summed gradients are the whole batch's mean. `disc` holds master
-/// weights too; it computes in the same precision.
+/// weights too; it computes in the same precision. `sync`: the exchange with the other
+/// data-parallel replicas running their parts of the batch at once, whose batch statistics
+/// are then the whole batch's (see `tokenizer_sync.rs`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn shard(
     models: Models<'_>,
     disc: &mut Discriminator,
@@ -101,12 +110,14 @@ pub(crate) fn shard(
     plan: &StepPlan,
     scale: f32,
     update: DiscUpdate<'_>,
+    sync: Option<&AllReduce>,
 ) -> Shard {
     let device = x.device();
     let prec = models.precision;
     let model = models.compute;
     let x = precision::to_compute(x, prec);
     let mut grads_d = None;
+    let mut cuts = None;
     // A frozen encoder runs without autodiff: a graph that no backward pass consumes would
     // be kept alive step after step (20 MB a step at batch 8). It also keeps its bit norms'
     // running statistics, so its ids stay the same.
@@ -114,6 +125,10 @@ pub(crate) fn shard(
         let frozen = model.valid();
         let logits = frozen.logits_of_latents(frozen.latents(x.clone().inner()), false);
         (Encoded { layers: logits.into_iter().map(|z| lfq::quantize(z.autodiff(), t.entropy_tau)).collect() }, None)
+    } else if let Some(sync) = sync.filter(|_| !t.entropy_detach) {
+        let (enc, c) = tokenizer_sync::encode(model, x.clone(), t.entropy_tau, sync);
+        cuts = Some((c, sync));
+        (enc, None)
     } else {
         let latents = model.latents(x.clone());
         // The entropy penalty trains only the quantizers' projections when `entropy_detach`
@@ -203,7 +218,14 @@ pub(crate) fn shard(
     };
     let factor = scale * models.loss_scale;
     let loss = if factor == 1.0 { loss } else { loss.mul_scalar(factor) };
-    Shard { sums, grads: GradientsParams::from_grads(loss.backward(), models.master), grads_d }
+    let (grads, bit_stats) = match cuts {
+        Some((c, sync)) => {
+            let stats = c.statistics();
+            (c.backward(loss, models.master, sync), stats)
+        }
+        None => (GradientsParams::from_grads(loss.backward(), models.master), Vec::new()),
+    };
+    Shard { sums, grads, grads_d, bit_stats }
 }
 
 /// The gradient-difference loss of a reconstruction error `err` `[B, C, T, H, W]`: the mean

@@ -5,9 +5,11 @@
 
 use std::sync::atomic::Ordering;
 
+use hitvideo_engine::service::ServiceError;
 use hitvideo_engine::service::runs::{self, TokenizerStart};
 use hitvideo_engine::train::data::{ClipSource, DataSpec};
 use hitvideo_engine::train::metrics::TokenizerValidation;
+use hitvideo_engine::train::parallel;
 use hitvideo_engine::train::tokenizer::{self as engine_train, TokenizerTrainConfig, TokenizerTrainer, TrainEvent};
 
 use super::error::JobError;
@@ -50,9 +52,12 @@ fn start(w: &Worker, req: &TrainRequest) -> Result<TokenizerTrainer, JobError> {
             RunPreset::Generator(p) => return Err(JobError::Refused(format!("'{p}' is a generator preset; a tokenizer run needs a tokenizer preset"))),
         },
     };
-    // One device, as the CLI's default: the tokenizer's step takes batch statistics
-    // (`train::parallel::default_replicas`).
-    Ok(runs::start_tokenizer(&req.run_dir, start, &w.device)?)
+    // The CLI's default devices (`train::parallel::default_replicas`): on the CPU, replicas
+    // sharing the cores and the batch statistics.
+    let mut trainer = runs::start_tokenizer(&req.run_dir, start, &w.device)?;
+    let others = parallel::default_others(&w.device, trainer.train.batch, trainer.train.entropy_detach);
+    trainer.set_devices(&others).map_err(ServiceError::from)?;
+    Ok(trainer)
 }
 
 pub(super) fn train_tokenizer(w: &mut Worker, job: &Job, req: TrainRequest) -> Outcome {
