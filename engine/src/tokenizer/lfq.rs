@@ -103,8 +103,7 @@ impl CodebookSums {
         let mut start = 0;
         for g in self.groups {
             let [n] = g.dims();
-            let avg = (g + others.clone().narrow(0, start, n)).div_scalar(positions as f32);
-            total = total + (avg.clone() * avg.clamp(1e-12, 1.0).log()).sum().neg();
+            total = total + distribution_entropy((g + others.clone().narrow(0, start, n)).div_scalar(positions as f32));
             start += n;
         }
         total
@@ -118,10 +117,20 @@ fn grouped_codebook_entropy(logits: Tensor<5>) -> Tensor<1> {
     let mut total = Tensor::<1>::zeros([1], &device);
     for log_q in group_log_q(logits) {
         // The batch average of q.
-        let avg = log_q.exp().mean_dim(0);
-        total = total + (avg.clone() * avg.clamp(1e-12, 1.0).log()).sum().neg();
+        total = total + distribution_entropy(log_q.exp().mean_dim(0));
     }
     total
+}
+
+/// Entropy (nats, `[1]`) of a code distribution `avg` (any shape, summing to 1).
+fn distribution_entropy<const D: usize>(avg: Tensor<D>) -> Tensor<1> {
+    (avg.clone() * avg.clamp(1e-12, 1.0).log()).sum().neg()
+}
+
+/// `[B, D, t, h, w]` -> `[D, B t h w]`: each bit's values over the batch's positions.
+pub fn per_bit(z: Tensor<5>) -> Tensor<2> {
+    let [_, d, ..] = z.dims();
+    z.swap_dims(0, 1).reshape([d as i32, -1])
 }
 
 /// `log q(code | position)` within each group of at most [`GROUP_BITS`] bits, `[N, 2^g]` each
@@ -176,7 +185,7 @@ impl BitNorm {
         let [_, d, ..] = z.dims();
         let device = z.device();
         let (mean, var) = if train {
-            let flat = z.clone().swap_dims(0, 1).reshape([d as i32, -1]);
+            let flat = per_bit(z.clone());
             let mean = flat.clone().mean_dim(1);
             let var = (flat - mean.clone()).powf_scalar(2.0).mean_dim(1);
             self.update_running(mean.clone().reshape([d]), var.clone().reshape([d]));

@@ -50,39 +50,39 @@ struct NormCut {
     positions: usize,
 }
 
-/// `[b, D, t, h, w]` -> `[D, b t h w]`.
-fn per_bit(x: Tensor<5>) -> Tensor<2> {
-    let [_, d, ..] = x.dims();
-    x.swap_dims(0, 1).reshape([d as i32, -1])
-}
-
 /// The values of a (small) tensor as f32.
 fn values(t: Tensor<1>) -> Vec<f32> {
     crate::tensor::floats(t, "batch statistics").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `sums / count` as a `[D]` tensor on `like`'s device, in its dtype.
+fn averages<const N: usize>(sums: &[f32], count: f32, like: &Tensor<N>) -> Tensor<1> {
+    let d = sums.len();
+    Tensor::<1>::from_data(TensorData::new(sums.iter().map(|s| s / count).collect(), [d]), &like.device()).cast(like.dtype())
 }
 
 /// Encodes micro-batch `x` (`[b, 3, T, H, W]`) of one replica among `sync.parties()`, all of
 /// which call this with their parts of the batch at once: the quantized layers, coarsest first
 /// (what `Tokenizer::encode` gives, with the whole batch's statistics), and the cuts.
 pub(crate) fn encode(model: &Tokenizer, x: Tensor<5>, tau: f32, sync: &AllReduce) -> (Encoded, Cuts) {
-    let device = x.device();
     let projections = model.projections(model.latents(x));
-    let normed: Vec<bool> = (0..projections.len()).map(|j| model.bit_norm(j).is_some()).collect();
+    // Every normed layer's values per bit, `[D, b t h w]`, without their gradient path.
+    let flats: Vec<Tensor<2>> =
+        projections.iter().enumerate().filter(|(j, _)| model.bit_norm(*j).is_some()).map(|(_, u)| lfq::per_bit(u.clone().detach())).collect();
     // Means: every normed layer's per-bit sums and its positions, in one exchange.
     let mut local = Vec::new();
-    for (u, _) in projections.iter().zip(&normed).filter(|(_, n)| **n) {
-        let flat = per_bit(u.clone().detach());
+    for flat in &flats {
         local.extend(values(flat.clone().sum_dim(1).reshape([-1])));
         local.push(flat.dims()[1] as f32);
     }
     let sums = sync.sum(&local);
     let mut means = Vec::new();
     let (mut at, mut local) = (0, Vec::new());
-    for (u, _) in projections.iter().zip(&normed).filter(|(_, n)| **n) {
-        let d = u.dims()[1];
+    for flat in flats {
+        let d = flat.dims()[0];
         let n = sums[at + d];
-        let mean = Tensor::<1>::from_data(TensorData::new(sums[at..at + d].iter().map(|s| s / n).collect(), [d]), &device).cast(u.dtype());
-        let dev = per_bit(u.clone().detach()) - mean.clone().reshape([d, 1]);
+        let mean = averages(&sums[at..at + d], n, &flat);
+        let dev = flat - mean.clone().reshape([d, 1]);
         local.extend(values((dev.clone() * dev).sum_dim(1).reshape([-1])));
         means.push((mean, n as usize));
         at += d + 1;
@@ -100,7 +100,7 @@ pub(crate) fn encode(model: &Tokenizer, x: Tensor<5>, tau: f32, sync: &AllReduce
         };
         let Some((mean, positions)) = stats.next() else { unreachable!("one statistic per normed layer") };
         let d = u.dims()[1];
-        let var = Tensor::<1>::from_data(TensorData::new(squares[at..at + d].iter().map(|s| s / positions as f32).collect(), [d]), &device).cast(u.dtype());
+        let var = averages(&squares[at..at + d], positions as f32, &u);
         at += d;
         let leaf = norm.forward_with(u.clone().detach(), mean.clone(), var.clone()).detach().require_grad();
         logits.push(leaf.clone());
@@ -160,19 +160,15 @@ impl Cuts {
         let mut local = Vec::new();
         for (c, g) in cuts.iter().zip(&upstream) {
             let y = c.leaf.clone().inner();
-            local.extend(values(per_bit(g.clone()).sum_dim(1).reshape([-1])));
-            local.extend(values(per_bit(g.clone() * y).sum_dim(1).reshape([-1])));
+            local.extend(values(lfq::per_bit(g.clone()).sum_dim(1).reshape([-1])));
+            local.extend(values(lfq::per_bit(g.clone() * y).sum_dim(1).reshape([-1])));
         }
         let sums = sync.sum(&local);
         let mut at = 0;
         let mut surrogate: Option<Tensor<1>> = None;
         for (c, g) in cuts.into_iter().zip(upstream) {
             let d = c.inv_std.dims()[0];
-            let device = g.device();
-            let n = c.positions as f32;
-            let dtype = g.dtype();
-            let column =
-                |v: &[f32]| Tensor::<1>::from_data(TensorData::new(v.iter().map(|s| s / n).collect(), [d]), &device).cast(dtype).reshape([1, d, 1, 1, 1]);
+            let column = |v: &[f32]| averages(v, c.positions as f32, &g).reshape([1, d, 1, 1, 1]);
             let (mean_g, mean_gy) = (column(&sums[at..at + d]), column(&sums[at + d..at + 2 * d]));
             at += 2 * d;
             let y = c.leaf.inner();
