@@ -198,6 +198,6 @@ fn main() {
     }
     let img = image::imageops::resize(&img, img.width() * 4, img.height() * 4, image::imageops::FilterType::Nearest);
     let _ = img.save("/tmp/probe_recon.png");
-    let val = hitvideo_engine::train::tokenizer::validate(&model.valid(), &cfg, &data, 32, 1.0).expect("synthetic clips render");
+    let val = hitvideo_engine::train::tokenizer::validate(&model.valid(), &cfg, &data, 32).expect("synthetic clips render");
     println!("val {}", val);
 }

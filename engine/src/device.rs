@@ -260,6 +260,11 @@ pub fn memory_limit(device: &Device) -> Option<u64> {
     of(device.as_dispatch())
 }
 
+/// Whether `device` records an autodiff graph (a training device).
+pub fn is_autodiff(device: &Device) -> bool {
+    matches!(device.as_dispatch(), burn::backend::DispatchDevice::Autodiff(_))
+}
+
 /// Whether `device` is Burn's Flex backend (the CPU), with or without autodiff.
 pub fn is_flex(device: &Device) -> bool {
     fn of(d: &burn::backend::DispatchDevice) -> bool {
@@ -310,7 +315,7 @@ pub enum DevicesError {
 /// The devices of a data-parallel run of `count` devices: [`select`]'s choice first, then
 /// further adapters of the same kind (GPU 1, 2, ...). On the CPU, Flex is a single device:
 /// `count` replicas of it, which the trainers run each on its share of the cores
-/// (`train::parallel::CoreShares`).
+/// (`cores::CoreShares`).
 pub fn select_many(choice: DeviceChoice, count: usize) -> Result<Vec<SelectedDevice>, DevicesError> {
     let adapters = if matches!(choice, DeviceChoice::Cpu | DeviceChoice::Cuda) { Vec::new() } else { list_adapters() };
     let cuda = if matches!(choice, DeviceChoice::Auto | DeviceChoice::Cuda) { cuda_devices() } else { 0 };

@@ -6,6 +6,7 @@
 pub mod alloc;
 pub mod bundle;
 pub mod checkpoint;
+pub mod cores;
 pub mod dataset;
 pub mod device;
 pub mod eval;

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("alloc.rs", Layer::Shared),
     ("fsutil.rs", Layer::Shared),
     ("device.rs", Layer::Shared),
+    ("cores.rs", Layer::Shared),
     ("guidance.rs", Layer::Shared),
     ("tensor.rs", Layer::Shared),
     ("checkpoint.rs", Layer::Shared),

@@ -116,11 +116,10 @@ pub fn evaluate(p: &Pipeline, spec: &AccuracySpec, cancel: &AtomicBool, mut prog
     let mut rows = Vec::new();
     for (split, items) in &splits {
         let mut ceiling = Tally::default();
-        for it in items {
-            let x = crate::tensor::to_tensor(&[it.render(&render)], p.device());
-            let enc = p.tokenizer.encode(x, 1.0);
-            let codes: Vec<_> = enc.layers.iter().map(|o| o.codes.clone()).collect();
-            for video in crate::tensor::to_videos(p.tokenizer.decode(&codes), render.fps)? {
+        for chunk in items.chunks(spec.batch.max(1)) {
+            let clips: Vec<_> = chunk.iter().map(|it| it.render(&render)).collect();
+            let codes = p.tokenizer.encode_batch(crate::tensor::to_tensor(&clips, p.device())).codes;
+            for (it, video) in chunk.iter().zip(crate::tensor::to_videos(p.tokenizer.decode_batch(&codes), render.fps)?) {
                 ceiling.add(&analyze::score(&analyze::analyze(&video), &PromptAttributes::parse(&it.caption)));
             }
         }

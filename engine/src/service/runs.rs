@@ -142,9 +142,8 @@ pub struct Strip {
 pub fn reconstruction_strip(checkpoint: &Path, data: &ClipSource, n: usize, device: &Device) -> Result<Strip, ServiceError> {
     let (model, cfg, state) = load_tokenizer(checkpoint, None, device)?;
     let x = data.val_batch(0..n, device).map_err(crate::train::tokenizer::TrainError::from)?;
-    let enc = model.encode(x.clone(), 1.0);
-    let codes: Vec<_> = enc.layers.into_iter().map(|o| o.codes).collect();
-    let recon = to_videos(model.decode(&codes), cfg.fps)?;
+    let codes = model.encode_batch(x.clone()).codes;
+    let recon = to_videos(model.decode_batch(&codes), cfg.fps)?;
     Ok(Strip { step: state.step, originals: to_videos(x, cfg.fps)?, recon })
 }
 

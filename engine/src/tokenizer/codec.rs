@@ -95,10 +95,10 @@ pub fn encode_windows(model: &Tokenizer, cfg: &TokenizerConfig, windows: &[Video
     let device = model_device(model);
     let mut out = Vec::with_capacity(windows.len());
     for chunk in windows.chunks(batch.max(1)) {
-        let enc = model.encode(to_tensor(chunk, &device), 1.0);
+        let enc = model.encode_batch(to_tensor(chunk, &device));
         let mut per: Vec<TokenWindow> = chunk.iter().map(|_| TokenWindow { layers: Vec::new() }).collect();
-        for (o, l) in enc.layers.into_iter().zip(&cfg.layers) {
-            let ids = tensor::ids(o.indices, "token ids")?;
+        for (indices, l) in enc.indices.into_iter().zip(&cfg.layers) {
+            let ids = tensor::ids(indices, "token ids")?;
             for (b, w) in per.iter_mut().enumerate() {
                 let n = l.tokens();
                 let ids = ids.get(b * n..(b + 1) * n).ok_or_else(|| CodecError::Invalid("encoder returned too few ids".into()))?;

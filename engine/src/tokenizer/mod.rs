@@ -14,6 +14,7 @@ pub mod lfq;
 pub mod load;
 pub mod masked_codec;
 pub mod model;
+pub mod split;
 pub mod stream;
 pub mod tokens;
 
@@ -21,5 +22,6 @@ pub use config::{LayerConfig, TokenizerConfig, config_sha256};
 pub use dynamic::{FillStrategy, Fills, LayerIds, LayerMask, MaskConfig, layer_masks};
 pub use load::load_tokenizer;
 pub use model::{Encoded, Tokenizer};
+pub use split::Tokens;
 pub use stream::MaskedStream;
 pub use tokens::{TokenFile, TokenFileError, TokenLayer, TokenWindow};

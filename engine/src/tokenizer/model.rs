@@ -330,10 +330,11 @@ impl Tokenizer {
         }
     }
 
-    /// Decodes from token ids of the `k` coarsest layers (`[B, t_j, h_j, w_j]` each).
+    /// Decodes from token ids of the `k` coarsest layers (`[B, t_j, h_j, w_j]` each), for
+    /// inference: split over the CPU's core shares ([`Tokenizer::decode_batch`]).
     pub fn decode_indices(&self, indices: &[Tensor<4, Int>]) -> Tensor<5> {
         let codes: Vec<Tensor<5>> = indices.iter().zip(&self.quant).map(|(i, q)| lfq::codes_from_indices(i.clone(), q.bits)).collect();
-        self.decode(&codes)
+        self.decode_batch(&codes)
     }
 }
 

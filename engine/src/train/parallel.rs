@@ -12,10 +12,10 @@
 //! CUDA only; on WGPU and on the CPU this gather-to-main path is what Burn offers.
 //!
 //! On the CPU, Flex is one device, so the replicas are several workers on it: [`CoreShares`]
-//! gives each its own share of the cores (a rayon pool of its own), so two replicas on two
-//! cores are two single-threaded workers. Flex's ops are small enough that one thread each on
-//! half the batch beats two threads on the whole batch (docs/benchmarks.md, session 17).
+//! (`crate::cores`) gives each its own share of the cores (a rayon pool of its own), so two
+//! replicas on two cores are two single-threaded workers.
 
+pub use crate::cores::CoreShares;
 use crate::device::MAX_DEVICES;
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -61,42 +61,6 @@ impl ShardPlan {
     /// The micro-batches device `d` runs, in order.
     pub fn shards_of(&self, d: usize) -> impl Iterator<Item = usize> {
         (d..self.parts()).step_by(self.devices)
-    }
-}
-
-/// The CPU's cores split among the replicas of a data-parallel run on the CPU: one rayon pool
-/// per replica. Flex runs each op in the rayon pool of the thread that calls it (its products
-/// through gemm's `Parallelism::Rayon(0)`, which takes that pool's size), so a replica whose
-/// step runs inside its pool uses its share of the cores and no more.
-pub struct CoreShares {
-    pools: Vec<rayon::ThreadPool>,
-}
-
-impl CoreShares {
-    /// `replicas` pools sharing the threads of rayon's global pool (`RAYON_NUM_THREADS`, else
-    /// one per core) evenly, at least one each.
-    pub fn new(replicas: usize) -> Result<Self, TrainError> {
-        Self::with_threads(replicas, rayon::current_num_threads())
-    }
-
-    /// `replicas` pools sharing `threads` threads evenly, at least one each.
-    pub fn with_threads(replicas: usize, threads: usize) -> Result<Self, TrainError> {
-        let each = (threads / replicas.max(1)).max(1);
-        let pools = (0..replicas.max(1))
-            .map(|i| rayon::ThreadPoolBuilder::new().num_threads(each).thread_name(move |t| format!("cpu-replica-{i}.{t}")).build())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TrainError::Invalid(format!("could not start the CPU replicas' threads: {e}")))?;
-        Ok(Self { pools })
-    }
-
-    /// Threads each replica computes on.
-    pub fn threads_each(&self) -> usize {
-        self.pools.first().map_or(1, rayon::ThreadPool::current_num_threads)
-    }
-
-    /// Runs `job` on replica `i`'s share of the cores.
-    fn run<T: Send>(&self, i: usize, job: impl FnOnce() -> T + Send) -> T {
-        self.pools[i % self.pools.len()].install(job)
     }
 }
 
@@ -152,11 +116,15 @@ pub fn initialize<M: Module>(model: &M) {
 /// The core shares of a run on `devices` (see [`CoreShares`]): `Some` when they are several
 /// and all on the CPU, `None` otherwise (GPUs, or one device, which keeps every core).
 pub fn core_shares(devices: &[Device]) -> Result<Option<CoreShares>, TrainError> {
-    if devices.len() > 1 && devices.iter().all(crate::device::is_flex) { CoreShares::new(devices.len()).map(Some) } else { Ok(None) }
+    if devices.len() > 1 && devices.iter().all(crate::device::is_flex) {
+        CoreShares::new(devices.len()).map(Some).map_err(|e| TrainError::Invalid(e.to_string()))
+    } else {
+        Ok(None)
+    }
 }
 
 /// Replicas a CPU run takes unless told otherwise (see [`default_replicas`]).
-pub const CPU_REPLICAS: usize = 2;
+pub const CPU_REPLICAS: usize = crate::cores::CPU_WORKERS;
 
 /// How many data-parallel replicas a run on `device` at `batch` items per micro-batch takes
 /// by default: on the CPU [`CPU_REPLICAS`], each on its share of the cores, where rayon has
@@ -186,19 +154,7 @@ pub fn per_device<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>, cores: Option<
     if jobs.len() == 1 && cores.is_none() {
         return jobs.into_iter().map(|job| job()).collect();
     }
-    let results: Vec<std::thread::Result<T>> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .enumerate()
-            .map(|(i, job)| {
-                s.spawn(move || match cores {
-                    Some(c) => c.run(i, job),
-                    None => job(),
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
+    let results = crate::cores::run_scoped(jobs, cores);
     let aborted = |e: &Box<dyn std::any::Any + Send>| e.is::<super::sync::ReplicaAborted>();
     let (mut out, mut failure) = (Vec::new(), None);
     for r in results {

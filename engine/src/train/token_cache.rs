@@ -21,11 +21,11 @@ use crate::video::{self as video, DecodeOptions, Video, WindowSpec};
 /// Encodes clips with `model`: all layers' ids per clip in sequence order.
 pub fn encode_clips(model: &Tokenizer, clips: &[Video], device: &Device) -> Result<Vec<Vec<u32>>, ReadError> {
     let x = to_tensor(clips, device);
-    let enc = model.encode(x, 1.0);
+    let enc = model.encode_batch(x);
     let mut out = vec![Vec::new(); clips.len()];
-    for layer in &enc.layers {
-        let [b, t, h, w] = layer.indices.dims();
-        let ids = tensor::ids(layer.indices.clone(), "token ids")?;
+    for indices in enc.indices {
+        let [b, t, h, w] = indices.dims();
+        let ids = tensor::ids(indices, "token ids")?;
         for (row, chunk) in out.iter_mut().zip(ids.chunks_exact(t * h * w)).take(b) {
             row.extend_from_slice(chunk);
         }

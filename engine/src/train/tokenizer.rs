@@ -607,12 +607,12 @@ impl TokenizerTrainer {
     /// Validation on `clips` clips of `data`: PSNR with the k coarsest layers for every k, and
     /// codebook usage and perplexity per layer.
     pub fn validate(&self, data: &ClipSource, clips: usize) -> Result<TokenizerValidation, TrainError> {
-        validate(&self.model.valid(), &self.cfg, data, clips, self.train.entropy_tau)
+        validate(&self.model.valid(), &self.cfg, data, clips)
     }
 }
 
 /// Validation of any tokenizer (see [`TokenizerTrainer::validate`]).
-pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize, tau: f32) -> Result<TokenizerValidation, TrainError> {
+pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, clips: usize) -> Result<TokenizerValidation, TrainError> {
     let device = model.devices().first().cloned().unwrap_or_else(Device::flex);
     let n = clips.min(data.val_len()).max(1);
     let layers = cfg.layers.len();
@@ -623,17 +623,16 @@ pub fn validate(model: &Tokenizer, cfg: &TokenizerConfig, data: &ClipSource, cli
     while i < n {
         let x = data.val_batch(i..(i + batch).min(n), &device)?;
         let b = x.dims()[0];
-        let enc = model.encode(x.clone(), tau);
-        for (l, o) in enc.layers.iter().enumerate() {
-            for id in crate::tensor::ids(o.indices.clone(), "validation token ids")? {
+        let enc = model.encode_batch(x.clone());
+        for (l, indices) in enc.indices.iter().enumerate() {
+            for id in crate::tensor::ids(indices.clone(), "validation token ids")? {
                 if let Some(c) = hist[l].get_mut(id as usize) {
                     *c += 1;
                 }
             }
         }
         for k in 1..=layers {
-            let codes: Vec<Tensor<5>> = enc.layers[..k].iter().map(|o| o.codes.clone()).collect();
-            let r = model.decode(&codes).clamp(-1.0, 1.0);
+            let r = model.decode_batch(&enc.codes[..k]).clamp(-1.0, 1.0);
             // Per-clip MSE in [0, 1] units, then PSNR per clip.
             let mse = (r - x.clone()).mul_scalar(0.5).powf_scalar(2.0).reshape([b as i32, -1]).mean_dim(1);
             let mse = crate::tensor::floats(mse, "validation errors")?;

@@ -36,12 +36,20 @@ pub fn bench_tokenizer(preset: &str, device: &Device, others: &[Device], batch: 
     for b in [1, batch.max(1)] {
         let x = Tensor::<5>::random([b, 3, cfg.frames, cfg.height, cfg.width], burn::tensor::Distribution::Uniform(-1.0, 1.0), device);
         let sync = |t: Tensor<5>| t.sum().into_scalar::<f32>();
+        let ids = |t: &[Tensor<4, Int>]| t.iter().map(|i| i.clone().sum().into_scalar::<i64>()).sum::<i64>();
+        // What inference runs (`encode_batch` / `decode_batch`: split over the CPU's core
+        // shares), and the whole batch in one pass for comparison.
         let enc = median_secs(repeat, || {
-            let e = model.encode(x.clone(), 1.0);
-            let _ = e.layers.iter().map(|o| o.indices.clone().sum().into_scalar::<i64>()).sum::<i64>();
+            let _ = ids(&model.encode_batch(x.clone()).indices);
         });
-        let codes: Vec<Tensor<5>> = model.encode(x.clone(), 1.0).layers.into_iter().map(|o| o.codes).collect();
+        let codes = model.encode_batch(x.clone()).codes;
         let dec = median_secs(repeat, || {
+            let _ = sync(model.decode_batch(&codes));
+        });
+        let one_pass = median_secs(repeat, || {
+            let e = model.encode(x.clone(), 1.0);
+            let _ = ids(&e.layers.iter().map(|o| o.indices.clone()).collect::<Vec<_>>());
+            let codes: Vec<Tensor<5>> = e.layers.into_iter().map(|o| o.codes).collect();
             let _ = sync(model.decode(&codes));
         });
         per_batch.push(json!({
@@ -49,6 +57,8 @@ pub fn bench_tokenizer(preset: &str, device: &Device, others: &[Device], batch: 
             "encode_clips_per_s": b as f64 / enc,
             "decode_clips_per_s": b as f64 / dec,
             "encode_decode_seconds_per_clip": (enc + dec) / b as f64,
+            "encode_decode_one_pass_seconds_per_clip": one_pass / b as f64,
+            "workers": crate::cores::inference_shares(device).map_or(1, |c| c.workers()).min(b),
             "real_time_factor": clip_seconds * b as f64 / (enc + dec),
         }));
     }
@@ -90,7 +100,7 @@ mod tests {
     fn tokenizer_bench_reports_positive_rates() {
         let v = bench_tokenizer("tiny", &Device::flex(), &[], 2, 1, 1).expect("bench");
         for row in v["inference"].as_array().expect("rows") {
-            for key in ["encode_clips_per_s", "decode_clips_per_s", "real_time_factor"] {
+            for key in ["encode_clips_per_s", "decode_clips_per_s", "real_time_factor", "encode_decode_one_pass_seconds_per_clip"] {
                 assert!(row[key].as_f64().is_some_and(|x| x.is_finite() && x > 0.0), "{key}: {row}");
             }
         }
