@@ -912,7 +912,8 @@ def bench_tokenizer(preset, batch, repeat, train_steps, impl):
     b = max(batch, 1)
     torch.manual_seed(0)
     trainer = TokenizerTrainer(cfg, steps + 1, impl)
-    # Clips in [-1, 1]; the Rust bench renders synthetic shapes (its cost is in its loop too).
+    # Clips in [-1, 1]; the Rust bench renders synthetic shapes on a thread ahead of its steps,
+    # as its training runs do (torch.rand here is in the loop and costs well under a millisecond).
     data = lambda: torch.rand((b,) + shape) * 2.0 - 1.0  # noqa: E731
     trainer.train_step(data())
     t = time.perf_counter()

@@ -253,6 +253,34 @@ impl ClipSource {
         (0..batch).map(|_| self.train_clip(&mut rng)).collect()
     }
 
+    /// The training batches of steps `steps` (as [`Self::train_batch`] makes them), rendered or
+    /// cut on a thread of `scope` up to `ahead` steps ahead while the caller computes (bounded:
+    /// the queue holds at most `ahead` batches). The returned function gives step `s`'s batch;
+    /// a step asked out of order is made on the caller's thread, so the batches are the same
+    /// whoever makes them.
+    pub fn prefetch<'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        steps: std::ops::Range<usize>,
+        batch: usize,
+        seed: u64,
+        ahead: usize,
+        device: Device,
+    ) -> impl FnMut(usize) -> Result<Tensor<5>, DataError> + 'scope {
+        let (tx, batches) = std::sync::mpsc::sync_channel(ahead.max(1));
+        scope.spawn(move || {
+            for s in steps {
+                if tx.send((s, self.train_clips(s, batch, seed))).is_err() {
+                    break;
+                }
+            }
+        });
+        move |step| match batches.recv() {
+            Ok((s, clips)) if s == step => Ok(to_tensor(&clips?, &device)),
+            _ => self.train_batch(step, batch, seed, &device),
+        }
+    }
+
     /// Validation clips `range`, host-side.
     pub fn val_clips(&self, range: std::ops::Range<usize>) -> Result<Vec<Video>, DataError> {
         range.map(|i| self.val_clip(i)).collect()

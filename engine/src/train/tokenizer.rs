@@ -25,7 +25,6 @@ use super::sync::{AbortGuard, AllReduce};
 use super::tokenizer_step::{self as step, DiscUpdate, Models, StepPlan, StepSums};
 use crate::checkpoint::{self, CheckpointError, CheckpointState, damaged, load_module};
 use crate::dataset::synth::item_seed;
-use crate::tensor::to_tensor;
 use crate::tokenizer::disc::Discriminator;
 use crate::tokenizer::dynamic::Fills;
 use crate::tokenizer::lfq::usage_and_perplexity;
@@ -693,25 +692,11 @@ pub fn run(
     let clips_per_step = trainer.train.batch * trainer.train.accumulate.max(1);
     data.set_error_log(&run_dir.join("errors.log"));
     // Batches are rendered or cut on a CPU thread, up to PREFETCH steps ahead, while the
-    // device computes the current step (bounded: the queue holds at most PREFETCH batches).
+    // device computes the current step.
     std::thread::scope(|scope| {
-        let (tx, batches) = std::sync::mpsc::sync_channel(PREFETCH);
         let (first, steps, seed) = (trainer.step, trainer.train.steps, trainer.train.seed);
-        scope.spawn(move || {
-            for s in first..steps {
-                if tx.send((s, data.train_clips(s, clips_per_step, seed))).is_err() {
-                    break;
-                }
-            }
-        });
-        let device = trainer.device.clone();
-        // The clips of step `s` are the same whoever renders them: the producer only runs ahead.
-        let next = move |step: usize| -> Result<Tensor<5>, TrainError> {
-            match batches.recv() {
-                Ok((s, clips)) if s == step => Ok(to_tensor(&clips?, &device)),
-                _ => Ok(data.train_batch(step, clips_per_step, seed, &device)?),
-            }
-        };
+        let mut batches = data.prefetch(scope, first..steps, clips_per_step, seed, PREFETCH, trainer.device.clone());
+        let next = move |step: usize| -> Result<Tensor<5>, TrainError> { Ok(batches(step)?) };
         run_loop(trainer, data, run_dir, &cancel, next, on_event)
     })
 }

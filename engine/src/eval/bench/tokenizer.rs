@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::tokenizer::{TokenizerConfig, config::ConfigError};
 use crate::train::data::ClipSource;
-use crate::train::tokenizer::{TokenizerTrainConfig, TokenizerTrainer};
+use crate::train::tokenizer::{PREFETCH, TokenizerTrainConfig, TokenizerTrainer};
 
 /// The median of `repeat` timings of `f` (seconds), after one untimed warm-up call.
 pub fn median_secs(repeat: usize, mut f: impl FnMut()) -> f64 {
@@ -67,20 +67,23 @@ pub fn bench_tokenizer(preset: &str, device: &Device, others: &[Device], batch: 
     let mut trainer = TokenizerTrainer::new(cfg.clone(), train, device);
     trainer.set_devices(others).map_err(|e| ConfigError::Invalid { name: preset.to_string(), reason: e.to_string() })?;
     let data_error = |e: crate::train::data::DataError| ConfigError::Invalid { name: preset.to_string(), reason: e.to_string() };
-    let x0 = data.train_batch(0, batch.max(1), 0, &trainer.model.devices()[0]).map_err(data_error)?;
-    trainer.train_step(x0);
-    let t = Instant::now();
-    for s in 0..train_steps.max(1) {
-        let x = data.train_batch(s + 1, batch.max(1), 0, &trainer.model.devices()[0]).map_err(data_error)?;
-        trainer.train_step(x);
-    }
-    let step_s = t.elapsed().as_secs_f64() / train_steps.max(1) as f64;
+    // The batches are rendered on a thread ahead of the steps, as a training run makes them.
+    let steps = train_steps.max(1);
+    let step_s = std::thread::scope(|scope| -> Result<f64, ConfigError> {
+        let mut next = data.prefetch(scope, 0..steps + 1, batch.max(1), 0, PREFETCH, trainer.model.devices()[0].clone());
+        trainer.train_step(next(0).map_err(data_error)?);
+        let t = Instant::now();
+        for s in 1..=steps {
+            trainer.train_step(next(s).map_err(data_error)?);
+        }
+        Ok(t.elapsed().as_secs_f64() / steps as f64)
+    })?;
     Ok(json!({
         "preset": preset,
         "clip": {"frames": cfg.frames, "height": cfg.height, "width": cfg.width, "fps": cfg.fps, "seconds": clip_seconds},
         "parameters": model.num_params(),
         "inference": per_batch,
-        "train": {"batch": batch.max(1), "devices": 1 + others.len(), "steps": train_steps.max(1), "seconds_per_step": step_s, "steps_per_s": 1.0 / step_s},
+        "train": {"batch": batch.max(1), "devices": 1 + others.len(), "steps": steps, "seconds_per_step": step_s, "steps_per_s": 1.0 / step_s},
     }))
 }
 
