@@ -31,6 +31,11 @@ pub const MAX_FILE_BYTES: u64 = 12 << 20;
 /// Every this-many-th photograph (in sorted path order) is kept for validation clips only.
 pub const VAL_EVERY: usize = 8;
 
+/// The share of clips that cut to a second shot at a random frame. Real footage is edited:
+/// bikes.mp4 cuts six times in 10 s, and a tokenizer trained on uncut clips alone smears each
+/// cut over the frames around it (docs/results.md, session 20).
+pub const CUT_SHARE: f64 = 0.3;
+
 /// Errors of the photo library.
 #[derive(Debug, thiserror::Error)]
 pub enum PhotoError {
@@ -283,6 +288,16 @@ pub struct PhotoClipSpec {
     /// Brightness gain at frame 0 and its change per frame.
     pub brightness: f32,
     pub brightness_drift: f32,
+    /// A cut to another shot partway through, if any.
+    pub cut: Option<Cut>,
+}
+
+/// From `frame` on, a clip shows `shot` (at the same frame times) instead.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Cut {
+    pub frame: usize,
+    /// Drawn as a clip's first shot is; it has no cut of its own.
+    pub shot: Box<PhotoClipSpec>,
 }
 
 /// The clip geometry of a photo world: frames of `size x size` at `fps`.
@@ -306,7 +321,20 @@ impl PhotoWorld {
     /// The clip `index` of world `seed`, drawn from the training or the validation
     /// photographs.
     pub fn spec(&self, seed: u64, index: u64, val: bool) -> PhotoClipSpec {
-        let mut rng = ChaCha8Rng::seed_from_u64(super::synth::item_seed(seed ^ if val { 0x7661_6c00 } else { 0x7472_6e00 }, index as usize));
+        let salt = seed ^ if val { 0x7661_6c00 } else { 0x7472_6e00 };
+        let mut spec = self.shot(&mut ChaCha8Rng::seed_from_u64(super::synth::item_seed(salt, index as usize)), val);
+        // The cut is drawn from a stream of its own, so a clip's first shot does not depend on it.
+        let mut rng = ChaCha8Rng::seed_from_u64(super::synth::item_seed(salt ^ 0x6375_7400, index as usize));
+        if self.frames >= 2 && rng.random_bool(CUT_SHARE) {
+            let frame = rng.random_range(1..self.frames);
+            spec.cut = Some(Cut { frame, shot: Box::new(self.shot(&mut rng, val)) });
+        }
+        spec
+    }
+
+    /// One shot: a camera over a photograph of the training or validation split, sprites and
+    /// brightness, drawn from `rng`.
+    fn shot(&self, rng: &mut ChaCha8Rng, val: bool) -> PhotoClipSpec {
         let pool = self.library.split(val);
         let size = self.size as f32;
         let t_last = (self.frames.max(2) - 1) as f32;
@@ -316,9 +344,9 @@ impl PhotoWorld {
         // The view (with room for the rotation) must stay inside the photograph at every frame.
         let room = 1.5;
         let max_scale = (bw.min(bh) / (size * room)).max(0.05);
-        let zoom = if rng.random_bool(0.5) { log_uniform(&mut rng, 0.97, 1.03) } else { 1.0 };
+        let zoom = if rng.random_bool(0.5) { log_uniform(rng, 0.97, 1.03) } else { 1.0 };
         let end_factor = zoom.powf(t_last).max(1.0);
-        let scale = log_uniform(&mut rng, (max_scale * 0.25).min(max_scale / end_factor), max_scale / end_factor);
+        let scale = log_uniform(rng, (max_scale * 0.25).min(max_scale / end_factor), max_scale / end_factor);
         let extent = |s: f32| size * 0.5 * s * room;
         let widest = extent(scale * end_factor);
         let (lo_x, hi_x) = (widest, (bw - widest).max(widest));
@@ -342,7 +370,7 @@ impl PhotoWorld {
                 let photo = others[rng.random_range(0..others.len())];
                 let p = &self.library.photos[photo];
                 let radius = [rng.random_range(0.08..=0.3) * size, rng.random_range(0.08..=0.3) * size];
-                let source_scale = log_uniform(&mut rng, 0.5, 2.0);
+                let source_scale = log_uniform(rng, 0.5, 2.0);
                 let reach = radius[0].max(radius[1]) * source_scale * 1.5;
                 let (pw, ph) = (p.width as f32, p.height as f32);
                 let source_center =
@@ -361,65 +389,75 @@ impl PhotoWorld {
                     angle: rng.random_range(0.0..std::f32::consts::TAU),
                     spin: if rng.random_bool(0.5) { rng.random_range(-0.08..=0.08) } else { 0.0 },
                     scale: 1.0,
-                    growth: if rng.random_bool(0.3) { log_uniform(&mut rng, 0.97, 1.03) } else { 1.0 },
+                    growth: if rng.random_bool(0.3) { log_uniform(rng, 0.97, 1.03) } else { 1.0 },
                 }
             })
             .collect();
         let (brightness, brightness_drift) = if rng.random_bool(0.3) { (rng.random_range(0.8..=1.2), rng.random_range(-0.012..=0.012)) } else { (1.0, 0.0) };
-        PhotoClipSpec { background, camera, sprites, brightness, brightness_drift }
+        PhotoClipSpec { background, camera, sprites, brightness, brightness_drift, cut: None }
     }
 
     /// Renders a clip: `frames` RGB frames of `size x size` at `fps`.
     pub fn render(&self, spec: &PhotoClipSpec) -> Video {
         let n = self.size;
-        let half = n as f32 * 0.5;
         let mut video = Video::new(n as u32, n as u32, self.fps);
-        let bg = &self.library.photos[spec.background];
-        let c = &spec.camera;
         let mut frame = vec![0u8; n * n * 3];
         for t in 0..self.frames {
-            let tf = t as f32;
-            let s = c.scale * c.zoom.powf(tf);
-            let (sin, cos) = (c.angle + c.spin * tf).sin_cos();
-            let centre = [c.center[0] + c.velocity[0] * c.scale * tf, c.center[1] + c.velocity[1] * c.scale * tf];
-            let gain = (spec.brightness + spec.brightness_drift * tf).clamp(0.3, 2.0);
-            // Per sprite at this frame: centre, rotation, size factor.
-            let sprites: Vec<_> = spec
-                .sprites
-                .iter()
-                .map(|sp| {
-                    let (ss, sc) = (sp.angle + sp.spin * tf).sin_cos();
-                    ([sp.position[0] + sp.velocity[0] * tf, sp.position[1] + sp.velocity[1] * tf], ss, sc, sp.scale * sp.growth.powf(tf))
-                })
-                .collect();
-            for y in 0..n {
-                for x in 0..n {
-                    let (u, v) = (x as f32 + 0.5 - half, y as f32 + 0.5 - half);
-                    let mut rgb = bg.sample(centre[0] + s * (cos * u - sin * v), centre[1] + s * (sin * u + cos * v));
-                    for (sp, &(pos, ss, sc, k)) in spec.sprites.iter().zip(&sprites) {
-                        let (dx, dy) = (x as f32 + 0.5 - pos[0], y as f32 + 0.5 - pos[1]);
-                        // Into the sprite's own frame: undo its rotation and size.
-                        let (ux, uy) = cos_sin_apply(sc, ss, dx, dy);
-                        let (lx, ly) = (ux / k, uy / k);
-                        let (rx, ry) = (sp.radius[0], sp.radius[1]);
-                        let inside = match sp.shape {
-                            SpriteShape::Ellipse => (lx / rx).powi(2) + (ly / ry).powi(2) <= 1.0,
-                            SpriteShape::Rectangle => lx.abs() <= rx && ly.abs() <= ry,
-                        };
-                        if inside {
-                            let p = &self.library.photos[sp.photo];
-                            rgb = p.sample(sp.source_center[0] + sp.source_scale * lx, sp.source_center[1] + sp.source_scale * ly);
-                        }
-                    }
-                    let o = (y * n + x) * 3;
-                    for ch in 0..3 {
-                        frame[o + ch] = (rgb[ch] * gain).round().clamp(0.0, 255.0) as u8;
-                    }
-                }
-            }
+            let shot = match &spec.cut {
+                Some(cut) if t >= cut.frame => &cut.shot,
+                _ => spec,
+            };
+            self.render_frame(shot, t, &mut frame);
             video.push_frame(&frame);
         }
         video
+    }
+
+    /// Frame `t` of one shot (its cut ignored) into `frame`, RGB8 `size x size`.
+    fn render_frame(&self, spec: &PhotoClipSpec, t: usize, frame: &mut [u8]) {
+        let n = self.size;
+        let half = n as f32 * 0.5;
+        let bg = &self.library.photos[spec.background];
+        let c = &spec.camera;
+        let tf = t as f32;
+        let s = c.scale * c.zoom.powf(tf);
+        let (sin, cos) = (c.angle + c.spin * tf).sin_cos();
+        let centre = [c.center[0] + c.velocity[0] * c.scale * tf, c.center[1] + c.velocity[1] * c.scale * tf];
+        let gain = (spec.brightness + spec.brightness_drift * tf).clamp(0.3, 2.0);
+        // Per sprite at this frame: centre, rotation, size factor.
+        let sprites: Vec<_> = spec
+            .sprites
+            .iter()
+            .map(|sp| {
+                let (ss, sc) = (sp.angle + sp.spin * tf).sin_cos();
+                ([sp.position[0] + sp.velocity[0] * tf, sp.position[1] + sp.velocity[1] * tf], ss, sc, sp.scale * sp.growth.powf(tf))
+            })
+            .collect();
+        for y in 0..n {
+            for x in 0..n {
+                let (u, v) = (x as f32 + 0.5 - half, y as f32 + 0.5 - half);
+                let mut rgb = bg.sample(centre[0] + s * (cos * u - sin * v), centre[1] + s * (sin * u + cos * v));
+                for (sp, &(pos, ss, sc, k)) in spec.sprites.iter().zip(&sprites) {
+                    let (dx, dy) = (x as f32 + 0.5 - pos[0], y as f32 + 0.5 - pos[1]);
+                    // Into the sprite's own frame: undo its rotation and size.
+                    let (ux, uy) = cos_sin_apply(sc, ss, dx, dy);
+                    let (lx, ly) = (ux / k, uy / k);
+                    let (rx, ry) = (sp.radius[0], sp.radius[1]);
+                    let inside = match sp.shape {
+                        SpriteShape::Ellipse => (lx / rx).powi(2) + (ly / ry).powi(2) <= 1.0,
+                        SpriteShape::Rectangle => lx.abs() <= rx && ly.abs() <= ry,
+                    };
+                    if inside {
+                        let p = &self.library.photos[sp.photo];
+                        rgb = p.sample(sp.source_center[0] + sp.source_scale * lx, sp.source_center[1] + sp.source_scale * ly);
+                    }
+                }
+                let o = (y * n + x) * 3;
+                for ch in 0..3 {
+                    frame[o + ch] = (rgb[ch] * gain).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
     }
 
     /// [`Self::spec`] then [`Self::render`].
@@ -475,9 +513,35 @@ mod tests {
             let s = w.spec(1, i, true);
             assert!(val.contains(&s.background));
             assert!(s.sprites.iter().all(|sp| val.contains(&sp.photo)));
+            if let Some(cut) = &s.cut {
+                assert!(val.contains(&cut.shot.background) && cut.shot.sprites.iter().all(|sp| val.contains(&sp.photo)));
+            }
             let t = w.spec(1, i, false);
             assert!(!val.contains(&t.background));
+            assert!(t.cut.iter().all(|cut| !val.contains(&cut.shot.background)));
         }
+    }
+
+    #[test]
+    fn a_share_of_clips_cuts_to_a_second_shot() {
+        let w = world(16);
+        let specs: Vec<PhotoClipSpec> = (0..300).map(|i| w.spec(5, i, false)).collect();
+        let cuts: Vec<&Cut> = specs.iter().filter_map(|s| s.cut.as_ref()).collect();
+        let share = cuts.len() as f64 / specs.len() as f64;
+        assert!((share - CUT_SHARE).abs() < 0.08, "{} of {} clips cut", cuts.len(), specs.len());
+        assert!(cuts.iter().all(|c| (1..w.frames).contains(&c.frame) && c.shot.cut.is_none()));
+        // Every cut frame occurs, and the first shot is the clip an uncut draw gives.
+        for f in 1..w.frames {
+            assert!(cuts.iter().any(|c| c.frame == f), "no cut at frame {f}");
+        }
+        let spec = specs.iter().find(|s| s.cut.as_ref().is_some_and(|c| c.frame == 3)).unwrap();
+        let cut = spec.cut.as_ref().unwrap();
+        let first = PhotoClipSpec { cut: None, ..spec.clone() };
+        let (clip, a, b) = (w.render(spec), w.render(&first), w.render(&cut.shot));
+        for t in 0..w.frames {
+            assert_eq!(clip.frame(t), if t < 3 { a.frame(t) } else { b.frame(t) }, "frame {t}");
+        }
+        assert_ne!(a.frame(3), b.frame(3));
     }
 
     /// The shift `(dx, dy)` in -r..=r minimising the mean squared difference between
@@ -511,6 +575,7 @@ mod tests {
         for v in [[2.0f32, 0.0], [0.0, -1.0], [-3.0, 2.0]] {
             let mut spec = w.spec(0, 0, false);
             spec.sprites.clear();
+            spec.cut = None;
             spec.brightness = 1.0;
             spec.brightness_drift = 0.0;
             spec.camera = Camera { center: [160.0, 120.0], velocity: v, scale: 1.0, zoom: 1.0, angle: 0.0, spin: 0.0 };
@@ -531,6 +596,7 @@ mod tests {
         w.library = Arc::new(PhotoLibrary::from_photos(photos).unwrap());
         let mut spec = w.spec(0, 0, false);
         spec.background = 0;
+        spec.cut = None;
         spec.camera = Camera { center: [50.0, 50.0], velocity: [0.0, 0.0], scale: 1.0, zoom: 1.0, angle: 0.0, spin: 0.0 };
         spec.brightness = 1.0;
         spec.brightness_drift = 0.0;
