@@ -25,19 +25,31 @@ const C2: f64 = 0.03 * 0.03;
 
 /// Mean squared error over all pixels and channels, in `[0, 1]` units squared.
 pub fn mse(a: &Video, b: &Video) -> Option<f64> {
-    if !same_shape(a, b) {
-        return None;
-    }
-    let sum: f64 = a
-        .as_bytes()
-        .iter()
-        .zip(b.as_bytes())
+    same_shape(a, b).then(|| squared_error(a.as_bytes(), b.as_bytes()) / a.as_bytes().len() as f64)
+}
+
+/// The sum of squared differences of two byte runs, in `[0, 1]` units squared.
+fn squared_error(a: &[u8], b: &[u8]) -> f64 {
+    a.iter()
+        .zip(b)
         .map(|(&x, &y)| {
             let d = (f64::from(x) - f64::from(y)) / 255.0;
             d * d
         })
-        .sum();
-    Some(sum / a.as_bytes().len() as f64)
+        .sum()
+}
+
+/// PSNR in dB of each frame (`None` when shapes differ; infinite for identical frames): where
+/// in a clip the error is (scene cuts, fast motion).
+pub fn psnr_by_frame(a: &Video, b: &Video) -> Option<Vec<f64>> {
+    same_shape(a, b).then(|| {
+        (0..a.len())
+            .map(|t| {
+                let m = squared_error(a.frame(t), b.frame(t)) / a.frame(t).len() as f64;
+                if m == 0.0 { f64::INFINITY } else { -10.0 * m.log10() }
+            })
+            .collect()
+    })
 }
 
 /// Peak signal-to-noise ratio in dB over the whole clip (`None` when shapes differ;
@@ -201,6 +213,22 @@ mod tests {
         assert_eq!(psnr(&a, &a), Some(f64::INFINITY));
         let c = Video::from_raw(2, 1, 8.0, vec![0; 6]).expect("valid test input");
         assert_eq!(psnr(&a, &c), None);
+    }
+
+    #[test]
+    fn psnr_by_frame_places_the_error_in_its_frame() {
+        // Three frames of 2x2; only frame 1 differs, by 10 levels.
+        let a = Video::from_raw(2, 2, 8.0, vec![100; 36]).expect("valid test input");
+        let mut data = vec![100; 36];
+        data[12..24].fill(110);
+        let b = Video::from_raw(2, 2, 8.0, data).expect("valid test input");
+        let p = psnr_by_frame(&a, &b).expect("same shape");
+        assert_eq!(p.len(), 3);
+        assert_eq!((p[0], p[2]), (f64::INFINITY, f64::INFINITY));
+        assert!((p[1] - -10.0 * ((10.0f64 / 255.0).powi(2)).log10()).abs() < 1e-9, "{p:?}");
+        // The clip's PSNR is that of the mean squared error over the frames.
+        assert!((psnr(&a, &b).expect("same shape") - (p[1] + 10.0 * 3f64.log10())).abs() < 1e-9);
+        assert_eq!(psnr_by_frame(&a, &Video::from_raw(2, 1, 8.0, vec![0; 18]).expect("valid test input")), None);
     }
 
     /// A textured `size x size` clip of `frames` frames (gradients and stripes).

@@ -8,6 +8,18 @@ fn ms(q: &Quality) -> String {
     q.ms_ssim.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"))
 }
 
+/// Reports of at most this many clips list each clip's worst frames.
+const WORST_FRAMES_CLIPS: usize = 10;
+/// How many of a clip's worst frames are listed.
+const WORST_FRAMES: usize = 5;
+
+/// The `n` lowest of `psnr` (per frame) as `frame (dB)`, lowest first.
+fn worst_frames(psnr: &[f64], n: usize) -> String {
+    let mut order: Vec<usize> = (0..psnr.len()).collect();
+    order.sort_by(|&a, &b| psnr[a].total_cmp(&psnr[b]).then(a.cmp(&b)));
+    order.iter().take(n).map(|&t| format!("frame {t} ({:.1} dB)", psnr[t])).collect::<Vec<_>>().join(", ")
+}
+
 fn pct(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
@@ -130,6 +142,24 @@ impl fmt::Display for EvalReport {
         if self.per_clip.iter().any(|c| c.h264.as_ref().is_some_and(|h| !h.matched)) {
             writeln!(f, "* even CRF 51 exceeds the token budget for this clip")?;
         }
+        if self.per_clip.len() <= WORST_FRAMES_CLIPS {
+            writeln!(f, "\nthe worst frames of each clip (all layers; every frame's PSNR is in the JSON)")?;
+            for c in &self.per_clip {
+                writeln!(f, "{:<width$}  {}", c.name, worst_frames(&c.psnr_by_frame, WORST_FRAMES))?;
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_frames_lists_the_lowest_first() {
+        assert_eq!(worst_frames(&[20.0, 11.3, 30.0, 14.0], 2), "frame 1 (11.3 dB), frame 3 (14.0 dB)");
+        assert_eq!(worst_frames(&[20.0], 5), "frame 0 (20.0 dB)");
+        assert_eq!(worst_frames(&[], 5), "");
     }
 }

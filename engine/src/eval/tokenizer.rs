@@ -110,6 +110,8 @@ pub struct ClipReport {
     pub bpp: f64,
     /// Quality from the `k` coarsest layers, `k = 1 ..= layers` (the last is the full decode).
     pub by_layers: Vec<Quality>,
+    /// PSNR of each true frame from all layers, dB, capped at [`PSNR_CAP`].
+    pub psnr_by_frame: Vec<f64>,
     /// Per `k`, whether the analyzer reads the same `[color, shape, motion]` from the decode
     /// of the `k` coarsest layers as from the original; `None` when it finds no shape in the
     /// original (natural video).
@@ -338,6 +340,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
         let wanted = analyze(clip).attributes();
         let mut semantics = wanted.map(|_| Vec::with_capacity(n_layers));
         let mut shape_reading = None;
+        let mut psnr_by_frame = Vec::new();
         for k in 1..=n_layers {
             let started = Instant::now();
             let decoded = codec::decode_windows(model, &tokens, k, opts.batch, clip.fps())?;
@@ -346,6 +349,9 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             }
             let recon = codec::join_windows(&decoded, clip.len(), clip.fps())?;
             by_layers.push(Quality::measure(clip, &recon).ok_or_else(|| EvalError::Invalid(format!("{name}: reconstruction has another shape")))?);
+            if k == n_layers {
+                psnr_by_frame = metrics::psnr_by_frame(clip, &recon).unwrap_or_default().into_iter().map(|p| p.min(PSNR_CAP)).collect();
+            }
             if let (Some(want), Some(v)) = (wanted, semantics.as_mut()) {
                 let got = analyze(&recon);
                 v.push(got.agrees_with(&want));
@@ -369,6 +375,7 @@ pub fn evaluate(model: &Tokenizer, cfg: &TokenizerConfig, clips: &[(String, Vide
             windows: windows.len(),
             bpp: bits / pixels,
             by_layers,
+            psnr_by_frame,
             semantics_by_layers: semantics,
             shape_reading,
             h264,
