@@ -7,22 +7,44 @@
 //! split into training and validation **by clip** (every tenth clip; a dataset of one clip
 //! keeps the last fifth of its span apart instead). A clip that fails to decode is dropped
 //! from the draw with one line in the run's error log, and the draw goes on with the others.
+//!
+//! A short clip is decoded whole once and kept, scaled for the output size
+//! ([`crate::video::decode::KeptClip`]), when its scaled frames take at most [`KEEP_CLIP_BYTES`];
+//! all kept clips together take at most [`KEEP_TOTAL_BYTES`] (the least recently used goes
+//! first). Its windows are then cut from the kept frames: the same pixels as a decode, without
+//! decoding the clip's prefix again for every window. Longer clips are decoded a window at a
+//! time.
 
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::index::{DatasetIndex, DatasetKind};
+use crate::video::decode::KeptClip;
 use crate::video::{self, DecodeOptions, Video, VideoError};
 
 /// Every this-many-th clip (in index order) is a validation clip.
 pub const VAL_EVERY: usize = 10;
 /// Draws tried before a batch gives up (every clip failing).
 const MAX_DRAWS: usize = 64;
+/// A clip is kept (decoded once) when its frames, scaled for the output, take at most this:
+/// 8 MiB is 380 frames of 114x64 (a 64x64 crop of 16:9 footage), 15 s at 25 fps.
+pub const KEEP_CLIP_BYTES: usize = 8 << 20;
+/// The most all kept clips take together.
+pub const KEEP_TOTAL_BYTES: usize = 16 << 20;
+
+/// The kept clips, least recently used first, and the clips found too long to keep.
+#[derive(Debug, Default)]
+struct Kept {
+    clips: VecDeque<(PathBuf, Arc<KeptClip>)>,
+    bytes: usize,
+    too_long: HashSet<PathBuf>,
+}
 
 /// One clip's usable span, in seconds from its first frame.
 #[derive(Debug)]
@@ -67,6 +89,7 @@ pub struct StreamSource {
     pub flips: bool,
     /// Where a failing clip's line goes (the run's `errors.log`); stderr when unset.
     error_log: Mutex<Option<PathBuf>>,
+    kept: Mutex<Kept>,
 }
 
 impl StreamSource {
@@ -119,7 +142,7 @@ impl StreamSource {
                 }
             }
         }
-        Ok(Self { train, val, frames, size, fps, flips: true, error_log: Mutex::new(None) })
+        Ok(Self { train, val, frames, size, fps, flips: true, error_log: Mutex::new(None), kept: Mutex::new(Kept::default()) })
     }
 
     /// Sends the lines about failing clips to `path` (appended).
@@ -153,7 +176,10 @@ impl StreamSource {
             threads: 1,
             ..DecodeOptions::default()
         };
-        let mut v = video::decode(&clip.path, &opts)?;
+        let mut v = match self.kept_clip(&clip.path)? {
+            Some(kept) => kept.window(&opts)?,
+            None => video::decode(&clip.path, &opts)?,
+        };
         if v.len() < self.frames {
             // A span a little shorter than measured (rounding of timestamps): hold the last frame.
             if v.len() + 2 < self.frames || v.is_empty() {
@@ -168,6 +194,46 @@ impl StreamSource {
             flip_horizontal(&mut v);
         }
         Ok(v)
+    }
+
+    /// `path` decoded whole and kept, if it is short enough (see the module documentation).
+    fn kept_clip(&self, path: &Path) -> Result<Option<Arc<KeptClip>>, VideoError> {
+        {
+            let Ok(mut kept) = self.kept.lock() else { return Ok(None) };
+            if kept.too_long.contains(path) {
+                return Ok(None);
+            }
+            if let Some(i) = kept.clips.iter().position(|(p, _)| p == path) {
+                let entry = kept.clips.remove(i).ok_or_else(|| VideoError::Invalid("kept clip vanished".into()))?;
+                let clip = entry.1.clone();
+                kept.clips.push_back(entry);
+                return Ok(Some(clip));
+            }
+        }
+        // Decoded outside the lock; two threads asking at once both decode, and one is kept.
+        let side = self.size as u32;
+        let clip = video::decode::keep(path, (side, side), KEEP_CLIP_BYTES)?.map(Arc::new);
+        let Ok(mut kept) = self.kept.lock() else { return Ok(clip) };
+        match &clip {
+            None => {
+                kept.too_long.insert(path.to_path_buf());
+            }
+            Some(c) if !kept.clips.iter().any(|(p, _)| p == path) => {
+                kept.bytes += c.bytes();
+                kept.clips.push_back((path.to_path_buf(), c.clone()));
+                while kept.bytes > KEEP_TOTAL_BYTES {
+                    let Some((_, old)) = kept.clips.pop_front() else { break };
+                    kept.bytes -= old.bytes();
+                }
+            }
+            Some(_) => {}
+        }
+        Ok(clip)
+    }
+
+    /// The bytes the kept clips take now.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.lock().map_or(0, |k| k.bytes)
     }
 
     /// `count` training windows drawn with `rng`; a clip that fails is reported once and

@@ -130,6 +130,10 @@ mod ffmpeg_io;
 pub(crate) use ffmpeg_io::init_ffmpeg;
 #[cfg(feature = "ffmpeg")]
 pub use ffmpeg_io::{decode, probe};
+#[cfg(feature = "ffmpeg")]
+mod kept;
+#[cfg(feature = "ffmpeg")]
+pub use kept::{KeptClip, keep};
 
 /// Why a build without the `ffmpeg` feature (the GPU check's binaries) reads no video file.
 #[cfg(not(feature = "ffmpeg"))]
@@ -147,6 +151,27 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
 #[cfg(not(feature = "ffmpeg"))]
 pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
     opts.validate()?;
+    Err(no_ffmpeg(path))
+}
+
+/// A clip decoded once and kept (this build has no FFmpeg: there are none).
+#[cfg(not(feature = "ffmpeg"))]
+#[derive(Debug)]
+pub struct KeptClip(std::convert::Infallible);
+
+#[cfg(not(feature = "ffmpeg"))]
+impl KeptClip {
+    pub fn bytes(&self) -> usize {
+        match self.0 {}
+    }
+    pub fn window(&self, _opts: &DecodeOptions) -> Result<Video, VideoError> {
+        match self.0 {}
+    }
+}
+
+/// Decodes a file whole to keep it (this build has no FFmpeg: always an error naming the file).
+#[cfg(not(feature = "ffmpeg"))]
+pub fn keep(path: &Path, _out: (u32, u32), _max_bytes: usize) -> Result<Option<KeptClip>, VideoError> {
     Err(no_ffmpeg(path))
 }
 

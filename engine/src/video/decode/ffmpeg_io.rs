@@ -89,7 +89,7 @@ pub fn probe(path: &Path) -> Result<VideoInfo, VideoError> {
 
 /// Converts kept frames to RGB at the output size: FFmpeg scales so the target rectangle is
 /// covered, then the crop is cut (centred unless `crop_at` says otherwise).
-struct Converter {
+pub(super) struct Converter {
     scaler: Option<(scaling::Context, format::Pixel, u32, u32)>,
     rgb: frame::Video,
     out: Option<(u32, u32)>,
@@ -97,7 +97,13 @@ struct Converter {
 }
 
 impl Converter {
-    fn convert(&mut self, src: &frame::Video, path: &Path) -> Result<(u32, u32, Vec<u8>), VideoError> {
+    pub(super) fn new(out: Option<(u32, u32)>, crop_at: [f32; 2]) -> Self {
+        Self { scaler: None, rgb: frame::Video::empty(), out, crop_at }
+    }
+
+    /// Scales `src` so that the output rectangle's crop is covered; the whole scaled frame is
+    /// left in `self.rgb`. Returns its size.
+    pub(super) fn scale(&mut self, src: &frame::Video, path: &Path) -> Result<(u32, u32), VideoError> {
         let (w, h, fmt) = (src.width(), src.height(), src.format());
         let (out_w, out_h) = self.out.unwrap_or((w, h));
         let (crop_w, crop_h) = crop_size(w, h, out_w, out_h);
@@ -116,18 +122,36 @@ impl Converter {
             return Err(VideoError::Invalid("scaler missing".into()));
         };
         scaler.run(src, &mut self.rgb).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: format!("pixel conversion: {e}") })?;
-        let stride = self.rgb.stride(0);
-        let data = self.rgb.data(0);
-        let x0 = (((sw - out_w) as f32 * self.crop_at[0]).round() as u32).min(sw - out_w) as usize;
-        let y0 = (((sh - out_h) as f32 * self.crop_at[1]).round() as u32).min(sh - out_h) as usize;
-        let row_bytes = out_w as usize * 3;
-        let mut out = Vec::with_capacity(row_bytes * out_h as usize);
-        for y in 0..out_h as usize {
-            let start = (y0 + y) * stride + x0 * 3;
-            out.extend_from_slice(&data[start..start + row_bytes]);
-        }
-        Ok((out_w, out_h, out))
+        Ok((sw, sh))
     }
+
+    /// The scaled frame's rows, `stride` bytes apart.
+    pub(super) fn scaled(&self) -> (&[u8], usize) {
+        (self.rgb.data(0), self.rgb.stride(0))
+    }
+
+    fn convert(&mut self, src: &frame::Video, path: &Path) -> Result<(u32, u32, Vec<u8>), VideoError> {
+        let (w, h) = (src.width(), src.height());
+        let out = self.out.unwrap_or((w, h));
+        let (sw, sh) = self.scale(src, path)?;
+        let (data, stride) = self.scaled();
+        Ok((out.0, out.1, crop(data, stride, (sw, sh), out, self.crop_at)))
+    }
+}
+
+/// The `out` rectangle of a scaled RGB frame of size `scaled` (rows `stride` bytes apart),
+/// placed at `crop_at` (fractions of the room left, `[0.5, 0.5]` centred).
+pub(super) fn crop(data: &[u8], stride: usize, scaled: (u32, u32), out: (u32, u32), crop_at: [f32; 2]) -> Vec<u8> {
+    let ((sw, sh), (out_w, out_h)) = (scaled, out);
+    let x0 = (((sw - out_w) as f32 * crop_at[0]).round() as u32).min(sw - out_w) as usize;
+    let y0 = (((sh - out_h) as f32 * crop_at[1]).round() as u32).min(sh - out_h) as usize;
+    let row_bytes = out_w as usize * 3;
+    let mut rgb = Vec::with_capacity(row_bytes * out_h as usize);
+    for y in 0..out_h as usize {
+        let start = (y0 + y) * stride + x0 * 3;
+        rgb.extend_from_slice(&data[start..start + row_bytes]);
+    }
+    rgb
 }
 
 /// Decodes the best video stream of `path` into RGB frames.
@@ -137,39 +161,120 @@ impl Converter {
 /// exactly `10 * fps` frames whatever its source rate. Only kept frames are converted.
 pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
     opts.validate()?;
-    let mut ictx = open_input(path)?;
-    let stream = ictx.streams().best(media::Type::Video).ok_or_else(|| VideoError::NoVideoStream { path: path.to_path_buf() })?;
-    let index = stream.index();
-    let time_base = rational(stream.time_base());
-    let origin = stream_origin(&stream, time_base);
-    let stream_fps =
-        [rational(stream.avg_frame_rate()), rational(stream.rate())].into_iter().find(|r| r.is_finite() && *r > 0.0 && *r < 1000.0).unwrap_or(25.0);
-    let params = stream.parameters();
-    let codec_id = params.id();
-    let mut ctx = codec::context::Context::from_parameters(params).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
-    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: opts.threads, ..Default::default() });
-    let mut decoder =
-        ctx.decoder().video().map_err(|_| VideoError::UnsupportedCodec { path: path.to_path_buf(), codec: format!("{codec_id:?}").to_lowercase() })?;
-    if decoder.width() > 0 {
-        check_dims(path, decoder.width(), decoder.height())?;
-    }
-
-    let mut state = Resampler::new(opts, stream_fps);
+    let mut reader = FrameReader::open(path, opts.threads)?;
+    let mut state = Resampler::new(opts, reader.stream_fps);
     // A start past the first seconds seeks to the keyframe before it (a window late in a
     // 10-minute clip decodes a few seconds, not the whole prefix); times then count from the
     // stream's own start, as they do without the seek.
-    if opts.start > SEEK_AFTER {
-        let target = ((origin + opts.start - SEEK_AFTER / 2.0) * 1e6) as i64;
-        if ictx.seek(target, ..target).is_ok() {
-            decoder.flush();
-            state.origin = Some(origin);
+    if opts.start > SEEK_AFTER && reader.seek(opts.start - SEEK_AFTER / 2.0) {
+        state.origin = Some(reader.origin);
+    }
+    let mut conv = Converter::new(opts.size, opts.crop_at);
+    let video = resample(&mut state, opts, reader.stream_fps, path, || reader.next_frame(), |f| conv.convert(f, path))?;
+    video.ok_or_else(|| match reader.read_error.take() {
+        Some(reason) => VideoError::Unreadable { path: path.to_path_buf(), reason },
+        None => VideoError::NoFrames { path: path.to_path_buf() },
+    })
+}
+
+/// The decoded frames of a file's best video stream, in order, each with its timestamp and
+/// duration in seconds.
+pub(super) struct FrameReader {
+    path: std::path::PathBuf,
+    ictx: format::context::Input,
+    decoder: codec::decoder::Video,
+    index: usize,
+    time_base: f64,
+    /// The stream's first timestamp, seconds.
+    pub(super) origin: f64,
+    /// The stream's frame rate (25 when the file does not say).
+    pub(super) stream_fps: f64,
+    eof: bool,
+    /// Why reading stopped early, if it did (the frames before it are good).
+    pub(super) read_error: Option<String>,
+}
+
+impl FrameReader {
+    pub(super) fn open(path: &Path, threads: usize) -> Result<Self, VideoError> {
+        let ictx = open_input(path)?;
+        let stream = ictx.streams().best(media::Type::Video).ok_or_else(|| VideoError::NoVideoStream { path: path.to_path_buf() })?;
+        let index = stream.index();
+        let time_base = rational(stream.time_base());
+        let origin = stream_origin(&stream, time_base);
+        let stream_fps =
+            [rational(stream.avg_frame_rate()), rational(stream.rate())].into_iter().find(|r| r.is_finite() && *r > 0.0 && *r < 1000.0).unwrap_or(25.0);
+        let params = stream.parameters();
+        let codec_id = params.id();
+        let mut ctx =
+            codec::context::Context::from_parameters(params).map_err(|e| VideoError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+        ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: threads, ..Default::default() });
+        let decoder =
+            ctx.decoder().video().map_err(|_| VideoError::UnsupportedCodec { path: path.to_path_buf(), codec: format!("{codec_id:?}").to_lowercase() })?;
+        if decoder.width() > 0 {
+            check_dims(path, decoder.width(), decoder.height())?;
+        }
+        Ok(Self { path: path.to_path_buf(), ictx, decoder, index, time_base, origin, stream_fps, eof: false, read_error: None })
+    }
+
+    /// Seeks to the keyframe at or before `seconds` from the stream's start; false when the
+    /// file cannot seek (reading goes on from where it was).
+    fn seek(&mut self, seconds: f64) -> bool {
+        let target = ((self.origin + seconds) * 1e6) as i64;
+        let ok = self.ictx.seek(target, ..target).is_ok();
+        if ok {
+            self.decoder.flush();
+        }
+        ok
+    }
+
+    /// The next decoded frame with its timestamp (if any) and duration, seconds; `None` at the
+    /// end of the stream or after a read error (kept in `read_error`). Corrupt packets are
+    /// skipped, as FFmpeg's own tools do.
+    pub(super) fn next_frame(&mut self) -> Result<Option<(frame::Video, Option<f64>, f64)>, VideoError> {
+        loop {
+            let mut decoded = frame::Video::empty();
+            if self.decoder.receive_frame(&mut decoded).is_ok() {
+                check_dims(&self.path, decoded.width(), decoded.height())?;
+                let pts = decoded.timestamp().map(|ts| ts as f64 * self.time_base);
+                let dur = decoded.packet().duration as f64 * self.time_base;
+                return Ok(Some((decoded, pts, dur)));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            let mut p = ffmpeg::Packet::empty();
+            match p.read(&mut self.ictx) {
+                Ok(()) if p.stream() == self.index => {
+                    // A corrupt packet is skipped.
+                    let _ = self.decoder.send_packet(&p);
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    if e != ffmpeg::Error::Eof {
+                        self.read_error = Some(e.to_string());
+                    }
+                    let _ = self.decoder.send_eof();
+                    self.eof = true;
+                }
+            }
         }
     }
-    let mut conv = Converter { scaler: None, rgb: frame::Video::empty(), out: opts.size, crop_at: opts.crop_at };
-    let mut video: Option<Video> = None;
+}
+
+/// Runs frames from `next` through `state` and converts the kept ones with `convert`
+/// (`(width, height, rgb)`), within `opts.budget`. `None` when no frame was kept.
+pub(super) fn resample<F>(
+    state: &mut Resampler<F>,
+    opts: &DecodeOptions,
+    stream_fps: f64,
+    path: &Path,
+    mut next: impl FnMut() -> Result<Option<(F, Option<f64>, f64)>, VideoError>,
+    mut convert: impl FnMut(&F) -> Result<(u32, u32, Vec<u8>), VideoError>,
+) -> Result<Option<Video>, VideoError> {
     let budget = opts.budget;
-    let mut emit = |f: &frame::Video, n: usize, video: &mut Option<Video>| -> Result<(), VideoError> {
-        let (w, h, rgb) = conv.convert(f, path)?;
+    let mut video: Option<Video> = None;
+    let mut emit = |f: &F, n: usize, video: &mut Option<Video>| -> Result<(), VideoError> {
+        let (w, h, rgb) = convert(f)?;
         let have = video.as_ref().map_or(0, Video::len);
         let frames = have.saturating_add(n);
         let pixels = (frames as u64).saturating_mul(u64::from(w) * u64::from(h));
@@ -185,60 +290,24 @@ pub fn decode(path: &Path, opts: &DecodeOptions) -> Result<Video, VideoError> {
         }
         Ok(())
     };
-
-    let mut read_error = None;
-    'outer: loop {
-        let mut p = ffmpeg::Packet::empty();
-        let packet = match p.read(&mut ictx) {
-            Ok(()) if p.stream() == index => Some(p),
-            Ok(()) => continue,
-            Err(ffmpeg::Error::Eof) => None,
-            Err(e) => {
-                read_error = Some(e.to_string());
-                None
-            }
-        };
-        match &packet {
-            Some(p) => {
-                if decoder.send_packet(p).is_err() {
-                    // A corrupt packet: skip it as FFmpeg's own tools do.
-                    continue;
-                }
-            }
-            None => {
-                let _ = decoder.send_eof();
-            }
+    while let Some((f, pts, dur)) = next()? {
+        if let Some((out, n)) = state.push(f, pts, dur) {
+            emit(&out, n, &mut video)?;
         }
-        let mut decoded = frame::Video::empty();
-        while decoder.receive_frame(&mut decoded).is_ok() {
-            check_dims(path, decoded.width(), decoded.height())?;
-            let f = std::mem::replace(&mut decoded, frame::Video::empty());
-            let pts = f.timestamp().map(|ts| ts as f64 * time_base);
-            let dur = f.packet().duration as f64 * time_base;
-            if let Some((out, n)) = state.push(f, pts, dur) {
-                emit(&out, n, &mut video)?;
-            }
-            if state.done() {
-                break 'outer;
-            }
-        }
-        if packet.is_none() {
+        if state.done() {
             break;
         }
     }
     if let Some((last, n)) = state.finish() {
         emit(&last, n, &mut video)?;
     }
-    match video {
+    Ok(match video {
         Some(v) if !v.is_empty() => match (opts.fps, state.native_fps()) {
-            (None, Some(fps)) => Ok(v.with_fps(fps)),
-            _ => Ok(v),
+            (None, Some(fps)) => Some(v.with_fps(fps)),
+            _ => Some(v),
         },
-        _ => match read_error {
-            Some(reason) => Err(VideoError::Unreadable { path: path.to_path_buf(), reason }),
-            None => Err(VideoError::NoFrames { path: path.to_path_buf() }),
-        },
-    }
+        _ => None,
+    })
 }
 
 /// Starts later than this (seconds) seek instead of decoding from the first frame.
@@ -252,21 +321,22 @@ fn stream_origin(stream: &format::stream::Stream, time_base: f64) -> f64 {
 
 /// Timestamp-based frame selection. Holds the latest decoded frame until the next one shows
 /// how long it stays on screen.
-struct Resampler {
+pub(super) struct Resampler<F> {
     fps: Option<f64>,
     start: f64,
     end: f64,
     max_frames: usize,
     stream_fps: f64,
-    origin: Option<f64>,
+    pub(super) origin: Option<f64>,
     emitted: usize,
-    prev: Option<(frame::Video, f64, f64)>,
+    /// The held frame (none when frames are passed on at once), its time and duration.
+    prev: Option<(Option<F>, f64, f64)>,
     /// Earliest and latest on-screen times seen among kept frames (for the native rate).
     span: Option<(f64, f64)>,
 }
 
-impl Resampler {
-    fn new(opts: &DecodeOptions, stream_fps: f64) -> Self {
+impl<F> Resampler<F> {
+    pub(super) fn new(opts: &DecodeOptions, stream_fps: f64) -> Self {
         Self {
             fps: opts.fps,
             start: opts.start,
@@ -295,7 +365,7 @@ impl Resampler {
 
     /// Takes a decoded frame with its timestamp and duration (seconds); returns a frame to
     /// emit now and how many times (the previous frame, once its time on screen is known).
-    fn push(&mut self, f: frame::Video, pts: Option<f64>, dur: f64) -> Option<(frame::Video, usize)> {
+    fn push(&mut self, f: F, pts: Option<f64>, dur: f64) -> Option<(F, usize)> {
         let guess = self.prev.as_ref().map(|(_, t, d)| t + d);
         let t_abs = match (pts, guess) {
             (Some(p), _) if p.is_finite() => p,
@@ -314,7 +384,7 @@ impl Resampler {
         match self.fps {
             None => {
                 let keep = t + 1e-9 >= self.start && t < self.end && self.emitted < self.max_frames;
-                self.prev = Some((frame::Video::empty(), t, dur));
+                self.prev = Some((None, t, dur));
                 if keep {
                     let (a, _) = self.span.unwrap_or((t, t));
                     self.span = Some((a.min(t), t + dur));
@@ -333,16 +403,17 @@ impl Resampler {
                     self.emitted += 1;
                     n += 1;
                 }
-                self.prev = Some((f, t, dur));
-                held.filter(|_| n > 0).map(|(pf, _, _)| (pf, n))
+                self.prev = Some((Some(f), t, dur));
+                held.filter(|_| n > 0).and_then(|(pf, _, _)| pf.map(|pf| (pf, n)))
             }
         }
     }
 
     /// At end of stream: the held frame and how many times to emit it.
-    fn finish(&mut self) -> Option<(frame::Video, usize)> {
+    fn finish(&mut self) -> Option<(F, usize)> {
         self.fps?;
         let (f, t, dur) = self.prev.take()?;
+        let f = f?;
         let end = (t + dur).min(self.end);
         let mut n = 0;
         while self.emitted < self.max_frames && self.next_time() < end - 1e-9 {

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::video::decode::keep;
 use crate::video::mp4::{Mp4Options, write_with_pts};
 use crate::video::{ExportMetadata, Video};
 
@@ -99,4 +100,43 @@ fn a_nul_in_the_prompt_is_exported_without_a_panic() {
     assert_eq!(info.metadata.get("title").map(String::as_str), Some("a red circle moving right"));
     let back = crate::video::meta::read_metadata(&path).expect("metadata").0;
     assert_eq!(back.prompt.as_deref(), Some("a red\0circle\u{7}moving\nright"));
+}
+
+/// A 48x32 clip at 24 fps whose frames all differ (a moving gradient), so a wrong frame
+/// choice or a wrong crop shows.
+fn moving_clip(frames: usize) -> Video {
+    let mut v = Video::new(48, 32, 24.0);
+    for t in 0..frames {
+        let mut f = Vec::with_capacity(48 * 32 * 3);
+        for y in 0..32 {
+            for x in 0..48 {
+                f.extend([((x * 5 + t * 7) % 256) as u8, ((y * 7 + t * 3) % 256) as u8, ((x + y + t * 11) % 256) as u8]);
+            }
+        }
+        v.push_frame(&f);
+    }
+    v
+}
+
+#[test]
+fn a_kept_clip_gives_the_windows_a_decode_gives() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("moving.mp4");
+    let clip = moving_clip(96);
+    crate::video::mp4::write_mp4(&clip, &path, &ExportMetadata::for_video(&clip), &fast()).expect("write");
+    let kept = keep(&path, (32, 32), 1 << 20).expect("decodes").expect("small enough to keep");
+    assert_eq!(kept.bytes(), 96 * 48 * 32 * 3, "every frame, scaled to cover 32x32 (already 48x32)");
+    // Starts before and past the seek threshold, crops across the free room, spans cut by
+    // `end` and by `max_frames`.
+    for (start, crop_at, end, max_frames) in
+        [(0.0, [0.5, 0.5], None, Some(16)), (0.4, [0.0, 0.5], Some(2.9), Some(16)), (2.6, [1.0, 0.5], None, Some(8)), (3.1, [0.3, 0.5], Some(3.9), None)]
+    {
+        let opts = DecodeOptions { start, crop_at, end, max_frames, threads: 1, ..DecodeOptions::at(8.0, 32) };
+        let (a, b) = (decode(&path, &opts).expect("decode"), kept.window(&opts).expect("window"));
+        assert_eq!((a.len(), a.width(), a.height()), (b.len(), b.width(), b.height()), "start {start}");
+        assert!(a == b, "start {start}, crop {crop_at:?}: the kept frames differ from a decode");
+    }
+    // Too big to keep within the limit, and a size it was not kept for.
+    assert!(keep(&path, (32, 32), 96 * 48 * 32 * 3 - 1).expect("decodes").is_none());
+    assert!(kept.window(&DecodeOptions::at(8.0, 16)).is_err());
 }
