@@ -182,7 +182,7 @@ fn the_shipped_general_tokenizer_reconstructs_real_footage() {
     assert!(full > shapes_full + 2.0, "general {full:.2} dB against the shapes tokenizer's {shapes_full:.2} dB");
 }
 
-/// The shipped general tokenizer on bikes.mp4 at 64x64, all layers: 18.59 dB measured
-/// (docs/results.md, session 19); inference is deterministic, the margin covers CPU sums that
-/// are not bit-exact across machines.
-const GENERAL_FLOOR: f64 = 17.9;
+/// The shipped general tokenizer on bikes.mp4 at 64x64, all layers: 19.41 dB measured
+/// (docs/results.md, session 20); inference is deterministic, the margin covers CPU sums that
+/// are not bit-exact across machines (and stays above session 19's bundle, 18.59 dB).
+const GENERAL_FLOOR: f64 = 18.7;

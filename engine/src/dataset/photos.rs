@@ -32,7 +32,7 @@ pub const MAX_FILE_BYTES: u64 = 12 << 20;
 pub const VAL_EVERY: usize = 8;
 
 /// The share of clips that cut to a second shot at a random frame. Real footage is edited:
-/// bikes.mp4 cuts six times in 10 s, and a tokenizer trained on uncut clips alone smears each
+/// bikes.mp4 cuts five times in 10 s, and a tokenizer trained on uncut clips alone smears each
 /// cut over the frames around it (docs/results.md, session 20).
 pub const CUT_SHARE: f64 = 0.3;
 
