@@ -6,6 +6,7 @@
 //! accumulation takes them per micro-batch.
 
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, MutexGuard};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -27,6 +28,15 @@ impl ModuleVisitor for Flatten {
         let values = param.val().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 parameter");
         self.0.extend(values);
     }
+}
+
+/// The tests here compare runs that start from the same seed, and the CPU device's random
+/// stream is one per process: a test drawing from it while another seeds and initializes its
+/// trainers changes their weights. Each test holds this for its whole length.
+static SEEDED: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SEEDED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn params<M: Module>(m: &M) -> Vec<f32> {
@@ -56,6 +66,7 @@ fn tiny_cache() -> (TokenizerConfig, TokenCache) {
 
 #[test]
 fn generator_two_micro_batches_of_two_step_like_one_batch_of_four() {
+    let _serial = serial();
     let device = Device::flex();
     let (tok_cfg, cache) = tiny_cache();
     let items = cache.split("train");
@@ -86,6 +97,7 @@ fn generator_two_micro_batches_of_two_step_like_one_batch_of_four() {
 
 #[test]
 fn tokenizer_two_micro_batches_of_two_step_like_one_batch_of_four() {
+    let _serial = serial();
     let device = Device::flex();
     // Bit norms use batch statistics and the codebook entropy is a batch term, as batch norm
     // is: both are left out here so that the comparison is exact.
@@ -133,6 +145,7 @@ fn tokenizer_two_micro_batches_of_two_step_like_one_batch_of_four() {
 
 #[test]
 fn generator_on_two_replicas_follows_one_device_at_the_same_global_batch() {
+    let _serial = serial();
     let device = Device::flex();
     let (tok_cfg, cache) = tiny_cache();
     let items = cache.split("train");
@@ -165,6 +178,7 @@ fn generator_on_two_replicas_follows_one_device_at_the_same_global_batch() {
 
 #[test]
 fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
+    let _serial = serial();
     let device = Device::flex();
     let mut cfg = TokenizerConfig::preset("tiny").expect("preset");
     cfg.bit_norm = false;
@@ -202,6 +216,7 @@ fn tokenizer_on_two_replicas_follows_one_device_at_the_same_global_batch() {
 
 #[test]
 fn tokenizer_replicas_share_the_batch_statistics() {
+    let _serial = serial();
     // Bit norms and the codebook entropy on: the replicas take both over the whole batch, so
     // two replicas make the one device's update, at one micro-batch per device and at two.
     let device = Device::flex();
