@@ -210,8 +210,15 @@ impl StreamSource {
                 return Ok(Some(clip));
             }
         }
-        // Decoded outside the lock; two threads asking at once both decode, and one is kept.
+        // A clip whose header shows it cannot fit is not decoded whole to find out.
         let side = self.size as u32;
+        if video::probe(path).is_ok_and(|info| surely_too_long(&info, side)) {
+            if let Ok(mut kept) = self.kept.lock() {
+                kept.too_long.insert(path.to_path_buf());
+            }
+            return Ok(None);
+        }
+        // Decoded outside the lock; two threads asking at once both decode, and one is kept.
         let clip = video::decode::keep(path, (side, side), KEEP_CLIP_BYTES)?.map(Arc::new);
         let Ok(mut kept) = self.kept.lock() else { return Ok(clip) };
         match &clip {
@@ -295,6 +302,19 @@ impl StreamSource {
     }
 }
 
+/// Whether a clip's frames, scaled to cover a `side x side` crop, take well over
+/// [`KEEP_CLIP_BYTES`] by its header (duration x frame rate x scaled frame); `false` when the
+/// header does not say, and for clips near the limit, which a decode decides exactly.
+fn surely_too_long(info: &video::VideoInfo, side: u32) -> bool {
+    let short = f64::from(info.width.min(info.height));
+    if !(info.fps > 0.0 && info.duration > 0.0 && short > 0.0) {
+        return false;
+    }
+    let scale = f64::from(side) / short;
+    let frame = (f64::from(info.width) * scale).ceil() * (f64::from(info.height) * scale).ceil() * 3.0;
+    info.duration * info.fps * frame > 1.25 * KEEP_CLIP_BYTES as f64
+}
+
 /// Mirrors every frame left-right in place.
 pub fn flip_horizontal(v: &mut Video) {
     let w = v.width() as usize;
@@ -306,5 +326,33 @@ pub fn flip_horizontal(v: &mut Video) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(width: u32, height: u32, fps: f64, duration: f64) -> video::VideoInfo {
+        video::VideoInfo {
+            path: PathBuf::from("clip.mp4"),
+            container: "mp4".into(),
+            codec: "h264".into(),
+            width,
+            height,
+            fps,
+            duration,
+            metadata: Default::default(),
+        }
+    }
+
+    #[test]
+    fn only_clips_whose_header_shows_them_long_skip_the_keep_decode() {
+        // 1280x720 for a 64x64 crop: 114x64 frames of 21.9 KB.
+        assert!(surely_too_long(&info(1280, 720, 25.0, 600.0), 64), "10 minutes");
+        assert!(!surely_too_long(&info(1280, 720, 25.0, 5.3), 64), "bigbuckbunny.mp4's 5.3 s");
+        assert!(!surely_too_long(&info(1280, 720, 25.0, 16.0), 64), "near the limit: a decode decides");
+        assert!(!surely_too_long(&info(1280, 720, 0.0, 600.0), 64), "no frame rate in the header");
+        assert!(surely_too_long(&info(720, 1280, 30.0, 60.0), 64), "portrait");
     }
 }
