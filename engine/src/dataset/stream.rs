@@ -203,8 +203,8 @@ impl StreamSource {
             if kept.too_long.contains(path) {
                 return Ok(None);
             }
-            if let Some(i) = kept.clips.iter().position(|(p, _)| p == path) {
-                let entry = kept.clips.remove(i).ok_or_else(|| VideoError::Invalid("kept clip vanished".into()))?;
+            // A hit moves to the back (most recently used).
+            if let Some(entry) = kept.clips.iter().position(|(p, _)| p == path).and_then(|i| kept.clips.remove(i)) {
                 let clip = entry.1.clone();
                 kept.clips.push_back(entry);
                 return Ok(Some(clip));
